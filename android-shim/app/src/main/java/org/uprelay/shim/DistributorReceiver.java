@@ -1,0 +1,60 @@
+package org.uprelay.shim;
+
+import android.content.BroadcastReceiver;
+import android.content.Context;
+import android.content.Intent;
+import android.util.Log;
+
+import org.uprelay.shim.core.Distributor;
+
+/** REGISTER, UNREGISTER and MESSAGE_ACK from apps' UnifiedPush connectors. */
+public final class DistributorReceiver extends BroadcastReceiver {
+    private static final String TAG = "uprelay";
+    private static final String PREFIX = "org.unifiedpush.android.distributor.";
+
+    @Override
+    public void onReceive(Context context, Intent intent) {
+        final String caller = CallerIdentity.of(this, context, intent);
+        if (caller == null) {
+            Log.w(TAG, "ignoring " + intent.getAction() + " from an unidentified sender");
+            return;
+        }
+        final String token = intent.getStringExtra("token");
+        String action = String.valueOf(intent.getAction());
+        Shim.Task task;
+        if (action.equals(PREFIX + "REGISTER")) {
+            final String vapid = intent.getStringExtra("vapid");
+            final String description = intent.getStringExtra("message");
+            task = new Shim.Task() {
+                @Override
+                public void run(Distributor distributor) {
+                    distributor.register(caller, token, vapid, description);
+                }
+            };
+        } else if (action.equals(PREFIX + "UNREGISTER")) {
+            if (token == null) {
+                return;
+            }
+            task = new Shim.Task() {
+                @Override
+                public void run(Distributor distributor) {
+                    distributor.unregister(caller, token);
+                }
+            };
+        } else if (action.equals(PREFIX + "MESSAGE_ACK")) {
+            final String id = intent.getStringExtra("id");
+            if (id == null) {
+                return;
+            }
+            task = new Shim.Task() {
+                @Override
+                public void run(Distributor distributor) {
+                    distributor.messageAcknowledged(caller, id);
+                }
+            };
+        } else {
+            return;
+        }
+        Shim.get(context).runAsync(goAsync(), task, null);
+    }
+}

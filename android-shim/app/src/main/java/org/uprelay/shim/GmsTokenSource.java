@@ -1,0 +1,54 @@
+package org.uprelay.shim;
+
+import android.app.PendingIntent;
+import android.content.Context;
+import android.content.Intent;
+import android.content.pm.PackageManager;
+
+import org.uprelay.shim.core.Distributor;
+
+/**
+ * Asks Google Play services for an FCM token with its raw intent, as the Firebase SDK does
+ * underneath; the answer comes back as a REGISTRATION broadcast to {@link GmsReceiver}.
+ */
+final class GmsTokenSource implements Distributor.TokenSource {
+    static final String GMS_PACKAGE = "com.google.android.gms";
+
+    private final Context context;
+    private final Settings settings;
+
+    GmsTokenSource(Context context, Settings settings) {
+        this.context = context;
+        this.settings = settings;
+    }
+
+    @Override
+    public String unavailableReason() {
+        if (!Settings.isValidSender(settings.senderNumber())) {
+            return "no Firebase project number is configured";
+        }
+        try {
+            context.getPackageManager().getPackageInfo(GMS_PACKAGE, 0);
+            return null;
+        } catch (PackageManager.NameNotFoundException e) {
+            return "Google Play services is not installed";
+        }
+    }
+
+    @Override
+    public void requestToken() {
+        String sender = settings.senderNumber();
+        if (!Settings.isValidSender(sender)) {
+            return;
+        }
+        Intent request = new Intent("com.google.iid.TOKEN_REQUEST").setPackage(GMS_PACKAGE);
+        // Play services reads the caller's package from this PendingIntent's creator.
+        request.putExtra("app", PendingIntent.getBroadcast(context, 0, new Intent(), PendingIntent.FLAG_IMMUTABLE));
+        request.putExtra("sender", sender);
+        request.putExtra("subtype", sender);
+        request.putExtra("scope", "*");
+        // Echoed in front of the token; GmsReplies.tokenOf strips it again.
+        request.putExtra("kid", "|ID|1|");
+        context.sendBroadcast(request);
+    }
+}

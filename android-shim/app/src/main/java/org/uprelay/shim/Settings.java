@@ -1,0 +1,62 @@
+package org.uprelay.shim;
+
+import android.content.Context;
+import android.content.SharedPreferences;
+
+import org.uprelay.shim.core.JsonHttp;
+import org.uprelay.shim.core.RelayApi;
+import org.uprelay.shim.core.RelayClient;
+
+/** Relay URL and Firebase project, editable on the status screen; the build sets the defaults. */
+final class Settings {
+    // Within the 60 s a background broadcast may run, even with a device creation and a registration.
+    private static final int CONNECT_TIMEOUT_MILLIS = 10000;
+    private static final int READ_TIMEOUT_MILLIS = 15000;
+
+    private final Context context;
+    private final SharedPreferences prefs;
+
+    Settings(Context context) {
+        this.context = context;
+        this.prefs = context.getSharedPreferences("settings", Context.MODE_PRIVATE);
+    }
+
+    String relayUrl() {
+        return prefs.getString("relay_url", context.getString(R.string.default_relay_url)).trim();
+    }
+
+    /** The Firebase project number: GMS's "sender" for the token request. */
+    String senderNumber() {
+        return prefs.getString("fcm_sender", context.getString(R.string.default_fcm_sender)).trim();
+    }
+
+    /** The Firebase project id sent to the relay; empty when the relay serves a single project. */
+    String projectId() {
+        return prefs.getString("fcm_project", context.getString(R.string.default_fcm_project)).trim();
+    }
+
+    void save(String relayUrl, String senderNumber, String projectId) {
+        prefs.edit().putString("relay_url", relayUrl.trim()).putString("fcm_sender", senderNumber.trim())
+                .putString("fcm_project", projectId.trim()).apply();
+    }
+
+    /** Null when the URL is empty or unusable, which the distributor reports as ACTION_REQUIRED. */
+    RelayApi relay() {
+        return relayFor(relayUrl());
+    }
+
+    static RelayApi relayFor(String url) {
+        if (url.isEmpty()) {
+            return null;
+        }
+        try {
+            return new RelayClient(url, new JsonHttp(CONNECT_TIMEOUT_MILLIS, READ_TIMEOUT_MILLIS));
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    static boolean isValidSender(String sender) {
+        return sender.matches("[0-9]{1,20}");
+    }
+}

@@ -1,0 +1,155 @@
+package org.uprelay.shim;
+
+import android.app.Activity;
+import android.os.Bundle;
+import android.text.InputType;
+import android.view.View;
+import android.widget.Button;
+import android.widget.EditText;
+import android.widget.LinearLayout;
+import android.widget.ScrollView;
+import android.widget.TextView;
+
+import java.text.DateFormat;
+import java.util.Date;
+
+import org.uprelay.shim.core.ActivityLog;
+import org.uprelay.shim.core.DeviceCredentials;
+import org.uprelay.shim.core.Distributor;
+import org.uprelay.shim.core.DistributorState;
+import org.uprelay.shim.core.Registration;
+
+/** Settings and a read-only view of the distributor: relay, FCM, registrations, recent activity. */
+public final class StatusActivity extends Activity {
+    private Shim shim;
+    private EditText relayUrl;
+    private EditText sender;
+    private EditText project;
+    private TextView status;
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        super.onCreate(savedInstanceState);
+        shim = Shim.get(this);
+        // Built in code: the screen is small and this keeps the resource set (and R) trivial.
+        LinearLayout column = new LinearLayout(this);
+        column.setOrientation(LinearLayout.VERTICAL);
+        int pad = (int) (16 * getResources().getDisplayMetrics().density);
+        column.setPadding(pad, pad, pad, pad);
+        relayUrl = field(column, R.string.label_relay_url, InputType.TYPE_TEXT_VARIATION_URI);
+        sender = field(column, R.string.label_fcm_sender, InputType.TYPE_CLASS_NUMBER);
+        project = field(column, R.string.label_fcm_project, InputType.TYPE_CLASS_TEXT);
+        Button save = new Button(this);
+        save.setText(R.string.action_save);
+        save.setOnClickListener(new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                save();
+            }
+        });
+        column.addView(save);
+        status = new TextView(this);
+        status.setTextIsSelectable(true);
+        column.addView(status);
+        ScrollView scroll = new ScrollView(this);
+        scroll.addView(column);
+        setContentView(scroll);
+        relayUrl.setText(shim.settings.relayUrl());
+        sender.setText(shim.settings.senderNumber());
+        project.setText(shim.settings.projectId());
+    }
+
+    @Override
+    protected void onResume() {
+        super.onResume();
+        render();
+        // Opening the screen is a good moment to retry whatever is pending.
+        shim.runAsync(null, new Shim.Task() {
+            @Override
+            public void run(Distributor distributor) {
+                distributor.resume();
+            }
+        }, renderLater());
+    }
+
+    private EditText field(LinearLayout column, int label, int inputType) {
+        TextView caption = new TextView(this);
+        caption.setText(label);
+        column.addView(caption);
+        EditText edit = new EditText(this);
+        edit.setSingleLine(true);
+        edit.setInputType(inputType | (inputType == InputType.TYPE_CLASS_NUMBER ? 0 : InputType.TYPE_CLASS_TEXT));
+        column.addView(edit);
+        return edit;
+    }
+
+    private void save() {
+        final String url = relayUrl.getText().toString().trim();
+        final String newSender = sender.getText().toString().trim();
+        final String newProject = project.getText().toString().trim();
+        if (!url.isEmpty() && Settings.relayFor(url) == null) {
+            relayUrl.setError(getString(R.string.error_relay_url));
+            return;
+        }
+        if (!newSender.isEmpty() && !Settings.isValidSender(newSender)) {
+            sender.setError(getString(R.string.error_fcm_sender));
+            return;
+        }
+        Settings settings = shim.settings;
+        final boolean senderChanged = !newSender.equals(settings.senderNumber());
+        boolean changed = senderChanged || !url.equals(settings.relayUrl()) || !newProject.equals(settings.projectId());
+        if (!changed) {
+            return;
+        }
+        settings.save(url, newSender, newProject);
+        shim.runAsync(null, new Shim.Task() {
+            @Override
+            public void run(Distributor distributor) {
+                distributor.reconfigure(Settings.relayFor(url), newProject, senderChanged);
+            }
+        }, renderLater());
+    }
+
+    private Runnable renderLater() {
+        return new Runnable() {
+            @Override
+            public void run() {
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        render();
+                    }
+                });
+            }
+        };
+    }
+
+    private void render() {
+        DistributorState state = shim.distributor.state();
+        StringBuilder text = new StringBuilder();
+        String unavailable = shim.tokens.unavailableReason();
+        text.append("\nFCM: ").append(unavailable != null ? unavailable
+                : state.fcmToken() == null ? "no token yet" : "token " + abbreviate(state.fcmToken()));
+        DeviceCredentials device = state.device();
+        text.append("\nRelay device: ").append(device == null ? "not registered" : abbreviate(device.deviceId));
+        text.append("\n\nRegistrations:");
+        for (Registration r : state.book.all()) {
+            text.append("\n• ").append(r.packageName);
+            if (r.description != null) {
+                text.append(" (").append(r.description).append(')');
+            }
+            text.append(r.confirmed ? "\n   " + r.endpoint : "\n   pending");
+        }
+        text.append("\n\nRecent activity:");
+        DateFormat time = DateFormat.getDateTimeInstance(DateFormat.SHORT, DateFormat.MEDIUM);
+        for (ActivityLog.Entry e : state.log.entries()) {
+            text.append("\n").append(time.format(new Date(e.timeMillis))).append("  ").append(e.text);
+        }
+        status.setText(text);
+    }
+
+    // Tokens and ids are credentials of a sort; the screen shows enough to tell them apart.
+    private static String abbreviate(String secretish) {
+        return secretish.length() <= 8 ? secretish : secretish.substring(0, 8) + "…";
+    }
+}

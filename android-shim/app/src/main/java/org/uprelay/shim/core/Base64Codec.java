@@ -1,0 +1,75 @@
+package org.uprelay.shim.core;
+
+import java.util.Arrays;
+
+/**
+ * Strict decoder for standard, padded base64 (RFC 4648 section 4).
+ * java.util.Base64 only exists from Android API 26 and android.util.Base64 is not on the JVM,
+ * and the relay always emits canonical padded text, so anything else is treated as corruption.
+ */
+public final class Base64Codec {
+    private static final String ALPHABET =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    private static final int[] VALUES = new int[128];
+
+    static {
+        Arrays.fill(VALUES, -1);
+        for (int i = 0; i < ALPHABET.length(); i++) {
+            VALUES[ALPHABET.charAt(i)] = i;
+        }
+    }
+
+    private Base64Codec() {
+    }
+
+    public static byte[] decode(String text) {
+        int n = text.length();
+        if (n % 4 != 0) {
+            throw new IllegalArgumentException("base64 length " + n + " is not a multiple of 4");
+        }
+        if (n == 0) {
+            return new byte[0];
+        }
+        int pad = text.charAt(n - 1) == '=' ? (text.charAt(n - 2) == '=' ? 2 : 1) : 0;
+        byte[] out = new byte[n / 4 * 3 - pad];
+        int o = 0;
+        for (int i = 0; i < n; i += 4) {
+            boolean last = i + 4 == n;
+            int a = value(text, i);
+            int b = value(text, i + 1);
+            if (last && pad == 2) {
+                requireZeroBits(b & 0x0f);
+                out[o] = (byte) ((a << 2) | (b >> 4));
+                return out;
+            }
+            int c = value(text, i + 2);
+            if (last && pad == 1) {
+                requireZeroBits(c & 0x03);
+                out[o] = (byte) ((a << 2) | (b >> 4));
+                out[o + 1] = (byte) ((b << 4) | (c >> 2));
+                return out;
+            }
+            int d = value(text, i + 3);
+            out[o++] = (byte) ((a << 2) | (b >> 4));
+            out[o++] = (byte) ((b << 4) | (c >> 2));
+            out[o++] = (byte) ((c << 6) | d);
+        }
+        return out;
+    }
+
+    private static int value(String text, int index) {
+        char c = text.charAt(index);
+        int v = c < 128 ? VALUES[c] : -1;
+        if (v < 0) {
+            throw new IllegalArgumentException("invalid base64 character at " + index);
+        }
+        return v;
+    }
+
+    // Non-zero discarded bits mean two different texts would decode to the same bytes.
+    private static void requireZeroBits(int bits) {
+        if (bits != 0) {
+            throw new IllegalArgumentException("non-canonical base64 padding bits");
+        }
+    }
+}

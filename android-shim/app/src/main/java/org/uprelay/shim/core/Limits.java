@@ -1,0 +1,45 @@
+package org.uprelay.shim.core;
+
+import java.nio.charset.Charset;
+
+/** Size limits from the UnifiedPush Android spec (AND_3.0.0) and the relay contract. */
+public final class Limits {
+    public static final int MAX_TOKEN_BYTES = 100;
+    public static final int VAPID_KEY_CHARS = 87;
+    public static final int MAX_DESCRIPTION_BYTES = 100;
+    public static final int MAX_ID_BYTES = 100;
+    public static final int MAX_ENDPOINT_BYTES = 1000;
+    public static final int MAX_MESSAGE_BYTES = 4096;
+    public static final int MAX_INSTANCE_BYTES = 128;
+
+    // StandardCharsets needs API 19; this works on every Android release the app targets.
+    private static final Charset UTF_8 = Charset.forName("UTF-8");
+
+    private Limits() {
+    }
+
+    public static int utf8Length(String s) {
+        return s.getBytes(UTF_8).length;
+    }
+
+    public static byte[] utf8(String s) {
+        return s.getBytes(UTF_8);
+    }
+
+    public static String fromUtf8(byte[] b) {
+        return new String(b, UTF_8);
+    }
+
+    /** The base64url alphabet without padding, as used by VAPID keys and relay instances. */
+    public static boolean isBase64Url(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            boolean ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                    || c == '-' || c == '_';
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,163 @@
+package org.uprelay.shim.core;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+
+/**
+ * Who is registered: connection token (chosen by the app) to app package, relay instance (chosen
+ * here, so the app's token never leaves the phone) and endpoint. One app may hold many tokens.
+ */
+public final class RegistrationBook {
+    private static final int FORMAT = 1;
+
+    private final IdSource ids;
+    // Insertion order keeps the status screen and re-registration order stable.
+    private final LinkedHashMap<String, Registration> byToken = new LinkedHashMap<String, Registration>();
+
+    public RegistrationBook(IdSource ids) {
+        this.ids = ids;
+    }
+
+    /**
+     * Records a REGISTER. A known token keeps its instance and endpoint; a changed vapid key
+     * leaves the registration unconfirmed, because the relay then issues a new endpoint.
+     */
+    public synchronized Registration request(String packageName, String token, String vapid, String description)
+            throws InvalidRequestException, TokenTakenException {
+        if (packageName == null || packageName.isEmpty()) {
+            throw new InvalidRequestException("caller identity unknown");
+        }
+        if (token == null || token.isEmpty() || Limits.utf8Length(token) > Limits.MAX_TOKEN_BYTES) {
+            throw new InvalidRequestException("token must be 1.." + Limits.MAX_TOKEN_BYTES + " bytes");
+        }
+        String key = normaliseVapid(vapid);
+        if (description != null && Limits.utf8Length(description) > Limits.MAX_DESCRIPTION_BYTES) {
+            throw new InvalidRequestException("message must be at most " + Limits.MAX_DESCRIPTION_BYTES + " bytes");
+        }
+        Registration known = byToken.get(token);
+        Registration next;
+        if (known == null) {
+            next = new Registration(token, packageName, ids.newId(), key, description, null, false);
+        } else if (!known.packageName.equals(packageName)) {
+            throw new TokenTakenException(token);
+        } else {
+            next = known.withVapid(key, description);
+        }
+        byToken.put(token, next);
+        return next;
+    }
+
+    private static String normaliseVapid(String vapid) throws InvalidRequestException {
+        if (vapid == null || vapid.isEmpty()) {
+            return null;
+        }
+        if (vapid.length() != Limits.VAPID_KEY_CHARS || !Limits.isBase64Url(vapid)) {
+            throw new InvalidRequestException("vapid must be " + Limits.VAPID_KEY_CHARS + " base64url characters");
+        }
+        return vapid;
+    }
+
+    /** Stores the endpoint the relay returned for {@code token}; returns null if it was removed meanwhile. */
+    public synchronized Registration confirm(String token, String endpoint) {
+        if (!isAcceptableEndpoint(endpoint)) {
+            throw new IllegalArgumentException("endpoint must be an http(s) URL of at most "
+                    + Limits.MAX_ENDPOINT_BYTES + " bytes");
+        }
+        Registration known = byToken.get(token);
+        if (known == null) {
+            return null;
+        }
+        Registration next = known.confirmedAt(endpoint);
+        byToken.put(token, next);
+        return next;
+    }
+
+    public static boolean isAcceptableEndpoint(String endpoint) {
+        return endpoint != null && Limits.utf8Length(endpoint) <= Limits.MAX_ENDPOINT_BYTES
+                && (endpoint.startsWith("https://") || endpoint.startsWith("http://"));
+    }
+
+    public synchronized Registration get(String token) {
+        return byToken.get(token);
+    }
+
+    public synchronized Registration byInstance(String instance) {
+        for (Registration r : byToken.values()) {
+            if (r.instance.equals(instance)) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    public synchronized Registration remove(String token) {
+        return byToken.remove(token);
+    }
+
+    public synchronized List<Registration> all() {
+        return new ArrayList<Registration>(byToken.values());
+    }
+
+    public synchronized List<Registration> unconfirmed() {
+        List<Registration> out = new ArrayList<Registration>();
+        for (Registration r : byToken.values()) {
+            if (!r.confirmed) {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
+    /** After the relay lost the device, every registration must be made again. */
+    public synchronized void unconfirmAll() {
+        for (Registration r : new ArrayList<Registration>(byToken.values())) {
+            byToken.put(r.token, r.unconfirmed());
+        }
+    }
+
+    public synchronized JSONObject toJson() throws JSONException {
+        JSONArray list = new JSONArray();
+        for (Registration r : byToken.values()) {
+            JSONObject o = new JSONObject();
+            o.put("token", r.token);
+            o.put("package", r.packageName);
+            o.put("instance", r.instance);
+            o.put("vapid", r.vapid);
+            o.put("description", r.description);
+            o.put("endpoint", r.endpoint);
+            o.put("confirmed", r.confirmed);
+            list.put(o);
+        }
+        JSONObject root = new JSONObject();
+        root.put("format", FORMAT);
+        root.put("registrations", list);
+        return root;
+    }
+
+    /** Rejects anything it did not write, rather than guessing at half-understood state. */
+    public static RegistrationBook fromJson(JSONObject root, IdSource ids) throws JSONException {
+        if (root.getInt("format") != FORMAT) {
+            throw new JSONException("unknown registration book format");
+        }
+        RegistrationBook book = new RegistrationBook(ids);
+        JSONArray list = root.getJSONArray("registrations");
+        for (int i = 0; i < list.length(); i++) {
+            JSONObject o = list.getJSONObject(i);
+            Registration r = new Registration(o.getString("token"), o.getString("package"), o.getString("instance"),
+                    optionalString(o, "vapid"), optionalString(o, "description"), optionalString(o, "endpoint"),
+                    o.getBoolean("confirmed"));
+            book.byToken.put(r.token, r);
+        }
+        return book;
+    }
+
+    // org.json's optString turns a missing value into "", which would read back as a real value.
+    static String optionalString(JSONObject o, String name) throws JSONException {
+        return o.isNull(name) ? null : o.getString(name);
+    }
+}

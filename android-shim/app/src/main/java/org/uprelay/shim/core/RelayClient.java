@@ -1,0 +1,125 @@
+package org.uprelay.shim.core;
+
+import java.net.MalformedURLException;
+import java.net.URL;
+
+import org.json.JSONException;
+import org.json.JSONObject;
+
+/** {@link RelayApi} over HTTP: builds the requests and turns answers into values or {@link RelayFailure}s. */
+public final class RelayClient implements RelayApi {
+    private final String base;
+    private final JsonHttp http;
+
+    /** @param baseUrl the relay's origin (and optional path prefix), e.g. https://push.example.org */
+    public RelayClient(String baseUrl, JsonHttp http) {
+        this.base = normaliseBase(baseUrl);
+        this.http = http;
+    }
+
+    public static String normaliseBase(String baseUrl) {
+        String b = baseUrl == null ? "" : baseUrl.trim();
+        while (b.endsWith("/")) {
+            b = b.substring(0, b.length() - 1);
+        }
+        try {
+            String protocol = new URL(b).getProtocol();
+            if (!protocol.equals("https") && !protocol.equals("http")) {
+                throw new IllegalArgumentException("relay URL must be http or https");
+            }
+        } catch (MalformedURLException e) {
+            throw new IllegalArgumentException("relay URL is not a URL: " + e.getMessage());
+        }
+        return b;
+    }
+
+    @Override
+    public DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure {
+        JSONObject body = new JSONObject();
+        put(body, "fcm_token", fcmToken);
+        if (project != null && !project.isEmpty()) {
+            put(body, "project", project);
+        }
+        JSONObject answer = parse(expectSuccess(http.send("POST", base + "/v1/devices", null, body.toString())));
+        return new DeviceCredentials(requireString(answer, "device_id"), requireString(answer, "secret"));
+    }
+
+    @Override
+    public void updateToken(DeviceCredentials device, String fcmToken) throws RelayFailure {
+        JSONObject body = new JSONObject();
+        put(body, "fcm_token", fcmToken);
+        expectSuccess(http.send("PUT", devicePath(device), device.secret, body.toString()));
+    }
+
+    @Override
+    public void deleteDevice(DeviceCredentials device) throws RelayFailure {
+        expectSuccess(http.send("DELETE", devicePath(device), device.secret, null));
+    }
+
+    @Override
+    public RelayEndpoint register(DeviceCredentials device, String instance, String vapid) throws RelayFailure {
+        JSONObject body = new JSONObject();
+        put(body, "instance", instance);
+        if (vapid != null) {
+            put(body, "vapid", vapid);
+        }
+        HttpAnswer answer = expectSuccess(
+                http.send("POST", devicePath(device) + "/registrations", device.secret, body.toString()));
+        String endpoint = requireString(parse(answer), "endpoint");
+        if (!RegistrationBook.isAcceptableEndpoint(endpoint)) {
+            throw RelayFailure.protocol(answer.status, "endpoint is not an http(s) URL within the spec's size limit");
+        }
+        return new RelayEndpoint(endpoint, answer.status == 201);
+    }
+
+    @Override
+    public void unregister(DeviceCredentials device, String instance) throws RelayFailure {
+        expectSuccess(http.send("DELETE", devicePath(device) + "/registrations/" + PathSegment.encode(instance),
+                device.secret, null));
+    }
+
+    private String devicePath(DeviceCredentials device) {
+        return base + "/v1/devices/" + PathSegment.encode(device.deviceId);
+    }
+
+    private static HttpAnswer expectSuccess(HttpAnswer answer) throws RelayFailure {
+        if (answer.status >= 200 && answer.status <= 299) {
+            return answer;
+        }
+        String code = null;
+        String message = null;
+        try {
+            JSONObject error = new JSONObject(answer.body);
+            code = RegistrationBook.optionalString(error, "error");
+            message = RegistrationBook.optionalString(error, "message");
+        } catch (JSONException ignored) {
+            // A proxy in front of the relay may answer with HTML; the status alone still classifies it.
+        }
+        throw RelayFailure.fromStatus(answer.status, code, answer.retryAfterSeconds, message);
+    }
+
+    private static JSONObject parse(HttpAnswer answer) throws RelayFailure {
+        try {
+            return new JSONObject(answer.body);
+        } catch (JSONException e) {
+            throw RelayFailure.protocol(answer.status, "answer is not a JSON object");
+        }
+    }
+
+    private static String requireString(JSONObject o, String name) throws RelayFailure {
+        Object v = o.opt(name);
+        if (!(v instanceof String) || ((String) v).isEmpty()) {
+            throw RelayFailure.protocol(0, "answer lacks the string field " + name);
+        }
+        return (String) v;
+    }
+
+    private static void put(JSONObject o, String name, String value) {
+        try {
+            o.put(name, value);
+        } catch (JSONException e) {
+            // Only thrown for null names or non-finite numbers, neither of which can happen here.
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+package org.uprelay.shim.core;
+
+/** A REGISTER whose connection token already belongs to another app. */
+public final class TokenTakenException extends Exception {
+    public TokenTakenException(String token) {
+        super("token already registered by another app");
+    }
+}

@@ -1,0 +1,210 @@
+//! The distributor API the Android shim talks to (`/v1/devices…`).
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
+use crate::store::{AddOutcome, Device};
+use crate::webpush::VapidKey;
+
+/// Longest FCM token accepted (real ones are ~160 characters).
+const MAX_TOKEN_LEN: usize = 4096;
+/// Longest instance name; the alphabet keeps it safe in a URL path segment.
+const MAX_INSTANCE_LEN: usize = 128;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/devices", post(create_device))
+        .route("/v1/devices/{device}", delete(delete_device).put(update_device).get(show_device))
+        .route("/v1/devices/{device}/registrations", post(add_registration))
+        .route("/v1/devices/{device}/registrations/{instance}", delete(delete_registration))
+}
+
+/// JSON body read under the configured cap; any syntax or shape error is a 400.
+struct ApiJson<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.inner.config.limits.max_api_body;
+        let bytes = Limited::new(req.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("JSON body over {limit} bytes")))?
+            .to_bytes();
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateDevice {
+    fcm_token: String,
+    project: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateDevice {
+    fcm_token: String,
+}
+
+#[derive(Deserialize)]
+struct AddRegistration {
+    instance: String,
+    vapid: Option<String>,
+}
+
+fn check_token(token: &str) -> Result<(), ApiError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_fcm_token",
+            format!("fcm_token must be 1 to {MAX_TOKEN_LEN} printable ASCII characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_instance(instance: &str) -> Result<(), ApiError> {
+    let ok = !instance.is_empty()
+        && instance.len() <= MAX_INSTANCE_LEN
+        && instance.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !ok {
+        return Err(ApiError::bad_request(
+            "invalid_instance",
+            format!("instance must be 1 to {MAX_INSTANCE_LEN} characters of [A-Za-z0-9._~-]"),
+        ));
+    }
+    Ok(())
+}
+
+/// The device named in the path, if the bearer secret is its secret.
+async fn authorize(state: &AppState, headers: &HeaderMap, device: &str) -> Result<Device, ApiError> {
+    let secret = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    let id = DeviceId::parse(device).ok_or_else(ApiError::unknown_device)?;
+    let found = state.inner.store.device(&id).await?.ok_or_else(ApiError::unknown_device)?;
+    if !hashes_match(&found.secret_hash, &hash_secret(secret)) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(found)
+}
+
+fn endpoint_url(state: &AppState, endpoint: &crate::ids::EndpointId) -> String {
+    format!("{}/up/{}", state.inner.public_base, endpoint.as_str())
+}
+
+async fn create_device(State(state): State<AppState>, ApiJson(req): ApiJson<CreateDevice>) -> Result<Response, ApiError> {
+    check_token(&req.fcm_token)?;
+    let fcm = &state.inner.fcm;
+    let project = match req.project {
+        Some(p) if fcm.has_project(&p) => p,
+        Some(p) => {
+            return Err(ApiError::bad_request("unknown_project", format!("this relay has no credentials for Firebase project {p:?}")))
+        }
+        None => state.inner.default_project.clone(),
+    };
+    let id = DeviceId::generate();
+    let secret = DeviceSecret::generate();
+    let device =
+        Device { id: id.clone(), secret_hash: secret.hash(), project, fcm_token: req.fcm_token, registrations: Vec::new() };
+    state.inner.store.create_device(&device).await?;
+    metrics::counter!(crate::metrics::DEVICES, "op" => "created").increment(1);
+    tracing::info!(device = %id, project = %device.project, "device registered");
+    Ok((StatusCode::CREATED, Json(json!({"device_id": id.as_str(), "secret": secret.reveal()}))).into_response())
+}
+
+async fn show_device(State(state): State<AppState>, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let d = authorize(&state, &headers, &device).await?;
+    let regs: Vec<_> = d
+        .registrations
+        .iter()
+        .map(|r| json!({"instance": r.instance, "endpoint": endpoint_url(&state, &r.endpoint), "vapid": r.vapid.as_ref().map(|k| k.to_b64())}))
+        .collect();
+    Ok(Json(json!({"device_id": d.id.as_str(), "project": d.project, "registrations": regs})).into_response())
+}
+
+async fn update_device(
+    State(state): State<AppState>,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<UpdateDevice>,
+) -> Result<StatusCode, ApiError> {
+    let d = authorize(&state, &headers, &device).await?;
+    check_token(&req.fcm_token)?;
+    if !state.inner.store.set_token(&d.id, &req.fcm_token).await? {
+        return Err(ApiError::unknown_device());
+    }
+    metrics::counter!(crate::metrics::DEVICES, "op" => "token_rotated").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_device(State(state): State<AppState>, Path(device): Path<String>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let d = authorize(&state, &headers, &device).await?;
+    if !state.inner.store.delete_device(&d.id).await? {
+        return Err(ApiError::unknown_device());
+    }
+    metrics::counter!(crate::metrics::DEVICES, "op" => "deleted").increment(1);
+    metrics::counter!(crate::metrics::REGISTRATIONS, "op" => "deleted").increment(d.registrations.len() as u64);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_registration(
+    State(state): State<AppState>,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<AddRegistration>,
+) -> Result<Response, ApiError> {
+    let d = authorize(&state, &headers, &device).await?;
+    check_instance(&req.instance)?;
+    let vapid = match req.vapid.as_deref() {
+        None | Some("") => None,
+        Some(v) => Some(VapidKey::parse(v).ok_or_else(|| {
+            ApiError::bad_request("invalid_vapid", "vapid must be the 87-character base64url form of an uncompressed P-256 public key")
+        })?),
+    };
+    let limit = state.inner.config.limits.max_registrations_per_device;
+    let (status, endpoint) = match state.inner.store.add_registration(&d.id, &req.instance, vapid.as_ref(), limit).await? {
+        AddOutcome::Existing(e) => (StatusCode::OK, e),
+        AddOutcome::Created(e) => {
+            metrics::counter!(crate::metrics::REGISTRATIONS, "op" => "created").increment(1);
+            (StatusCode::CREATED, e)
+        }
+        AddOutcome::LimitReached => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_limit",
+                format!("a device may hold at most {limit} registrations"),
+            ))
+        }
+        AddOutcome::UnknownDevice => return Err(ApiError::unknown_device()),
+    };
+    Ok((status, Json(json!({"endpoint": endpoint_url(&state, &endpoint)}))).into_response())
+}
+
+async fn delete_registration(
+    State(state): State<AppState>,
+    Path((device, instance)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let d = authorize(&state, &headers, &device).await?;
+    if !state.inner.store.delete_registration(&d.id, &instance).await? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_registration", "no such registration on this device"));
+    }
+    metrics::counter!(crate::metrics::REGISTRATIONS, "op" => "deleted").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,414 @@
+//! Configuration: one typed struct, read from an optional TOML file and then from
+//! `UPRELAY_*` environment variables (`__` separates levels, e.g. `UPRELAY_STORE__REDIS_URL`).
+//!
+//! Every field has a default so that `uprelay serve` with no file at all runs a
+//! sandbox on a laptop. Anything that can be checked before the first request
+//! (URLs, credential files, mutually exclusive keys) is checked in
+//! [`Config::validate`], so a broken config fails at start with one line naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::webpush::Urgency;
+
+/// FCM keeps a message at most four weeks; a longer TTL cannot be honoured.
+pub const FCM_MAX_TTL: u32 = 2_419_200;
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Base URL of the endpoints handed out; defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// TTL (seconds) applied when a push carries no `TTL` header.
+    pub default_ttl: u32,
+    /// Upper bound for any TTL; longer ones are shortened and the shorter value echoed.
+    pub max_ttl: u32,
+    /// Where registrations live.
+    pub store: StoreConfig,
+    /// Firebase Cloud Messaging.
+    pub fcm: FcmConfig,
+    /// Size and count limits.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The built-in emulator used when no Firebase project is configured.
+    pub sandbox: SandboxConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            default_ttl: 86_400,
+            max_ttl: FCM_MAX_TTL,
+            store: StoreConfig::default(),
+            fcm: FcmConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            sandbox: SandboxConfig::default(),
+        }
+    }
+}
+
+/// Storage backend selection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A standalone Redis; absent (and no cluster) → the embedded store.
+    pub redis_url: Option<String>,
+    /// Redis Cluster seed nodes, instead of `redis_url`.
+    pub redis_cluster: Vec<String>,
+    /// Directory of the embedded store.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { redis_url: None, redis_cluster: Vec::new(), path: PathBuf::from("uprelay-data") }
+    }
+}
+
+/// FCM HTTP v1 settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FcmConfig {
+    /// Base URL of the FCM API (the emulator's URL in tests).
+    pub api_url: String,
+    /// Firebase projects; none → sandbox mode.
+    pub projects: Vec<ProjectConfig>,
+    /// Project used when a device registers without naming one; defaults to the first.
+    pub default_project: Option<String>,
+    /// Whole-request timeout for one FCM send, milliseconds.
+    pub timeout_ms: u64,
+    /// TCP connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Speak HTTP/2 without TLS negotiation (useful with the emulator over plain http).
+    pub http2_prior_knowledge: bool,
+    /// The lowest Urgency that is sent with Android priority HIGH.
+    pub high_priority_from: Urgency,
+}
+
+impl Default for FcmConfig {
+    fn default() -> Self {
+        FcmConfig {
+            api_url: "https://fcm.googleapis.com".into(),
+            projects: Vec::new(),
+            default_project: None,
+            timeout_ms: 5_000,
+            connect_timeout_ms: 2_000,
+            http2_prior_knowledge: false,
+            high_priority_from: Urgency::Normal,
+        }
+    }
+}
+
+impl FcmConfig {
+    /// Whole-request timeout as a `Duration`.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    /// Connect timeout as a `Duration`.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// One Firebase project and its service account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Firebase project id.
+    pub name: String,
+    /// Path of the service-account JSON.
+    pub credentials: PathBuf,
+}
+
+/// Bounds on what a client may make the server do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Registrations (endpoints) one device may hold.
+    pub max_registrations_per_device: usize,
+    /// Largest JSON body accepted by the distributor API, bytes.
+    pub max_api_body: usize,
+    /// Time a whole request may take, milliseconds (slow clients are cut off).
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; more are shed with 503.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_registrations_per_device: 100,
+            max_api_body: 16 * 1024,
+            request_timeout_ms: 15_000,
+            max_concurrent_requests: 4_096,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info` or `uprelay=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sandbox mode settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Where the in-process FCM emulator listens (port 0 = any free port).
+    pub emulator_listen: SocketAddr,
+    /// Project name the sandbox emulator plays.
+    pub project: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig { emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)), project: "uprelay-sandbox".into() }
+    }
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `store.redis_url`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into() }
+    }
+}
+
+/// Top-level keys, so that unrelated `UPRELAY_*` variables (e.g. ones tests use)
+/// are not mistaken for configuration.
+const TOP_LEVEL_KEYS: &[&str] =
+    &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox"];
+
+impl Config {
+    /// Read defaults, then `file` (if any), then the environment; then validate.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("UPRELAY_"))
+    }
+
+    fn load_with_env(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new("--config", format!("{} is not a readable file", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = env
+            .split("__")
+            .filter(|key| {
+                let top = key.as_str().split('.').next().unwrap_or("").to_ascii_lowercase();
+                TOP_LEVEL_KEYS.contains(&top.as_str())
+            });
+        figment = figment.merge(env);
+        let config: Config = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
+            // figment's Display repeats the path and source; keep the kind plus where it came from.
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            ConfigError::new(key, format!("{}{}", e.kind, source))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that need more than types: URLs, files, exclusive choices.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            let parsed = Url::parse(url).map_err(|e| ConfigError::new("public_url", e.to_string()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::new("public_url", "must be an http or https URL"));
+            }
+            if parsed.query().is_some() || parsed.fragment().is_some() {
+                return Err(ConfigError::new("public_url", "must not have a query or fragment"));
+            }
+        }
+        if self.default_ttl > self.max_ttl {
+            return Err(ConfigError::new("default_ttl", format!("exceeds max_ttl ({})", self.max_ttl)));
+        }
+        if self.max_ttl > FCM_MAX_TTL {
+            return Err(ConfigError::new("max_ttl", format!("FCM keeps messages at most {FCM_MAX_TTL} s")));
+        }
+        if self.store.redis_url.is_some() && !self.store.redis_cluster.is_empty() {
+            return Err(ConfigError::new("store.redis_cluster", "set either store.redis_url or store.redis_cluster, not both"));
+        }
+        if let Some(url) = &self.store.redis_url {
+            check_redis_url("store.redis_url", url)?;
+        }
+        for (i, url) in self.store.redis_cluster.iter().enumerate() {
+            check_redis_url(&format!("store.redis_cluster[{i}]"), url)?;
+        }
+        let api = Url::parse(&self.fcm.api_url).map_err(|e| ConfigError::new("fcm.api_url", e.to_string()))?;
+        if !matches!(api.scheme(), "http" | "https") {
+            return Err(ConfigError::new("fcm.api_url", "must be an http or https URL"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.fcm.projects.iter().enumerate() {
+            if p.name.is_empty() || !p.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(ConfigError::new(format!("fcm.projects[{i}].name"), "must be a Firebase project id ([A-Za-z0-9_-]+)"));
+            }
+            if !seen.insert(&p.name) {
+                return Err(ConfigError::new(format!("fcm.projects[{i}].name"), format!("project {} listed twice", p.name)));
+            }
+            if !p.credentials.is_file() {
+                return Err(ConfigError::new(
+                    format!("fcm.projects[{i}].credentials"),
+                    format!("{} is not a readable file", p.credentials.display()),
+                ));
+            }
+        }
+        if let Some(default) = &self.fcm.default_project {
+            if !self.fcm.projects.iter().any(|p| &p.name == default) {
+                return Err(ConfigError::new("fcm.default_project", format!("{default} is not among fcm.projects")));
+            }
+        }
+        if self.fcm.timeout_ms == 0 {
+            return Err(ConfigError::new("fcm.timeout_ms", "must be positive"));
+        }
+        if self.limits.max_registrations_per_device == 0 {
+            return Err(ConfigError::new("limits.max_registrations_per_device", "must be positive"));
+        }
+        if self.limits.max_concurrent_requests == 0 {
+            return Err(ConfigError::new("limits.max_concurrent_requests", "must be positive"));
+        }
+        if self.limits.request_timeout_ms == 0 {
+            return Err(ConfigError::new("limits.request_timeout_ms", "must be positive"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The base every endpoint URL starts with, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Whether no Firebase project is configured (deliver to the in-process emulator).
+    pub fn sandbox_mode(&self) -> bool {
+        self.fcm.projects.is_empty()
+    }
+}
+
+fn check_redis_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let parsed = Url::parse(url).map_err(|e| ConfigError::new(key, e.to_string()))?;
+    if !matches!(parsed.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+        return Err(ConfigError::new(key, "must be a redis:// URL"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(toml: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("uprelay-cfg-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, toml).unwrap();
+        // An env prefix nobody sets keeps these tests independent of the real environment.
+        let r = Config::load_with_env(Some(&path), Env::prefixed("UPRELAY_UNIT_TEST_NOBODY_"));
+        std::fs::remove_dir_all(&dir).ok();
+        r
+    }
+
+    #[test]
+    fn defaults_are_a_sandbox_on_localhost() {
+        let c = load_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.default_ttl, 86_400);
+        assert!(c.sandbox_mode());
+        assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load_toml("[store]\nredis_ulr = \"redis://x\"\n").unwrap_err();
+        assert!(e.to_string().contains("redis_ulr"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = load_toml("default_ttl = \"soon\"\n").unwrap_err();
+        assert_eq!(e.key, "default_ttl", "{e}");
+    }
+
+    #[test]
+    fn bad_urls_are_rejected() {
+        assert_eq!(load_toml("public_url = \"ftp://x\"").unwrap_err().key, "public_url");
+        assert_eq!(load_toml("[store]\nredis_url = \"http://x\"").unwrap_err().key, "store.redis_url");
+        assert_eq!(load_toml("[fcm]\napi_url = \"nope\"").unwrap_err().key, "fcm.api_url");
+    }
+
+    #[test]
+    fn redis_url_and_cluster_are_exclusive() {
+        let e = load_toml("[store]\nredis_url = \"redis://a\"\nredis_cluster = [\"redis://b\"]").unwrap_err();
+        assert_eq!(e.key, "store.redis_cluster");
+    }
+
+    #[test]
+    fn missing_credentials_file_is_named() {
+        let e = load_toml("[[fcm.projects]]\nname = \"p\"\ncredentials = \"/nonexistent/sa.json\"").unwrap_err();
+        assert_eq!(e.key, "fcm.projects[0].credentials");
+    }
+
+    #[test]
+    fn ttl_bounds() {
+        assert_eq!(load_toml("max_ttl = 99999999").unwrap_err().key, "max_ttl");
+        assert_eq!(load_toml("default_ttl = 100\nmax_ttl = 50").unwrap_err().key, "default_ttl");
+    }
+
+    #[test]
+    fn env_overrides_file_and_ignores_unrelated_variables() {
+        std::env::set_var("UPRELAY_CFGTEST_DEFAULT_TTL", "60");
+        std::env::set_var("UPRELAY_CFGTEST_STORE__REDIS_URL", "redis://127.0.0.1:1");
+        std::env::set_var("UPRELAY_CFGTEST_SOMETHING_ELSE", "x");
+        let c = Config::load_with_env(None, Env::prefixed("UPRELAY_CFGTEST_")).unwrap();
+        assert_eq!(c.default_ttl, 60);
+        assert_eq!(c.store.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+    }
+}

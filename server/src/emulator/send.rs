@@ -1,0 +1,437 @@
+//! `POST /v1/projects/{project}/messages:send`: authentication, FCM's request validation,
+//! faults, and storage of accepted messages.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::errors::{json_response, ApiError, MSG_INVALID_TOKEN};
+use super::faults::FaultCode;
+use super::inbox::{Stats, Stored};
+use super::json::J;
+use super::oauth::TokenCheck;
+use super::Emulator;
+
+/// Data payload limit (keys + values, UTF-8 bytes) for token / condition messages.
+pub const MAX_DATA_BYTES: usize = 4096;
+/// FCM documents a smaller limit for messages sent to topics.
+pub const MAX_TOPIC_DATA_BYTES: usize = 2048;
+/// Longest TTL FCM accepts: 4 weeks.
+pub const MAX_TTL_SECS: u64 = 2_419_200;
+/// Longest registration token accepted (real ones are ~150–250 characters).
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+const REQUEST_FIELDS: &[&str] = &["validate_only", "validateOnly", "message"];
+const MESSAGE_FIELDS: &[&str] = &[
+    "name", "data", "notification", "android", "webpush", "apns", "fcm_options", "fcmOptions",
+    "token", "topic", "condition", "fid",
+];
+const TARGETS: &[&str] = &["token", "topic", "condition", "fid"];
+const ANDROID_FIELDS: &[&str] = &[
+    "collapse_key", "collapseKey", "priority", "ttl", "restricted_package_name",
+    "restrictedPackageName", "data", "notification", "fcm_options", "fcmOptions",
+    "direct_boot_ok", "directBootOk", "bandwidth_constrained_ok", "bandwidthConstrainedOk",
+    "restricted_satellite_ok", "restrictedSatelliteOk",
+];
+
+/// A request that passed validation.
+#[derive(Debug)]
+pub struct Validated {
+    pub validate_only: bool,
+    /// The `message` object exactly as received.
+    pub message: J,
+    /// The registration token, for token-targeted messages.
+    pub token: Option<String>,
+}
+
+pub async fn send(
+    State(emu): State<Emulator>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let inner = &emu.inner;
+    Stats::inc(&inner.stats.send_requests);
+    match handle(&emu, &project, &headers, &body).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            Stats::inc(&inner.stats.rejected);
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(emu: &Emulator, project: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let inner = &emu.inner;
+
+    // 1. Authentication: a live access token issued by us, for this project.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty());
+    let Some(bearer) = bearer else {
+        return Err(ApiError::unauthenticated(true));
+    };
+    match inner.tokens.check(bearer) {
+        TokenCheck::Invalid => return Err(ApiError::unauthenticated(false)),
+        TokenCheck::Valid(p) if &*p != project => return Err(ApiError::permission_denied_project(project)),
+        TokenCheck::Valid(_) => {}
+    }
+
+    // 2. FCM's validation of the request.
+    let v = validate(body)?;
+
+    // 3. Dead tokens and injected faults.
+    if let Some(token) = v.token.as_deref() {
+        if inner.faults.is_dead(token) {
+            return Err(ApiError::for_fault(FaultCode::Unregistered, project));
+        }
+    }
+    let decision = inner.faults.decide(v.token.as_deref());
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(code) = decision.error {
+        if code == FaultCode::Unregistered {
+            if let Some(token) = v.token.as_deref() {
+                inner.faults.mark_dead(token);
+            }
+        }
+        return Err(ApiError::for_fault(code, project).with_retry_after(decision.retry_after));
+    }
+
+    // 4. Accepted.
+    let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
+    let now_ms = super::time::unix_millis();
+    let name = format!("projects/{project}/messages/0:{now_ms}{:06}%{}", seq % 1_000_000, inner.instance_tag);
+    let body = serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap_or_default();
+    if v.validate_only {
+        Stats::inc(&inner.stats.validated);
+    } else {
+        Stats::inc(&inner.stats.accepted);
+        inner.inbox.push(Stored {
+            name,
+            project: project.to_owned(),
+            token: v.token,
+            message: v.message,
+            received_at_ms: now_ms,
+        });
+    }
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
+    match at {
+        None => ApiError::invalid_field(
+            None,
+            &format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field."),
+        ),
+        Some(at) => ApiError::invalid_field(
+            Some(at),
+            &format!("Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."),
+        ),
+    }
+}
+
+fn bad_value(field: &str, kind: &str, value: &J) -> ApiError {
+    ApiError::invalid_field(Some(field), &format!("Invalid value at '{field}' ({kind}), {}", value.literal()))
+}
+
+fn check_fields(obj: &[(String, J)], allowed: &[&str], at: Option<&str>) -> Result<(), ApiError> {
+    match obj.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _)) => Err(unknown_field(k, at)),
+        None => Ok(()),
+    }
+}
+
+fn opt_string<'a>(obj: &'a J, names: &[&str], field: &str) -> Result<Option<&'a str>, ApiError> {
+    match obj.get_any(names) {
+        None => Ok(None),
+        Some(J::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(bad_value(field, "TYPE_STRING", other)),
+    }
+}
+
+fn opt_bool(obj: &J, names: &[&str], field: &str) -> Result<Option<bool>, ApiError> {
+    match obj.get_any(names) {
+        None => Ok(None),
+        Some(J::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(bad_value(field, "TYPE_BOOL", other)),
+    }
+}
+
+fn opt_object<'a>(obj: &'a J, names: &[&str], field: &str, kind: &str) -> Result<Option<&'a J>, ApiError> {
+    match obj.get_any(names) {
+        None => Ok(None),
+        Some(v @ J::Obj(_)) => Ok(Some(v)),
+        Some(other) => Err(bad_value(field, kind, other)),
+    }
+}
+
+/// Check a `data` map (string values, no reserved keys); return its size in bytes.
+fn check_data(data: &J, field: &str) -> Result<usize, ApiError> {
+    let Some(entries) = data.as_obj() else {
+        return Err(ApiError::invalid_field(
+            Some(field),
+            &format!("Invalid value at '{field}' (map<string, string>), {}", data.literal()),
+        ));
+    };
+    let mut size = 0;
+    for (i, (k, v)) in entries.iter().enumerate() {
+        let J::Str(s) = v else {
+            return Err(bad_value(&format!("{field}[{i}].value"), "TYPE_STRING", v));
+        };
+        if is_reserved_key(k) {
+            return Err(ApiError::invalid_argument(&format!("Invalid data payload key: {k}")));
+        }
+        size += k.len() + s.len();
+    }
+    Ok(size)
+}
+
+/// `from`, `message_type`, and anything starting with `google` or `gcm` (case-sensitive, as
+/// documented; `collapse_key` is allowed).
+pub fn is_reserved_key(k: &str) -> bool {
+    k == "from" || k == "message_type" || k.starts_with("google") || k.starts_with("gcm")
+}
+
+/// A registration token FCM would not reject on sight.
+pub fn token_well_formed(t: &str) -> bool {
+    !t.is_empty() && t.len() <= MAX_TOKEN_LEN && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Parse a protobuf Duration string (`"3s"`, `"3.5s"`, `"-1s"`); return whole seconds
+/// (rounded toward zero) and whether it was negative.
+pub fn parse_duration(s: &str) -> Option<(bool, u64)> {
+    let body = s.strip_suffix('s')?;
+    let (neg, body) = match body.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if int.is_empty() || int.len() > 12 || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(f) = frac {
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    let secs: u64 = int.parse().ok()?;
+    let nonzero = secs > 0 || frac.is_some_and(|f| f.bytes().any(|b| b != b'0'));
+    Some((neg && nonzero, secs))
+}
+
+fn valid_topic(t: &str) -> bool {
+    let t = t.strip_prefix("/topics/").unwrap_or(t);
+    !t.is_empty()
+        && t.len() <= 900
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+}
+
+/// Validate a send request body the way FCM does.
+pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
+    let root: J = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_field(None, &format!("Invalid JSON payload received. {e}"))
+    })?;
+    let J::Obj(members) = root else {
+        return Err(ApiError::invalid_field(
+            None,
+            "Invalid JSON payload received. Unknown name \"\": Root element must be a message.",
+        ));
+    };
+    check_fields(&members, REQUEST_FIELDS, None)?;
+    let mut validate_only = false;
+    let mut message = None;
+    for (k, v) in members {
+        match (k.as_str(), v) {
+            (_, J::Null) => {}
+            ("validate_only" | "validateOnly", J::Bool(b)) => validate_only = b,
+            ("validate_only" | "validateOnly", other) => return Err(bad_value("validate_only", "TYPE_BOOL", &other)),
+            ("message", m) => message = Some(m),
+            _ => {}
+        }
+    }
+    let message = message.unwrap_or(J::Obj(Vec::new()));
+    let Some(fields) = message.as_obj() else {
+        return Err(bad_value("message", "type.googleapis.com/google.firebase.fcm.v1.Message", &message));
+    };
+    check_fields(fields, MESSAGE_FIELDS, Some("message"))?;
+
+    // Exactly one target.
+    let mut target: Option<(&str, &str)> = None;
+    for (k, v) in fields {
+        if !TARGETS.contains(&k.as_str()) || matches!(v, J::Null) {
+            continue;
+        }
+        let J::Str(s) = v else {
+            return Err(bad_value(&format!("message.{k}"), "TYPE_STRING", v));
+        };
+        if target.is_some() {
+            return Err(ApiError::invalid_field(
+                Some("message"),
+                &format!("Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '{k}'"),
+            ));
+        }
+        target = Some((k.as_str(), s.as_str()));
+    }
+    let Some((kind, value)) = target else {
+        return Err(ApiError::invalid_argument("Recipient of the message is not set."));
+    };
+    match kind {
+        "token" | "fid" if !token_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN)),
+        "topic" if !valid_topic(value) => {
+            return Err(ApiError::invalid_argument(&format!("Invalid topic name: \"{value}\"")))
+        }
+        "condition" if value.trim().is_empty() => {
+            return Err(ApiError::invalid_argument("Invalid condition expression provided."))
+        }
+        _ => {}
+    }
+
+    // Data map(s). `android.data`, when present, replaces `message.data` on Android devices.
+    let mut data_size = match message.get_any(&["data"]) {
+        Some(d) => check_data(d, "message.data")?,
+        None => 0,
+    };
+    for (names, field, kind) in [
+        (&["notification"][..], "message.notification", "type.googleapis.com/google.firebase.fcm.v1.Notification"),
+        (&["webpush"][..], "message.webpush", "type.googleapis.com/google.firebase.fcm.v1.WebpushConfig"),
+        (&["apns"][..], "message.apns", "type.googleapis.com/google.firebase.fcm.v1.ApnsConfig"),
+        (&["fcm_options", "fcmOptions"][..], "message.fcm_options", "type.googleapis.com/google.firebase.fcm.v1.FcmOptions"),
+    ] {
+        opt_object(&message, names, field, kind)?;
+    }
+
+    if let Some(android) = opt_object(
+        &message,
+        &["android"],
+        "message.android",
+        "type.googleapis.com/google.firebase.fcm.v1.AndroidConfig",
+    )? {
+        check_fields(android.as_obj().unwrap_or_default(), ANDROID_FIELDS, Some("message.android"))?;
+        opt_string(android, &["collapse_key", "collapseKey"], "message.android.collapse_key")?;
+        opt_string(
+            android,
+            &["restricted_package_name", "restrictedPackageName"],
+            "message.android.restricted_package_name",
+        )?;
+        opt_bool(android, &["direct_boot_ok", "directBootOk"], "message.android.direct_boot_ok")?;
+        opt_bool(
+            android,
+            &["bandwidth_constrained_ok", "bandwidthConstrainedOk"],
+            "message.android.bandwidth_constrained_ok",
+        )?;
+        opt_bool(
+            android,
+            &["restricted_satellite_ok", "restrictedSatelliteOk"],
+            "message.android.restricted_satellite_ok",
+        )?;
+        for (names, field, kind) in [
+            (&["notification"][..], "message.android.notification", "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification"),
+            (&["fcm_options", "fcmOptions"][..], "message.android.fcm_options", "type.googleapis.com/google.firebase.fcm.v1.AndroidFcmOptions"),
+        ] {
+            opt_object(android, names, field, kind)?;
+        }
+        if let Some(p) = android.get_any(&["priority"]) {
+            let ok = match p {
+                J::Str(s) => s.eq_ignore_ascii_case("NORMAL") || s.eq_ignore_ascii_case("HIGH"),
+                J::Num(n) => matches!(n.as_u64(), Some(0 | 1)),
+                _ => false,
+            };
+            if !ok {
+                return Err(bad_value(
+                    "message.android.priority",
+                    "type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority",
+                    p,
+                ));
+            }
+        }
+        if let Some(ttl) = android.get_any(&["ttl"]) {
+            let parsed = ttl.as_str().and_then(parse_duration);
+            match parsed {
+                None => {
+                    return Err(bad_value("message.android.ttl", "type.googleapis.com/google.protobuf.Duration", ttl))
+                }
+                Some((negative, secs)) if negative || secs > MAX_TTL_SECS => {
+                    return Err(ApiError::invalid_field(
+                        Some("message.android.ttl"),
+                        &format!(
+                            "TTL must be between 0 and {MAX_TTL_SECS} seconds (4 weeks); got {}",
+                            ttl.literal()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(d) = android.get_any(&["data"]) {
+            // The platform of a token is unknown here: the larger payload must fit.
+            data_size = data_size.max(check_data(d, "message.android.data")?);
+        }
+    }
+
+    let limit = if kind == "topic" { MAX_TOPIC_DATA_BYTES } else { MAX_DATA_BYTES };
+    if data_size > limit {
+        return Err(ApiError::invalid_field(
+            Some("message.data"),
+            "Android message is too big",
+        ));
+    }
+
+    let token = matches!(kind, "token").then(|| value.to_owned());
+    Ok(Validated { validate_only, message, token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> serde_json::Value {
+        validate(body.as_bytes()).unwrap_err().body
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s"), Some((false, 3)));
+        assert_eq!(parse_duration("3.000000001s"), Some((false, 3)));
+        assert_eq!(parse_duration("-0s"), Some((false, 0)));
+        assert_eq!(parse_duration("-1s"), Some((true, 1)));
+        assert_eq!(parse_duration("3"), None);
+        assert_eq!(parse_duration("3.s"), None);
+        assert_eq!(parse_duration("1.0000000001s"), None);
+        assert_eq!(parse_duration(" 3s"), None);
+    }
+
+    #[test]
+    fn data_index_follows_received_order() {
+        let e = err(r#"{"message":{"token":"t","data":{"z":"ok","a":12}}}"#);
+        assert_eq!(e["error"]["message"], "Invalid value at 'message.data[1].value' (TYPE_STRING), 12");
+        assert_eq!(e["error"]["details"][1]["fieldViolations"][0]["field"], "message.data[1].value");
+    }
+
+    #[test]
+    fn keeps_message_as_received() {
+        let v = validate(br#"{"validateOnly":true,"message":{"token":"t","data":{"z":"1","a":"2"}}}"#).unwrap();
+        assert!(v.validate_only);
+        assert_eq!(v.token.as_deref(), Some("t"));
+        assert_eq!(serde_json::to_string(&v.message).unwrap(), r#"{"token":"t","data":{"z":"1","a":"2"}}"#);
+    }
+
+    #[test]
+    fn size_limit_is_inclusive() {
+        let ok = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4095));
+        assert!(validate(ok.as_bytes()).is_ok());
+        let big = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4096));
+        assert_eq!(err(&big)["error"]["message"], "Android message is too big");
+    }
+}

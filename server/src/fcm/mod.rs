@@ -1,0 +1,12 @@
+//! Firebase Cloud Messaging HTTP v1: OAuth per project, message encoding (with the
+//! split of large bodies), the shared HTTP client, and the classification of FCM's
+//! answers into what the relay should do.
+
+mod auth;
+mod client;
+mod error;
+pub mod message;
+
+pub use auth::{ProjectAuth, FCM_SCOPE};
+pub use client::FcmClient;
+pub use error::{ErrorClass, FcmError};

@@ -1,0 +1,21 @@
+//! uprelay: a UnifiedPush distributor backed by Firebase Cloud Messaging.
+//!
+//! App servers POST Web Push messages to endpoints uprelay hands out; uprelay maps
+//! each endpoint to a phone's FCM token and sends an FCM HTTP v1 data message.
+//! Data flows one way: request → [`webpush`] validation → [`store`] lookup →
+//! [`relay`] → [`fcm`] → outcome → HTTP response ([`api`]).
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod emulator;
+pub mod fcm;
+pub mod ids;
+pub mod logging;
+pub mod metrics;
+pub mod relay;
+pub mod server;
+pub mod store;
+pub mod webpush;

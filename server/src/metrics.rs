@@ -1,0 +1,37 @@
+//! Prometheus metrics: names in one place so dashboards and code agree.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Pushes by outcome (`delivered`, `not_found`, `gone`, `bad_ttl`, …).
+pub const PUSHES: &str = "uprelay_pushes_total";
+/// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
+pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
+/// Time from request to response for `POST /up/{id}`, seconds.
+pub const PUSH_DURATION: &str = "uprelay_push_duration_seconds";
+/// Registrations created or deleted (`op`).
+pub const REGISTRATIONS: &str = "uprelay_registrations_total";
+/// Device lifecycle events (`op`: created, deleted, token_rotated, token_dead).
+pub const DEVICES: &str = "uprelay_devices_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Install the global recorder (once per process) and return the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(PUSH_DURATION.to_string()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                )
+                .expect("static bucket list is non-empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (tests); ours still renders its own data.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

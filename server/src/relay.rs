@@ -1,0 +1,223 @@
+//! The one place where an accepted push becomes FCM sends and an outcome.
+//!
+//! request (validated by the extractor) → store lookup → VAPID → FCM → outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+
+use crate::fcm::message::{Outgoing, Priority};
+use crate::fcm::{ErrorClass, FcmClient, FcmError};
+use crate::ids::{EndpointId, MessageId};
+use crate::store::{Route, Store, StoreError};
+use crate::webpush::{HeaderError, PushHeaders, Urgency, VapidError, VapidVerifier};
+
+/// Largest push body accepted (RFC 8291 / UnifiedPush: 4096 bytes).
+pub const MAX_BODY: usize = 4096;
+
+/// Retry-After suggested when FCM gave none.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// FCM asks for at least a minute of backoff on QUOTA_EXCEEDED.
+const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Why a push was not accepted. Each variant knows its HTTP status and metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Unknown or deleted endpoint.
+    #[error("no such endpoint")]
+    NotFound,
+    /// FCM says the device is gone; its endpoints were deleted.
+    #[error("the device behind this endpoint is gone; the endpoint was deleted")]
+    Gone,
+    /// Empty body.
+    #[error("the push message body must not be empty")]
+    EmptyBody,
+    /// Body over 4096 bytes.
+    #[error("the push message body must be at most {MAX_BODY} bytes")]
+    TooLarge,
+    /// The body could not be read.
+    #[error("could not read the request body: {0}")]
+    BadBody(String),
+    /// A malformed Web Push header.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// VAPID missing or invalid.
+    #[error(transparent)]
+    Vapid(#[from] VapidError),
+    /// Too many messages for this device.
+    #[error("too many messages for this device; retry later")]
+    Throttled(Duration),
+    /// FCM unreachable and the message could not be kept.
+    #[error("push service temporarily unavailable; retry later")]
+    Unavailable(Duration),
+    /// Our own fault towards FCM (credentials, request format).
+    #[error("upstream push service rejected the relay: {0}")]
+    Upstream(FcmError),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PushError {
+    /// HTTP status for the app server. Only "your request is wrong" and "this endpoint
+    /// is gone" are 4xx: Mastodon and others delete subscriptions on any other 4xx.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PushError::NotFound => StatusCode::NOT_FOUND,
+            PushError::Gone => StatusCode::GONE,
+            PushError::EmptyBody | PushError::BadBody(_) => StatusCode::BAD_REQUEST,
+            PushError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PushError::Header(e) => e.status(),
+            PushError::Vapid(e) => e.status(),
+            PushError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            PushError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PushError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            PushError::Store(e) => e.status(),
+        }
+    }
+
+    /// Metric label (`outcome` of `uprelay_pushes_total`) and error code in the body.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PushError::NotFound => "not_found",
+            PushError::Gone => "gone",
+            PushError::EmptyBody => "empty_body",
+            PushError::TooLarge => "too_large",
+            PushError::BadBody(_) => "bad_body",
+            PushError::Header(e) => e.label(),
+            PushError::Vapid(e) => e.label(),
+            PushError::Throttled(_) => "throttled",
+            PushError::Unavailable(_) => "unavailable",
+            PushError::Upstream(_) => "upstream_error",
+            PushError::Store(e) => e.label(),
+        }
+    }
+
+    /// `Retry-After` to send, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PushError::Throttled(d) | PushError::Unavailable(d) => Some(*d),
+            PushError::Store(StoreError::Unavailable(_)) => Some(Duration::from_secs(5)),
+            _ => None,
+        }
+    }
+}
+
+/// A push that passed header and body validation.
+#[derive(Debug)]
+pub struct PushRequest {
+    /// TTL, Urgency, Topic.
+    pub headers: PushHeaders,
+    /// The raw headers, for VAPID (only parsed when the endpoint is restricted).
+    pub raw_headers: HeaderMap,
+    /// The message body (1–4096 bytes).
+    pub body: Bytes,
+}
+
+/// A push FCM accepted.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Our id of the message.
+    pub message_id: MessageId,
+    /// TTL actually used.
+    pub ttl: u32,
+}
+
+/// Relay settings that shape FCM messages.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Lowest urgency sent as Android HIGH priority.
+    pub high_priority_from: Urgency,
+}
+
+/// Turns pushes into FCM sends.
+pub struct Relay {
+    store: Arc<dyn Store>,
+    fcm: Arc<FcmClient>,
+    vapid: VapidVerifier,
+    options: RelayOptions,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+impl Relay {
+    /// A relay over `store` and `fcm`; `public_base` is the origin VAPID `aud` must name.
+    pub fn new(store: Arc<dyn Store>, fcm: Arc<FcmClient>, public_base: &str, options: RelayOptions) -> Relay {
+        Relay { store, fcm, vapid: VapidVerifier::new(public_base), options }
+    }
+
+    /// Look up the endpoint (for discovery), without sending.
+    pub async fn exists(&self, endpoint: &str) -> Result<bool, PushError> {
+        let Some(id) = EndpointId::parse(endpoint) else { return Ok(false) };
+        Ok(self.store.route(&id).await?.is_some())
+    }
+
+    /// Deliver one push to the endpoint `endpoint`.
+    pub async fn push(&self, endpoint: &str, req: PushRequest) -> Result<Accepted, PushError> {
+        let id = EndpointId::parse(endpoint).ok_or(PushError::NotFound)?;
+        let route = self.store.route(&id).await?.ok_or(PushError::NotFound)?;
+        if let Some(key) = &route.vapid {
+            self.vapid.verify(&req.raw_headers, key, unix_now())?;
+        }
+        let message_id = MessageId::generate();
+        match self.send(&route, &req, &message_id).await {
+            Ok(()) => Ok(Accepted { message_id, ttl: req.headers.ttl.secs() }),
+            Err(e) => Err(self.outcome_of(&id, &route, e).await),
+        }
+    }
+
+    async fn send(&self, route: &Route, req: &PushRequest, message_id: &MessageId) -> Result<(), FcmError> {
+        let priority =
+            if req.headers.urgency >= self.options.high_priority_from { Priority::High } else { Priority::Normal };
+        let outgoing = Outgoing {
+            token: &route.fcm_token,
+            instance: &route.instance,
+            message_id: message_id.as_str(),
+            body: &req.body,
+            priority,
+            ttl_secs: req.headers.ttl.secs(),
+            collapse_key: req.headers.topic.as_ref().map(|t| t.as_str()),
+        };
+        for part in outgoing.encode() {
+            let result = self.fcm.send(&route.project, part).await;
+            let label = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.label(),
+            };
+            metrics::counter!(crate::metrics::FCM_REQUESTS, "result" => label).increment(1);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Map a failed send to the sender-facing outcome, acting on dead tokens.
+    async fn outcome_of(&self, endpoint: &EndpointId, route: &Route, e: FcmError) -> PushError {
+        match e.class() {
+            ErrorClass::DeadToken => {
+                match self.store.delete_device_if_token(&route.device, &route.fcm_token).await {
+                    Ok(true) => {
+                        tracing::info!(device = %route.device, endpoint = %endpoint, reason = %e, "FCM token is dead; device and its endpoints deleted");
+                        metrics::counter!(crate::metrics::DEVICES, "op" => "token_dead").increment(1);
+                        PushError::Gone
+                    }
+                    // The token rotated while we were sending: the device lives on.
+                    Ok(false) => PushError::Unavailable(Duration::from_secs(1)),
+                    Err(store) => PushError::Store(store),
+                }
+            }
+            ErrorClass::Throttled(after) => PushError::Throttled(after.unwrap_or(QUOTA_RETRY_AFTER).max(Duration::from_secs(1))),
+            ErrorClass::Transient(after) => {
+                tracing::warn!(endpoint = %endpoint, error = %e, "FCM send failed transiently");
+                PushError::Unavailable(after.unwrap_or(DEFAULT_RETRY_AFTER).max(Duration::from_secs(1)))
+            }
+            ErrorClass::OurFault => {
+                tracing::error!(endpoint = %endpoint, project = %route.project, error = %e, "FCM rejected our request");
+                PushError::Upstream(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Compact binary encodings of store values. Shared by both backends so the bytes in
+//! Redis and in the embedded file are the same; a leading version byte leaves room
+//! to evolve them.
+
+use super::{Registration, Route, StoreError};
+use crate::ids::{DeviceId, EndpointId};
+use crate::webpush::VapidKey;
+
+const VERSION: u8 = 1;
+
+fn put_short(out: &mut Vec<u8>, s: &[u8]) {
+    debug_assert!(s.len() <= u8::MAX as usize);
+    out.push(s.len() as u8);
+    out.extend_from_slice(s);
+}
+
+fn put_long(out: &mut Vec<u8>, s: &[u8]) {
+    debug_assert!(s.len() <= u16::MAX as usize);
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s);
+}
+
+/// A presence byte first, so a record cut short can never read as "unrestricted".
+fn put_vapid(out: &mut Vec<u8>, vapid: Option<&VapidKey>) {
+    match vapid {
+        Some(k) => {
+            out.push(1);
+            out.extend_from_slice(k.as_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(corrupt());
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn short(&mut self) -> Result<&'a [u8], StoreError> {
+        let n = self.take(1)?[0] as usize;
+        self.take(n)
+    }
+    fn long(&mut self) -> Result<&'a [u8], StoreError> {
+        let b = self.take(2)?;
+        self.take(u16::from_le_bytes([b[0], b[1]]) as usize)
+    }
+    fn str(bytes: &'a [u8]) -> Result<&'a str, StoreError> {
+        std::str::from_utf8(bytes).map_err(|_| corrupt())
+    }
+    fn rest_vapid(&mut self) -> Result<Option<VapidKey>, StoreError> {
+        let vapid = match self.take(1)?[0] {
+            0 => None,
+            1 => Some(VapidKey::from_bytes(self.take(65)?).ok_or_else(corrupt)?),
+            _ => return Err(corrupt()),
+        };
+        if !self.0.is_empty() {
+            return Err(corrupt());
+        }
+        Ok(vapid)
+    }
+}
+
+fn corrupt() -> StoreError {
+    StoreError::Internal("undecodable record in store".into())
+}
+
+/// Route: version, device, instance, project, token, then the VAPID key if any.
+pub fn encode_route(route: &Route) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + route.instance.len() + route.project.len() + route.fcm_token.len() + 88);
+    out.push(VERSION);
+    put_short(&mut out, route.device.as_str().as_bytes());
+    put_short(&mut out, route.instance.as_bytes());
+    put_short(&mut out, route.project.as_bytes());
+    put_long(&mut out, route.fcm_token.as_bytes());
+    put_vapid(&mut out, route.vapid.as_ref());
+    out
+}
+
+/// Inverse of [`encode_route`].
+pub fn decode_route(bytes: &[u8]) -> Result<Route, StoreError> {
+    let mut r = Reader(bytes);
+    if r.take(1)?[0] != VERSION {
+        return Err(corrupt());
+    }
+    let device = DeviceId::parse(Reader::str(r.short()?)?).ok_or_else(corrupt)?;
+    let instance = Reader::str(r.short()?)?.to_owned();
+    let project = Reader::str(r.short()?)?.to_owned();
+    let fcm_token = Reader::str(r.long()?)?.to_owned();
+    let vapid = r.rest_vapid()?;
+    Ok(Route { device, instance, vapid, project, fcm_token })
+}
+
+/// A registration's value (the instance is its key): endpoint id, then the VAPID key if any.
+pub fn encode_registration(endpoint: &EndpointId, vapid: Option<&VapidKey>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(EndpointId::LEN + 66);
+    out.extend_from_slice(endpoint.as_str().as_bytes());
+    put_vapid(&mut out, vapid);
+    out
+}
+
+/// Inverse of [`encode_registration`].
+pub fn decode_registration(instance: &str, bytes: &[u8]) -> Result<Registration, StoreError> {
+    let mut r = Reader(bytes);
+    let endpoint = EndpointId::parse(Reader::str(r.take(EndpointId::LEN)?)?).ok_or_else(corrupt)?;
+    let vapid = r.rest_vapid()?;
+    Ok(Registration { instance: instance.to_owned(), endpoint, vapid })
+}
+
+/// The VAPID part of an encoded registration, for "unchanged?" comparisons.
+pub fn registration_vapid_bytes(encoded: &[u8]) -> &[u8] {
+    encoded.get(EndpointId::LEN..).unwrap_or(&[])
+}
+
+/// The whole device for the embedded store: secret hash, project, token, registrations.
+pub fn encode_device(d: &super::Device) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + d.fcm_token.len() + d.registrations.len() * 160);
+    out.push(VERSION);
+    out.extend_from_slice(&d.secret_hash);
+    put_short(&mut out, d.project.as_bytes());
+    put_long(&mut out, d.fcm_token.as_bytes());
+    for reg in &d.registrations {
+        put_short(&mut out, reg.instance.as_bytes());
+        put_short(&mut out, &encode_registration(&reg.endpoint, reg.vapid.as_ref()));
+    }
+    out
+}
+
+/// Inverse of [`encode_device`].
+pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<super::Device, StoreError> {
+    let mut r = Reader(bytes);
+    if r.take(1)?[0] != VERSION {
+        return Err(corrupt());
+    }
+    let mut secret_hash = [0u8; 32];
+    secret_hash.copy_from_slice(r.take(32)?);
+    let project = Reader::str(r.short()?)?.to_owned();
+    let fcm_token = Reader::str(r.long()?)?.to_owned();
+    let mut registrations = Vec::new();
+    while !r.0.is_empty() {
+        let instance = Reader::str(r.short()?)?;
+        registrations.push(decode_registration(instance, r.short()?)?);
+    }
+    Ok(super::Device { id: id.clone(), secret_hash, project, fcm_token, registrations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Device;
+
+    fn key() -> VapidKey {
+        let mut b = [7u8; 65];
+        b[0] = 4;
+        VapidKey::from_bytes(&b).unwrap()
+    }
+
+    #[test]
+    fn route_round_trips_with_and_without_vapid() {
+        for vapid in [None, Some(key())] {
+            let r = Route {
+                device: DeviceId::generate(),
+                instance: "inst-1".into(),
+                vapid,
+                project: "proj".into(),
+                fcm_token: "t".repeat(300),
+            };
+            assert_eq!(decode_route(&encode_route(&r)).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn device_round_trips() {
+        let d = Device {
+            id: DeviceId::generate(),
+            secret_hash: [9; 32],
+            project: "p".into(),
+            fcm_token: "tok".into(),
+            registrations: vec![
+                Registration { instance: "a".into(), endpoint: EndpointId::generate(), vapid: None },
+                Registration { instance: "b".into(), endpoint: EndpointId::generate(), vapid: Some(key()) },
+            ],
+        };
+        assert_eq!(decode_device(&d.id, &encode_device(&d)).unwrap(), d);
+    }
+
+    #[test]
+    fn truncated_records_are_errors_not_panics() {
+        let r = Route {
+            device: DeviceId::generate(),
+            instance: "i".into(),
+            vapid: Some(key()),
+            project: "p".into(),
+            fcm_token: "t".into(),
+        };
+        let bytes = encode_route(&r);
+        for n in 0..bytes.len() {
+            assert!(decode_route(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
+        }
+    }
+}

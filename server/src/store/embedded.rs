@@ -1,0 +1,211 @@
+//! The embedded store: one redb file, so `uprelay serve` needs nothing installed.
+//!
+//! Every change is one redb write transaction (atomic and durable); reads are
+//! MVCC snapshots served from the page cache without blocking writers, so the push
+//! path reads inline while writes go to the blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::codec;
+use super::{AddOutcome, Device, Registration, Route, Store, StoreError};
+use crate::ids::{DeviceId, EndpointId};
+use crate::webpush::VapidKey;
+
+const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+
+/// Registrations and routes in a local redb file.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: std::path::PathBuf,
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store in directory `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<EmbeddedStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+        let path = dir.join("uprelay.redb");
+        let db = Database::create(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        // Create the tables up front so readers never meet a missing table.
+        let txn = db.begin_write()?;
+        txn.open_table(DEVICES)?;
+        txn.open_table(ENDPOINTS)?;
+        txn.commit()?;
+        Ok(EmbeddedStore { db: Arc::new(db), path })
+    }
+
+    /// Run a write transaction on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(internal)?;
+            let out = f(&txn)?;
+            txn.commit().map_err(internal)?;
+            Ok(out)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    fn read_device(txn: &redb::WriteTransaction, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let table = txn.open_table(DEVICES).map_err(internal)?;
+        let value = table.get(id.as_str()).map_err(internal)?;
+        value.map(|v| codec::decode_device(id, v.value())).transpose()
+    }
+
+    fn write_device(txn: &redb::WriteTransaction, device: &Device) -> Result<(), StoreError> {
+        let mut table = txn.open_table(DEVICES).map_err(internal)?;
+        table.insert(device.id.as_str(), codec::encode_device(device).as_slice()).map_err(internal)?;
+        Ok(())
+    }
+
+    fn write_route(txn: &redb::WriteTransaction, device: &Device, reg: &Registration) -> Result<(), StoreError> {
+        let route = Route {
+            device: device.id.clone(),
+            instance: reg.instance.clone(),
+            vapid: reg.vapid.clone(),
+            project: device.project.clone(),
+            fcm_token: device.fcm_token.clone(),
+        };
+        let mut table = txn.open_table(ENDPOINTS).map_err(internal)?;
+        table.insert(reg.endpoint.as_str(), codec::encode_route(&route).as_slice()).map_err(internal)?;
+        Ok(())
+    }
+
+    fn remove_device(txn: &redb::WriteTransaction, device: &Device) -> Result<(), StoreError> {
+        let mut endpoints = txn.open_table(ENDPOINTS).map_err(internal)?;
+        for reg in &device.registrations {
+            endpoints.remove(reg.endpoint.as_str()).map_err(internal)?;
+        }
+        let mut devices = txn.open_table(DEVICES).map_err(internal)?;
+        devices.remove(device.id.as_str()).map_err(internal)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
+        let device = device.clone();
+        self.write(move |txn| Self::write_device(txn, &device)).await
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(DEVICES).map_err(internal)?;
+        let value = table.get(id.as_str()).map_err(internal)?;
+        value.map(|v| codec::decode_device(id, v.value())).transpose()
+    }
+
+    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
+        let (id, token) = (id.clone(), fcm_token.to_owned());
+        self.write(move |txn| {
+            let Some(mut device) = Self::read_device(txn, &id)? else { return Ok(false) };
+            device.fcm_token = token;
+            for reg in &device.registrations {
+                Self::write_route(txn, &device, reg)?;
+            }
+            Self::write_device(txn, &device)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.write(move |txn| {
+            let Some(device) = Self::read_device(txn, &id)? else { return Ok(false) };
+            Self::remove_device(txn, &device)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
+        let (id, token) = (id.clone(), fcm_token.to_owned());
+        self.write(move |txn| {
+            let Some(device) = Self::read_device(txn, &id)? else { return Ok(false) };
+            if device.fcm_token != token {
+                return Ok(false);
+            }
+            Self::remove_device(txn, &device)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn add_registration(
+        &self,
+        id: &DeviceId,
+        instance: &str,
+        vapid: Option<&VapidKey>,
+        limit: usize,
+    ) -> Result<AddOutcome, StoreError> {
+        let (id, instance, vapid) = (id.clone(), instance.to_owned(), vapid.cloned());
+        self.write(move |txn| {
+            let Some(mut device) = Self::read_device(txn, &id)? else { return Ok(AddOutcome::UnknownDevice) };
+            let existing = device.registrations.iter().position(|r| r.instance == instance);
+            if let Some(i) = existing {
+                if device.registrations[i].vapid == vapid {
+                    return Ok(AddOutcome::Existing(device.registrations[i].endpoint.clone()));
+                }
+                // A new key means a new restriction: the old endpoint must stop working.
+                let old = device.registrations.remove(i);
+                txn.open_table(ENDPOINTS).map_err(internal)?.remove(old.endpoint.as_str()).map_err(internal)?;
+            } else if device.registrations.len() >= limit {
+                return Ok(AddOutcome::LimitReached);
+            }
+            let reg = Registration { instance, endpoint: EndpointId::generate(), vapid };
+            Self::write_route(txn, &device, &reg)?;
+            let endpoint = reg.endpoint.clone();
+            device.registrations.push(reg);
+            Self::write_device(txn, &device)?;
+            Ok(AddOutcome::Created(endpoint))
+        })
+        .await
+    }
+
+    async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError> {
+        let (id, instance) = (id.clone(), instance.to_owned());
+        self.write(move |txn| {
+            let Some(mut device) = Self::read_device(txn, &id)? else { return Ok(false) };
+            let Some(i) = device.registrations.iter().position(|r| r.instance == instance) else {
+                return Ok(false);
+            };
+            let old = device.registrations.remove(i);
+            txn.open_table(ENDPOINTS).map_err(internal)?.remove(old.endpoint.as_str()).map_err(internal)?;
+            Self::write_device(txn, &device)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ENDPOINTS).map_err(internal)?;
+        let value = table.get(endpoint.as_str()).map_err(internal)?;
+        value.map(|v| codec::decode_route(v.value())).transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.begin_read().map(|_| ()).map_err(internal)
+    }
+
+    fn describe(&self) -> String {
+        format!("embedded store at {}", self.path.display())
+    }
+}

@@ -1,0 +1,368 @@
+//! VAPID (RFC 8292) for endpoints restricted to an application server key, plus the
+//! legacy draft form (`Authorization: WebPush <jwt>` with `Crypto-Key: p256ecdsa=<key>`).
+//!
+//! Signatures are checked with ring. Verified JWTs are remembered until their `exp`,
+//! because real senders reuse one JWT for many pushes and an ECDSA verify costs far more
+//! than the rest of the push path.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use serde::Deserialize;
+
+/// base64url that accepts input with or without `=` padding (senders differ).
+const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so a
+/// minute of grace absorbs clock skew and transit time.
+const MAX_EXP_AHEAD: u64 = 24 * 3600 + 60;
+/// Cap on remembered JWTs; the map is simply cleared when full.
+const CACHE_CAP: usize = 65_536;
+
+/// An uncompressed P-256 public key (65 bytes, leading 0x04): an application server key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct VapidKey([u8; 65]);
+
+impl VapidKey {
+    /// Parse base64url (87 characters unpadded, or padded) of an uncompressed P-256 point.
+    pub fn parse(s: &str) -> Option<VapidKey> {
+        let s = s.trim();
+        if s.len() > 90 {
+            return None;
+        }
+        let bytes = B64URL_LENIENT.decode(s).ok()?;
+        let arr: [u8; 65] = bytes.try_into().ok()?;
+        (arr[0] == 0x04).then_some(VapidKey(arr))
+    }
+    /// From the raw 65 bytes, as stored.
+    pub fn from_bytes(bytes: &[u8]) -> Option<VapidKey> {
+        let arr: [u8; 65] = bytes.try_into().ok()?;
+        (arr[0] == 0x04).then_some(VapidKey(arr))
+    }
+    /// The raw point.
+    pub fn as_bytes(&self) -> &[u8; 65] {
+        &self.0
+    }
+    /// The 87-character base64url form.
+    pub fn to_b64(&self) -> String {
+        B64URL_LENIENT.encode(self.0)
+    }
+}
+
+impl std::fmt::Debug for VapidKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VapidKey({})", crate::ids::Redacted(&self.to_b64()))
+    }
+}
+
+/// Why a restricted endpoint refused a push.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VapidError {
+    /// No VAPID credentials at all (401).
+    #[error("this endpoint requires VAPID: send Authorization: vapid t=<jwt>, k=<key>")]
+    Missing,
+    /// The header or JWT cannot be parsed (403).
+    #[error("malformed VAPID credentials: {0}")]
+    Malformed(&'static str),
+    /// `k` is not the key this endpoint was registered with (403).
+    #[error("VAPID key does not match the key this endpoint is restricted to")]
+    WrongKey,
+    /// The JWT signature does not verify with `k` (403).
+    #[error("VAPID JWT signature is invalid")]
+    BadSignature,
+    /// `aud` is not this push service's origin (403).
+    #[error("VAPID JWT aud must be {0}")]
+    WrongAudience(String),
+    /// `exp` is in the past (403).
+    #[error("VAPID JWT has expired")]
+    Expired,
+    /// `exp` is more than 24 h ahead (403).
+    #[error("VAPID JWT exp is more than 24 hours ahead")]
+    ExpTooFar,
+}
+
+impl VapidError {
+    /// 401 when credentials are missing, 403 when they are wrong (RFC 8292 §4.2).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            VapidError::Missing => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+    /// Metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            VapidError::Missing => "vapid_missing",
+            _ => "vapid_invalid",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct JwtHeader {
+    alg: String,
+}
+
+#[derive(Deserialize)]
+struct JwtClaims {
+    aud: Option<String>,
+    exp: Option<serde_json::Number>,
+}
+
+/// Checks VAPID credentials against this service's origin.
+pub struct VapidVerifier {
+    audience: String,
+    /// JWT text → (key it verified with, its exp).
+    verified: RwLock<HashMap<String, (VapidKey, u64)>>,
+}
+
+impl VapidVerifier {
+    /// `public_base` is the endpoint base URL; `aud` must be its origin.
+    pub fn new(public_base: &str) -> VapidVerifier {
+        let audience = match url::Url::parse(public_base) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) => public_base.trim_end_matches('/').to_string(),
+        };
+        VapidVerifier { audience, verified: RwLock::new(HashMap::new()) }
+    }
+
+    /// The origin JWTs must name in `aud`.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Verify the request's credentials for an endpoint restricted to `expected`.
+    pub fn verify(&self, headers: &HeaderMap, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
+        let (jwt, key) = credentials(headers)?;
+        if &key != expected {
+            return Err(VapidError::WrongKey);
+        }
+        if let Some((cached_key, exp)) = self.verified.read().unwrap().get(jwt) {
+            if cached_key == expected {
+                return if now < *exp { Ok(()) } else { Err(VapidError::Expired) };
+            }
+        }
+        let exp = self.verify_jwt(jwt, &key, now)?;
+        let mut cache = self.verified.write().unwrap();
+        if cache.len() >= CACHE_CAP {
+            cache.clear();
+        }
+        cache.insert(jwt.to_owned(), (key, exp));
+        Ok(())
+    }
+
+    fn verify_jwt(&self, jwt: &str, key: &VapidKey, now: u64) -> Result<u64, VapidError> {
+        let mut parts = jwt.split('.');
+        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(VapidError::Malformed("JWT must have three parts"));
+        };
+        let header: JwtHeader = decode_json(h).ok_or(VapidError::Malformed("JWT header is not base64url JSON"))?;
+        if header.alg != "ES256" {
+            return Err(VapidError::Malformed("JWT alg must be ES256"));
+        }
+        let sig = B64URL_LENIENT.decode(s).map_err(|_| VapidError::Malformed("JWT signature is not base64url"))?;
+        let signing_input = &jwt[..h.len() + 1 + c.len()];
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.as_bytes())
+            .verify(signing_input.as_bytes(), &sig)
+            .map_err(|_| VapidError::BadSignature)?;
+        let claims: JwtClaims = decode_json(c).ok_or(VapidError::Malformed("JWT claims are not base64url JSON"))?;
+        let aud = claims.aud.ok_or(VapidError::WrongAudience(self.audience.clone()))?;
+        if aud.trim_end_matches('/') != self.audience {
+            return Err(VapidError::WrongAudience(self.audience.clone()));
+        }
+        let exp = claims
+            .exp
+            .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
+            .ok_or(VapidError::Malformed("JWT exp must be a number"))?;
+        if exp <= now {
+            return Err(VapidError::Expired);
+        }
+        if exp > now + MAX_EXP_AHEAD {
+            return Err(VapidError::ExpTooFar);
+        }
+        Ok(exp)
+    }
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
+    let bytes = B64URL_LENIENT.decode(segment).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Extract (jwt, key) from either header form.
+fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
+    let auth = match headers.get(header::AUTHORIZATION) {
+        None => return Err(VapidError::Missing),
+        Some(v) => v.to_str().map_err(|_| VapidError::Malformed("Authorization is not ASCII"))?.trim(),
+    };
+    let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+    if scheme.eq_ignore_ascii_case("vapid") {
+        let mut t = None;
+        let mut k = None;
+        for param in rest.split(',') {
+            let Some((name, value)) = param.trim().split_once('=') else { continue };
+            let value = value.trim().trim_matches('"');
+            match name.trim().to_ascii_lowercase().as_str() {
+                "t" => t = Some(value),
+                "k" => k = Some(value),
+                _ => {} // RFC 8292: unknown parameters are ignored.
+            }
+        }
+        let t = t.filter(|t| !t.is_empty()).ok_or(VapidError::Malformed("vapid t= is missing"))?;
+        let k = k.ok_or(VapidError::Malformed("vapid k= is missing"))?;
+        let key = VapidKey::parse(k).ok_or(VapidError::Malformed("vapid k= is not an uncompressed P-256 key"))?;
+        Ok((t, key))
+    } else if scheme.eq_ignore_ascii_case("webpush") {
+        let jwt = rest.trim();
+        if jwt.is_empty() {
+            return Err(VapidError::Malformed("WebPush JWT is missing"));
+        }
+        let crypto_key = headers
+            .get_all("crypto-key")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([';', ',']))
+            .find_map(|p| p.trim().strip_prefix("p256ecdsa="))
+            .ok_or(VapidError::Malformed("Crypto-Key: p256ecdsa= is missing"))?;
+        let key = VapidKey::parse(crypto_key.trim_matches('"'))
+            .ok_or(VapidError::Malformed("p256ecdsa is not an uncompressed P-256 key"))?;
+        Ok((jwt, key))
+    } else {
+        Err(VapidError::Missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    struct Signer {
+        pair: EcdsaKeyPair,
+    }
+
+    impl Signer {
+        fn new() -> Signer {
+            let rng = SystemRandom::new();
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            Signer { pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap() }
+        }
+        fn key(&self) -> VapidKey {
+            VapidKey::from_bytes(self.pair.public_key().as_ref()).unwrap()
+        }
+        fn jwt(&self, claims: &str) -> String {
+            let h = B64URL_LENIENT.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
+            let c = B64URL_LENIENT.encode(claims.as_bytes());
+            let input = format!("{h}.{c}");
+            let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+            format!("{input}.{}", B64URL_LENIENT.encode(sig.as_ref()))
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn vapid_headers(jwt: &str, key: &VapidKey) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(&format!("vapid t={jwt}, k={}", key.to_b64())).unwrap());
+        h
+    }
+
+    fn claims(aud: &str, exp: u64) -> String {
+        format!(r#"{{"aud":"{aud}","exp":{exp},"sub":"mailto:a@example.org"}}"#)
+    }
+
+    #[test]
+    fn valid_vapid_passes_and_is_cached() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org/");
+        let jwt = s.jwt(&claims("https://push.example.org", NOW + 3600));
+        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
+        assert_eq!(v.verified.read().unwrap().len(), 1);
+        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
+        // A cached JWT still expires.
+        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600), Err(VapidError::Expired));
+    }
+
+    #[test]
+    fn missing_and_foreign_schemes_are_401() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        assert_eq!(v.verify(&HeaderMap::new(), &s.key(), NOW), Err(VapidError::Missing));
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        let err = v.verify(&h, &s.key(), NOW).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn invalid_credentials_are_403() {
+        let s = Signer::new();
+        let other = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let good = claims("https://push.example.org", NOW + 60);
+        let cases: Vec<(HeaderMap, VapidError)> = vec![
+            (vapid_headers(&other.jwt(&good), &other.key()), VapidError::WrongKey),
+            (vapid_headers(&other.jwt(&good), &s.key()), VapidError::BadSignature),
+            (
+                vapid_headers(&s.jwt(&claims("https://evil.example", NOW + 60)), &s.key()),
+                VapidError::WrongAudience("https://push.example.org".into()),
+            ),
+            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 1)), &s.key()), VapidError::Expired),
+            (
+                vapid_headers(&s.jwt(&claims("https://push.example.org", NOW + 90_000)), &s.key()),
+                VapidError::ExpTooFar,
+            ),
+            (vapid_headers("a.b", &s.key()), VapidError::Malformed("JWT must have three parts")),
+        ];
+        for (headers, want) in cases {
+            let got = v.verify(&headers, &s.key(), NOW).unwrap_err();
+            assert_eq!(got, want);
+            assert_eq!(got.status(), StatusCode::FORBIDDEN);
+        }
+    }
+
+    #[test]
+    fn tampered_claims_fail_the_signature() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let jwt = s.jwt(&claims("https://push.example.org", NOW + 60));
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let forged = B64URL_LENIENT.encode(claims("https://push.example.org", NOW + 70).as_bytes());
+        let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert_eq!(v.verify(&vapid_headers(&tampered, &s.key()), &s.key(), NOW), Err(VapidError::BadSignature));
+    }
+
+    #[test]
+    fn legacy_webpush_form() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let jwt = s.jwt(&claims("https://push.example.org", NOW + 86_400));
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(&format!("WebPush {jwt}")).unwrap());
+        h.insert("crypto-key", HeaderValue::from_str(&format!("dh=BAAA;p256ecdsa={}", s.key().to_b64())).unwrap());
+        assert_eq!(v.verify(&h, &s.key(), NOW), Ok(()));
+        h.remove("crypto-key");
+        assert!(matches!(v.verify(&h, &s.key(), NOW), Err(VapidError::Malformed(_))));
+    }
+
+    #[test]
+    fn key_parsing() {
+        let s = Signer::new();
+        let b64 = s.key().to_b64();
+        assert_eq!(b64.len(), 87);
+        assert_eq!(VapidKey::parse(&b64), Some(s.key()));
+        assert_eq!(VapidKey::parse(&format!("{b64}=")), Some(s.key()));
+        assert!(VapidKey::parse(&b64[1..]).is_none());
+        assert!(VapidKey::parse("not base64!").is_none());
+    }
+}
