@@ -42,6 +42,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The built-in emulator used when no Firebase project is configured.
     pub sandbox: SandboxConfig,
+    /// The durable retry queue and the circuit breaker in front of FCM.
+    pub queue: QueueConfig,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             sandbox: SandboxConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -145,6 +148,32 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Requests handled at once; more are shed with 503.
     pub max_concurrent_requests: usize,
+    /// Sustained pushes per second per endpoint; 0 turns the limit off. The default
+    /// keeps a device with one endpoint under FCM's 240/min and 5000/h.
+    pub push_rate_per_second: f64,
+    /// Pushes one endpoint may send back to back.
+    pub push_burst: u32,
+    /// Device registrations per minute per client IP; 0 turns the limit off.
+    pub device_create_per_minute: f64,
+    /// Device registrations one client IP may make back to back.
+    pub device_create_burst: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl LimitsConfig {
+    /// The per-endpoint push limiter, if on.
+    pub fn push_rate(&self) -> Option<crate::store::Rate> {
+        (self.push_rate_per_second > 0.0)
+            .then(|| crate::store::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
+    }
+    /// The per-IP device creation limiter, if on.
+    pub fn device_create_rate(&self) -> Option<crate::store::Rate> {
+        (self.device_create_per_minute > 0.0).then(|| crate::store::Rate {
+            per_second: self.device_create_per_minute / 60.0,
+            burst: self.device_create_burst.max(1),
+        })
+    }
 }
 
 impl Default for LimitsConfig {
@@ -154,6 +183,11 @@ impl Default for LimitsConfig {
             max_api_body: 16 * 1024,
             request_timeout_ms: 15_000,
             max_concurrent_requests: 4_096,
+            push_rate_per_second: 1.0,
+            push_burst: 60,
+            device_create_per_minute: 30.0,
+            device_create_burst: 10,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -200,6 +234,46 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Retry queue and circuit breaker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Keep transiently failed pushes and answer 201; off → answer 503 instead.
+    pub enabled: bool,
+    /// Messages the queue may hold; beyond it pushes get 503 + Retry-After.
+    pub max_len: u64,
+    /// How long a worker owns a leased message before another may take it, ms.
+    pub lease_ms: u64,
+    /// How often an idle worker looks for due messages, ms.
+    pub poll_ms: u64,
+    /// Messages leased at once.
+    pub batch: usize,
+    /// First retry delay, ms (doubled per attempt, with jitter).
+    pub initial_backoff_ms: u64,
+    /// Longest retry delay, ms.
+    pub max_backoff_ms: u64,
+    /// Consecutive transient FCM failures that open the breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker sends new pushes straight to the queue, ms.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            enabled: true,
+            max_len: 1_000_000,
+            lease_ms: 30_000,
+            poll_ms: 250,
+            batch: 64,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 5_000,
+        }
+    }
+}
+
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {key}: {message}")]
@@ -219,7 +293,7 @@ impl ConfigError {
 /// Top-level keys, so that unrelated `UPRELAY_*` variables (e.g. ones tests use)
 /// are not mistaken for configuration.
 const TOP_LEVEL_KEYS: &[&str] =
-    &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox"];
+    &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox", "queue"];
 
 impl Config {
     /// Read defaults, then `file` (if any), then the environment; then validate.
@@ -313,6 +387,34 @@ impl Config {
         }
         if self.limits.request_timeout_ms == 0 {
             return Err(ConfigError::new("limits.request_timeout_ms", "must be positive"));
+        }
+        let l = &self.limits;
+        if !(l.push_rate_per_second >= 0.0 && l.push_rate_per_second.is_finite()) {
+            return Err(ConfigError::new("limits.push_rate_per_second", "must be a non-negative number"));
+        }
+        if !(l.device_create_per_minute >= 0.0 && l.device_create_per_minute.is_finite()) {
+            return Err(ConfigError::new("limits.device_create_per_minute", "must be a non-negative number"));
+        }
+        let q = &self.queue;
+        if q.enabled {
+            if q.max_len == 0 {
+                return Err(ConfigError::new("queue.max_len", "must be positive"));
+            }
+            if q.batch == 0 {
+                return Err(ConfigError::new("queue.batch", "must be positive"));
+            }
+            if q.lease_ms <= self.fcm.timeout_ms * 2 {
+                return Err(ConfigError::new(
+                    "queue.lease_ms",
+                    "must exceed twice fcm.timeout_ms, or a slow send could be retried by another worker meanwhile",
+                ));
+            }
+            if q.poll_ms == 0 || q.initial_backoff_ms == 0 || q.max_backoff_ms < q.initial_backoff_ms {
+                return Err(ConfigError::new("queue", "poll_ms and initial_backoff_ms must be positive, max_backoff_ms ≥ initial_backoff_ms"));
+            }
+            if q.breaker_threshold == 0 {
+                return Err(ConfigError::new("queue.breaker_threshold", "must be positive"));
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", e.to_string()))?;

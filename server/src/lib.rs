@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod emulator;
@@ -15,6 +16,7 @@ pub mod fcm;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
+pub mod queue;
 pub mod relay;
 pub mod server;
 pub mod store;

@@ -15,6 +15,13 @@ pub const REGISTRATIONS: &str = "uprelay_registrations_total";
 /// Device lifecycle events (`op`: created, deleted, token_rotated, token_dead).
 pub const DEVICES: &str = "uprelay_devices_total";
 
+/// Retry queue events (`result`: enqueued, full, delivered, retry, expired, endpoint_gone, dead_token).
+pub const QUEUE: &str = "uprelay_queue_total";
+/// Messages in the retry queue (sampled by the worker).
+pub const QUEUE_LENGTH: &str = "uprelay_queue_length";
+/// Requests refused by a rate limiter (`limit`: push, device_create).
+pub const RATE_LIMITED: &str = "uprelay_rate_limited_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Install the global recorder (once per process) and return the handle that renders it.

@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 
+use crate::breaker::Breaker;
+use crate::config::QueueConfig;
 use crate::fcm::message::{Outgoing, Priority};
 use crate::fcm::{ErrorClass, FcmClient, FcmError};
 use crate::ids::{EndpointId, MessageId};
-use crate::store::{Route, Store, StoreError};
+use crate::store::{Admission, QueuedMessage, Rate, Route, Store, StoreError};
 use crate::webpush::{HeaderError, PushHeaders, Urgency, VapidError, VapidVerifier};
 
 /// Largest push body accepted (RFC 8291 / UnifiedPush: 4096 bytes).
@@ -125,11 +127,15 @@ pub struct Accepted {
     pub ttl: u32,
 }
 
-/// Relay settings that shape FCM messages.
+/// Relay settings.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
     /// Lowest urgency sent as Android HIGH priority.
     pub high_priority_from: Urgency,
+    /// Per-endpoint push limiter, if any.
+    pub push_rate: Option<Rate>,
+    /// Retry queue settings.
+    pub queue: QueueConfig,
 }
 
 /// Turns pushes into FCM sends.
@@ -138,16 +144,40 @@ pub struct Relay {
     fcm: Arc<FcmClient>,
     vapid: VapidVerifier,
     options: RelayOptions,
+    breaker: Breaker,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+/// What became of one try to deliver a queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// FCM accepted it.
+    Delivered,
+    /// It will never be delivered; the label says why (`expired`, `endpoint_gone`, `dead_token`).
+    Dropped(&'static str),
+    /// Try again, not before the given delay if FCM named one.
+    Retry(Option<Duration>),
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 impl Relay {
     /// A relay over `store` and `fcm`; `public_base` is the origin VAPID `aud` must name.
     pub fn new(store: Arc<dyn Store>, fcm: Arc<FcmClient>, public_base: &str, options: RelayOptions) -> Relay {
-        Relay { store, fcm, vapid: VapidVerifier::new(public_base), options }
+        let breaker = Breaker::new(options.queue.breaker_threshold, options.queue.breaker_cooldown_ms);
+        Relay { store, fcm, vapid: VapidVerifier::new(public_base), options, breaker }
+    }
+
+    /// The store (the retry worker leases from it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The queue settings.
+    pub fn queue_config(&self) -> &QueueConfig {
+        &self.options.queue
     }
 
     /// Look up the endpoint (for discovery), without sending.
@@ -156,31 +186,140 @@ impl Relay {
         Ok(self.store.route(&id).await?.is_some())
     }
 
-    /// Deliver one push to the endpoint `endpoint`.
+    /// Deliver one push to the endpoint `endpoint`: straight to FCM, or into the
+    /// retry queue when FCM is failing (both answer 201).
     pub async fn push(&self, endpoint: &str, req: PushRequest) -> Result<Accepted, PushError> {
         let id = EndpointId::parse(endpoint).ok_or(PushError::NotFound)?;
-        let route = self.store.route(&id).await?.ok_or(PushError::NotFound)?;
+        let now = unix_ms();
+        let route = match &self.options.push_rate {
+            Some(rate) => {
+                let (route, admission) = self.store.route_admit(&id, rate, now).await?.ok_or(PushError::NotFound)?;
+                if let Admission::Limited(wait) = admission {
+                    // Refused before the VAPID check: a flood should cost us as little as possible.
+                    metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
+                    return Err(PushError::Throttled(wait.max(Duration::from_secs(1))));
+                }
+                route
+            }
+            None => self.store.route(&id).await?.ok_or(PushError::NotFound)?,
+        };
         if let Some(key) = &route.vapid {
-            self.vapid.verify(&req.raw_headers, key, unix_now())?;
+            self.vapid.verify(&req.raw_headers, key, now / 1000)?;
         }
         let message_id = MessageId::generate();
-        match self.send(&route, &req, &message_id).await {
-            Ok(()) => Ok(Accepted { message_id, ttl: req.headers.ttl.secs() }),
-            Err(e) => Err(self.outcome_of(&id, &route, e).await),
+        let accepted = Accepted { message_id: message_id.clone(), ttl: req.headers.ttl.secs() };
+        if self.options.queue.enabled && self.breaker.is_open(now) {
+            self.enqueue(&id, &req, &message_id, now, None).await?;
+            return Ok(accepted);
+        }
+        let ttl = req.headers.ttl.secs();
+        let topic = req.headers.topic.as_ref().map(|t| t.as_str());
+        match self.send(&route, &req.body, req.headers.urgency, ttl, topic, &message_id).await {
+            Ok(()) => {
+                self.breaker.success();
+                Ok(accepted)
+            }
+            Err(e) => match e.class() {
+                ErrorClass::Transient(after) if self.options.queue.enabled => {
+                    self.breaker.failure(unix_ms());
+                    tracing::debug!(endpoint = %id, error = %e, "FCM send failed transiently; queued for retry");
+                    self.enqueue(&id, &req, &message_id, now, after).await?;
+                    Ok(accepted)
+                }
+                _ => Err(self.outcome_of(&id, &route, e).await),
+            },
         }
     }
 
-    async fn send(&self, route: &Route, req: &PushRequest, message_id: &MessageId) -> Result<(), FcmError> {
-        let priority =
-            if req.headers.urgency >= self.options.high_priority_from { Priority::High } else { Priority::Normal };
+    async fn enqueue(
+        &self,
+        endpoint: &EndpointId,
+        req: &PushRequest,
+        message_id: &MessageId,
+        now: u64,
+        retry_after: Option<Duration>,
+    ) -> Result<(), PushError> {
+        let msg = QueuedMessage {
+            id: message_id.clone(),
+            endpoint: endpoint.clone(),
+            expires_ms: now + req.headers.ttl.secs() as u64 * 1000,
+            urgency: req.headers.urgency,
+            topic: req.headers.topic.as_ref().map(|t| t.as_str().to_owned()),
+            attempts: 0,
+            body: req.body.to_vec(),
+        };
+        let delay = crate::queue::backoff(&self.options.queue, 0, retry_after);
+        let q = &self.options.queue;
+        if self.store.enqueue(&msg, now + delay.as_millis() as u64, q.max_len).await? {
+            metrics::counter!(crate::metrics::QUEUE, "result" => "enqueued").increment(1);
+            Ok(())
+        } else {
+            metrics::counter!(crate::metrics::QUEUE, "result" => "full").increment(1);
+            tracing::warn!(max_len = q.max_len, "retry queue full; refusing push with 503");
+            Err(PushError::Unavailable(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)))
+        }
+    }
+
+    /// One try at delivering a queued message (called by the retry worker).
+    pub async fn retry(&self, msg: &QueuedMessage) -> Result<RetryOutcome, StoreError> {
+        let now = unix_ms();
+        if now >= msg.expires_ms {
+            return Ok(RetryOutcome::Dropped("expired"));
+        }
+        let Some(route) = self.store.route(&msg.endpoint).await? else {
+            return Ok(RetryOutcome::Dropped("endpoint_gone"));
+        };
+        let ttl = ((msg.expires_ms - now) / 1000) as u32;
+        let result = self.send(&route, &msg.body, msg.urgency, ttl, msg.topic.as_deref(), &msg.id).await;
+        let e = match result {
+            Ok(()) => {
+                self.breaker.success();
+                return Ok(RetryOutcome::Delivered);
+            }
+            Err(e) => e,
+        };
+        Ok(match e.class() {
+            ErrorClass::DeadToken => {
+                if self.store.delete_device_if_token(&route.device, &route.fcm_token).await? {
+                    tracing::info!(device = %route.device, reason = %e, "FCM token is dead; device and its endpoints deleted");
+                    metrics::counter!(crate::metrics::DEVICES, "op" => "token_dead").increment(1);
+                    RetryOutcome::Dropped("dead_token")
+                } else {
+                    // Rotated meanwhile: the next try uses the new token.
+                    RetryOutcome::Retry(None)
+                }
+            }
+            ErrorClass::Throttled(after) => RetryOutcome::Retry(Some(after.unwrap_or(QUOTA_RETRY_AFTER))),
+            ErrorClass::Transient(after) => {
+                self.breaker.failure(unix_ms());
+                RetryOutcome::Retry(after)
+            }
+            ErrorClass::OurFault => {
+                // Credentials may be fixed by the operator; keep the message until its TTL.
+                tracing::error!(project = %route.project, error = %e, "FCM rejected a queued message");
+                RetryOutcome::Retry(None)
+            }
+        })
+    }
+
+    async fn send(
+        &self,
+        route: &Route,
+        body: &[u8],
+        urgency: Urgency,
+        ttl_secs: u32,
+        topic: Option<&str>,
+        message_id: &MessageId,
+    ) -> Result<(), FcmError> {
+        let priority = if urgency >= self.options.high_priority_from { Priority::High } else { Priority::Normal };
         let outgoing = Outgoing {
             token: &route.fcm_token,
             instance: &route.instance,
             message_id: message_id.as_str(),
-            body: &req.body,
+            body,
             priority,
-            ttl_secs: req.headers.ttl.secs(),
-            collapse_key: req.headers.topic.as_ref().map(|t| t.as_str()),
+            ttl_secs,
+            collapse_key: topic,
         };
         for part in outgoing.encode() {
             let result = self.fcm.send(&route.project, part).await;
@@ -209,9 +348,19 @@ impl Relay {
                     Err(store) => PushError::Store(store),
                 }
             }
-            ErrorClass::Throttled(after) => PushError::Throttled(after.unwrap_or(QUOTA_RETRY_AFTER).max(Duration::from_secs(1))),
+            ErrorClass::Throttled(after) => {
+                let wait = after.unwrap_or(QUOTA_RETRY_AFTER).max(Duration::from_secs(1));
+                // FCM's per-device quota: stop hitting FCM for this endpoint until then.
+                if let Some(rate) = &self.options.push_rate {
+                    if let Err(err) = self.store.hold_endpoint(endpoint, unix_ms(), wait.as_millis() as u64, rate).await {
+                        tracing::warn!(error = %err, "could not record FCM quota backoff");
+                    }
+                }
+                PushError::Throttled(wait)
+            }
             ErrorClass::Transient(after) => {
-                tracing::warn!(endpoint = %endpoint, error = %e, "FCM send failed transiently");
+                self.breaker.failure(unix_ms());
+                tracing::warn!(endpoint = %endpoint, error = %e, "FCM send failed transiently and the queue is off");
                 PushError::Unavailable(after.unwrap_or(DEFAULT_RETRY_AFTER).max(Duration::from_secs(1)))
             }
             ErrorClass::OurFault => {

@@ -15,16 +15,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
-    let app = build(config).await?;
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let server = build(config).await?;
+    axum::serve(listener, server.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // In-flight requests are done; queued messages stay in the store for the next start.
+    server.stop_worker().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Build the router (store opened, credentials loaded, sandbox emulator started if needed).
-pub async fn build(config: Config) -> anyhow::Result<axum::Router> {
+/// Build the server (store opened, credentials loaded, sandbox emulator started if
+/// needed, retry worker running).
+pub async fn build(config: Config) -> anyhow::Result<Server> {
     let metrics = crate::metrics::install();
     let store = crate::store::open(&config.store).await?;
     tracing::info!(store = %store.describe(), "store ready");
@@ -63,15 +66,39 @@ pub async fn build(config: Config) -> anyhow::Result<axum::Router> {
         Err(e) => tracing::warn!(error = %e, "could not obtain an FCM access token yet"),
     }
 
-    let relay = Relay::new(
+    let relay = Arc::new(Relay::new(
         store.clone(),
         fcm.clone(),
         &config.public_base(),
-        RelayOptions { high_priority_from: config.fcm.high_priority_from },
-    );
+        RelayOptions {
+            high_priority_from: config.fcm.high_priority_from,
+            push_rate: config.limits.push_rate(),
+            queue: config.queue.clone(),
+        },
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = config.queue.enabled.then(|| tokio::spawn(crate::queue::run(relay.clone(), stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let state = AppState::new(config, default_project, store, fcm, relay, metrics);
-    Ok(api::router(state))
+    Ok(Server { router: api::router(state), stop_worker: stop_tx, worker })
+}
+
+/// A built server: its router and its background retry worker.
+pub struct Server {
+    /// The HTTP surface.
+    pub router: axum::Router,
+    stop_worker: tokio::sync::watch::Sender<bool>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stop the retry worker and wait for its current batch.
+    pub async fn stop_worker(self) {
+        let _ = self.stop_worker.send(true);
+        if let Some(w) = self.worker {
+            let _ = w.await;
+        }
+    }
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -142,6 +142,11 @@ impl ChildGuard {
         format!("--- {} stdout ---\n{out}--- {} stderr ---\n{err}", self.name, self.name)
     }
 
+    /// `Some(status)` once the child has exited.
+    pub fn child_try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// Panics (with the child's output) if the child has exited.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {

@@ -1,6 +1,8 @@
 //! The distributor API the Android shim talks to (`/v1/devices…`).
 
-use axum::extract::{FromRequest, Path, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -12,7 +14,8 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
-use crate::store::{AddOutcome, Device};
+use crate::relay::unix_ms;
+use crate::store::{AddOutcome, Admission, Device};
 use crate::webpush::VapidKey;
 
 /// Longest FCM token accepted (real ones are ~160 characters).
@@ -108,7 +111,48 @@ fn endpoint_url(state: &AppState, endpoint: &crate::ids::EndpointId) -> String {
     format!("{}/up/{}", state.inner.public_base, endpoint.as_str())
 }
 
-async fn create_device(State(state): State<AppState>, ApiJson(req): ApiJson<CreateDevice>) -> Result<Response, ApiError> {
+/// The TCP peer, when the server was started with connect info (absent in unit tests).
+struct PeerAddr(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+/// The client's IP: the socket peer, or the last `X-Forwarded-For` hop when the
+/// operator says a trusted proxy sits in front.
+fn client_ip(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    if state.inner.config.limits.trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|p| p.ip())
+}
+
+async fn create_device(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateDevice>,
+) -> Result<Response, ApiError> {
+    if let (Some(rate), Some(ip)) = (state.inner.config.limits.device_create_rate(), client_ip(&state, peer, &headers)) {
+        if let Admission::Limited(wait) = state.inner.store.admit(&format!("dc:{ip}"), &rate, unix_ms()).await? {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "device_create").increment(1);
+            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many device registrations from this address")
+                .with_retry_after(wait.max(std::time::Duration::from_secs(1))));
+        }
+    }
     check_token(&req.fcm_token)?;
     let fcm = &state.inner.fcm;
     let project = match req.project {

@@ -34,7 +34,7 @@ struct Inner {
     default_project: String,
     store: Arc<dyn Store>,
     fcm: Arc<FcmClient>,
-    relay: Relay,
+    relay: Arc<Relay>,
     metrics: PrometheusHandle,
 }
 
@@ -45,7 +45,7 @@ impl AppState {
         default_project: String,
         store: Arc<dyn Store>,
         fcm: Arc<FcmClient>,
-        relay: Relay,
+        relay: Arc<Relay>,
         metrics: PrometheusHandle,
     ) -> AppState {
         let public_base = config.public_base();

@@ -18,19 +18,28 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+/// FCM error codes the emulator can inject (`error.details[].errorCode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FaultCode {
+    /// 404 NOT_FOUND: the token is dead (remembered: later sends to it fail too).
     Unregistered,
+    /// 403 PERMISSION_DENIED: the token belongs to another sender.
     SenderIdMismatch,
+    /// 400 INVALID_ARGUMENT: "The registration token is not a valid FCM registration token".
     InvalidArgument,
+    /// 429 RESOURCE_EXHAUSTED.
     QuotaExceeded,
+    /// 503 UNAVAILABLE.
     Unavailable,
+    /// 500 INTERNAL.
     Internal,
+    /// 401 UNAUTHENTICATED (APNs / Web Push credentials of the project).
     ThirdPartyAuthError,
 }
 
 impl FaultCode {
+    /// Every code.
     pub const ALL: [FaultCode; 7] = [
         FaultCode::Unregistered,
         FaultCode::SenderIdMismatch,
@@ -41,6 +50,7 @@ impl FaultCode {
         FaultCode::ThirdPartyAuthError,
     ];
 
+    /// The code as FCM spells it (`"UNREGISTERED"`).
     pub fn as_str(self) -> &'static str {
         match self {
             FaultCode::Unregistered => "UNREGISTERED",
@@ -53,6 +63,7 @@ impl FaultCode {
         }
     }
 
+    /// Parse FCM's spelling.
     pub fn parse(s: &str) -> Option<FaultCode> {
         FaultCode::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -86,16 +97,21 @@ impl FaultCode {
 /// One injected fault, as listed by `GET /emulator/faults`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fault {
+    /// Identifier assigned when the fault was installed.
     pub id: u64,
+    /// Only sends to this token (all sends when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The error answered (latency only when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<FaultCode>,
     /// Sends it still affects; `None` = forever.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u64>,
+    /// `Retry-After` seconds sent with the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// Latency added, milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
 }

@@ -41,7 +41,7 @@
 
 mod credentials;
 mod errors;
-pub mod faults;
+mod faults;
 mod inbox;
 mod json;
 mod oauth;
@@ -118,7 +118,9 @@ pub struct EmulatorStats {
     pub rejected: u64,
     /// `validate_only` requests that passed.
     pub validated: u64,
+    /// Access tokens issued by `POST /token`.
     pub tokens_issued: u64,
+    /// Every request to `messages:send`, whatever its outcome.
     pub send_requests: u64,
     /// Messages currently kept for inspection.
     pub stored: u64,
@@ -128,14 +130,22 @@ pub struct EmulatorStats {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// Only sends to this registration token (every send when absent).
     pub token: Option<String>,
+    /// FCM error code to answer with (see [`FaultCode`]); latency only when absent.
     pub error: Option<String>,
+    /// Number of sends affected (forever when absent).
     pub times: Option<u64>,
+    /// Seconds, sent as `Retry-After` with the error.
     pub retry_after: Option<u64>,
+    /// Latency added before answering, milliseconds.
     pub delay_ms: Option<u64>,
 }
 
 impl Emulator {
+    /// An emulator whose default project is `project`, keeping at most `keep` accepted messages
+    /// and issuing access tokens valid for `token_lifetime`. It trusts no key until
+    /// [`Emulator::issue_credentials`] is called.
     pub fn new(project: &str, keep: usize, token_lifetime: Duration) -> Self {
         let tag: u32 = rand::thread_rng().gen();
         Emulator {
@@ -166,6 +176,7 @@ impl Emulator {
         self.inner.keys.issue(project, token_uri)
     }
 
+    /// Counters since start, as `GET /emulator/stats` shows them.
     pub fn stats(&self) -> EmulatorStats {
         let s = &self.inner.stats;
         EmulatorStats {
@@ -216,6 +227,7 @@ impl Emulator {
         }))
     }
 
+    /// Remove every injected fault (dead tokens stay dead).
     pub fn clear_faults(&self) {
         self.inner.faults.clear();
     }
@@ -232,6 +244,7 @@ impl Emulator {
         self.inner.inbox.clear();
     }
 
+    /// The HTTP API (Google's endpoints and the `/emulator/*` controls).
     pub fn router(&self) -> Router {
         Router::new()
             .route("/token", post(oauth::token))

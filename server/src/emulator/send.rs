@@ -40,6 +40,7 @@ const ANDROID_FIELDS: &[&str] = &[
 /// A request that passed validation.
 #[derive(Debug)]
 pub struct Validated {
+    /// `validate_only` / `validateOnly` was true (dry run).
     pub validate_only: bool,
     /// The `message` object exactly as received.
     pub message: J,
@@ -47,6 +48,7 @@ pub struct Validated {
     pub token: Option<String>,
 }
 
+/// The `messages:send` handler.
 pub async fn send(
     State(emu): State<Emulator>,
     Path(project): Path<String>,

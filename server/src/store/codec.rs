@@ -149,6 +149,48 @@ pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<super::Device, Store
     Ok(super::Device { id: id.clone(), secret_hash, project, fcm_token, registrations })
 }
 
+/// Queued message: version, id, endpoint, expiry, urgency, attempts, topic, body.
+pub fn encode_queued(m: &super::QueuedMessage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(80 + m.body.len());
+    out.push(VERSION);
+    put_short(&mut out, m.id.as_str().as_bytes());
+    put_short(&mut out, m.endpoint.as_str().as_bytes());
+    out.extend_from_slice(&m.expires_ms.to_le_bytes());
+    out.push(m.urgency as u8);
+    out.extend_from_slice(&m.attempts.to_le_bytes());
+    put_short(&mut out, m.topic.as_deref().unwrap_or("").as_bytes());
+    put_long(&mut out, &m.body);
+    out
+}
+
+/// Inverse of [`encode_queued`].
+pub fn decode_queued(bytes: &[u8]) -> Result<super::QueuedMessage, StoreError> {
+    use crate::ids::MessageId;
+    use crate::webpush::Urgency;
+    let mut r = Reader(bytes);
+    if r.take(1)?[0] != VERSION {
+        return Err(corrupt());
+    }
+    let id = MessageId::parse(Reader::str(r.short()?)?).ok_or_else(corrupt)?;
+    let endpoint = EndpointId::parse(Reader::str(r.short()?)?).ok_or_else(corrupt)?;
+    let expires_ms = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| corrupt())?);
+    let urgency = match r.take(1)?[0] {
+        0 => Urgency::VeryLow,
+        1 => Urgency::Low,
+        2 => Urgency::Normal,
+        3 => Urgency::High,
+        _ => return Err(corrupt()),
+    };
+    let attempts = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| corrupt())?);
+    let topic = Reader::str(r.short()?)?;
+    let topic = (!topic.is_empty()).then(|| topic.to_owned());
+    let body = r.long()?.to_vec();
+    if !r.0.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(super::QueuedMessage { id, endpoint, expires_ms, urgency, topic, attempts, body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +229,24 @@ mod tests {
             ],
         };
         assert_eq!(decode_device(&d.id, &encode_device(&d)).unwrap(), d);
+    }
+
+    #[test]
+    fn queued_message_round_trips() {
+        let m = crate::store::QueuedMessage {
+            id: crate::ids::MessageId::generate(),
+            endpoint: EndpointId::generate(),
+            expires_ms: 1_700_000_000_123,
+            urgency: crate::webpush::Urgency::Low,
+            topic: Some("t".into()),
+            attempts: 3,
+            body: (0..=255u8).collect(),
+        };
+        let bytes = encode_queued(&m);
+        assert_eq!(decode_queued(&bytes).unwrap(), m);
+        for n in 0..bytes.len() {
+            assert!(decode_queued(&bytes[..n]).is_err());
+        }
     }
 
     #[test]

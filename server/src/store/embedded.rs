@@ -8,21 +8,40 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec;
-use super::{AddOutcome, Device, Registration, Route, Store, StoreError};
-use crate::ids::{DeviceId, EndpointId};
+use super::local_limits::LocalLimits;
+use super::{AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
+use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::VapidKey;
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+/// Retry queue ordered by due time: key = due ms (big-endian) ‖ message id.
+const QUEUE_DUE: TableDefinition<&[u8], ()> = TableDefinition::new("queue_due");
+/// Retry queue messages: id → due ms (big-endian) ‖ encoded message.
+const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg");
+
+fn due_key(due_ms: u64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&due_ms.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn msg_value(due_ms: u64, msg: &QueuedMessage) -> Vec<u8> {
+    let mut v = due_ms.to_be_bytes().to_vec();
+    v.extend_from_slice(&codec::encode_queued(msg));
+    v
+}
 
 /// Registrations and routes in a local redb file.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
     path: std::path::PathBuf,
+    limits: Arc<LocalLimits>,
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -40,8 +59,10 @@ impl EmbeddedStore {
         let txn = db.begin_write()?;
         txn.open_table(DEVICES)?;
         txn.open_table(ENDPOINTS)?;
+        txn.open_table(QUEUE_DUE)?;
+        txn.open_table(QUEUE_MSG)?;
         txn.commit()?;
-        Ok(EmbeddedStore { db: Arc::new(db), path })
+        Ok(EmbeddedStore { db: Arc::new(db), path, limits: Arc::new(LocalLimits::default()) })
     }
 
     /// Run a write transaction on the blocking pool.
@@ -199,6 +220,116 @@ impl Store for EmbeddedStore {
         let table = txn.open_table(ENDPOINTS).map_err(internal)?;
         let value = table.get(endpoint.as_str()).map_err(internal)?;
         value.map(|v| codec::decode_route(v.value())).transpose()
+    }
+
+    async fn route_admit(
+        &self,
+        endpoint: &EndpointId,
+        rate: &Rate,
+        now_ms: u64,
+    ) -> Result<Option<(Route, Admission)>, StoreError> {
+        let Some(route) = self.route(endpoint).await? else { return Ok(None) };
+        Ok(Some((route, self.limits.admit(endpoint.as_str(), rate, now_ms))))
+    }
+
+    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError> {
+        self.limits.hold(endpoint.as_str(), now_ms + hold_ms, rate);
+        Ok(())
+    }
+
+    async fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError> {
+        Ok(self.limits.admit(key, rate, now_ms))
+    }
+
+    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError> {
+        let msg = msg.clone();
+        self.write(move |txn| {
+            let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
+            if msgs.len().map_err(internal)? >= max_len {
+                return Ok(false);
+            }
+            let id = msg.id.as_str();
+            msgs.insert(id, msg_value(due_ms, &msg).as_slice()).map_err(internal)?;
+            txn.open_table(QUEUE_DUE).map_err(internal)?.insert(due_key(due_ms, id).as_slice(), ()).map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError> {
+        // Cheap read first: the worker polls, and an empty queue must not cost a write.
+        {
+            let txn = self.db.begin_read().map_err(internal)?;
+            let due = txn.open_table(QUEUE_DUE).map_err(internal)?;
+            let first = due.first().map_err(internal)?;
+            match first {
+                Some((k, _)) if k.value().get(..8).map(|b| u64::from_be_bytes(b.try_into().unwrap())).unwrap_or(0) <= now_ms => {}
+                _ => return Ok(Vec::new()),
+            }
+        }
+        self.write(move |txn| {
+            let mut due = txn.open_table(QUEUE_DUE).map_err(internal)?;
+            let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
+            let upper = due_key(now_ms + 1, "");
+            let keys: Vec<Vec<u8>> = due
+                .range::<&[u8]>(..upper.as_slice())
+                .map_err(internal)?
+                .take(max)
+                .map(|r| r.map(|(k, _)| k.value().to_vec()).map_err(internal))
+                .collect::<Result<_, _>>()?;
+            let until = now_ms + lease_ms;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                due.remove(k.as_slice()).map_err(internal)?;
+                let id = std::str::from_utf8(&k[8..]).map_err(internal)?.to_owned();
+                let value = msgs.get(id.as_str()).map_err(internal)?.map(|v| v.value().to_vec());
+                let Some(value) = value else { continue };
+                let msg = codec::decode_queued(&value[8..])?;
+                msgs.insert(id.as_str(), msg_value(until, &msg).as_slice()).map_err(internal)?;
+                due.insert(due_key(until, &id).as_slice(), ()).map_err(internal)?;
+                out.push(msg);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn complete(&self, id: &MessageId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |txn| {
+            let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
+            let old = msgs.remove(id.as_str()).map_err(internal)?.map(|v| v.value().to_vec());
+            if let Some(old) = old {
+                let due_ms = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);
+                txn.open_table(QUEUE_DUE).map_err(internal)?.remove(due_key(due_ms, id.as_str()).as_slice()).map_err(internal)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError> {
+        let msg = msg.clone();
+        self.write(move |txn| {
+            let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
+            let id = msg.id.as_str();
+            let old = msgs.get(id).map_err(internal)?.map(|v| v.value().to_vec());
+            // Completed by someone else meanwhile: nothing to put back.
+            let Some(old) = old else { return Ok(()) };
+            let old_due = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);
+            let mut due = txn.open_table(QUEUE_DUE).map_err(internal)?;
+            due.remove(due_key(old_due, id).as_slice()).map_err(internal)?;
+            due.insert(due_key(due_ms, id).as_slice(), ()).map_err(internal)?;
+            msgs.insert(id, msg_value(due_ms, &msg).as_slice()).map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn queue_len(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
+        msgs.len().map_err(internal)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

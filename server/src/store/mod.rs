@@ -9,6 +9,7 @@
 
 mod codec;
 mod embedded;
+mod local_limits;
 mod redis;
 
 use async_trait::async_trait;
@@ -16,8 +17,8 @@ use axum::http::StatusCode;
 
 pub use self::embedded::EmbeddedStore;
 pub use self::redis::RedisStore;
-use crate::ids::{DeviceId, EndpointId};
-use crate::webpush::VapidKey;
+use crate::ids::{DeviceId, EndpointId, MessageId};
+use crate::webpush::{Urgency, VapidKey};
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,65 @@ pub enum AddOutcome {
     UnknownDevice,
 }
 
+/// A push waiting in the durable retry queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// uprelay's message id (`m`), unchanged across retries so the phone can drop duplicates.
+    pub id: MessageId,
+    /// Endpoint it was sent to; the route is looked up again at each try, so a token
+    /// rotation or a deletion in the meantime is honoured.
+    pub endpoint: EndpointId,
+    /// Unix ms after which the message must not be sent (acceptance time + TTL).
+    pub expires_ms: u64,
+    /// Urgency of the original push.
+    pub urgency: Urgency,
+    /// Topic of the original push.
+    pub topic: Option<String>,
+    /// Tries so far.
+    pub attempts: u32,
+    /// The body as received.
+    pub body: Vec<u8>,
+}
+
+/// Token-bucket parameters (a GCRA: `burst` back to back, then `per_second`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Sustained rate.
+    pub per_second: f64,
+    /// How many may come at once.
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Milliseconds between two messages at the sustained rate.
+    pub fn interval_ms(&self) -> u64 {
+        (1000.0 / self.per_second).ceil().max(1.0) as u64
+    }
+    /// How far ahead the theoretical arrival time may run (burst tolerance).
+    pub fn tolerance_ms(&self) -> u64 {
+        self.interval_ms() * (self.burst.max(1) as u64 - 1)
+    }
+}
+
+/// A rate limiter's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead.
+    Allowed,
+    /// Come back after this long.
+    Limited(std::time::Duration),
+}
+
+/// One GCRA step: given the stored theoretical arrival time, the verdict and the new TAT.
+pub fn gcra(stored_tat_ms: u64, now_ms: u64, rate: &Rate) -> (Admission, u64) {
+    let tat = stored_tat_ms.max(now_ms);
+    let allow_at = tat.saturating_sub(rate.tolerance_ms());
+    if allow_at > now_ms {
+        return (Admission::Limited(std::time::Duration::from_millis(allow_at - now_ms)), stored_tat_ms);
+    }
+    (Admission::Allowed, tat + rate.interval_ms())
+}
+
 /// Persistence for devices, registrations and routes.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -127,6 +187,32 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError>;
     /// Resolve an endpoint for a push: the hot path, one round trip.
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError>;
+    /// Resolve an endpoint and take one token from its rate limiter, in the same round
+    /// trip. The limiter is only charged when the endpoint exists.
+    async fn route_admit(
+        &self,
+        endpoint: &EndpointId,
+        rate: &Rate,
+        now_ms: u64,
+    ) -> Result<Option<(Route, Admission)>, StoreError>;
+    /// Refuse pushes to `endpoint` for `hold_ms` from `now_ms` (FCM said the device is over quota).
+    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError>;
+    /// Take one token from the limiter named `key` (e.g. device creation per client IP).
+    async fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError>;
+
+    /// Add a message to the retry queue, due at `due_ms`. False when the queue holds
+    /// `max_len` messages already.
+    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError>;
+    /// Lease up to `max` messages due by `now_ms`: they become due again at
+    /// `now_ms + lease_ms` unless completed or rescheduled first, so a crashed worker's
+    /// messages go to another worker and no two workers hold one message at once.
+    async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Remove a message from the queue (sent, expired, or its device is gone).
+    async fn complete(&self, id: &MessageId) -> Result<(), StoreError>;
+    /// Put a leased message back, due at `due_ms` (with its attempts updated).
+    async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError>;
+    /// Messages in the queue.
+    async fn queue_len(&self) -> Result<u64, StoreError>;
     /// Whether the backend answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Short description for logs (`redis`, `redis-cluster`, `embedded <path>`).

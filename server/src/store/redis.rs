@@ -1,7 +1,12 @@
 //! Redis (standalone or Cluster) store.
 //!
 //! Layout:
-//! - `up:e:<endpoint id>` → string: the encoded [`Route`] (the push path's single GET);
+//! - `up:e:{<endpoint id>}` → string: the encoded [`Route`] (the push path's single read);
+//! - `up:rl:{<endpoint id>}` → the endpoint's rate limiter (same hash slot as its route,
+//!   so one script reads the route and charges the limiter in one round trip);
+//! - `up:rl:<name>` → other limiters (device creation per client IP);
+//! - `{up:q}:due` (sorted set, score = due ms) and `{up:q}:msg` (hash) → the retry queue,
+//!   sharing one hash slot so every queue operation is a single-slot script;
 //! - `up:d:<device id>` → hash: `s` secret hash, `p` project, `t` FCM token, and
 //!   `r:<instance>` → encoded registration for each endpoint.
 //!
@@ -16,13 +21,24 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::codec;
-use super::{AddOutcome, Device, Route, Store, StoreError};
-use crate::ids::{DeviceId, EndpointId};
+use super::{AddOutcome, Admission, Device, QueuedMessage, Rate, Route, Store, StoreError};
+use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::VapidKey;
 
 fn endpoint_key(id: &EndpointId) -> String {
-    format!("up:e:{}", id.as_str())
+    route_key(id.as_str())
 }
+
+fn route_key(endpoint: &str) -> String {
+    format!("up:e:{{{endpoint}}}")
+}
+
+fn limiter_key(id: &EndpointId) -> String {
+    format!("up:rl:{{{}}}", id.as_str())
+}
+
+const QUEUE_DUE: &str = "{up:q}:due";
+const QUEUE_MSG: &str = "{up:q}:msg";
 
 fn device_key(id: &DeviceId) -> String {
     format!("up:d:{}", id.as_str())
@@ -96,6 +112,104 @@ return out
     )
 });
 
+/// One GCRA step on KEYS[1] using Redis' clock (instances may disagree on time).
+/// ARGV: interval ms, tolerance ms. Returns 0 when allowed, else ms to wait.
+const GCRA_LUA: &str = r#"
+local function gcra(key, interval, tol)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local allow_at = tat - tol
+  if allow_at > now then return allow_at - now end
+  local new = tat + interval
+  redis.call('SET', key, new, 'PX', new - now + 1000)
+  return 0
+end
+"#;
+
+/// Route lookup plus limiter charge: {route, wait ms} or nil.
+static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{GCRA_LUA}
+local route = redis.call('GET', KEYS[1])
+if not route then return false end
+return {{route, gcra(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))}}
+"#
+    ))
+});
+
+static ADMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!("{GCRA_LUA}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"))
+});
+
+/// Push the limiter's TAT to now + ARGV[1] + tolerance ARGV[2] (never backwards).
+static HOLD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur > tat then tat = cur end
+redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
+return 1
+"#,
+    )
+});
+
+/// KEYS: due, msg. ARGV: id, value, max_len, due_ms. 0 when full.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// KEYS: due, msg. ARGV: now_ms, lease_ms, max. Leases due messages and returns them.
+static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+if #ids == 0 then return out end
+local until_ms = tonumber(ARGV[1]) + tonumber(ARGV[2])
+local values = redis.call('HMGET', KEYS[2], unpack(ids))
+for i, id in ipairs(ids) do
+  if values[i] then
+    redis.call('ZADD', KEYS[1], until_ms, id)
+    table.insert(out, values[i])
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"#,
+    )
+});
+
+/// KEYS: due, msg. ARGV: id.
+static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); return 1")
+});
+
+/// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
+static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"#,
+    )
+});
+
 /// Redis-backed [`Store`], generic over a standalone or cluster connection.
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
@@ -155,7 +269,7 @@ where
         let mut conn = self.conn.clone();
         for reg in registrations {
             let Some(eid) = reg.get(..EndpointId::LEN).and_then(|b| std::str::from_utf8(b).ok()) else { continue };
-            let _: () = conn.del(format!("up:e:{eid}")).await.map_err(map_err)?;
+            let _: () = conn.del(route_key(eid)).await.map_err(map_err)?;
         }
         Ok(())
     }
@@ -352,6 +466,104 @@ where
         let mut conn = self.conn.clone();
         let value: Option<Vec<u8>> = conn.get(endpoint_key(endpoint)).await.map_err(map_err)?;
         value.map(|v| codec::decode_route(&v)).transpose()
+    }
+
+    async fn route_admit(
+        &self,
+        endpoint: &EndpointId,
+        rate: &Rate,
+        _now_ms: u64,
+    ) -> Result<Option<(Route, Admission)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<(Vec<u8>, u64)> = ROUTE_ADMIT
+            .key(endpoint_key(endpoint))
+            .key(limiter_key(endpoint))
+            .arg(rate.interval_ms())
+            .arg(rate.tolerance_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let Some((route, wait_ms)) = reply else { return Ok(None) };
+        let admission = if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) };
+        Ok(Some((codec::decode_route(&route)?, admission)))
+    }
+
+    async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = HOLD
+            .key(limiter_key(endpoint))
+            .arg(hold_ms)
+            .arg(rate.tolerance_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn admit(&self, key: &str, rate: &Rate, _now_ms: u64) -> Result<Admission, StoreError> {
+        let mut conn = self.conn.clone();
+        let wait_ms: u64 = ADMIT
+            .key(format!("up:rl:{key}"))
+            .arg(rate.interval_ms())
+            .arg(rate.tolerance_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) })
+    }
+
+    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: i64 = ENQUEUE
+            .key(QUEUE_DUE)
+            .key(QUEUE_MSG)
+            .arg(msg.id.as_str())
+            .arg(codec::encode_queued(msg))
+            .arg(max_len)
+            .arg(due_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(added == 1)
+    }
+
+    async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError> {
+        let mut conn = self.conn.clone();
+        let values: Vec<Vec<u8>> = LEASE
+            .key(QUEUE_DUE)
+            .key(QUEUE_MSG)
+            .arg(now_ms)
+            .arg(lease_ms)
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        values.iter().map(|v| codec::decode_queued(v)).collect()
+    }
+
+    async fn complete(&self, id: &MessageId) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = RESCHEDULE
+            .key(QUEUE_DUE)
+            .key(QUEUE_MSG)
+            .arg(msg.id.as_str())
+            .arg(codec::encode_queued(msg))
+            .arg(due_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn queue_len(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.hlen(QUEUE_MSG).await.map_err(map_err)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -55,14 +55,14 @@ impl Ttl {
 #[serde(rename_all = "kebab-case")]
 pub enum Urgency {
     /// Only on power and Wi-Fi.
-    VeryLow,
+    VeryLow = 0,
     /// On power or Wi-Fi.
-    Low,
+    Low = 1,
     /// Always (the default).
     #[default]
-    Normal,
+    Normal = 2,
     /// Even on low battery.
-    High,
+    High = 3,
 }
 
 impl Urgency {

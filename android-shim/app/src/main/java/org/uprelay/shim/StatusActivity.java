@@ -36,7 +36,7 @@ public final class StatusActivity extends Activity {
         column.setOrientation(LinearLayout.VERTICAL);
         int pad = (int) (16 * getResources().getDisplayMetrics().density);
         column.setPadding(pad, pad, pad, pad);
-        relayUrl = field(column, R.string.label_relay_url, InputType.TYPE_TEXT_VARIATION_URI);
+        relayUrl = field(column, R.string.label_relay_url, InputType.TYPE_CLASS_TEXT | InputType.TYPE_TEXT_VARIATION_URI);
         sender = field(column, R.string.label_fcm_sender, InputType.TYPE_CLASS_NUMBER);
         project = field(column, R.string.label_fcm_project, InputType.TYPE_CLASS_TEXT);
         Button save = new Button(this);
@@ -78,7 +78,7 @@ public final class StatusActivity extends Activity {
         column.addView(caption);
         EditText edit = new EditText(this);
         edit.setSingleLine(true);
-        edit.setInputType(inputType | (inputType == InputType.TYPE_CLASS_NUMBER ? 0 : InputType.TYPE_CLASS_TEXT));
+        edit.setInputType(inputType);
         column.addView(edit);
         return edit;
     }

@@ -88,7 +88,7 @@ public final class Distributor {
         awaitingAnswer.add(token);
         String blocker = relay == null ? "no relay URL is configured" : tokens.unavailableReason();
         if (blocker != null) {
-            fail(r, FailureReason.ACTION_REQUIRED, blocker);
+            fail(r, FailureReason.ACTION_REQUIRED, blocker, r.announced());
             return;
         }
         save();
@@ -152,7 +152,7 @@ public final class Distributor {
         FailureReason reason = transientError ? FailureReason.NETWORK : FailureReason.ACTION_REQUIRED;
         for (Registration r : state.book.unconfirmed()) {
             if (mustAnswer(r)) {
-                fail(r, reason, "no FCM token: " + error);
+                fail(r, reason, "no FCM token: " + error, r.announced());
             }
         }
         return -1;
@@ -301,7 +301,9 @@ public final class Distributor {
 
     private void handleFailure(Registration r, RelayFailure f) {
         if (mustAnswer(r)) {
-            fail(r, f.registrationReason(), f.getMessage());
+            // After a timeout or a garbled answer the relay may have created the registration after all.
+            boolean relayMayHoldIt = r.announced() || f.isTransient() || f.kind == RelayFailure.Kind.PROTOCOL;
+            fail(r, f.registrationReason(), f.getMessage(), relayMayHoldIt);
         } else if (f.isTransient()) {
             note("will retry registering " + r.packageName + ": " + f.getMessage());
         } else {
@@ -318,10 +320,12 @@ public final class Distributor {
     }
 
     /** The connector picks a new token after REGISTRATION_FAILED, so this one is forgotten here and at the relay. */
-    private void fail(Registration r, FailureReason reason, String why) {
+    private void fail(Registration r, FailureReason reason, String why, boolean relayMayHoldIt) {
         state.book.remove(r.token);
         awaitingAnswer.remove(r.token);
-        state.queueDeletion(r.instance);
+        if (relayMayHoldIt) {
+            state.queueDeletion(r.instance);
+        }
         save();
         apps.registrationFailed(r.packageName, r.token, reason);
         note("registration of " + r.packageName + " failed (" + reason + "): " + why);

@@ -44,7 +44,7 @@ public final class RegistrationBook {
         if (known == null) {
             next = new Registration(token, packageName, ids.newId(), key, description, null, false);
         } else if (!known.packageName.equals(packageName)) {
-            throw new TokenTakenException(token);
+            throw new TokenTakenException();
         } else {
             next = known.withVapid(key, description);
         }

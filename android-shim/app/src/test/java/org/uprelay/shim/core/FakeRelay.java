@@ -1,0 +1,99 @@
+package org.uprelay.shim.core;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** An in-memory relay that follows the contract, plus queued failures to inject. */
+final class FakeRelay implements RelayApi {
+    final Map<String, String> tokenOfDevice = new HashMap<>();
+    final Map<String, Map<String, String>> endpoints = new HashMap<>();
+    final List<String> calls = new ArrayList<>();
+    private final Map<String, Deque<RelayFailure>> failures = new HashMap<>();
+    private int nextDevice = 1;
+    private int nextEndpoint = 1;
+
+    /** The next call of {@code method} fails; a NETWORK kind stands for a refused connection. */
+    void failNext(String method, RelayFailure.Kind kind, int status, String code) {
+        failures.computeIfAbsent(method, m -> new ArrayDeque<>()).add(kind == RelayFailure.Kind.NETWORK
+                ? RelayFailure.network("refused") : RelayFailure.fromStatus(status, code, -1, "injected"));
+    }
+
+    /** What the relay does when FCM reports the token dead: the device disappears. */
+    void forgetDevice(String deviceId) {
+        tokenOfDevice.remove(deviceId);
+        endpoints.remove(deviceId);
+    }
+
+    private void maybeFail(String method) throws RelayFailure {
+        Deque<RelayFailure> queued = failures.get(method);
+        RelayFailure f = queued == null ? null : queued.poll();
+        if (f != null) {
+            throw f;
+        }
+    }
+
+    private Map<String, String> device(DeviceCredentials d) throws RelayFailure {
+        Map<String, String> regs = endpoints.get(d.deviceId);
+        if (regs == null) {
+            throw RelayFailure.fromStatus(404, "unknown_device", -1, "no such device");
+        }
+        return regs;
+    }
+
+    @Override
+    public DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure {
+        calls.add("createDevice " + fcmToken);
+        maybeFail("createDevice");
+        String id = "dev-" + nextDevice++;
+        tokenOfDevice.put(id, fcmToken);
+        endpoints.put(id, new HashMap<>());
+        return new DeviceCredentials(id, "secret-" + id);
+    }
+
+    @Override
+    public void updateToken(DeviceCredentials d, String fcmToken) throws RelayFailure {
+        calls.add("updateToken " + d.deviceId + " " + fcmToken);
+        maybeFail("updateToken");
+        device(d);
+        tokenOfDevice.put(d.deviceId, fcmToken);
+    }
+
+    @Override
+    public void deleteDevice(DeviceCredentials d) throws RelayFailure {
+        calls.add("deleteDevice " + d.deviceId);
+        maybeFail("deleteDevice");
+        device(d);
+        forgetDevice(d.deviceId);
+    }
+
+    @Override
+    public RelayEndpoint register(DeviceCredentials d, String instance, String vapid) throws RelayFailure {
+        calls.add("register " + d.deviceId + " " + instance);
+        maybeFail("register");
+        Map<String, String> regs = device(d);
+        String key = instance + "|" + vapid;
+        String existing = regs.get(key);
+        if (existing != null) {
+            return new RelayEndpoint(existing, false);
+        }
+        String url = "https://relay.example/up/ep" + nextEndpoint++;
+        regs.put(key, url);
+        return new RelayEndpoint(url, true);
+    }
+
+    @Override
+    public void unregister(DeviceCredentials d, String instance) throws RelayFailure {
+        calls.add("unregister " + d.deviceId + " " + instance);
+        maybeFail("unregister");
+        device(d).keySet().removeIf(k -> k.startsWith(instance + "|"));
+    }
+
+    int registrationsOf(String deviceId) {
+        Map<String, String> regs = endpoints.get(deviceId);
+        return regs == null ? 0 : regs.size();
+    }
+}

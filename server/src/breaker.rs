@@ -1,0 +1,69 @@
+//! A circuit breaker in front of FCM: after several consecutive transient failures,
+//! new pushes go straight to the retry queue for a while instead of each waiting for
+//! its own timeout. Retry workers keep sending meanwhile, so their first success
+//! closes it again.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Shared breaker state (lock-free; read on every push).
+pub struct Breaker {
+    failures: AtomicU32,
+    open_until_ms: AtomicU64,
+    threshold: u32,
+    cooldown_ms: u64,
+}
+
+impl Breaker {
+    /// Opens after `threshold` consecutive failures, for `cooldown_ms` after the last one.
+    pub fn new(threshold: u32, cooldown_ms: u64) -> Breaker {
+        Breaker { failures: AtomicU32::new(0), open_until_ms: AtomicU64::new(0), threshold, cooldown_ms }
+    }
+
+    /// Whether new pushes should skip FCM now.
+    pub fn is_open(&self, now_ms: u64) -> bool {
+        self.open_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// A transient FCM failure.
+    pub fn failure(&self, now_ms: u64) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        if n >= self.threshold {
+            let was_open = self.is_open(now_ms);
+            self.open_until_ms.store(now_ms + self.cooldown_ms, Ordering::Relaxed);
+            if !was_open {
+                tracing::warn!(failures = n, cooldown_ms = self.cooldown_ms, "FCM failing: circuit breaker open, new pushes go to the retry queue");
+            }
+        }
+    }
+
+    /// A successful FCM send.
+    pub fn success(&self) {
+        if self.failures.swap(0, Ordering::Relaxed) >= self.threshold {
+            tracing::info!("FCM answering again: circuit breaker closed");
+        }
+        self.open_until_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_and_closes_on_success() {
+        let b = Breaker::new(3, 1000);
+        b.failure(10);
+        b.failure(10);
+        assert!(!b.is_open(10));
+        b.failure(10);
+        assert!(b.is_open(10));
+        assert!(b.is_open(1009));
+        assert!(!b.is_open(1010), "cooldown over: half-open, the next push probes FCM");
+        b.failure(1010);
+        assert!(b.is_open(1010), "a failed probe reopens at once");
+        b.success();
+        assert!(!b.is_open(1011));
+        b.failure(1011);
+        assert!(!b.is_open(1011), "success reset the count");
+    }
+}

@@ -1,0 +1,69 @@
+//! In-process rate limiter state for the embedded store (one process owns the file,
+//! so process-local limits are exact).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{gcra, Admission, Rate};
+
+/// Past this many tracked keys, entries whose bucket is full again are dropped.
+const PRUNE_AT: usize = 100_000;
+
+/// Theoretical arrival times by key.
+#[derive(Default)]
+pub struct LocalLimits {
+    tat: Mutex<HashMap<String, u64>>,
+}
+
+impl LocalLimits {
+    /// One GCRA step for `key`.
+    pub fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Admission {
+        let mut map = self.tat.lock().unwrap();
+        if map.len() >= PRUNE_AT {
+            map.retain(|_, tat| *tat > now_ms);
+        }
+        let stored = map.get(key).copied().unwrap_or(0);
+        let (verdict, tat) = gcra(stored, now_ms, rate);
+        if verdict == Admission::Allowed {
+            map.insert(key.to_owned(), tat);
+        }
+        verdict
+    }
+
+    /// Refuse `key` until `until_ms`.
+    pub fn hold(&self, key: &str, until_ms: u64, rate: &Rate) {
+        let mut map = self.tat.lock().unwrap();
+        let tat = until_ms + rate.tolerance_ms();
+        let entry = map.entry(key.to_owned()).or_insert(0);
+        *entry = (*entry).max(tat);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let l = LocalLimits::default();
+        let rate = Rate { per_second: 10.0, burst: 3 };
+        for _ in 0..3 {
+            assert_eq!(l.admit("k", &rate, 1000), Admission::Allowed);
+        }
+        assert!(matches!(l.admit("k", &rate, 1000), Admission::Limited(d) if d == Duration::from_millis(100)));
+        assert_eq!(l.admit("k", &rate, 1100), Admission::Allowed);
+        assert!(matches!(l.admit("k", &rate, 1100), Admission::Limited(_)));
+        // Other keys are independent.
+        assert_eq!(l.admit("other", &rate, 1100), Admission::Allowed);
+    }
+
+    #[test]
+    fn hold_blocks_until_then() {
+        let l = LocalLimits::default();
+        let rate = Rate { per_second: 1.0, burst: 5 };
+        l.hold("k", 61_000, &rate);
+        assert!(matches!(l.admit("k", &rate, 1_000), Admission::Limited(d) if d == Duration::from_secs(60)));
+        assert_eq!(l.admit("k", &rate, 61_000), Admission::Allowed);
+    }
+}
