@@ -159,6 +159,14 @@ pub struct LimitsConfig {
     pub device_create_burst: u32,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Open connections at once; further ones are closed at accept.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (HTTP/1), ms: cuts off slowloris.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (HTTP/1 buffer, HTTP/2 header list), bytes.
+    pub max_header_bytes: usize,
+    /// On shutdown, how long in-flight requests may take to finish, ms.
+    pub shutdown_grace_ms: u64,
 }
 
 impl LimitsConfig {
@@ -188,6 +196,10 @@ impl Default for LimitsConfig {
             device_create_per_minute: 30.0,
             device_create_burst: 10,
             trust_forwarded_for: false,
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 16 * 1024,
+            shutdown_grace_ms: 30_000,
         }
     }
 }
@@ -389,6 +401,12 @@ impl Config {
             return Err(ConfigError::new("limits.request_timeout_ms", "must be positive"));
         }
         let l = &self.limits;
+        if l.max_connections == 0 || l.header_read_timeout_ms == 0 {
+            return Err(ConfigError::new("limits", "max_connections and header_read_timeout_ms must be positive"));
+        }
+        if !(8192..=1 << 20).contains(&l.max_header_bytes) {
+            return Err(ConfigError::new("limits.max_header_bytes", "must be between 8192 and 1048576"));
+        }
         if !(l.push_rate_per_second >= 0.0 && l.push_rate_per_second.is_finite()) {
             return Err(ConfigError::new("limits.push_rate_per_second", "must be a non-negative number"));
         }

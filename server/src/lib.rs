@@ -14,6 +14,7 @@ pub mod config;
 pub mod emulator;
 pub mod fcm;
 pub mod ids;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod queue;

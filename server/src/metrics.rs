@@ -22,6 +22,9 @@ pub const QUEUE_LENGTH: &str = "uprelay_queue_length";
 /// Requests refused by a rate limiter (`limit`: push, device_create).
 pub const RATE_LIMITED: &str = "uprelay_rate_limited_total";
 
+/// Connections closed at accept because `limits.max_connections` were open.
+pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Install the global recorder (once per process) and return the handle that renders it.

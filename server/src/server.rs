@@ -15,10 +15,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let limits = config.limits.clone();
     let server = build(config).await?;
-    axum::serve(listener, server.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::listener::serve(listener, server.router.clone(), &limits, shutdown_signal()).await;
     // In-flight requests are done; queued messages stay in the store for the next start.
     server.stop_worker().await;
     tracing::info!("stopped");
