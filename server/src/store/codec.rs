@@ -263,4 +263,16 @@ mod tests {
             assert!(decode_route(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Whatever bytes a store hands back, decoding fails cleanly or yields a value.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = decode_route(&bytes);
+            let _ = decode_queued(&bytes);
+            let _ = decode_registration("i", &bytes);
+            let _ = decode_device(&DeviceId::generate(), &bytes);
+        }
+    }
 }
