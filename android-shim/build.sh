@@ -55,7 +55,7 @@ fetch_sdk() {
     cp -L "$apt/root/usr/share/java/com.android.dx.jar" "$dx_jar.tmp"
     mv "$android_jar.tmp" "$android_jar" && mv "$dx_jar.tmp" "$dx_jar"
     ls "$apt"/debs
-    rm -rf "$apt/root" "$apt/lists" "$apt/archives"
+    rm -rf "$apt/root" "$apt/lists" "$apt/archives" "$apt/debs"
 }
 
 step "Android SDK pieces from Debian bullseye"

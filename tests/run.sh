@@ -13,10 +13,10 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ec
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
+# Android shim: JVM tests, APK build + verification, and the classes the
+# cross-language end-to-end test runs.
+bash android-shim/build.sh
+
 # The end-to-end tests drive the real binary, so build it first.
 cargo build --workspace --bins
 cargo test --workspace
-
-if [ -x android-shim/build.sh ]; then
-  bash android-shim/build.sh
-fi

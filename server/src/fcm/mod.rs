@@ -10,3 +10,9 @@ pub mod message;
 pub use auth::{ProjectAuth, FCM_SCOPE};
 pub use client::FcmClient;
 pub use error::{ErrorClass, FcmError};
+pub use yup_oauth2::ServiceAccountKey;
+
+/// Parse a Google service-account JSON.
+pub fn service_account_from_json(json: &str) -> Result<ServiceAccountKey, FcmError> {
+    yup_oauth2::parse_service_account_key(json).map_err(|e| FcmError::Auth(format!("not a service-account JSON: {e}")))
+}

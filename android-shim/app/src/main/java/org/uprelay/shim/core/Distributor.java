@@ -80,9 +80,8 @@ public final class Distributor {
             return;
         }
         if (r.confirmed) {
-            save();
-            apps.newEndpoint(packageName, token, r.endpoint);
             note("re-sent endpoint to " + packageName);
+            apps.newEndpoint(packageName, token, r.endpoint);
             return;
         }
         awaitingAnswer.add(token);
@@ -91,7 +90,6 @@ public final class Distributor {
             fail(r, FailureReason.ACTION_REQUIRED, blocker, r.announced());
             return;
         }
-        save();
         if (state.fcmToken() == null) {
             note("waiting for an FCM token before registering " + packageName);
             tokens.requestToken();
@@ -110,7 +108,6 @@ public final class Distributor {
             state.book.remove(token);
             awaitingAnswer.remove(token);
             state.queueDeletion(r.instance);
-            save();
             note("unregistered " + packageName);
         }
         // Confirming an unknown token is harmless and lets a confused app settle.
@@ -128,7 +125,6 @@ public final class Distributor {
         tokenFailures = 0;
         if (!token.equals(state.fcmToken())) {
             state.setFcmToken(token);
-            save();
             note("got a new FCM token");
         }
         sync();
@@ -161,7 +157,6 @@ public final class Distributor {
     /** Play services dropped our token (instance reset); the relay keeps the endpoints and gets the next one. */
     public void onFcmTokenReset() {
         state.setFcmToken(null);
-        save();
         note("FCM token was reset; asking for a new one");
         tokens.requestToken();
     }
@@ -281,10 +276,9 @@ public final class Distributor {
         RelayEndpoint endpoint = relay.register(device, r.instance, r.vapid);
         Registration done = state.book.confirm(r.token, endpoint.url);
         awaitingAnswer.remove(r.token);
-        save();
         if (done != null) {
-            apps.newEndpoint(done.packageName, done.token, done.endpoint);
             note("new endpoint for " + done.packageName);
+            apps.newEndpoint(done.packageName, done.token, done.endpoint);
         }
     }
 
@@ -293,7 +287,6 @@ public final class Distributor {
         if (device == null) {
             device = relay.createDevice(state.fcmToken(), project);
             state.setDevice(device);
-            save();
             note("registered this phone with the relay");
         }
         return device;
@@ -309,9 +302,8 @@ public final class Distributor {
         } else {
             state.book.remove(r.token);
             state.queueDeletion(r.instance);
-            save();
-            apps.unregistered(r.packageName, r.token);
             note("dropped " + r.packageName + "'s registration: " + f.getMessage());
+            apps.unregistered(r.packageName, r.token);
         }
     }
 
@@ -326,9 +318,8 @@ public final class Distributor {
         if (relayMayHoldIt) {
             state.queueDeletion(r.instance);
         }
-        save();
-        apps.registrationFailed(r.packageName, r.token, reason);
         note("registration of " + r.packageName + " failed (" + reason + "): " + why);
+        apps.registrationFailed(r.packageName, r.token, reason);
     }
 
     private void pushTokenIfStale() {
@@ -339,7 +330,6 @@ public final class Distributor {
         try {
             relay.updateToken(device, state.fcmToken());
             state.relayTokenUpdated();
-            save();
             note("sent the new FCM token to the relay");
         } catch (RelayFailure f) {
             if (f.deviceLost()) {
@@ -352,6 +342,9 @@ public final class Distributor {
 
     private void flushDeletions() {
         DeviceCredentials device = state.device();
+        if (device == null) {
+            return;
+        }
         List<String> instances = state.pendingDeletions();
         for (String instance : instances) {
             try {
@@ -373,10 +366,10 @@ public final class Distributor {
     private void forgetDevice(String why) {
         state.setDevice(null);
         state.book.unconfirmAll();
-        save();
         note(why);
     }
 
+    /** Logs for the status screen and persists: every state change is followed by a note. */
     private void note(String text) {
         state.log.add(text);
         save();

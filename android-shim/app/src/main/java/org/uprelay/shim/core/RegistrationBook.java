@@ -56,8 +56,10 @@ public final class RegistrationBook {
         if (vapid == null || vapid.isEmpty()) {
             return null;
         }
-        if (vapid.length() != Limits.VAPID_KEY_CHARS || !Limits.isBase64Url(vapid)) {
-            throw new InvalidRequestException("vapid must be " + Limits.VAPID_KEY_CHARS + " base64url characters");
+        // An uncompressed P-256 point starts with the byte 0x04, which base64url writes as 'B'.
+        if (vapid.length() != Limits.VAPID_KEY_CHARS || !Limits.isBase64Url(vapid) || vapid.charAt(0) != 'B') {
+            throw new InvalidRequestException("vapid must be an uncompressed P-256 key in "
+                    + Limits.VAPID_KEY_CHARS + " base64url characters");
         }
         return vapid;
     }

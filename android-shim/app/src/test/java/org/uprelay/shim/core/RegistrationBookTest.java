@@ -44,7 +44,7 @@ public class RegistrationBookTest {
     public void changedVapidKeepsTheInstanceButNeedsTheRelayAgain() throws Exception {
         book.request("org.app", "tok-1", VAPID, null);
         book.confirm("tok-1", "https://relay.example/up/abc");
-        String other = "C" + VAPID.substring(1);
+        String other = "B" + "y".repeat(85) + "A";
         Registration changed = book.request("org.app", "tok-1", other, null);
         assertEquals("instance-1", changed.instance);
         assertFalse(changed.confirmed);
@@ -84,7 +84,9 @@ public class RegistrationBookTest {
     public void vapidMustBe87Base64UrlCharacters() throws Exception {
         assertThrows(InvalidRequestException.class, () -> book.request("org.app", "a", VAPID.substring(1), null));
         assertThrows(InvalidRequestException.class, () -> book.request("org.app", "b", VAPID + "A", null));
-        assertThrows(InvalidRequestException.class, () -> book.request("org.app", "c", "+" + VAPID.substring(1), null));
+        assertThrows(InvalidRequestException.class, () -> book.request("org.app", "c", "B+" + VAPID.substring(2), null));
+        assertThrows("compressed or non-point keys", InvalidRequestException.class,
+                () -> book.request("org.app", "e", "A" + VAPID.substring(1), null));
         assertNull("an empty key means none", book.request("org.app", "d", "", null).vapid);
     }
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the shim core against a running uprelay and its FCM emulator (see CrossLanguageCheck).
+# usage: run-e2e.sh <relay_base_url> <emulator_base_url> <project>
+# build.sh must have run first; it leaves every class the check needs in build/e2e.
+set -euo pipefail
+if [ $# -ne 3 ]; then
+    echo "usage: $0 <relay_base_url> <emulator_base_url> <project>" >&2
+    exit 2
+fi
+classes=$(cd "$(dirname "$0")" && pwd)/build/e2e
+[ -f "$classes/org/uprelay/shim/e2e/CrossLanguageCheck.class" ] || { echo "run build.sh first" >&2; exit 2; }
+exec java ${E2E_SEED:+-Dseed=$E2E_SEED} -cp "$classes" org.uprelay.shim.e2e.CrossLanguageCheck "$@"

@@ -1,0 +1,195 @@
+//! uprelay's FCM client against the real emulator binary over HTTP: every error class,
+//! OAuth token caching and the refresh after a 401, latency and timeouts, and the
+//! `uprelay fcm-send` command.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use uprelay::config::FcmConfig;
+use uprelay::fcm::{service_account_from_json, ErrorClass, FcmClient, FcmError};
+use uprelay_tests::emulator::EmulatorProcess;
+use uprelay_tests::{bin_path, free_port};
+
+async fn client_for(emu: &EmulatorProcess, timeout_ms: u64) -> FcmClient {
+    let raw = std::fs::read_to_string(&emu.credentials_path).unwrap();
+    let key = service_account_from_json(&raw).unwrap();
+    let cfg = FcmConfig { api_url: emu.base_url.clone(), timeout_ms, ..FcmConfig::default() };
+    FcmClient::new(&cfg, vec![(emu.project.clone(), key)]).await.unwrap()
+}
+
+fn message(token: &str) -> Value {
+    json!({"message": {"token": token, "data": {"i": "inst", "b": "aGk=", "m": "mid"}, "android": {"priority": "HIGH", "ttl": "60s"}}})
+}
+
+#[tokio::test]
+async fn every_fcm_error_class_round_trips_with_retry_after() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 5_000).await;
+    let cases: Vec<(&str, Option<u64>, Box<dyn Fn(&FcmError) -> bool>, ErrorClass)> = vec![
+        ("UNREGISTERED", None, Box::new(|e| *e == FcmError::Unregistered), ErrorClass::DeadToken),
+        ("SENDER_ID_MISMATCH", None, Box::new(|e| *e == FcmError::SenderIdMismatch), ErrorClass::DeadToken),
+        // The emulator injects FCM's documented INVALID_ARGUMENT: "The registration token is
+        // not a valid FCM registration token", which means the device must re-register.
+        ("INVALID_ARGUMENT", None, Box::new(|e| matches!(e, FcmError::InvalidArgument { .. })), ErrorClass::DeadToken),
+        (
+            "QUOTA_EXCEEDED",
+            Some(42),
+            Box::new(|e| *e == FcmError::QuotaExceeded { retry_after: Some(Duration::from_secs(42)) }),
+            ErrorClass::Throttled(Some(Duration::from_secs(42))),
+        ),
+        (
+            "UNAVAILABLE",
+            Some(7),
+            Box::new(|e| *e == FcmError::Unavailable { retry_after: Some(Duration::from_secs(7)) }),
+            ErrorClass::Transient(Some(Duration::from_secs(7))),
+        ),
+        ("INTERNAL", None, Box::new(|e| *e == FcmError::Internal { retry_after: None }), ErrorClass::Transient(None)),
+        ("THIRD_PARTY_AUTH_ERROR", None, Box::new(|e| matches!(e, FcmError::ThirdPartyAuth { .. })), ErrorClass::OurFault),
+    ];
+    for (i, (code, retry_after, is_expected, class)) in cases.into_iter().enumerate() {
+        let token = format!("token-class-{i}");
+        let mut fault = json!({"token": token, "error": code, "times": 1});
+        if let Some(r) = retry_after {
+            fault["retry_after"] = json!(r);
+        }
+        emu.client.add_fault(fault).await;
+        let err = client.send_json(&emu.project, &message(&token)).await.unwrap_err();
+        assert!(is_expected(&err), "{code}: got {err:?}");
+        assert_eq!(err.class(), class, "{code}");
+        assert_eq!(err.retry_after(), retry_after.map(Duration::from_secs), "{code}");
+    }
+    // A real validation failure, not an injected one: a reserved data key.
+    let bad = json!({"message": {"token": "t", "data": {"from": "x"}}});
+    let err = client.send_json(&emu.project, &bad).await.unwrap_err();
+    assert!(matches!(err, FcmError::InvalidArgument { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::OurFault);
+    // And a success still works after all of that.
+    let name = client.send_json(&emu.project, &message("token-ok")).await.unwrap();
+    assert!(name.starts_with(&format!("projects/{}/messages/", emu.project)), "{name}");
+}
+
+#[tokio::test]
+async fn a_malformed_token_is_a_dead_token() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 5_000).await;
+    let err = client.send_json(&emu.project, &message("has whitespace in it")).await.unwrap_err();
+    assert!(matches!(err, FcmError::InvalidArgument { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::DeadToken, "{err:?}");
+}
+
+#[tokio::test]
+async fn many_sends_cost_one_token_request() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 5_000).await;
+    let sends = (0..40).map(|i| {
+        let client = &client;
+        let project = emu.project.clone();
+        async move { client.send_json(&project, &message(&format!("cache-{i}"))).await }
+    });
+    for r in futures::future::join_all(sends).await {
+        r.unwrap();
+    }
+    let stats = emu.client.stats().await;
+    assert_eq!(stats["tokens_issued"], 1, "{stats}");
+    assert_eq!(stats["accepted"], 40, "{stats}");
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_and_retries() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 5_000).await;
+    client.send_json(&emu.project, &message("before")).await.unwrap();
+    assert_eq!(emu.client.stats().await["tokens_issued"], 1);
+    emu.client.revoke_tokens().await;
+    client.send_json(&emu.project, &message("after")).await.unwrap();
+    let stats = emu.client.stats().await;
+    assert_eq!(stats["tokens_issued"], 2, "{stats}");
+    assert_eq!(stats["accepted"], 2, "{stats}");
+}
+
+#[tokio::test]
+async fn latency_is_waited_for_and_timeouts_are_transient() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 1_000).await;
+    client.send_json(&emu.project, &message("warm")).await.unwrap();
+    emu.client.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1})).await;
+    let started = Instant::now();
+    client.send_json(&emu.project, &message("slow")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+
+    emu.client.add_fault(json!({"token": "stuck", "delay_ms": 3_000, "times": 1})).await;
+    let started = Instant::now();
+    let err = client.send_json(&emu.project, &message("stuck")).await.unwrap_err();
+    assert_eq!(err, FcmError::Timeout);
+    assert_eq!(err.class(), ErrorClass::Transient(None));
+    assert!(started.elapsed() < Duration::from_millis(2_500), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn unreachable_fcm_and_unknown_project_are_classified() {
+    let emu = EmulatorProcess::start().await;
+    let client = client_for(&emu, 5_000).await;
+    let err = client.send_json("not-configured", &message("t")).await.unwrap_err();
+    assert_eq!(err, FcmError::UnknownProject("not-configured".into()));
+    assert_eq!(err.class(), ErrorClass::OurFault);
+
+    // Credentials of one project used for another: FCM says PERMISSION_DENIED, our fault.
+    let raw = std::fs::read_to_string(&emu.credentials_path).unwrap();
+    let cfg = FcmConfig { api_url: emu.base_url.clone(), ..FcmConfig::default() };
+    let wrong = FcmClient::new(&cfg, vec![("someone-else".into(), service_account_from_json(&raw).unwrap())]).await.unwrap();
+    let err = wrong.send_json("someone-else", &message("t")).await.unwrap_err();
+    assert!(matches!(err, FcmError::PermissionDenied { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::OurFault);
+
+    // Nothing listens on this port: the OAuth endpoint is the emulator's, FCM is not.
+    let cfg = FcmConfig { api_url: format!("http://127.0.0.1:{}", free_port()), ..FcmConfig::default() };
+    let nowhere = FcmClient::new(&cfg, vec![(emu.project.clone(), service_account_from_json(&raw).unwrap())]).await.unwrap();
+    let err = nowhere.send_json(&emu.project, &message("t")).await.unwrap_err();
+    assert!(matches!(err, FcmError::Transport(_)), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient(None));
+}
+
+fn fcm_send(emu: &EmulatorProcess, extra: &[&str]) -> (i32, Value) {
+    let out = std::process::Command::new(bin_path("uprelay"))
+        .arg("fcm-send")
+        .arg("--credentials")
+        .arg(&emu.credentials_path)
+        .arg("--api-url")
+        .arg(&emu.base_url)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), serde_json::from_str(line).unwrap())
+}
+
+#[tokio::test]
+async fn fcm_send_command_prints_fcms_answer() {
+    let emu = EmulatorProcess::start().await;
+    let (code, out) = fcm_send(&emu, &["--token", "cli-token", "--data", "k=v", "--data", "x=y=z", "--ttl", "30"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["ok"], true);
+    let msgs = emu.client.messages(Some("cli-token")).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["message"]["data"], json!({"k": "v", "x": "y=z"}));
+    assert_eq!(msgs[0]["message"]["android"]["ttl"], "30s");
+    assert_eq!(msgs[0]["name"], out["name"]);
+
+    let (code, out) = fcm_send(&emu, &["--token", "cli-token", "--validate-only"]);
+    assert_eq!((code, &out["ok"]), (0, &json!(true)), "{out}");
+    assert_eq!(emu.client.messages(Some("cli-token")).await.len(), 1, "validate_only must not deliver");
+
+    emu.client.add_fault(json!({"token": "cli-dead", "error": "UNREGISTERED"})).await;
+    let (code, out) = fcm_send(&emu, &["--token", "cli-dead"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["error"], "unregistered");
+    assert_eq!(out["class"], "dead_token");
+
+    emu.client.add_fault(json!({"token": "cli-busy", "error": "QUOTA_EXCEEDED", "retry_after": 60})).await;
+    let (code, out) = fcm_send(&emu, &["--token", "cli-busy"]);
+    assert_eq!((code, &out["class"], &out["retry_after"]), (1, &json!("throttled"), &json!(60)), "{out}");
+
+    let (code, out) = fcm_send(&emu, &["--token", "cli-token", "--data", "from=reserved"]);
+    assert_eq!((code, &out["error"]), (1, &json!("invalid_argument")), "{out}");
+}

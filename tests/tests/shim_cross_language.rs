@@ -1,0 +1,36 @@
+//! Across languages: the real uprelay server and emulator, and the Android shim's pure-Java
+//! core driven from the JVM (`android-shim/run-e2e.sh`): device creation, registration,
+//! random bodies of 1..4096 bytes pushed by an app server, what the emulator captured fed
+//! to the shim's decoder shuffled and with a duplicate, token rotation, unregister.
+//! Needs `android-shim/build.sh` to have run (tests/run.sh runs it first).
+
+use std::process::Command;
+
+use uprelay_tests::relay::{Relay, RelayConfig, StoreKind};
+use uprelay_tests::workspace_root;
+
+#[tokio::test]
+async fn shim_core_decodes_exactly_what_was_pushed() {
+    let root = workspace_root();
+    let classes = root.join("android-shim/build/e2e");
+    assert!(
+        classes.is_dir(),
+        "{} is missing: run `bash android-shim/build.sh` first (tests/run.sh does)",
+        classes.display()
+    );
+    for store in [StoreKind::Embedded, StoreKind::Redis] {
+        let relay = Relay::start_with(RelayConfig::new(store)).await;
+        let out = Command::new("bash")
+            .arg(root.join("android-shim/run-e2e.sh"))
+            .arg(&relay.base_url)
+            .arg(&relay.emulator.base_url)
+            .arg(&relay.emulator.project)
+            .output()
+            .expect("run android-shim/run-e2e.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{store:?}: cross-language check failed\n{stdout}\n{stderr}\nrelay log:\n{}", relay.output());
+        let summary = stdout.lines().rev().find(|l| l.starts_with("e2e:")).unwrap_or("");
+        assert!(summary.contains(" 0 failed") && !summary.contains(" 0 passed"), "{store:?}: {summary}\n{stdout}");
+    }
+}
