@@ -134,6 +134,10 @@ pub struct ProjectConfig {
     pub name: String,
     /// Path of the service-account JSON.
     pub credentials: PathBuf,
+    /// The project *number* (FCM sender id) phones need to request a token; published
+    /// at `GET /v1/info` so the shim only needs the relay URL.
+    #[serde(default)]
+    pub sender_id: Option<String>,
 }
 
 /// Bounds on what a client may make the server do.
@@ -142,6 +146,8 @@ pub struct ProjectConfig {
 pub struct LimitsConfig {
     /// Registrations (endpoints) one device may hold.
     pub max_registrations_per_device: usize,
+    /// Refuse registrations without a VAPID key (every endpoint restricted to one app server).
+    pub require_vapid: bool,
     /// Largest JSON body accepted by the distributor API, bytes.
     pub max_api_body: usize,
     /// Time a whole request may take, milliseconds (slow clients are cut off).
@@ -188,6 +194,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_registrations_per_device: 100,
+            require_vapid: false,
             max_api_body: 16 * 1024,
             request_timeout_ms: 15_000,
             max_concurrent_requests: 4_096,
@@ -375,6 +382,11 @@ impl Config {
             }
             if !seen.insert(&p.name) {
                 return Err(ConfigError::new(format!("fcm.projects[{i}].name"), format!("project {} listed twice", p.name)));
+            }
+            if let Some(sid) = &p.sender_id {
+                if sid.is_empty() || !sid.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ConfigError::new(format!("fcm.projects[{i}].sender_id"), "must be the numeric project number"));
+                }
             }
             if !p.credentials.is_file() {
                 return Err(ConfigError::new(

@@ -25,6 +25,7 @@ const MAX_INSTANCE_LEN: usize = 128;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/info", axum::routing::get(info))
         .route("/v1/devices", post(create_device))
         .route("/v1/devices/{device}", delete(delete_device).put(update_device).get(show_device))
         .route("/v1/devices/{device}/registrations", post(add_registration))
@@ -172,6 +173,23 @@ async fn create_device(
     Ok((StatusCode::CREATED, Json(json!({"device_id": id.as_str(), "secret": secret.reveal()}))).into_response())
 }
 
+/// What a distributor needs to know before registering: projects and their sender ids.
+async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let cfg = &state.inner.config;
+    let projects: Vec<_> = if cfg.sandbox_mode() {
+        vec![json!({"id": cfg.sandbox.project, "sender_id": null})]
+    } else {
+        cfg.fcm.projects.iter().map(|p| json!({"id": p.name, "sender_id": p.sender_id})).collect()
+    };
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "default_project": state.inner.default_project,
+        "projects": projects,
+        "require_vapid": cfg.limits.require_vapid,
+        "max_registrations_per_device": cfg.limits.max_registrations_per_device,
+    }))
+}
+
 async fn show_device(State(state): State<AppState>, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let d = authorize(&state, &headers, &device).await?;
     let regs: Vec<_> = d
@@ -221,6 +239,9 @@ async fn add_registration(
             ApiError::bad_request("invalid_vapid", "vapid must be the 87-character base64url form of an uncompressed P-256 public key")
         })?),
     };
+    if vapid.is_none() && state.inner.config.limits.require_vapid {
+        return Err(ApiError::bad_request("vapid_required", "this relay only issues endpoints restricted to a VAPID key"));
+    }
     let limit = state.inner.config.limits.max_registrations_per_device;
     let (status, endpoint) = match state.inner.store.add_registration(&d.id, &req.instance, vapid.as_ref(), limit).await? {
         AddOutcome::Existing(e) => (StatusCode::OK, e),
