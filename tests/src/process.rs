@@ -41,6 +41,7 @@ pub fn bin_path(name: &str) -> PathBuf {
     candidates.push(workspace_root().join("target").join("debug").join(name));
     for c in &candidates {
         if c.is_file() {
+            assert_fresh(c);
             return c.clone();
         }
     }
@@ -48,6 +49,33 @@ pub fn bin_path(name: &str) -> PathBuf {
         "binary `{name}` not found (looked at {candidates:?}). Build it first: \
          `cargo build -p uprelay` (or set UPRELAY_BIN)"
     );
+}
+
+/// `cargo test -p uprelay-tests` builds the `uprelay` library but not its binary, so a binary
+/// older than one of its sources would silently test old code. Cargo's dep-info file next to
+/// the binary (`uprelay.d`) lists exactly the sources it was built from: panic if any is newer.
+/// `UPRELAY_ALLOW_STALE_BIN=1` skips the check.
+fn assert_fresh(bin: &Path) {
+    if std::env::var_os("UPRELAY_ALLOW_STALE_BIN").is_some() {
+        return;
+    }
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else { return };
+    let Ok(dep_info) = std::fs::read_to_string(bin.with_extension("d")) else { return };
+    let Some((_, deps)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else { return };
+    // Paths are separated by spaces; a space inside a path is escaped as "\ ".
+    let deps = deps.replace("\\ ", "\u{0}");
+    for dep in deps.split_whitespace() {
+        let dep = PathBuf::from(dep.replace('\u{0}', " "));
+        if let Ok(modified) = std::fs::metadata(&dep).and_then(|m| m.modified()) {
+            assert!(
+                modified <= built,
+                "{} is older than its source {}: run `cargo build -p uprelay` before the tests \
+                 (or set UPRELAY_ALLOW_STALE_BIN=1)",
+                bin.display(),
+                dep.display()
+            );
+        }
+    }
 }
 
 /// The Python interpreter of the test venv: `UPRELAY_TEST_PYTHON`, else `<workspace>/.venv/bin/python`.

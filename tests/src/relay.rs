@@ -91,7 +91,11 @@ pub struct RelayConfig {
     pub fcm_timeout_ms: u64,
     /// Extra `key = value` lines placed before any table (e.g. `default_ttl = 60`).
     pub top_level: Vec<String>,
-    /// Extra TOML appended after the generated tables (e.g. `"[limits]\nmax_registrations_per_device = 3"`).
+    /// Lines of the `[limits]` table (e.g. `max_registrations_per_device = 3`).
+    pub limits: Vec<String>,
+    /// Lines of the `[queue]` table (e.g. `enabled = false`).
+    pub queue: Vec<String>,
+    /// Extra TOML appended after the generated tables (other tables).
     pub tables: String,
     pub credentials: Credentials,
     /// Environment of the relay process (e.g. `RUST_LOG=debug`); `RUST_LOG` is removed otherwise.
@@ -104,6 +108,8 @@ impl RelayConfig {
             store,
             fcm_timeout_ms: 2000,
             top_level: Vec::new(),
+            limits: Vec::new(),
+            queue: Vec::new(),
             tables: String::new(),
             credentials: Credentials::Valid,
             env: Vec::new(),
@@ -112,6 +118,18 @@ impl RelayConfig {
     pub fn top(mut self, line: &str) -> Self {
         self.top_level.push(line.to_owned());
         self
+    }
+    pub fn limit(mut self, line: &str) -> Self {
+        self.limits.push(line.to_owned());
+        self
+    }
+    pub fn queue(mut self, line: &str) -> Self {
+        self.queue.push(line.to_owned());
+        self
+    }
+    /// No per-endpoint push limit and no per-IP device-creation limit.
+    pub fn no_rate_limits(self) -> Self {
+        self.limit("push_rate_per_second = 0").limit("device_create_per_minute = 0")
     }
     pub fn tables(mut self, toml: &str) -> Self {
         self.tables.push_str(toml);
@@ -249,6 +267,14 @@ impl Relay {
             (StoreKind::Redis, None) => panic!("Redis store without a Redis"),
             (StoreKind::Embedded, _) => format!("path = {:?}", self.dir.join("data").display().to_string()),
         };
+        let mut tables = String::new();
+        if !self.config.limits.is_empty() {
+            tables.push_str(&format!("[limits]\n{}\n\n", self.config.limits.join("\n")));
+        }
+        if !self.config.queue.is_empty() {
+            tables.push_str(&format!("[queue]\n{}\n\n", self.config.queue.join("\n")));
+        }
+        tables.push_str(&self.config.tables);
         let toml = format!(
             "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = \"{api}\"\ntimeout_ms = {timeout}\n\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds:?}\n\n{tables}",
@@ -257,7 +283,6 @@ impl Relay {
             api = self.emulator.base_url,
             timeout = self.config.fcm_timeout_ms,
             creds = credentials.display().to_string(),
-            tables = self.config.tables,
         );
         std::fs::write(&self.config_path, toml).unwrap();
     }

@@ -101,12 +101,14 @@ impl FcmClient {
             .await
             .map_err(transport_error)?;
         let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport_error)?;
         if status == StatusCode::OK {
+            let bytes = response.bytes().await.map_err(transport_error)?;
             let parsed: SendResponse = serde_json::from_slice(&bytes).unwrap_or(SendResponse { name: String::new() });
             return Ok(parsed.name);
         }
+        // Headers are only needed (for Retry-After) on the error path.
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(transport_error)?;
         Err(FcmError::from_response(status, &headers, &bytes))
     }
 }

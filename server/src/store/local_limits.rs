@@ -22,11 +22,14 @@ impl LocalLimits {
         if map.len() >= PRUNE_AT {
             map.retain(|_, tat| *tat > now_ms);
         }
-        let stored = map.get(key).copied().unwrap_or(0);
-        let (verdict, tat) = gcra(stored, now_ms, rate);
-        if verdict == Admission::Allowed {
-            map.insert(key.to_owned(), tat);
+        // get_mut first: the common case (a known key) must not allocate.
+        if let Some(stored) = map.get_mut(key) {
+            let (verdict, tat) = gcra(*stored, now_ms, rate);
+            *stored = tat;
+            return verdict;
         }
+        let (verdict, tat) = gcra(0, now_ms, rate);
+        map.insert(key.to_owned(), tat);
         verdict
     }
 
