@@ -4,10 +4,28 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// yup-oauth2 prints access tokens at debug level ("found valid token in cache: …"):
+/// it stays at info whatever the level, unless the filter names it explicitly.
+const QUIET_CRATES: &[&str] = &["yup_oauth2=info"];
+
+/// The filter for `level` (or `RUST_LOG` when set), with token-leaking crates capped.
+pub fn filter(level: &str) -> EnvFilter {
+    let spec = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| level.to_owned());
+    let mut filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    for directive in QUIET_CRATES {
+        let krate = directive.split('=').next().unwrap_or_default();
+        if !spec.contains(krate) {
+            if let Ok(d) = directive.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
+    filter
+}
+
 /// Install the global subscriber. `level` is used unless `RUST_LOG` is set.
 pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

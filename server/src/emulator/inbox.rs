@@ -68,8 +68,8 @@ impl Inbox {
     pub fn snapshot(&self, token: Option<&str>, project: Option<&str>) -> Vec<Arc<Stored>> {
         let q = self.queue.lock().unwrap();
         q.iter()
-            .filter(|m| token.map_or(true, |t| m.token.as_deref() == Some(t)))
-            .filter(|m| project.map_or(true, |p| m.project == p))
+            .filter(|m| token.is_none() || m.token.as_deref() == token)
+            .filter(|m| project.is_none() || Some(m.project.as_str()) == project)
             .cloned()
             .collect()
     }

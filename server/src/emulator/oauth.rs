@@ -70,7 +70,7 @@ impl TokenStore {
         let now = Instant::now();
         let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
         let mut map = self.map.write().unwrap();
-        if n % 1024 == 0 {
+        if n & 1023 == 0 {
             map.retain(|_, t| t.expires_at > now);
         }
         map.insert(token.clone(), IssuedToken { project: project.into(), expires_at: now + lifetime });
