@@ -9,3 +9,4 @@ pub mod process;
 pub use process::{bin_path, free_port, python, wait_for_http, workspace_root, ChildGuard, TempDir};
 pub mod redis;
 pub mod relay;
+pub mod chaos;

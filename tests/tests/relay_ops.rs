@@ -1,0 +1,212 @@
+//! Operations: /healthz, /readyz, /metrics; what the logs may (not) contain; a store outage.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uprelay_tests::emulator::EmulatorProcess;
+use uprelay_tests::per_store;
+use uprelay_tests::redis::RedisServer;
+use uprelay_tests::relay::{
+    endpoint_id, run_bounded, unique_token, Relay, RelayConfig, StoreKind, VapidSigner, PROJECT,
+};
+
+per_store!(
+    health_readiness_and_metrics,
+    secrets_tokens_and_endpoint_ids_never_appear_in_logs,
+    oauth_credentials_never_appear_in_logs,
+);
+
+/// Sum of the samples of `name` whose label set contains `label` (`""` for all).
+fn sample(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn health_readiness_and_metrics(store: StoreKind) {
+    let relay = Relay::start(store).await;
+    let resp = relay.http.get(relay.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = relay.http.get(relay.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "store": "ok", "fcm": "ok" }));
+
+    let dev = relay.create_device(&unique_token("metrics")).await;
+    let a = relay.register(&dev, "a", None).await;
+    let b = relay.register(&dev, "b", None).await;
+    let (status, _) = relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/b", dev.id), Some(&dev.secret), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for _ in 0..3 {
+        assert_eq!(relay.push(&a, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(relay.push(&b, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(relay.push(&a, &[("TTL", "x")], b"x".to_vec()).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(relay.push(&a, &[("TTL", "60")], vec![0u8; 5000]).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    relay.emulator.client.add_fault(json!({ "token": dev.token, "error": "THIRD_PARTY_AUTH_ERROR", "times": 1 })).await;
+    assert_eq!(relay.push(&a, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::BAD_GATEWAY);
+
+    let resp = relay.http.get(relay.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain"), "content-type {ct}");
+    let m = resp.text().await.unwrap();
+    assert_eq!(sample(&m, "uprelay_pushes_total", "outcome=\"delivered\""), 3.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_pushes_total", "outcome=\"not_found\""), 1.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_pushes_total", "outcome=\"bad_ttl\""), 1.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_pushes_total", "outcome=\"too_large\""), 1.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_pushes_total", "outcome=\"upstream_error\""), 1.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_fcm_requests_total", "result=\"ok\""), 3.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_fcm_requests_total", "result=\"third_party_auth_error\""), 1.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_registrations_total", "op=\"created\""), 2.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_registrations_total", "op=\"deleted\""), 1.0, "{m}");
+    // The latency histogram counts every push, refused ones included.
+    assert!(m.contains("# TYPE uprelay_push_duration_seconds histogram"), "{m}");
+    assert_eq!(sample(&m, "uprelay_push_duration_seconds_count", ""), 7.0, "{m}");
+    assert_eq!(sample(&m, "uprelay_push_duration_seconds_bucket", "le=\"+Inf\""), 7.0, "{m}");
+    let buckets = m.lines().filter(|l| l.starts_with("uprelay_push_duration_seconds_bucket{")).count();
+    assert!(buckets >= 5, "{m}");
+}
+
+/// With RUST_LOG=debug, through every code path that logs (success, refusals, VAPID, FCM
+/// errors, dead token, queue, rotation, deletion), no device secret, FCM token, endpoint id
+/// or VAPID JWT appears whole in the relay's output.
+async fn secrets_tokens_and_endpoint_ids_never_appear_in_logs(store: StoreKind) {
+    let relay = Relay::start_with(
+        RelayConfig::new(store).env("RUST_LOG", "debug").fcm_timeout_ms(700).queue("poll_ms = 50").queue("initial_backoff_ms = 100"),
+    )
+    .await;
+    let mut secrets = Vec::new();
+    let mut ids = Vec::new();
+    let signer = VapidSigner::new();
+
+    let dev = relay.create_device(&unique_token("log-a")).await;
+    let dying = relay.create_device(&unique_token("log-dying")).await;
+    secrets.extend([("secret", dev.secret.clone()), ("secret", dying.secret.clone())]);
+    secrets.extend([("FCM token", dev.token.clone()), ("FCM token", dying.token.clone())]);
+    let plain = relay.register(&dev, "plain", None).await;
+    let restricted = relay.register(&dev, "restricted", Some(&signer.public_b64())).await;
+    let dying_endpoint = relay.register(&dying, "app", None).await;
+    for e in [&plain, &restricted, &dying_endpoint] {
+        ids.push(("endpoint id", endpoint_id(e).to_owned()));
+    }
+
+    let jwt = signer.jwt(&relay.base_url, uprelay_tests::relay::unix_now() + 3600);
+    let bad_jwt = signer.jwt("https://elsewhere.example", uprelay_tests::relay::unix_now() + 3600);
+    secrets.extend([("VAPID JWT", jwt.clone()), ("VAPID JWT", bad_jwt.clone())]);
+    let pushes: Vec<(&str, Vec<(&str, String)>, Vec<u8>)> = vec![
+        (&plain, vec![("TTL", "60".into())], b"ok".to_vec()),
+        (&plain, vec![("TTL", "nope".into())], b"x".to_vec()),
+        (&plain, vec![("TTL", "60".into())], vec![1u8; 5000]),
+        (&restricted, vec![("TTL", "60".into()), ("Authorization", signer.authorization(&jwt))], b"signed".to_vec()),
+        (&restricted, vec![("TTL", "60".into()), ("Authorization", signer.authorization(&bad_jwt))], b"x".to_vec()),
+        (&restricted, vec![("TTL", "60".into())], b"x".to_vec()),
+    ];
+    for (endpoint, headers, body) in &pushes {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        relay.push(endpoint, &h, body.clone()).await;
+    }
+    // Unknown endpoint of the right shape.
+    let mut unknown = endpoint_id(&plain).to_owned();
+    let c = unknown.pop().unwrap();
+    unknown.push(if c == 'A' { 'B' } else { 'A' });
+    ids.push(("endpoint id", unknown.clone()));
+    relay.push(&relay.url(&format!("/up/{unknown}")), &[("TTL", "60")], b"x".to_vec()).await;
+    relay.http.get(&plain).send().await.unwrap();
+    // FCM errors of every class.
+    for code in ["QUOTA_EXCEEDED", "THIRD_PARTY_AUTH_ERROR", "UNAVAILABLE", "INTERNAL"] {
+        relay.emulator.client.add_fault(json!({ "token": dev.token, "error": code, "times": 1 })).await;
+        relay.push(&restricted, &[("TTL", "60"), ("Authorization", &signer.authorization(&jwt))], b"x".to_vec()).await;
+    }
+    relay.emulator.client.add_fault(json!({ "token": dev.token, "delay_ms": 1500, "times": 1 })).await;
+    relay.push(&plain, &[("TTL", "60")], b"slow".to_vec()).await;
+    relay.emulator.client.add_fault(json!({ "token": dying.token, "error": "UNREGISTERED" })).await;
+    assert_eq!(relay.push(&dying_endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::GONE);
+    relay.push(&dying_endpoint, &[("TTL", "60")], b"x".to_vec()).await;
+    // Distributor API: bad secrets, rotation, deletions.
+    relay.api(Method::GET, &format!("/v1/devices/{}", dev.id), Some("wrong"), None).await;
+    let rotated = unique_token("log-rotated");
+    secrets.push(("FCM token", rotated.clone()));
+    let (status, _) =
+        relay.api(Method::PUT, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), Some(json!({ "fcm_token": rotated }))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    relay.api(Method::PUT, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), Some(json!({ "fcm_token": "bad token" }))).await;
+    relay.push(&plain, &[("TTL", "60")], b"after rotation".to_vec()).await;
+    relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/plain", dev.id), Some(&dev.secret), None).await;
+    relay.api(Method::DELETE, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), None).await;
+    // Let the retry worker have its say.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let out = relay.output();
+    assert!(out.contains("DEBUG"), "RUST_LOG=debug produced no debug lines:\n{out}");
+    let mut leaks = Vec::new();
+    for (what, value) in secrets.iter().chain(ids.iter()) {
+        if let Some(line) = out.lines().find(|l| l.contains(value.as_str())) {
+            leaks.push(format!("{what} {value} appears in: {line}"));
+        }
+    }
+    assert!(leaks.is_empty(), "logged whole:\n{}", leaks.join("\n"));
+}
+
+/// The OAuth access tokens the relay gets for FCM, and the signed assertions it trades for
+/// them, are bearer credentials too: not in the logs, even at debug level.
+async fn oauth_credentials_never_appear_in_logs(store: StoreKind) {
+    let relay = Relay::start_with(RelayConfig::new(store).env("RUST_LOG", "debug")).await;
+    let dev = relay.create_device(&unique_token("oauth")).await;
+    let endpoint = relay.register(&dev, "app", None).await;
+    assert_eq!(relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+    // Force a token refresh too.
+    relay.emulator.client.revoke_tokens().await;
+    assert_eq!(relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+    let out = relay.output();
+    let mut leaks = Vec::new();
+    for line in out.lines() {
+        // Emulator access tokens look like Google's: "ya29." + opaque text.
+        if let Some(i) = line.find("ya29.") {
+            let token: String =
+                line[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+            if token.len() > 20 {
+                leaks.push(format!("access token {token}…"));
+            }
+        }
+        if line.contains("assertion=eyJ") {
+            leaks.push("signed service-account assertion (assertion=eyJ…)".to_owned());
+        }
+    }
+    leaks.dedup();
+    assert!(leaks.is_empty(), "OAuth credentials in the relay's log output at RUST_LOG=debug:\n{}", leaks.join("\n"));
+}
+
+/// Redis goes away: pushes and API calls answer 503 + Retry-After (never a 4xx, which
+/// senders would take as "subscription gone"), and /readyz reports the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_is_503_with_retry_after_never_4xx() {
+    run_bounded("store_outage_is_503_with_retry_after_never_4xx", async {
+        let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
+        let redis = RedisServer::private().await;
+        let mut relay = Relay::start_on(RelayConfig::new(StoreKind::Redis), emulator, Some(redis)).await;
+        let dev = relay.create_device(&unique_token("outage")).await;
+        let endpoint = relay.register(&dev, "app", None).await;
+        assert_eq!(relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+
+        relay.redis.as_mut().unwrap().stop();
+        let started = std::time::Instant::now();
+        let r = relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "push during a store outage: {r:?}");
+        assert!(r.retry_after() >= 1, "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(12), "push took {:?} during the outage", started.elapsed());
+        let (status, body) = relay.show_device(&dev).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "device API during a store outage: {body}");
+        let (status, body) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": unique_token("o") }))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "device creation during a store outage: {body}");
+        let resp = relay.http.get(relay.url("/readyz")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = resp.json().await.unwrap();
+        assert_ne!(body["store"], "ok", "{body}");
+        assert_eq!(body["fcm"], "ok", "{body}");
+        assert_eq!(relay.http.get(relay.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    })
+    .await;
+}

@@ -1,0 +1,312 @@
+//! Connection-level bounds and graceful shutdown (issue 5):
+//! - slowloris: with `header_read_timeout_ms = 1000` clients that send half a request head
+//!   (at once, or one byte every 200 ms) are disconnected within ~2 s while a normal client
+//!   keeps getting prompt answers; a client that connects and sends nothing is cut off too;
+//! - `max_connections = 5`: a 6th connection is closed at once while five are open, the
+//!   five still work, and a slot frees when one closes;
+//! - a request head over `max_header_bytes` (16384 by default) → 431 and the connection is
+//!   closed; a head under it is served; the server stays healthy;
+//! - `request_timeout_ms = 1000`: a push whose body never completes → 408;
+//! - SIGTERM while a push is in flight (FCM send takes 1.5 s): the push completes with 201,
+//!   new connections are refused, the process exits 0, and queued messages stay in the store.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use uprelay_tests::chaos::{await_delivery, bounded, eventually, read_until_closed, Backend, Ending, Ledger, Node, NodeConfig, Rig};
+use uprelay_tests::chaos_per_store;
+use uprelay_tests::relay::{raw_request, unique_token};
+
+chaos_per_store!(graceful_shutdown_finishes_in_flight_push);
+
+async fn connect(node: &Node) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect")
+}
+
+/// A normal client polling `/healthz` until `until`; the slowest answer and the failures.
+async fn normal_client(node: &Node, until: Instant) -> (Duration, Vec<String>) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
+    let (mut worst, mut failures) = (Duration::ZERO, Vec::new());
+    while Instant::now() < until {
+        let t = Instant::now();
+        match http.get(node.url("/healthz")).send().await {
+            Ok(r) if r.status() == StatusCode::OK => {}
+            Ok(r) => failures.push(format!("status {}", r.status())),
+            Err(e) => failures.push(e.to_string()),
+        }
+        worst = worst.max(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (worst, failures)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_cut_off_without_harming_others() {
+    bounded("slowloris_is_cut_off_without_harming_others", async {
+        let rig = Rig::new(false).await;
+        let node = rig.node("slow", NodeConfig::new(Backend::Embedded).limit("header_read_timeout_ms = 1000")).await;
+        let head_start = "POST /up/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nX-Slow: ";
+        // Ten clients send half a head and stop; five trickle a byte every 200 ms.
+        let half = (0..10).map(|_| async {
+            let mut s = connect(&node).await;
+            s.write_all(head_start.as_bytes()).await.unwrap();
+            read_until_closed(&mut s, Duration::from_secs(6)).await
+        });
+        let trickle = (0..5).map(|_| async {
+            let s = connect(&node).await;
+            let (mut r, mut w) = s.into_split();
+            let writer = async move {
+                let _ = w.write_all(head_start.as_bytes()).await;
+                for _ in 0..30 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if w.write_all(b"a").await.is_err() {
+                        break;
+                    }
+                }
+                std::future::pending::<()>().await
+            };
+            let reader = async move {
+                let started = Instant::now();
+                let mut buf = Vec::new();
+                let r = tokio::time::timeout(Duration::from_secs(6), async {
+                    use tokio::io::AsyncReadExt;
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        match r.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                })
+                .await;
+                match r {
+                    Ok(()) => Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() },
+                    Err(_) => Ending::Open,
+                }
+            };
+            tokio::select! { e = reader => e, _ = writer => unreachable!() }
+        });
+        let until = Instant::now() + Duration::from_millis(2500);
+        let (halves, trickles, (worst, failures)) =
+            tokio::join!(futures::future::join_all(half), futures::future::join_all(trickle), normal_client(&node, until));
+        for (kind, endings) in [("half head", &halves), ("trickle", &trickles)] {
+            for e in endings.iter() {
+                match e {
+                    Ending::Closed { ms, bytes } => {
+                        assert!(*ms <= 2000, "{kind}: cut off only after {ms} ms");
+                        assert!(*ms >= 800, "{kind}: cut off after {ms} ms, before the 1 s header timeout");
+                        assert!(bytes.is_empty() || bytes.starts_with("HTTP/1.1 408"), "{kind}: unexpected answer {bytes:?}");
+                    }
+                    Ending::Open => panic!("{kind}: still connected after 6 s with header_read_timeout_ms = 1000"),
+                }
+            }
+        }
+        eprintln!("slowloris: 15 slow clients cut off at {:?} ms; normal client worst latency {worst:?}", 
+            halves.iter().chain(trickles.iter()).map(|e| match e { Ending::Closed { ms, .. } => *ms, Ending::Open => 0 }).collect::<Vec<_>>());
+        assert!(failures.is_empty(), "the normal client failed during the attack: {failures:?}");
+        assert!(worst < Duration::from_millis(1000), "the normal client waited {worst:?}");
+    })
+    .await
+}
+
+/// A client that connects and never sends a byte, or sends only the start of the HTTP/2
+/// preface (`PRI * HTTP/2.0\r\n`), holds a connection slot just as well as one that sends
+/// half an HTTP/1 head; `header_read_timeout_ms` must cut it off too, or a few thousand such
+/// sockets (`max_connections` = 10000 by default) lock every client out for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_cut_off() {
+    bounded("silent_connections_are_cut_off", async {
+        let rig = Rig::new(false).await;
+        let node = rig
+            .node("silent", NodeConfig::new(Backend::Embedded).limit("header_read_timeout_ms = 1000").limit("max_connections = 5"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut conns = Vec::new();
+        for i in 0..5 {
+            let mut s = connect(&node).await;
+            if i >= 3 {
+                s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+            }
+            conns.push(s);
+        }
+        let endings = futures::future::join_all(conns.iter_mut().map(|s| read_until_closed(s, Duration::from_secs(4)))).await;
+        let silent_open = endings[..3].iter().filter(|e| **e == Ending::Open).count();
+        let preface_open = endings[3..].iter().filter(|e| **e == Ending::Open).count();
+        // While they are open, can anyone else get in?
+        let served = reqwest::Client::new().get(node.url("/healthz")).timeout(Duration::from_millis(1000)).send().await.is_ok();
+        eprintln!("4 s after connecting: {silent_open}/3 silent and {preface_open}/2 preface-prefix connections still open; normal client served: {served}");
+        assert!(
+            silent_open == 0 && preface_open == 0,
+            "{silent_open} of 3 connections that sent nothing and {preface_open} of 2 that sent `PRI * HTTP/2.0\\r\\n` were still \
+             open 4 s after connecting (header_read_timeout_ms = 1000); with max_connections = 5 they lock every other client \
+             out (normal client served meanwhile: {served})"
+        );
+        assert!(served, "a normal client was refused after the slow connections were cut");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_closes_the_sixth() {
+    bounded("max_connections_closes_the_sixth", async {
+        let rig = Rig::new(false).await;
+        let node = rig.node("conns", NodeConfig::new(Backend::Embedded).limit("max_connections = 5")).await;
+        // The start-up health check's connection must be gone before we count.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut five = Vec::new();
+        for _ in 0..5 {
+            five.push(connect(&node).await);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut sixth = connect(&node).await; // the kernel completes the handshake; the server closes it
+        let _ = sixth.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        match read_until_closed(&mut sixth, Duration::from_secs(3)).await {
+            Ending::Closed { ms, bytes } => {
+                assert!(bytes.is_empty(), "the 6th connection was served: {bytes:?}");
+                assert!(ms < 1000, "the 6th connection was closed only after {ms} ms");
+            }
+            Ending::Open => panic!("a 6th connection stayed open with max_connections = 5"),
+        }
+        // The five idle ones are alive and served.
+        for (i, s) in five.iter_mut().enumerate() {
+            let (status, text) = raw_request(s, "GET /healthz HTTP/1.1\r\nHost: a", b"").await;
+            assert_eq!(status, 200, "connection {i} of the five: {text:?}");
+        }
+        // Closing one frees a slot.
+        drop(five.pop());
+        let freed = eventually(Duration::from_secs(3), || async {
+            let mut s = connect(&node).await;
+            raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
+        })
+        .await;
+        assert!(freed, "no slot freed after closing one of the five connections");
+        drop(five);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let refused = node.metric("uprelay_connections_refused_total").await;
+        assert!(refused >= 1.0, "uprelay_connections_refused_total = {refused}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_header_is_431_and_server_stays_healthy() {
+    bounded("oversize_header_is_431_and_server_stays_healthy", async {
+        let rig = Rig::new(false).await;
+        let node = rig.node("hdr", NodeConfig::new(Backend::Embedded)).await;
+        // Under the default 16384-byte bound: served.
+        let mut s = connect(&node).await;
+        let ok = format!("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: {}", "a".repeat(8000));
+        assert_eq!(raw_request(&mut s, &ok, b"").await.0, 200);
+        // Over it: 431 and the connection is closed; the same for a push.
+        for path in ["/healthz", "/up/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+            let mut s = connect(&node).await;
+            let big = format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nX-Big: {}\r\n\r\nx", "a".repeat(20_000));
+            let _ = s.write_all(big.as_bytes()).await;
+            match read_until_closed(&mut s, Duration::from_secs(3)).await {
+                Ending::Closed { bytes, .. } => {
+                    assert!(bytes.starts_with("HTTP/1.1 431"), "{path}: a 20000-byte header got {bytes:?}")
+                }
+                Ending::Open => panic!("{path}: connection left open after an oversize head"),
+            }
+        }
+        // Many header lines adding up past the bound: same.
+        let mut s = connect(&node).await;
+        let many: String = (0..400).map(|i| format!("X-H{i}: {}\r\n", "b".repeat(60))).collect();
+        let _ = s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()).await;
+        match read_until_closed(&mut s, Duration::from_secs(3)).await {
+            Ending::Closed { bytes, .. } => assert!(bytes.starts_with("HTTP/1.1 431"), "400 header lines: {bytes:?}"),
+            Ending::Open => panic!("connection left open after 400 header lines"),
+        }
+        let r = node.request(reqwest::Method::GET, "/healthz", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "server unhealthy after oversize heads");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_body_gets_408() {
+    bounded("slow_body_gets_408", async {
+        let rig = Rig::new(false).await;
+        let node = rig.node("slowbody", NodeConfig::new(Backend::Embedded).limit("request_timeout_ms = 1000")).await;
+        let dev = node.create_device(&unique_token("slowbody")).await;
+        let ep = node.register(&dev, "app").await;
+        let mut s = connect(&node).await;
+        let t = Instant::now();
+        let head = format!("POST /up/{ep} HTTP/1.1\r\nHost: a\r\nTTL: 60\r\nContent-Length: 100\r\n\r\n0123456789");
+        s.write_all(head.as_bytes()).await.unwrap();
+        match read_until_closed(&mut s, Duration::from_secs(4)).await {
+            Ending::Closed { bytes, .. } => {
+                assert!(bytes.starts_with("HTTP/1.1 408"), "slow body: {bytes:?}");
+            }
+            Ending::Open => panic!("a request whose body never completes was neither answered nor closed in 4 s"),
+        }
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "408 after {took:?}");
+        assert!(rig.fcm().messages(Some(&dev.token)).await.is_empty());
+    })
+    .await
+}
+
+/// SIGTERM during a push whose FCM send takes 1.5 s: it completes with 201 and reaches FCM;
+/// new connections are refused meanwhile; exit status 0 within the grace period; a message
+/// queued before the signal stays in the store and is delivered after a restart.
+async fn graceful_shutdown_finishes_in_flight_push(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend()).no_rate_limits().fcm_timeout_ms(3000).queue("lease_ms = 7000").queue("poll_ms = 50");
+    let mut node = rig.node("graceful", config).await;
+    let slow = node.create_device(&unique_token("slow")).await;
+    let slow_ep = node.register(&slow, "app").await;
+    let queued = node.create_device(&unique_token("queued")).await;
+    let queued_ep = node.register(&queued, "app").await;
+
+    // A message that waits in the retry queue across the shutdown.
+    rig.fcm().add_fault(json!({ "token": queued.token, "error": "UNAVAILABLE" })).await;
+    let mut keep = Ledger::default();
+    let body = b"queued across a graceful restart".to_vec();
+    let r = node.push(&queued_ep, &[("TTL", "600")], body.clone()).await;
+    assert_eq!(r.as_ref().unwrap().status, 201, "[{store}] {r:?}");
+    keep.record("graceful", &queued.token, 600, body, &r);
+
+    rig.fcm().add_fault(json!({ "token": slow.token, "delay_ms": 1500 })).await;
+    let started = Instant::now();
+    let in_flight = node.push(&slow_ep, &[("TTL", "600")], b"in flight at SIGTERM".to_vec());
+    let signal = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        node.sigterm();
+        let sent = Instant::now();
+        // Once the listener is closed, new connections are refused (while the push is still running).
+        let refused = eventually(Duration::from_millis(800), || async {
+            TcpStream::connect(("127.0.0.1", node.port)).await.is_err()
+        })
+        .await;
+        (sent, refused)
+    };
+    let (r, (sent, refused)) = tokio::join!(in_flight, signal);
+    let r = r.unwrap_or_else(|e| panic!("[{store}] in-flight push failed at SIGTERM: {e}\n{}", node.output()));
+    let push_took = started.elapsed();
+    assert_eq!(r.status, 201, "[{store}] in-flight push: {r:?}");
+    assert!(push_took >= Duration::from_millis(1400), "[{store}] the push did not wait for FCM? {push_took:?}");
+    assert!(refused, "[{store}] new connections still accepted 0.8 s after SIGTERM");
+    let status = node.wait_exit(Duration::from_secs(10)).await;
+    let status = status.unwrap_or_else(|| panic!("[{store}] still running 10 s after SIGTERM\n{}", node.output()));
+    eprintln!("[{store}] in-flight push 201 after {push_took:?}; exit {status} {:?} after SIGTERM", sent.elapsed());
+    assert!(status.success(), "[{store}] exit status {status}\n{}", node.output());
+    let m = r.message_id();
+    let got = rig.fcm().messages(Some(&slow.token)).await;
+    assert!(got.iter().any(|v| v["message"]["data"]["m"] == m.as_str()), "[{store}] the in-flight push did not reach FCM");
+
+    // The queued message is still in the store: start again, let FCM recover, it arrives.
+    if let Some(redis) = &rig.redis {
+        let port: u16 = redis.url().rsplit(':').next().unwrap().parse().unwrap();
+        let len = uprelay_tests::chaos::redis_cli(port, false, &["hlen", "{up:q}:msg"]).await;
+        assert_eq!(len, "1", "[{store}] the queued message is not in Redis after the shutdown");
+    }
+    rig.fcm().clear_faults().await;
+    node.start_again().await;
+    let tally = await_delivery(rig.fcm(), &keep, Duration::from_secs(10), Duration::from_millis(300)).await;
+    tally.assert_sound("graceful restart");
+    assert_eq!(tally.delivered, 1);
+}

@@ -1,0 +1,270 @@
+//! Abuse resistance (issue 5): rate limits and load shedding answer with the right status
+//! and a `Retry-After` that a well-behaved sender can honour.
+//! - per-endpoint push limit (GCRA): burst, then 429 + Retry-After; shared by two relays
+//!   on one Redis; waiting Retry-After seconds is enough to get through;
+//! - device creation per client IP: 429 + Retry-After; shared by two relays on one Redis;
+//! - FCM QUOTA_EXCEEDED (Retry-After 30): 429 + Retry-After 30, and the next pushes are
+//!   refused without bothering FCM until then;
+//! - load shedding: `max_concurrent_requests = 2` with slow FCM sends → 503 + Retry-After 1;
+//! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uprelay_tests::chaos::{await_delivery, make_targets, routes, Backend, Ledger, Node, NodeConfig, Rig};
+use uprelay_tests::chaos_per_store;
+use uprelay_tests::relay::PushResponse;
+
+chaos_per_store!(
+    push_burst_then_429,
+    waiting_retry_after_is_enough,
+    device_creation_limited_per_ip,
+    fcm_quota_exceeded_holds_the_endpoint_back,
+    fcm_quota_exceeded_holds_back_without_push_limiter,
+    fcm_quota_exceeded_holds_back_the_whole_device,
+    load_shedding_answers_503_with_retry_after,
+    full_queue_answers_503_with_retry_after,
+);
+
+async fn push(node: &Node, endpoint: &str, body: &str) -> PushResponse {
+    node.push(endpoint, &[("TTL", "60")], body.as_bytes().to_vec()).await.unwrap_or_else(|e| panic!("push: {e}\n{}", node.output()))
+}
+
+/// Pushes `n` messages back to back; the responses and how long the whole run took.
+async fn quick_pushes(nodes: &[&Node], endpoint: &str, n: usize) -> (Vec<PushResponse>, Duration) {
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(push(nodes[i % nodes.len()], endpoint, &format!("quick {i}")).await);
+    }
+    (out, t0.elapsed())
+}
+
+fn statuses(rs: &[PushResponse]) -> Vec<u16> {
+    rs.iter().map(|r| r.status.as_u16()).collect()
+}
+
+#[track_caller]
+fn assert_throttled(r: &PushResponse, min: u64, max: u64) {
+    assert_eq!(r.status, 429, "{r:?}");
+    let ra = r.retry_after();
+    assert!((min..=max).contains(&ra), "Retry-After {ra} not within {min}..={max}: {r:?}");
+}
+
+/// `push_rate_per_second = 1`, `push_burst = 5`: five quick pushes pass, the sixth gets 429
+/// with Retry-After ≥ 1 and does not reach FCM; another endpoint is unaffected; with Redis
+/// the limit is shared by two relays.
+async fn push_burst_then_429(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend()).limit("push_rate_per_second = 1").limit("push_burst = 5");
+    let a = rig.node("a", config.clone()).await;
+    let dev = a.create_device(&uprelay_tests::relay::unique_token("rl")).await;
+    let ep = a.register(&dev, "one").await;
+    let other = a.register(&dev, "two").await;
+
+    let (rs, took) = quick_pushes(&[&a], &ep, 6).await;
+    assert_eq!(&statuses(&rs)[..5], &[201; 5], "[{store}] burst of 5: {:?}", statuses(&rs));
+    if took < Duration::from_millis(950) {
+        assert_throttled(&rs[5], 1, 1);
+        assert_eq!(rs[5].error_code(), "throttled");
+    } else {
+        eprintln!("[{store}] machine slow ({took:?} for 6 pushes): 6th push check relaxed");
+    }
+    let delivered = rig.fcm().messages(Some(&dev.token)).await.len();
+    let accepted = rs.iter().filter(|r| r.status == 201).count();
+    assert_eq!(delivered, accepted, "[{store}] a throttled push reached FCM");
+    // Per endpoint: the device's other endpoint has its own bucket.
+    assert_eq!(push(&a, &other, "other").await.status, 201);
+
+    if rig.redis.is_some() {
+        // Two relays on one Redis share each endpoint's bucket.
+        let b = rig.node("b", config).await;
+        let shared = a.register(&dev, "shared").await;
+        let (rs, took) = quick_pushes(&[&a, &b], &shared, 6).await;
+        assert_eq!(&statuses(&rs)[..5], &[201; 5], "[shared] burst of 5 through a, b, a, b, a: {:?}", statuses(&rs));
+        if took < Duration::from_millis(950) {
+            assert_throttled(&rs[5], 1, 1);
+            // And a is refused as well: one bucket.
+            assert_throttled(&push(&a, &shared, "again via a").await, 1, 1);
+        } else {
+            eprintln!("[shared] machine slow ({took:?} for 6 pushes): 6th push check relaxed");
+        }
+    }
+}
+
+/// A sender that waits the Retry-After it was given must get through. With 0.4 pushes/s
+/// and a burst of 1 the real wait after a push is ~2.5 s.
+async fn waiting_retry_after_is_enough(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend()).limit("push_rate_per_second = 0.4").limit("push_burst = 1");
+    let a = rig.node("a", config).await;
+    let dev = a.create_device(&uprelay_tests::relay::unique_token("ra")).await;
+    let ep = a.register(&dev, "one").await;
+    assert_eq!(push(&a, &ep, "first").await.status, 201);
+    let limited = push(&a, &ep, "second").await;
+    assert_eq!(limited.status, 429, "[{store}] {limited:?}");
+    let ra = limited.retry_after();
+    tokio::time::sleep(Duration::from_millis(ra * 1000 + 100)).await;
+    let third = push(&a, &ep, "after waiting Retry-After").await;
+    assert_eq!(
+        third.status,
+        201,
+        "[{store}] waited Retry-After ({ra} s) + 0.1 s and was refused again ({third:?}): Retry-After must be rounded up, \
+         not down, or honest senders are refused and retry forever"
+    );
+}
+
+/// `device_create_per_minute = 6`, burst 3: the 4th creation from one IP is 429 with a
+/// Retry-After within the 10 s interval; with Redis two relays share the limit.
+async fn device_creation_limited_per_ip(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend()).limit("device_create_per_minute = 6").limit("device_create_burst = 3");
+    let a = rig.node("a", config.clone()).await;
+    let b = if rig.redis.is_some() { Some(rig.node("b", config).await) } else { None };
+    let nodes: Vec<&Node> = match &b {
+        Some(b) => vec![&a, b, &a, b],
+        None => vec![&a, &a, &a, &a],
+    };
+    let mut rs = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        rs.push(n.try_create_device(&uprelay_tests::relay::unique_token(&format!("dc{i}"))).await);
+    }
+    let st: Vec<u16> = rs.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(st, [201, 201, 201, 429], "[{store}] 3 creations then 429 (through {} relays): {rs:?}", if b.is_some() { 2 } else { 1 });
+    assert_throttled(&rs[3], 1, 10);
+    assert_eq!(rs[3].error_code(), "rate_limited");
+    if let Some(b) = &b {
+        assert_throttled(&b.try_create_device(&uprelay_tests::relay::unique_token("dcb")).await, 1, 10);
+    }
+}
+
+/// QUOTA_EXCEEDED with Retry-After 30 → 429 + Retry-After 30, and the next push to that
+/// endpoint is 429 at once, without a request to FCM.
+async fn fcm_quota_exceeded_holds_the_endpoint_back(rig: Rig) {
+    quota_case(rig, NodeConfig::new(Backend::Embedded), false).await
+}
+
+/// The same with the per-endpoint limiter turned off (`push_rate_per_second = 0`): FCM's
+/// per-device quota must still be honoured.
+async fn fcm_quota_exceeded_holds_back_without_push_limiter(rig: Rig) {
+    quota_case(rig, NodeConfig::new(Backend::Embedded).limit("push_rate_per_second = 0"), false).await
+}
+
+/// FCM's quota is per device: after QUOTA_EXCEEDED on one endpoint, a push to another
+/// endpoint of the same device must not hit FCM before the Retry-After either (issue 5:
+/// "FCM QUOTA_EXCEEDED backs that device off").
+async fn fcm_quota_exceeded_holds_back_the_whole_device(rig: Rig) {
+    quota_case(rig, NodeConfig::new(Backend::Embedded), true).await
+}
+
+async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
+    let store = rig.store();
+    config.backend = rig.backend();
+    let a = rig.node("a", config).await;
+    let dev = a.create_device(&uprelay_tests::relay::unique_token("quota")).await;
+    let ep = a.register(&dev, "one").await;
+    let ep2 = a.register(&dev, "two").await;
+    let bystander = a.create_device(&uprelay_tests::relay::unique_token("bystander")).await;
+    let bystander_ep = a.register(&bystander, "one").await;
+    rig.fcm().add_fault(json!({ "token": dev.token, "error": "QUOTA_EXCEEDED", "retry_after": 30, "times": 1 })).await;
+
+    let first = push(&a, &ep, "over quota").await;
+    assert_throttled(&first, 30, 30);
+    let sends_before = rig.fcm().stats().await["send_requests"].as_u64().unwrap();
+    let target = if sibling { &ep2 } else { &ep };
+    let next = push(&a, target, "still over quota").await;
+    let sends_after = rig.fcm().stats().await["send_requests"].as_u64().unwrap();
+    let what = if sibling { "another endpoint of the same device" } else { "the same endpoint" };
+    assert_eq!(
+        sends_after,
+        sends_before,
+        "[{store}] the push to {what} went to FCM although FCM asked for 30 s of quiet (answer {next:?})"
+    );
+    assert_throttled(&next, 25, 30);
+    assert!(rig.fcm().messages(Some(&dev.token)).await.is_empty(), "[{store}] a held-back push reached FCM");
+    // Other devices are not held back.
+    assert_eq!(push(&a, &bystander_ep, "bystander").await.status, 201);
+}
+
+/// `max_concurrent_requests = 2`, FCM sends take 1 s: a burst of 12 concurrent pushes gets
+/// 201 for those admitted and 503 + Retry-After 1 ("overloaded") for the rest, at once; the
+/// admitted ones reach FCM, and the relay serves normally afterwards.
+async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend())
+        .no_rate_limits()
+        .fcm_timeout_ms(3000)
+        .queue("lease_ms = 7000")
+        .limit("max_concurrent_requests = 2");
+    let a = rig.node("a", config).await;
+    let targets = make_targets(&a, "shed", 3, 2).await;
+    let routes = routes(&targets);
+    rig.fcm().add_fault(json!({ "delay_ms": 1000 })).await;
+    let t0 = Instant::now();
+    let results = futures::future::join_all((0..12).map(|i| {
+        let (ep, token) = routes[i % routes.len()].clone();
+        let a = &a;
+        async move {
+            let body = format!("shed {i}").into_bytes();
+            let started = Instant::now();
+            let r = a.push(&ep, &[("TTL", "600")], body.clone()).await;
+            (token, body, r, started.elapsed())
+        }
+    }))
+    .await;
+    let took = t0.elapsed();
+    let mut ledger = Ledger::default();
+    let mut shed = 0;
+    for (token, body, r, elapsed) in &results {
+        let r = r.as_ref().unwrap_or_else(|e| panic!("[{store}] push failed: {e}"));
+        match r.status.as_u16() {
+            201 => {}
+            503 => {
+                shed += 1;
+                assert_eq!(r.retry_after(), 1, "[{store}] {r:?}");
+                assert_eq!(r.error_code(), "overloaded", "[{store}] {r:?}");
+                assert!(*elapsed < Duration::from_millis(900), "[{store}] shedding must be immediate, took {elapsed:?}");
+            }
+            other => panic!("[{store}] unexpected {other}: {r:?}"),
+        }
+        ledger.record("a", token, 600, body.clone(), &Ok(PushResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone() }));
+    }
+    let accepted = ledger.acked.len();
+    eprintln!("[{store}] burst of 12 with max_concurrent_requests = 2: {accepted} × 201, {shed} × 503 in {took:?}");
+    assert!(shed >= 1, "[{store}] nothing was shed");
+    assert!(accepted >= 2, "[{store}] fewer than 2 pushes admitted");
+    rig.fcm().clear_faults().await;
+    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(10), Duration::from_millis(300)).await;
+    tally.assert_sound("load shedding");
+    assert_eq!(tally.delivered, accepted);
+    assert_eq!(push(&a, &routes[0].0, "after the burst").await.status, 201);
+}
+
+/// `[queue] max_len = 3` with FCM failing: three pushes are queued (201), the fourth is
+/// 503 with Retry-After (not dropped silently); when FCM is back the three arrive and the
+/// queue accepts again.
+async fn full_queue_answers_503_with_retry_after(rig: Rig) {
+    let store = rig.store();
+    let config = NodeConfig::new(rig.backend()).no_rate_limits().fast_queue().queue("max_len = 3");
+    let a = rig.node("a", config).await;
+    let targets = make_targets(&a, "full", 1, 1).await;
+    let (ep, token) = routes(&targets)[0].clone();
+    rig.fcm().add_fault(json!({ "error": "UNAVAILABLE" })).await;
+    let mut ledger = Ledger::default();
+    for i in 0..3 {
+        let body = format!("queued {i}").into_bytes();
+        let r = a.push(&ep, &[("TTL", "600")], body.clone()).await;
+        assert_eq!(r.as_ref().unwrap().status, 201, "[{store}] push {i} must be queued: {r:?}");
+        ledger.record("a", &token, 600, body, &r);
+    }
+    let fourth = push(&a, &ep, "no room").await;
+    assert_eq!(fourth.status, 503, "[{store}] 4th push with a full queue: {fourth:?}");
+    assert!(fourth.retry_after() >= 1, "[{store}] {fourth:?}");
+    assert_eq!(a.metric("uprelay_queue_total{result=\"full\"}").await, 1.0);
+    rig.fcm().clear_faults().await;
+    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(15), Duration::from_millis(500)).await;
+    tally.assert_sound("full queue");
+    assert_eq!(tally.delivered, 3);
+    assert_eq!(tally.unacknowledged_delivered, 0, "[{store}] the refused 4th push was delivered anyway");
+    assert_eq!(push(&a, &ep, "room again").await.status, 201);
+}
