@@ -23,7 +23,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, rpc_status: &str, message: &str, details: Option<Vec<Value>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        rpc_status: &str,
+        message: &str,
+        details: Option<Vec<Value>>,
+    ) -> Self {
         let mut error = json!({
             "code": status.as_u16(),
             "message": message,
@@ -32,12 +37,22 @@ impl ApiError {
         if let Some(details) = details {
             error["details"] = Value::Array(details);
         }
-        ApiError { status, body: json!({ "error": error }), retry_after: None, www_authenticate: None }
+        ApiError {
+            status,
+            body: json!({ "error": error }),
+            retry_after: None,
+            www_authenticate: None,
+        }
     }
 
     /// 400 INVALID_ARGUMENT with the FcmError detail.
     pub fn invalid_argument(message: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message, Some(vec![fcm_detail("INVALID_ARGUMENT")]))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            message,
+            Some(vec![fcm_detail("INVALID_ARGUMENT")]),
+        )
     }
 
     /// 400 INVALID_ARGUMENT with the FcmError detail and a `google.rpc.BadRequest` field violation.
@@ -60,7 +75,11 @@ impl ApiError {
     /// 401 for a missing, unknown, revoked or expired access token (no FCM errorCode: this is
     /// Google's front end talking, not FCM).
     pub fn unauthenticated(missing: bool) -> Self {
-        let msg = if missing { MSG_MISSING_CREDENTIALS } else { MSG_INVALID_CREDENTIALS };
+        let msg = if missing {
+            MSG_MISSING_CREDENTIALS
+        } else {
+            MSG_INVALID_CREDENTIALS
+        };
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg, None);
         e.www_authenticate = Some(if missing {
             "Bearer realm=\"https://accounts.google.com/\""
@@ -131,10 +150,12 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.body).unwrap_or_default();
         let mut resp = json_response(self.status, body);
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(v) = self.www_authenticate {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
         }
         resp
     }
@@ -149,7 +170,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn invalid_grant(description: impl Into<String>) -> Self {
-        OAuthError { error: "invalid_grant", description: description.into() }
+        OAuthError {
+            error: "invalid_grant",
+            description: description.into(),
+        }
     }
 }
 
@@ -161,7 +185,8 @@ impl IntoResponse for OAuthError {
         }))
         .unwrap_or_default();
         let mut resp = json_response(StatusCode::BAD_REQUEST, body);
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
 }

@@ -143,7 +143,10 @@ mod tests {
         let text = r#"{"z":1,"a":{"y":"s","b":[true,null,2.5]},"m":"x"}"#;
         let j: J = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&j).unwrap(), text);
-        assert_eq!(j.get_any(&["a"]).unwrap().get_any(&["y"]).unwrap().as_str(), Some("s"));
+        assert_eq!(
+            j.get_any(&["a"]).unwrap().get_any(&["y"]).unwrap().as_str(),
+            Some("s")
+        );
         assert_eq!(J::Num(12.into()).literal(), "12");
         assert_eq!(J::Bool(true).literal(), "true");
     }

@@ -57,7 +57,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -250,9 +250,17 @@ impl Emulator {
             .route("/token", post(oauth::token))
             .route("/v1/projects/{project}/messages:send", post(send::send))
             .route("/emulator/credentials", post(credentials_handler))
-            .route("/emulator/faults", post(add_fault_handler).get(list_faults).delete(clear_faults))
+            .route(
+                "/emulator/faults",
+                post(add_fault_handler)
+                    .get(list_faults)
+                    .delete(clear_faults),
+            )
             .route("/emulator/revoke-tokens", post(revoke_tokens))
-            .route("/emulator/messages", get(list_messages).delete(clear_messages))
+            .route(
+                "/emulator/messages",
+                get(list_messages).delete(clear_messages),
+            )
             .route("/emulator/stats", get(stats_handler))
             .route("/emulator/reset", post(reset_handler))
             .with_state(self.clone())
@@ -274,7 +282,59 @@ struct CredentialsRequest {
     token_uri: Option<String>,
 }
 
-async fn credentials_handler(State(emu): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+/// The authority the client dialled: `Host` (HTTP/1.1) or the URI's authority (h2 `:authority`).
+pub(crate) fn request_authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
+/// Google's member order for service-account files (serde_json's `Value` sorts keys).
+const SERVICE_ACCOUNT_ORDER: &[&str] = &[
+    "type",
+    "project_id",
+    "private_key_id",
+    "private_key",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+];
+
+fn in_google_order(creds: &Value) -> json::J {
+    let mut members = Vec::new();
+    if let Some(obj) = creds.as_object() {
+        for k in SERVICE_ACCOUNT_ORDER {
+            if let Some(v) = obj.get(*k) {
+                members.push((
+                    (*k).to_owned(),
+                    serde_json::from_value(v.clone()).unwrap_or(json::J::Null),
+                ));
+            }
+        }
+        for (k, v) in obj {
+            if !SERVICE_ACCOUNT_ORDER.contains(&k.as_str()) {
+                members.push((
+                    k.clone(),
+                    serde_json::from_value(v.clone()).unwrap_or(json::J::Null),
+                ));
+            }
+        }
+    }
+    json::J::Obj(members)
+}
+
+async fn credentials_handler(
+    State(emu): State<Emulator>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req: CredentialsRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CredentialsRequest::default()
     } else {
@@ -283,21 +343,38 @@ async fn credentials_handler(State(emu): State<Emulator>, headers: HeaderMap, bo
             Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")),
         }
     };
-    let project = req.project.unwrap_or_else(|| emu.inner.default_project.clone());
-    if project.is_empty() || !project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return control_error(StatusCode::BAD_REQUEST, "project must be a non-empty [A-Za-z0-9_-]+ id");
+    let project = req
+        .project
+        .unwrap_or_else(|| emu.inner.default_project.clone());
+    if project.is_empty()
+        || !project
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "project must be a non-empty [A-Za-z0-9_-]+ id",
+        );
     }
     let token_uri = match req.token_uri {
         Some(u) => u,
-        None => match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        None => match request_authority(&headers, &uri) {
             Some(host) => format!("http://{host}/token"),
-            None => return control_error(StatusCode::BAD_REQUEST, "no Host header: pass \"token_uri\""),
+            None => {
+                return control_error(
+                    StatusCode::BAD_REQUEST,
+                    "no Host header: pass \"token_uri\"",
+                )
+            }
         },
     };
     let e = emu.clone();
     match tokio::task::spawn_blocking(move || e.issue_credentials(&project, &token_uri)).await {
-        Ok(creds) => json_ok(StatusCode::OK, &creds),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("key generation failed: {e}")),
+        Ok(creds) => json_ok(StatusCode::OK, &in_google_order(&creds)),
+        Err(e) => control_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("key generation failed: {e}"),
+        ),
     }
 }
 
@@ -335,7 +412,10 @@ struct MessagesQuery {
 }
 
 async fn list_messages(State(emu): State<Emulator>, Query(q): Query<MessagesQuery>) -> Response {
-    let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.project.as_deref());
+    let snapshot = emu
+        .inner
+        .inbox
+        .snapshot(q.token.as_deref(), q.project.as_deref());
     let views: Vec<_> = snapshot.iter().map(|m| m.view()).collect();
     json_ok(StatusCode::OK, &views)
 }
@@ -357,8 +437,12 @@ async fn reset_handler(State(emu): State<Emulator>) -> StatusCode {
 /// `http://ADDR` as clients should dial it (an unspecified listen address becomes loopback).
 pub fn base_url(addr: SocketAddr) -> String {
     let ip = match addr.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, addr.port()))
@@ -366,7 +450,9 @@ pub fn base_url(addr: SocketAddr) -> String {
 
 /// Write `bytes` to `path` atomically (temp file + rename), readable by the owner only.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let file_name = path.file_name().context("credentials path has no file name")?;
+    let file_name = path
+        .file_name()
+        .context("credentials path has no file name")?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(".tmp");
@@ -380,7 +466,9 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -395,26 +483,6 @@ async fn issue_blocking(emu: &Emulator, project: &str, token_uri: String) -> any
         .context("credential generation panicked")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
 
 /// `uprelay emulator`: bind, write credentials if asked, print one line with the URL, and serve
 /// (HTTP/1.1 and h2c) until ctrl-c or SIGTERM.
@@ -424,10 +492,14 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let base = base_url(addr);
-    let emu = Emulator::new(&args.project, args.keep, Duration::from_secs(args.token_lifetime));
+    let emu = Emulator::new(
+        &args.project,
+        args.keep,
+        Duration::from_secs(args.token_lifetime),
+    );
     if let Some(path) = &args.write_credentials {
         let creds = issue_blocking(&emu, &args.project, format!("{base}/token")).await?;
-        let mut text = serde_json::to_vec_pretty(&creds)?;
+        let mut text = serde_json::to_vec_pretty(&in_google_order(&creds))?;
         text.push(b'\n');
         write_private_atomic(path, &text)?;
     }
@@ -435,10 +507,13 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         Some(p) => format!(", credentials in {}", p.display()),
         None => String::new(),
     };
-    println!("uprelay emulator listening on {base} (project {}{creds_note})", args.project);
+    println!(
+        "uprelay emulator listening on {base} (project {}{creds_note})",
+        args.project
+    );
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
     axum::serve(listener, emu.router())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(crate::server::shutdown_signal())
         .await
         .context("emulator server failed")?;
     Ok(())
@@ -446,7 +521,10 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
 
 /// Bind `addr`, serve the emulator in a background task, create credentials for `project`
 /// (token_uri = the bound address), and return (Emulator, bound addr, service-account JSON).
-pub async fn spawn(addr: SocketAddr, project: &str) -> anyhow::Result<(Emulator, SocketAddr, Value)> {
+pub async fn spawn(
+    addr: SocketAddr,
+    project: &str,
+) -> anyhow::Result<(Emulator, SocketAddr, Value)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

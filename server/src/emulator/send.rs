@@ -26,15 +26,37 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 
 const REQUEST_FIELDS: &[&str] = &["validate_only", "validateOnly", "message"];
 const MESSAGE_FIELDS: &[&str] = &[
-    "name", "data", "notification", "android", "webpush", "apns", "fcm_options", "fcmOptions",
-    "token", "topic", "condition", "fid",
+    "name",
+    "data",
+    "notification",
+    "android",
+    "webpush",
+    "apns",
+    "fcm_options",
+    "fcmOptions",
+    "token",
+    "topic",
+    "condition",
+    "fid",
 ];
 const TARGETS: &[&str] = &["token", "topic", "condition", "fid"];
 const ANDROID_FIELDS: &[&str] = &[
-    "collapse_key", "collapseKey", "priority", "ttl", "restricted_package_name",
-    "restrictedPackageName", "data", "notification", "fcm_options", "fcmOptions",
-    "direct_boot_ok", "directBootOk", "bandwidth_constrained_ok", "bandwidthConstrainedOk",
-    "restricted_satellite_ok", "restrictedSatelliteOk",
+    "collapse_key",
+    "collapseKey",
+    "priority",
+    "ttl",
+    "restricted_package_name",
+    "restrictedPackageName",
+    "data",
+    "notification",
+    "fcm_options",
+    "fcmOptions",
+    "direct_boot_ok",
+    "directBootOk",
+    "bandwidth_constrained_ok",
+    "bandwidthConstrainedOk",
+    "restricted_satellite_ok",
+    "restrictedSatelliteOk",
 ];
 
 /// A request that passed validation.
@@ -66,7 +88,12 @@ pub async fn send(
     }
 }
 
-async fn handle(emu: &Emulator, project: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn handle(
+    emu: &Emulator,
+    project: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let inner = &emu.inner;
 
     // 1. Authentication: a live access token issued by us, for this project.
@@ -82,7 +109,9 @@ async fn handle(emu: &Emulator, project: &str, headers: &HeaderMap, body: &[u8])
     };
     match inner.tokens.check(bearer) {
         TokenCheck::Invalid => return Err(ApiError::unauthenticated(false)),
-        TokenCheck::Valid(p) if &*p != project => return Err(ApiError::permission_denied_project(project)),
+        TokenCheck::Valid(p) if &*p != project => {
+            return Err(ApiError::permission_denied_project(project))
+        }
         TokenCheck::Valid(_) => {}
     }
 
@@ -111,7 +140,11 @@ async fn handle(emu: &Emulator, project: &str, headers: &HeaderMap, body: &[u8])
     // 4. Accepted.
     let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
     let now_ms = super::time::unix_millis();
-    let name = format!("projects/{project}/messages/0:{now_ms}{:06}%{}", seq % 1_000_000, inner.instance_tag);
+    let name = format!(
+        "projects/{project}/messages/0:{now_ms}{:06}%{}",
+        seq % 1_000_000,
+        inner.instance_tag
+    );
     let body = serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap_or_default();
     if v.validate_only {
         Stats::inc(&inner.stats.validated);
@@ -142,7 +175,10 @@ fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
 }
 
 fn bad_value(field: &str, kind: &str, value: &J) -> ApiError {
-    ApiError::invalid_field(Some(field), &format!("Invalid value at '{field}' ({kind}), {}", value.literal()))
+    ApiError::invalid_field(
+        Some(field),
+        &format!("Invalid value at '{field}' ({kind}), {}", value.literal()),
+    )
 }
 
 fn check_fields(obj: &[(String, J)], allowed: &[&str], at: Option<&str>) -> Result<(), ApiError> {
@@ -168,7 +204,12 @@ fn opt_bool(obj: &J, names: &[&str], field: &str) -> Result<Option<bool>, ApiErr
     }
 }
 
-fn opt_object<'a>(obj: &'a J, names: &[&str], field: &str, kind: &str) -> Result<Option<&'a J>, ApiError> {
+fn opt_object<'a>(
+    obj: &'a J,
+    names: &[&str],
+    field: &str,
+    kind: &str,
+) -> Result<Option<&'a J>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(v @ J::Obj(_)) => Ok(Some(v)),
@@ -181,7 +222,10 @@ fn check_data(data: &J, field: &str) -> Result<usize, ApiError> {
     let Some(entries) = data.as_obj() else {
         return Err(ApiError::invalid_field(
             Some(field),
-            &format!("Invalid value at '{field}' (map<string, string>), {}", data.literal()),
+            &format!(
+                "Invalid value at '{field}' (map<string, string>), {}",
+                data.literal()
+            ),
         ));
     };
     let mut size = 0;
@@ -190,7 +234,9 @@ fn check_data(data: &J, field: &str) -> Result<usize, ApiError> {
             return Err(bad_value(&format!("{field}[{i}].value"), "TYPE_STRING", v));
         };
         if is_reserved_key(k) {
-            return Err(ApiError::invalid_argument(&format!("Invalid data payload key: {k}")));
+            return Err(ApiError::invalid_argument(&format!(
+                "Invalid data payload key: {k}"
+            )));
         }
         size += k.len() + s.len();
     }
@@ -205,7 +251,9 @@ pub fn is_reserved_key(k: &str) -> bool {
 
 /// A registration token FCM would not reject on sight.
 pub fn token_well_formed(t: &str) -> bool {
-    !t.is_empty() && t.len() <= MAX_TOKEN_LEN && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+    !t.is_empty()
+        && t.len() <= MAX_TOKEN_LEN
+        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Parse a protobuf Duration string (`"3s"`, `"3.5s"`, `"-1s"`); return whole seconds
@@ -237,7 +285,8 @@ fn valid_topic(t: &str) -> bool {
     let t = t.strip_prefix("/topics/").unwrap_or(t);
     !t.is_empty()
         && t.len() <= 900
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
 }
 
 /// Validate a send request body the way FCM does.
@@ -258,14 +307,20 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         match (k.as_str(), v) {
             (_, J::Null) => {}
             ("validate_only" | "validateOnly", J::Bool(b)) => validate_only = b,
-            ("validate_only" | "validateOnly", other) => return Err(bad_value("validate_only", "TYPE_BOOL", &other)),
+            ("validate_only" | "validateOnly", other) => {
+                return Err(bad_value("validate_only", "TYPE_BOOL", &other))
+            }
             ("message", m) => message = Some(m),
             _ => {}
         }
     }
     let message = message.unwrap_or(J::Obj(Vec::new()));
     let Some(fields) = message.as_obj() else {
-        return Err(bad_value("message", "type.googleapis.com/google.firebase.fcm.v1.Message", &message));
+        return Err(bad_value(
+            "message",
+            "type.googleapis.com/google.firebase.fcm.v1.Message",
+            &message,
+        ));
     };
     check_fields(fields, MESSAGE_FIELDS, Some("message"))?;
 
@@ -287,15 +342,23 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         target = Some((k.as_str(), s.as_str()));
     }
     let Some((kind, value)) = target else {
-        return Err(ApiError::invalid_argument("Recipient of the message is not set."));
+        return Err(ApiError::invalid_argument(
+            "Recipient of the message is not set.",
+        ));
     };
     match kind {
-        "token" | "fid" if !token_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN)),
+        "token" | "fid" if !token_well_formed(value) => {
+            return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN))
+        }
         "topic" if !valid_topic(value) => {
-            return Err(ApiError::invalid_argument(&format!("Invalid topic name: \"{value}\"")))
+            return Err(ApiError::invalid_argument(&format!(
+                "Invalid topic name: \"{value}\""
+            )))
         }
         "condition" if value.trim().is_empty() => {
-            return Err(ApiError::invalid_argument("Invalid condition expression provided."))
+            return Err(ApiError::invalid_argument(
+                "Invalid condition expression provided.",
+            ))
         }
         _ => {}
     }
@@ -306,10 +369,26 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         None => 0,
     };
     for (names, field, kind) in [
-        (&["notification"][..], "message.notification", "type.googleapis.com/google.firebase.fcm.v1.Notification"),
-        (&["webpush"][..], "message.webpush", "type.googleapis.com/google.firebase.fcm.v1.WebpushConfig"),
-        (&["apns"][..], "message.apns", "type.googleapis.com/google.firebase.fcm.v1.ApnsConfig"),
-        (&["fcm_options", "fcmOptions"][..], "message.fcm_options", "type.googleapis.com/google.firebase.fcm.v1.FcmOptions"),
+        (
+            &["notification"][..],
+            "message.notification",
+            "type.googleapis.com/google.firebase.fcm.v1.Notification",
+        ),
+        (
+            &["webpush"][..],
+            "message.webpush",
+            "type.googleapis.com/google.firebase.fcm.v1.WebpushConfig",
+        ),
+        (
+            &["apns"][..],
+            "message.apns",
+            "type.googleapis.com/google.firebase.fcm.v1.ApnsConfig",
+        ),
+        (
+            &["fcm_options", "fcmOptions"][..],
+            "message.fcm_options",
+            "type.googleapis.com/google.firebase.fcm.v1.FcmOptions",
+        ),
     ] {
         opt_object(&message, names, field, kind)?;
     }
@@ -320,14 +399,26 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         "message.android",
         "type.googleapis.com/google.firebase.fcm.v1.AndroidConfig",
     )? {
-        check_fields(android.as_obj().unwrap_or_default(), ANDROID_FIELDS, Some("message.android"))?;
-        opt_string(android, &["collapse_key", "collapseKey"], "message.android.collapse_key")?;
+        check_fields(
+            android.as_obj().unwrap_or_default(),
+            ANDROID_FIELDS,
+            Some("message.android"),
+        )?;
+        opt_string(
+            android,
+            &["collapse_key", "collapseKey"],
+            "message.android.collapse_key",
+        )?;
         opt_string(
             android,
             &["restricted_package_name", "restrictedPackageName"],
             "message.android.restricted_package_name",
         )?;
-        opt_bool(android, &["direct_boot_ok", "directBootOk"], "message.android.direct_boot_ok")?;
+        opt_bool(
+            android,
+            &["direct_boot_ok", "directBootOk"],
+            "message.android.direct_boot_ok",
+        )?;
         opt_bool(
             android,
             &["bandwidth_constrained_ok", "bandwidthConstrainedOk"],
@@ -339,8 +430,16 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
             "message.android.restricted_satellite_ok",
         )?;
         for (names, field, kind) in [
-            (&["notification"][..], "message.android.notification", "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification"),
-            (&["fcm_options", "fcmOptions"][..], "message.android.fcm_options", "type.googleapis.com/google.firebase.fcm.v1.AndroidFcmOptions"),
+            (
+                &["notification"][..],
+                "message.android.notification",
+                "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification",
+            ),
+            (
+                &["fcm_options", "fcmOptions"][..],
+                "message.android.fcm_options",
+                "type.googleapis.com/google.firebase.fcm.v1.AndroidFcmOptions",
+            ),
         ] {
             opt_object(android, names, field, kind)?;
         }
@@ -362,7 +461,11 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
             let parsed = ttl.as_str().and_then(parse_duration);
             match parsed {
                 None => {
-                    return Err(bad_value("message.android.ttl", "type.googleapis.com/google.protobuf.Duration", ttl))
+                    return Err(bad_value(
+                        "message.android.ttl",
+                        "type.googleapis.com/google.protobuf.Duration",
+                        ttl,
+                    ))
                 }
                 Some((negative, secs)) if negative || secs > MAX_TTL_SECS => {
                     return Err(ApiError::invalid_field(
@@ -382,7 +485,11 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         }
     }
 
-    let limit = if kind == "topic" { MAX_TOPIC_DATA_BYTES } else { MAX_DATA_BYTES };
+    let limit = if kind == "topic" {
+        MAX_TOPIC_DATA_BYTES
+    } else {
+        MAX_DATA_BYTES
+    };
     if data_size > limit {
         return Err(ApiError::invalid_field(
             Some("message.data"),
@@ -391,7 +498,11 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
     }
 
     let token = matches!(kind, "token").then(|| value.to_owned());
-    Ok(Validated { validate_only, message, token })
+    Ok(Validated {
+        validate_only,
+        message,
+        token,
+    })
 }
 
 #[cfg(test)]
@@ -417,23 +528,40 @@ mod tests {
     #[test]
     fn data_index_follows_received_order() {
         let e = err(r#"{"message":{"token":"t","data":{"z":"ok","a":12}}}"#);
-        assert_eq!(e["error"]["message"], "Invalid value at 'message.data[1].value' (TYPE_STRING), 12");
-        assert_eq!(e["error"]["details"][1]["fieldViolations"][0]["field"], "message.data[1].value");
+        assert_eq!(
+            e["error"]["message"],
+            "Invalid value at 'message.data[1].value' (TYPE_STRING), 12"
+        );
+        assert_eq!(
+            e["error"]["details"][1]["fieldViolations"][0]["field"],
+            "message.data[1].value"
+        );
     }
 
     #[test]
     fn keeps_message_as_received() {
-        let v = validate(br#"{"validateOnly":true,"message":{"token":"t","data":{"z":"1","a":"2"}}}"#).unwrap();
+        let v =
+            validate(br#"{"validateOnly":true,"message":{"token":"t","data":{"z":"1","a":"2"}}}"#)
+                .unwrap();
         assert!(v.validate_only);
         assert_eq!(v.token.as_deref(), Some("t"));
-        assert_eq!(serde_json::to_string(&v.message).unwrap(), r#"{"token":"t","data":{"z":"1","a":"2"}}"#);
+        assert_eq!(
+            serde_json::to_string(&v.message).unwrap(),
+            r#"{"token":"t","data":{"z":"1","a":"2"}}"#
+        );
     }
 
     #[test]
     fn size_limit_is_inclusive() {
-        let ok = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4095));
+        let ok = format!(
+            r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#,
+            "x".repeat(4095)
+        );
         assert!(validate(ok.as_bytes()).is_ok());
-        let big = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4096));
+        let big = format!(
+            r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#,
+            "x".repeat(4096)
+        );
         assert_eq!(err(&big)["error"]["message"], "Android message is too big");
     }
 }
