@@ -18,24 +18,55 @@ use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
 
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
+/// HTTP/1. None when the peer closed or stayed silent.
+async fn sniff_protocol(stream: &tokio::net::TcpStream, deadline: Duration) -> Option<bool> {
+    let mut buf = [0u8; 24];
+    tokio::time::timeout(deadline, async {
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if !H2_PREFACE.starts_with(&buf[..n]) {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // A partial preface: peek would return at once with the same bytes.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace_ms`.
 pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig, shutdown: impl std::future::Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
+    let mut h1 = Builder::new(TokioExecutor::new()).http1_only();
+    h1.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .header_read_timeout(header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder
-        .http2()
+    let mut h2 = Builder::new(TokioExecutor::new()).http2_only();
+    h2.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
-        .max_concurrent_streams(256u32);
-    let builder = Arc::new(builder);
+        .max_concurrent_streams(256u32)
+        // Idle HTTP/2 peers that stop answering pings give their slot back.
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let (h1, h2) = (Arc::new(h1), Arc::new(h2));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -62,10 +93,19 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             req
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn.into_owned());
+        let (h1, h2) = (h1.clone(), h2.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // Our own protocol sniffing, under the header deadline: hyper's would wait
+            // forever for a peer that connects and sends nothing.
+            let Some(is_h2) = sniff_protocol(&stream, header_timeout).await else {
+                tracing::debug!(%peer, "no request head in time; closing");
+                drop(permit);
+                return;
+            };
+            let builder = if is_h2 { h2 } else { h1 };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);

@@ -191,18 +191,14 @@ impl Relay {
     pub async fn push(&self, endpoint: &str, req: PushRequest) -> Result<Accepted, PushError> {
         let id = EndpointId::parse(endpoint).ok_or(PushError::NotFound)?;
         let now = unix_ms();
-        let route = match &self.options.push_rate {
-            Some(rate) => {
-                let (route, admission) = self.store.route_admit(&id, rate, now).await?.ok_or(PushError::NotFound)?;
-                if let Admission::Limited(wait) = admission {
-                    // Refused before the VAPID check: a flood should cost us as little as possible.
-                    metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
-                    return Err(PushError::Throttled(wait.max(Duration::from_secs(1))));
-                }
-                route
-            }
-            None => self.store.route(&id).await?.ok_or(PushError::NotFound)?,
-        };
+        // Even with the per-endpoint limiter off, this honours FCM quota holds.
+        let (route, admission) =
+            self.store.route_admit(&id, self.options.push_rate.as_ref(), now).await?.ok_or(PushError::NotFound)?;
+        if let Admission::Limited(wait) = admission {
+            // Refused before the VAPID check: a flood should cost us as little as possible.
+            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
+            return Err(PushError::Throttled(wait.max(Duration::from_secs(1))));
+        }
         if let Some(key) = &route.vapid {
             self.vapid.verify(&req.raw_headers, key, now / 1000)?;
         }
@@ -289,7 +285,11 @@ impl Relay {
                     RetryOutcome::Retry(None)
                 }
             }
-            ErrorClass::Throttled(after) => RetryOutcome::Retry(Some(after.unwrap_or(QUOTA_RETRY_AFTER))),
+            ErrorClass::Throttled(after) => {
+                let wait = after.unwrap_or(QUOTA_RETRY_AFTER);
+                self.hold_device(&route, wait).await?;
+                RetryOutcome::Retry(Some(wait))
+            }
             ErrorClass::Transient(after) => {
                 self.breaker.failure(unix_ms());
                 RetryOutcome::Retry(after)
@@ -333,6 +333,18 @@ impl Relay {
         Ok(())
     }
 
+    /// FCM's quota is per token: hold back every endpoint of the device, not just the
+    /// one that hit it.
+    async fn hold_device(&self, route: &Route, wait: Duration) -> Result<(), StoreError> {
+        let now = unix_ms();
+        let rate = self.options.push_rate.as_ref();
+        let Some(device) = self.store.device(&route.device).await? else { return Ok(()) };
+        for reg in &device.registrations {
+            self.store.hold_endpoint(&reg.endpoint, now, wait.as_millis() as u64, rate).await?;
+        }
+        Ok(())
+    }
+
     /// Map a failed send to the sender-facing outcome, acting on dead tokens.
     async fn outcome_of(&self, endpoint: &EndpointId, route: &Route, e: FcmError) -> PushError {
         match e.class() {
@@ -350,11 +362,8 @@ impl Relay {
             }
             ErrorClass::Throttled(after) => {
                 let wait = after.unwrap_or(QUOTA_RETRY_AFTER).max(Duration::from_secs(1));
-                // FCM's per-device quota: stop hitting FCM for this endpoint until then.
-                if let Some(rate) = &self.options.push_rate {
-                    if let Err(err) = self.store.hold_endpoint(endpoint, unix_ms(), wait.as_millis() as u64, rate).await {
-                        tracing::warn!(error = %err, "could not record FCM quota backoff");
-                    }
+                if let Err(err) = self.hold_device(route, wait).await {
+                    tracing::warn!(error = %err, "could not record FCM quota backoff");
                 }
                 PushError::Throttled(wait)
             }

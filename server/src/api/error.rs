@@ -61,7 +61,9 @@ impl From<StoreError> for ApiError {
 fn error_response(status: StatusCode, code: &str, message: &str, retry_after: Option<Duration>) -> Response {
     let mut resp = (status, Json(serde_json::json!({ "error": code, "message": message }))).into_response();
     if let Some(d) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));
+        // Round up: a sender that waits exactly this long must not be refused again.
+        let secs = d.as_millis().div_ceil(1000).max(1) as u64;
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }

@@ -225,14 +225,14 @@ impl Store for EmbeddedStore {
     async fn route_admit(
         &self,
         endpoint: &EndpointId,
-        rate: &Rate,
+        rate: Option<&Rate>,
         now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
         let Some(route) = self.route(endpoint).await? else { return Ok(None) };
-        Ok(Some((route, self.limits.admit(endpoint.as_str(), rate, now_ms))))
+        Ok(Some((route, self.limits.admit_or_check(endpoint.as_str(), rate, now_ms))))
     }
 
-    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError> {
+    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {
         self.limits.hold(endpoint.as_str(), now_ms + hold_ms, rate);
         Ok(())
     }

@@ -16,6 +16,17 @@ pub struct LocalLimits {
 }
 
 impl LocalLimits {
+    /// One GCRA step for `key`; with no rate, only a hold is honoured (nothing is written).
+    pub fn admit_or_check(&self, key: &str, rate: Option<&Rate>, now_ms: u64) -> Admission {
+        match rate {
+            Some(rate) => self.admit(key, rate, now_ms),
+            None => match self.tat.lock().unwrap().get(key) {
+                Some(&until) if until > now_ms => Admission::Limited(std::time::Duration::from_millis(until - now_ms)),
+                _ => Admission::Allowed,
+            },
+        }
+    }
+
     /// One GCRA step for `key`.
     pub fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Admission {
         let mut map = self.tat.lock().unwrap();
@@ -34,9 +45,9 @@ impl LocalLimits {
     }
 
     /// Refuse `key` until `until_ms`.
-    pub fn hold(&self, key: &str, until_ms: u64, rate: &Rate) {
+    pub fn hold(&self, key: &str, until_ms: u64, rate: Option<&Rate>) {
         let mut map = self.tat.lock().unwrap();
-        let tat = until_ms + rate.tolerance_ms();
+        let tat = until_ms + rate.map(Rate::tolerance_ms).unwrap_or(0);
         let entry = map.entry(key.to_owned()).or_insert(0);
         *entry = (*entry).max(tat);
     }
@@ -65,8 +76,19 @@ mod tests {
     fn hold_blocks_until_then() {
         let l = LocalLimits::default();
         let rate = Rate { per_second: 1.0, burst: 5 };
-        l.hold("k", 61_000, &rate);
+        l.hold("k", 61_000, Some(&rate));
         assert!(matches!(l.admit("k", &rate, 1_000), Admission::Limited(d) if d == Duration::from_secs(60)));
         assert_eq!(l.admit("k", &rate, 61_000), Admission::Allowed);
+    }
+
+    #[test]
+    fn without_a_rate_only_holds_count() {
+        let l = LocalLimits::default();
+        for _ in 0..1000 {
+            assert_eq!(l.admit_or_check("k", None, 1_000), Admission::Allowed);
+        }
+        l.hold("k", 31_000, None);
+        assert!(matches!(l.admit_or_check("k", None, 1_000), Admission::Limited(d) if d == Duration::from_secs(30)));
+        assert_eq!(l.admit_or_check("k", None, 31_000), Admission::Allowed);
     }
 }

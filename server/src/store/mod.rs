@@ -142,6 +142,11 @@ impl Rate {
     }
 }
 
+/// Limiter parameters as (interval, tolerance) ms; (0, 0) means "no limit, holds only".
+pub fn limiter_params(rate: Option<&Rate>) -> (u64, u64) {
+    rate.map(|r| (r.interval_ms(), r.tolerance_ms())).unwrap_or((0, 0))
+}
+
 /// A rate limiter's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -187,16 +192,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError>;
     /// Resolve an endpoint for a push: the hot path, one round trip.
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError>;
-    /// Resolve an endpoint and take one token from its rate limiter, in the same round
-    /// trip. The limiter is only charged when the endpoint exists.
+    /// Resolve an endpoint and take one token from its rate limiter (or, with no rate,
+    /// only honour a hold set by [`hold_endpoint`](Store::hold_endpoint)), in the same
+    /// round trip. The limiter is only charged when the endpoint exists.
     async fn route_admit(
         &self,
         endpoint: &EndpointId,
-        rate: &Rate,
+        rate: Option<&Rate>,
         now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError>;
     /// Refuse pushes to `endpoint` for `hold_ms` from `now_ms` (FCM said the device is over quota).
-    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError>;
+    async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError>;
     /// Take one token from the limiter named `key` (e.g. device creation per client IP).
     async fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError>;
 

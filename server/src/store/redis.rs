@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::codec;
-use super::{AddOutcome, Admission, Device, QueuedMessage, Rate, Route, Store, StoreError};
+use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::VapidKey;
 
@@ -113,12 +113,17 @@ return out
 });
 
 /// One GCRA step on KEYS[1] using Redis' clock (instances may disagree on time).
-/// ARGV: interval ms, tolerance ms. Returns 0 when allowed, else ms to wait.
+/// ARGV: interval ms, tolerance ms; interval 0 = no limit, only honour a hold (no write).
+/// Returns 0 when allowed, else ms to wait.
 const GCRA_LUA: &str = r#"
 local function gcra(key, interval, tol)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local tat = tonumber(redis.call('GET', key) or '0')
+  if interval == 0 then
+    if tat > now then return tat - now end
+    return 0
+  end
   if tat < now then tat = now end
   local allow_at = tat - tol
   if allow_at > now then return allow_at - now end
@@ -471,15 +476,16 @@ where
     async fn route_admit(
         &self,
         endpoint: &EndpointId,
-        rate: &Rate,
+        rate: Option<&Rate>,
         _now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
         let mut conn = self.conn.clone();
+        let (interval, tolerance) = limiter_params(rate);
         let reply: Option<(Vec<u8>, u64)> = ROUTE_ADMIT
             .key(endpoint_key(endpoint))
             .key(limiter_key(endpoint))
-            .arg(rate.interval_ms())
-            .arg(rate.tolerance_ms())
+            .arg(interval)
+            .arg(tolerance)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
@@ -488,12 +494,12 @@ where
         Ok(Some((codec::decode_route(&route)?, admission)))
     }
 
-    async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: &Rate) -> Result<(), StoreError> {
+    async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = HOLD
             .key(limiter_key(endpoint))
             .arg(hold_ms)
-            .arg(rate.tolerance_ms())
+            .arg(limiter_params(rate).1)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
