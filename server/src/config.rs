@@ -339,7 +339,7 @@ impl Config {
             let key = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
             // figment's Display repeats the path and source; keep the kind plus where it came from.
             let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-            ConfigError::new(key, format!("{}{}", e.kind, source))
+            ConfigError::new(key, format!("{}{}", one_line(&e.kind.to_string()), source))
         })?;
         config.validate()?;
         Ok(config)
@@ -388,12 +388,16 @@ impl Config {
                     return Err(ConfigError::new(format!("fcm.projects[{i}].sender_id"), "must be the numeric project number"));
                 }
             }
-            if !p.credentials.is_file() {
-                return Err(ConfigError::new(
-                    format!("fcm.projects[{i}].credentials"),
-                    format!("{} is not a readable file", p.credentials.display()),
-                ));
-            }
+            let key = format!("fcm.projects[{i}].credentials");
+            let raw = std::fs::read_to_string(&p.credentials)
+                .map_err(|e| ConfigError::new(key.clone(), format!("{}: {e}", p.credentials.display())))?;
+            let account = yup_oauth2::parse_service_account_key(&raw).map_err(|e| {
+                ConfigError::new(key.clone(), format!("{} is not a Google service-account JSON: {e}", p.credentials.display()))
+            })?;
+            // The RS256 key is otherwise only parsed at the first token request.
+            <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&account.private_key)
+                .or_else(|_| <rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(&account.private_key))
+                .map_err(|e| ConfigError::new(key.clone(), format!("private_key is not an RSA key in PEM: {e}")))?;
         }
         if let Some(default) = &self.fcm.default_project {
             if !self.fcm.projects.iter().any(|p| &p.name == default) {
@@ -465,6 +469,17 @@ impl Config {
     }
 }
 
+/// Parser errors (TOML's in particular) come with a multi-line source excerpt; the
+/// operator gets one line: the position, then what was wrong.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | ") && !l.chars().all(|c| c == '^' || c == ' '))
+        .collect();
+    lines.join(": ")
+}
+
 fn check_redis_url(key: &str, url: &str) -> Result<(), ConfigError> {
     let parsed = Url::parse(url).map_err(|e| ConfigError::new(key, e.to_string()))?;
     if !matches!(parsed.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
@@ -526,6 +541,24 @@ mod tests {
     fn missing_credentials_file_is_named() {
         let e = load_toml("[[fcm.projects]]\nname = \"p\"\ncredentials = \"/nonexistent/sa.json\"").unwrap_err();
         assert_eq!(e.key, "fcm.projects[0].credentials");
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_one_line() {
+        let e = load_toml("listen = = 1\n[store\n").unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn credentials_must_be_a_service_account() {
+        let dir = std::env::temp_dir().join(format!("uprelay-sa-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sa = dir.join("sa.json");
+        std::fs::write(&sa, "{}").unwrap();
+        let e = load_toml(&format!("[[fcm.projects]]\nname = \"p\"\ncredentials = \"{}\"", sa.display())).unwrap_err();
+        assert_eq!(e.key, "fcm.projects[0].credentials", "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

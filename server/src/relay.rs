@@ -125,6 +125,8 @@ pub struct Accepted {
     pub message_id: MessageId,
     /// TTL actually used.
     pub ttl: u32,
+    /// Accepted into the retry queue rather than by FCM directly.
+    pub queued: bool,
 }
 
 /// Relay settings.
@@ -203,10 +205,10 @@ impl Relay {
             self.vapid.verify(&req.raw_headers, key, now / 1000)?;
         }
         let message_id = MessageId::generate();
-        let accepted = Accepted { message_id: message_id.clone(), ttl: req.headers.ttl.secs() };
+        let accepted = Accepted { message_id: message_id.clone(), ttl: req.headers.ttl.secs(), queued: false };
         if self.options.queue.enabled && self.breaker.is_open(now) {
             self.enqueue(&id, &req, &message_id, now, None).await?;
-            return Ok(accepted);
+            return Ok(Accepted { queued: true, ..accepted });
         }
         let ttl = req.headers.ttl.secs();
         let topic = req.headers.topic.as_ref().map(|t| t.as_str());
@@ -220,7 +222,7 @@ impl Relay {
                     self.breaker.failure(unix_ms());
                     tracing::debug!(endpoint = %id, error = %e, "FCM send failed transiently; queued for retry");
                     self.enqueue(&id, &req, &message_id, now, after).await?;
-                    Ok(accepted)
+                    Ok(Accepted { queued: true, ..accepted })
                 }
                 _ => Err(self.outcome_of(&id, &route, e).await),
             },

@@ -41,9 +41,10 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = TempDir::new("uprelay-config");
-    // Validation only checks that the file is there; its content is read at start.
+    // Validation parses the service-account JSON and its key: use a real (throwaway,
+    // emulator-generated) one.
     let creds = dir.join("sa.json");
-    std::fs::write(&creds, "{}").unwrap();
+    std::fs::copy(uprelay_tests::workspace_root().join("tests/fixtures/test-service-account.json"), &creds).unwrap();
     Setup { creds: creds.display().to_string(), dir }
 }
 
@@ -163,9 +164,19 @@ fn toml_syntax_error_is_one_line() {
 #[test]
 fn unusable_credentials_file_exits_2_naming_the_key() {
     let s = setup();
-    let path = s.dir.join("creds.toml");
-    std::fs::write(&path, format!("{}\n[store]\npath = \"store-dir\"\n", base(&s.creds))).unwrap();
-    let result = run(s.dir.path(), "serve", &path, &[]);
-    assert_names_key("serve with `{}` as service account", &result, "fcm.projects[0].credentials");
-    assert!(!s.dir.join("store-dir").exists(), "the store was opened before the credentials were checked");
+    let real: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s.creds).unwrap()).unwrap();
+    let mut broken_key = real.clone();
+    broken_key["private_key"] = serde_json::json!("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n");
+    for (what, content) in [("`{}`", "{}".to_string()), ("a broken private key", broken_key.to_string()), ("not JSON", "nope".into())] {
+        let bad = s.dir.join("bad-sa.json");
+        std::fs::write(&bad, content).unwrap();
+        let path = s.dir.join("creds.toml");
+        std::fs::write(&path, format!("{}\n[store]\npath = \"store-dir\"\n", base(&bad.display().to_string()))).unwrap();
+        for cmd in ["serve", "check-config"] {
+            let result = run(s.dir.path(), cmd, &path, &[]);
+            assert_names_key(&format!("{cmd} with {what} as service account"), &result, "fcm.projects[0].credentials");
+        }
+        assert!(!s.dir.join("store-dir").exists(), "the store was opened before the credentials were checked");
+    }
 }

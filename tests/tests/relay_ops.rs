@@ -1,5 +1,7 @@
 //! Operations: /healthz, /readyz, /metrics; what the logs may (not) contain; a store outage.
 
+#![allow(clippy::type_complexity)] // case tables
+
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};

@@ -45,6 +45,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .await
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("JSON body over {limit} bytes")))?
             .to_bytes();
+        // serde's derived structs also accept arrays; this API speaks objects only.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
@@ -147,6 +151,8 @@ async fn create_device(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateDevice>,
 ) -> Result<Response, ApiError> {
+    // Validate first: a client's own mistakes should not use up its allowance.
+    check_token(&req.fcm_token)?;
     if let (Some(rate), Some(ip)) = (state.inner.config.limits.device_create_rate(), client_ip(&state, peer, &headers)) {
         if let Admission::Limited(wait) = state.inner.store.admit(&format!("dc:{ip}"), &rate, unix_ms()).await? {
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "device_create").increment(1);
@@ -154,7 +160,6 @@ async fn create_device(
                 .with_retry_after(wait.max(std::time::Duration::from_secs(1))));
         }
     }
-    check_token(&req.fcm_token)?;
     let fcm = &state.inner.fcm;
     let project = match req.project {
         Some(p) if fcm.has_project(&p) => p,

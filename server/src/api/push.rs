@@ -57,6 +57,7 @@ async fn push(State(state): State<AppState>, Path(endpoint): Path<String>, req: 
         Err(e) => Err(e),
     };
     let outcome = match &result {
+        Ok(a) if a.queued => "queued",
         Ok(_) => "delivered",
         Err(e) => e.label(),
     };

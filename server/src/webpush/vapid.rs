@@ -175,7 +175,9 @@ impl VapidVerifier {
             .map_err(|_| VapidError::BadSignature)?;
         let claims: JwtClaims = decode_json(c).ok_or(VapidError::Malformed("JWT claims are not base64url JSON"))?;
         let aud = claims.aud.ok_or(VapidError::WrongAudience(self.audience.clone()))?;
-        if aud.trim_end_matches('/') != self.audience {
+        // Compare origins, not strings: `https://X:443` and `https://x` are the same origin.
+        let same_origin = url::Url::parse(&aud).is_ok_and(|u| u.origin().ascii_serialization() == self.audience);
+        if !same_origin {
             return Err(VapidError::WrongAudience(self.audience.clone()));
         }
         let exp = claims
@@ -328,6 +330,20 @@ mod tests {
             let got = v.verify(&headers, &s.key(), NOW).unwrap_err();
             assert_eq!(got, want);
             assert_eq!(got.status(), StatusCode::FORBIDDEN);
+        }
+    }
+
+    #[test]
+    fn aud_is_compared_as_an_origin() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org:443/");
+        for aud in ["https://push.example.org", "https://push.example.org:443", "https://PUSH.example.org/", "https://push.example.org/x"] {
+            let jwt = s.jwt(&claims(aud, NOW + 60));
+            assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()), "{aud}");
+        }
+        for aud in ["http://push.example.org", "https://push.example.org:8443", "https://example.org", "push.example.org"] {
+            let jwt = s.jwt(&claims(aud, NOW + 60));
+            assert!(matches!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::WrongAudience(_))), "{aud}");
         }
     }
 
