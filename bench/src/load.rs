@@ -117,7 +117,7 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -254,4 +254,19 @@ async fn connection(spec: Arc<LoadSpec>, w: Window, seed: u64) -> LoadResult {
 fn note_error(st: &mut LoadResult, e: String) {
     st.transport_errors += 1;
     st.first_error.get_or_insert(e);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn picks_cover_the_range_and_stay_inside() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut seen = [0u32; 10];
+        for _ in 0..100_000 {
+            seen[rng.below(10)] += 1;
+        }
+        assert!(seen.iter().all(|&n| (9_000..11_000).contains(&n)), "{seen:?}");
+    }
 }

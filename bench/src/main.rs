@@ -132,11 +132,7 @@ fn main() {
         }
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
     // block_on runs the bench on the main thread, which is where children are spawned
     // (PR_SET_PDEATHSIG is tied to the spawning thread).
     let code = rt.block_on(async {
@@ -209,7 +205,13 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
     if opts.body_size == 0 || opts.body_size > 4096 {
         bail!("-b must be within 1..=4096 (uprelay's Web Push limit)");
     }
-    if opts.connections == 0 || opts.registrations == 0 || !(opts.duration > 0.0) || !(opts.warmup >= 0.0) {
+    if opts.connections == 0
+        || opts.registrations == 0
+        || opts.duration.is_nan()
+        || opts.duration <= 0.0
+        || opts.warmup.is_nan()
+        || opts.warmup < 0.0
+    {
         bail!("-c, -r and -t must be positive, --warmup non-negative");
     }
     if opts.duration > 3600.0 || opts.warmup > 600.0 {
@@ -293,6 +295,11 @@ fn print_header(opts: &Opts, bin: &Path) {
         "  uprelay → emulator: {}; emulator --keep 0; limiters off; log level warn",
         if opts.fcm_http1 { "HTTP/1.1 pool" } else { "h2c (prior knowledge)" }
     );
+    if cfg!(debug_assertions) || bin.components().any(|c| c.as_os_str() == "debug") {
+        println!("  NOTE: a debug build is involved (bench or uprelay): the figures mean nothing; use `cargo run --release -p uprelay-bench`");
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("  load average before start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!();
 }
 
@@ -442,14 +449,13 @@ fn ms(us: u64) -> String {
 
 fn group(n: u64) -> String {
     let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let head = s.len() % 3;
+    let mut parts: Vec<&str> = Vec::new();
+    if head > 0 {
+        parts.push(&s[..head]);
     }
-    out
+    parts.extend(s.as_bytes()[head..].chunks(3).map(|c| std::str::from_utf8(c).unwrap_or("")));
+    parts.join(",")
 }
 
 /// Print one run's figures; returns (rps, p50, p99, p99.9, max, cpu µs/push of the server).
@@ -589,7 +595,8 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
             let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
             let before = redis_used_memory(&mut conn).await?;
             let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&url).await?);
-            let ids = preload::preload(store, r, PROJECT, vapid_key.clone(), o.preload_concurrency, r >= 100_000).await?;
+            let ids =
+                preload::preload(store, r, PROJECT, vapid_key.clone(), o.preload_concurrency, r >= 100_000).await?;
             let after = redis_used_memory(&mut conn).await?;
             let per = after.saturating_sub(before) as f64 / r as f64;
             bytes_per_reg = Some(per);
@@ -715,7 +722,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
 /// whether the bench's own correctness check held in every run.
 fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     let find = |t: Target, vapid: bool, r: Option<usize>| {
-        reports.iter().find(|x| x.target == t && x.vapid == vapid && r.map_or(true, |r| x.registrations == r))
+        reports.iter().find(|x| x.target == t && x.vapid == vapid && (r.is_none() || r == Some(x.registrations)))
     };
     println!("== runs");
     println!(
@@ -746,13 +753,31 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     let bare = find(Target::Bare, false, None);
     match redis {
         Some(rd) => {
-            rows.push((format!("Redis: ≥ {} pushes/s (C={}, B={})", group(TARGET_RPS as u64), opts.connections, opts.body_size), group(rd.rps.round() as u64), pf(rd.rps >= TARGET_RPS)));
-            rows.push((format!("Redis: p99 ≤ {TARGET_P99_MS} ms"), format!("{:.2} ms", rd.p99_us as f64 / 1000.0), pf(rd.p99_us as f64 / 1000.0 <= TARGET_P99_MS)));
+            rows.push((
+                format!(
+                    "Redis: ≥ {} pushes/s (C={}, B={})",
+                    group(TARGET_RPS as u64),
+                    opts.connections,
+                    opts.body_size
+                ),
+                group(rd.rps.round() as u64),
+                pf(rd.rps >= TARGET_RPS),
+            ));
+            rows.push((
+                format!("Redis: p99 ≤ {TARGET_P99_MS} ms"),
+                format!("{:.2} ms", rd.p99_us as f64 / 1000.0),
+                pf(rd.p99_us as f64 / 1000.0 <= TARGET_P99_MS),
+            ));
             match bare {
                 Some(b) if b.rps > 0.0 => {
                     let pct = rd.rps / b.rps * 100.0;
-                    rows.push((format!("Redis: ≥ {TARGET_CEILING_PCT} % of the bare-handler ceiling"), format!("{pct:.1} % of {}/s", group(b.rps.round() as u64)), pf(pct >= TARGET_CEILING_PCT)));
+                    rows.push((
+                        format!("Redis: ≥ {TARGET_CEILING_PCT} % of the bare-handler ceiling"),
+                        format!("{pct:.1} % of {}/s", group(b.rps.round() as u64)),
+                        pf(pct >= TARGET_CEILING_PCT),
+                    ));
                 }
+                _ if opts.scale => {}
                 _ => {
                     let (m, r) = not_run("not run (bare run skipped)");
                     rows.push((format!("Redis: ≥ {TARGET_CEILING_PCT} % of the bare-handler ceiling"), m, r));
@@ -772,14 +797,22 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     let relay_runs: Vec<&RunReport> = reports.iter().filter(|x| x.target != Target::Bare).collect();
     if let Some(worst) = relay_runs.iter().filter(|x| x.rss_hwm_kib.is_some()).max_by_key(|x| x.rss_hwm_kib) {
         let mib = worst.rss_hwm_kib.unwrap_or(0) as f64 / 1024.0;
-        rows.push((format!("Peak RSS of uprelay ≤ {TARGET_RSS_MIB} MiB (worst run)"), format!("{mib:.1} MiB ({})", worst.label), pf(mib <= TARGET_RSS_MIB)));
+        rows.push((
+            format!("Peak RSS of uprelay ≤ {TARGET_RSS_MIB} MiB (worst run)"),
+            format!("{mib:.1} MiB ({})", worst.label),
+            pf(mib <= TARGET_RSS_MIB),
+        ));
     }
     for store in [Target::Redis, Target::Embedded] {
         let name = store.name();
         match (find(store, false, small), find(store, true, small)) {
             (Some(u), Some(v)) if u.rps > 0.0 => {
                 let pct = v.rps / u.rps * 100.0;
-                rows.push((format!("{name}: VAPID ≥ {TARGET_VAPID_PCT} % of unrestricted"), format!("{pct:.1} % ({}/s)", group(v.rps.round() as u64)), pf(pct >= TARGET_VAPID_PCT)));
+                rows.push((
+                    format!("{name}: VAPID ≥ {TARGET_VAPID_PCT} % of unrestricted"),
+                    format!("{pct:.1} % ({}/s)", group(v.rps.round() as u64)),
+                    pf(pct >= TARGET_VAPID_PCT),
+                ));
             }
             (Some(_), None) if !opts.scale => {
                 let (m, r) = not_run("not run (add --vapid)");
@@ -791,7 +824,11 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     match (find(Target::Redis, false, small), find(Target::Embedded, false, small)) {
         (Some(rd), Some(em)) if rd.rps > 0.0 => {
             let pct = em.rps / rd.rps * 100.0;
-            rows.push((format!("Embedded within 20 % of Redis throughput"), format!("{pct:.1} % of Redis"), pf(pct >= TARGET_EMBEDDED_PCT)));
+            rows.push((
+                "Embedded within 20 % of Redis throughput".to_string(),
+                format!("{pct:.1} % of Redis"),
+                pf(pct >= TARGET_EMBEDDED_PCT),
+            ));
         }
         _ if !opts.scale => {
             let (m, r) = not_run("not run (needs --store both)");
@@ -803,7 +840,11 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         let big = find(Target::Redis, false, Some(opts.scale_r));
         let label_r = group(opts.scale_r as u64);
         match big.and_then(|b| b.redis_bytes_per_reg.map(|m| (b, m))) {
-            Some((_, m)) => rows.push((format!("R={label_r}: Redis memory ≤ {TARGET_BYTES_PER_REG} bytes/registration"), format!("{m:.0} bytes"), pf(m <= TARGET_BYTES_PER_REG))),
+            Some((_, m)) => rows.push((
+                format!("R={label_r}: Redis memory ≤ {TARGET_BYTES_PER_REG} bytes/registration"),
+                format!("{m:.0} bytes"),
+                pf(m <= TARGET_BYTES_PER_REG),
+            )),
             None => rows.push((format!("R={label_r}: Redis memory per registration"), "unavailable".into(), None)),
         }
         if let (Some(s), Some(b)) = (redis, big) {
@@ -824,8 +865,10 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     }
     let checks: Vec<&RunReport> = relay_runs.clone();
     let all_ok = checks.iter().all(|x| x.check_ok);
-    let detail: Vec<String> =
-        checks.iter().map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0)))).collect();
+    let detail: Vec<String> = checks
+        .iter()
+        .map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0))))
+        .collect();
     rows.push(("Correctness: 201 count = emulator accepted (every run)".into(), detail.join(", "), Some(all_ok)));
 
     println!("== targets (issue 6; figures are reported, never asserted)");
@@ -843,4 +886,19 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         println!("\nFAILED: the emulator's accepted count differs from the 201 count in at least one run");
     }
     all_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(15_000), "15,000");
+        assert_eq!(group(1_000_000), "1,000,000");
+        assert_eq!(group(123_456_789), "123,456,789");
+    }
 }

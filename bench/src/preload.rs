@@ -75,10 +75,7 @@ pub async fn preload(
             loop {
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 let d = done.load(Ordering::Relaxed);
-                eprintln!(
-                    "  preload: {d}/{n} registrations ({:.0}/s)",
-                    d as f64 / started.elapsed().as_secs_f64()
-                );
+                eprintln!("  preload: {d}/{n} registrations ({:.0}/s)", d as f64 / started.elapsed().as_secs_f64());
             }
         })
     });
