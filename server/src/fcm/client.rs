@@ -13,7 +13,8 @@ use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
 
 struct Project {
-    send_url: String,
+    /// Parsed once: reqwest would otherwise run the URL parser on every send.
+    send_url: reqwest::Url,
     auth: Arc<ProjectAuth>,
 }
 
@@ -46,7 +47,8 @@ impl FcmClient {
         let mut projects = HashMap::new();
         for (name, key) in accounts {
             let auth = ProjectAuth::new(&name, key).await?;
-            let send_url = format!("{base}/v1/projects/{name}/messages:send");
+            let send_url = reqwest::Url::parse(&format!("{base}/v1/projects/{name}/messages:send"))
+                .map_err(|e| FcmError::Transport(format!("fcm.api_url: {e}")))?;
             projects.insert(name, Project { send_url, auth });
         }
         Ok(FcmClient { http, projects })
@@ -90,10 +92,10 @@ impl FcmClient {
         self.send(project, Bytes::from(body)).await
     }
 
-    async fn post(&self, url: &str, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
+    async fn post(&self, url: &reqwest::Url, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
         let response = self
             .http
-            .post(url)
+            .post(url.clone())
             .header(header::AUTHORIZATION, bearer)
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
