@@ -13,10 +13,24 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ec
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
+log="$(mktemp -d)/tests.log"
+
 # Android shim: JVM tests, APK build + verification, and the classes the
 # cross-language end-to-end test runs.
-bash android-shim/build.sh
+bash android-shim/build.sh 2>&1 | tee "$log"
 
 # The end-to-end tests drive the real binary, so build it first.
 cargo build --workspace --bins
-cargo test --workspace
+set +e
+cargo test --workspace 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line over every runner (cargo's per-binary lines and JUnit's).
+read -r passed failed < <(
+  { sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log"
+    sed -n 's/^JUnit: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log"; } |
+  awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+echo
+echo "total: $passed passed, $failed failed"
+exit "$status"

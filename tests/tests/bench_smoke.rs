@@ -21,7 +21,7 @@ fn bench_201_count_equals_emulator_count() {
     let mut cmd = Command::new(&bench);
     cmd.arg("--uprelay-bin")
         .arg(&uprelay)
-        .args(["--store", "both", "--vapid", "-c", "4", "-b", "256", "-t", "1", "--warmup", "0.3", "-r", "40"])
+        .args(["--store", "both", "-c", "4", "-b", "256", "-t", "1", "--warmup", "0.3", "-r", "40"])
         .args(["--preload-concurrency", "8", "--tmp-dir"])
         .arg(tmp.path())
         .env_remove("RUST_LOG")
