@@ -210,13 +210,7 @@ async fn oversize_bodies_are_413(store: StoreKind) {
 
     // Chunked, exactly 4097 bytes in total.
     let mut s = relay.raw().await;
-    let mut chunked = Vec::new();
-    for part in [&random_body(4000)[..], &random_body(97)[..]] {
-        chunked.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-        chunked.extend_from_slice(part);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    let chunked = chunked_body(&[&random_body(4000)[..], &random_body(97)[..]]);
     let (status, text) = raw_request(
         &mut s,
         &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"),
@@ -244,13 +238,8 @@ async fn oversize_bodies_are_413(store: StoreKind) {
     // Chunked, exactly 4096 bytes: accepted.
     let body = random_body(4096);
     let mut s = relay.raw().await;
-    let mut chunked = Vec::new();
-    for part in body.chunks(1000) {
-        chunked.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-        chunked.extend_from_slice(part);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    let parts: Vec<&[u8]> = body.chunks(1000).collect();
+    let chunked = chunked_body(&parts);
     let (status, text) = raw_request(
         &mut s,
         &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"),
@@ -737,4 +726,16 @@ fn metrics_value(text: &str, name: &str, label: &str) -> f64 {
         .filter(|l| l.starts_with(name) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A complete `Transfer-Encoding: chunked` body, one chunk per part.
+fn chunked_body(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
 }
