@@ -29,7 +29,7 @@ macro_rules! random_id {
             /// Number of random bytes behind the id.
             pub const RANDOM_BYTES: usize = $bytes;
             /// Length of the base64url text.
-            pub const LEN: usize = ($bytes * 4 + 2) / 3;
+            pub const LEN: usize = ($bytes * 4usize).div_ceil(3);
 
             /// A fresh random id.
             pub fn generate() -> Self {

@@ -137,7 +137,7 @@ fn client_ip(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) ->
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .last();
+            .next_back();
         if forwarded.is_some() {
             return forwarded;
         }

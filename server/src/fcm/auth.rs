@@ -93,7 +93,7 @@ impl ProjectAuth {
             if let Some(c) = cached.as_ref() {
                 let fresh = c.expires.saturating_duration_since(Instant::now()) > REFRESH_AHEAD;
                 match rejected {
-                    Some(r) if &c.header != r => return Ok(c.header.clone()),
+                    Some(r) if c.header != r => return Ok(c.header.clone()),
                     None if fresh => return Ok(c.header.clone()),
                     _ => {}
                 }

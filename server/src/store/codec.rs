@@ -112,11 +112,6 @@ pub fn decode_registration(instance: &str, bytes: &[u8]) -> Result<Registration,
     Ok(Registration { instance: instance.to_owned(), endpoint, vapid })
 }
 
-/// The VAPID part of an encoded registration, for "unchanged?" comparisons.
-pub fn registration_vapid_bytes(encoded: &[u8]) -> &[u8] {
-    encoded.get(EndpointId::LEN..).unwrap_or(&[])
-}
-
 /// The whole device for the embedded store: secret hash, project, token, registrations.
 pub fn encode_device(d: &super::Device) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + d.fcm_token.len() + d.registrations.len() * 160);

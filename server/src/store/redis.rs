@@ -395,13 +395,14 @@ where
             let (token, project, current): (Option<String>, Option<String>, Option<Vec<u8>>) =
                 redis::cmd("HMGET").arg(&dkey).arg("t").arg("p").arg(&field).query_async(&mut conn).await.map_err(map_err)?;
             let (Some(token), Some(project)) = (token, project) else { return Ok(AddOutcome::UnknownDevice) };
-            let endpoint = EndpointId::generate();
-            let value = codec::encode_registration(&endpoint, vapid);
             if let Some(cur) = &current {
-                if codec::registration_vapid_bytes(cur) == codec::registration_vapid_bytes(&value) {
-                    return Ok(AddOutcome::Existing(codec::decode_registration(instance, cur)?.endpoint));
+                let existing = codec::decode_registration(instance, cur)?;
+                if existing.vapid.as_ref() == vapid {
+                    return Ok(AddOutcome::Existing(existing.endpoint));
                 }
             }
+            let endpoint = EndpointId::generate();
+            let value = codec::encode_registration(&endpoint, vapid);
             let route = Route {
                 device: id.clone(),
                 instance: instance.to_owned(),
