@@ -59,6 +59,14 @@ macro_rules! per_store {
                 )
                 .await
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                $crate::relay::run_bounded(
+                    concat!(stringify!($name), "::cluster"),
+                    super::$name($crate::relay::StoreKind::Cluster),
+                )
+                .await
+            }
         }
     )*};
 }
@@ -70,6 +78,8 @@ pub enum StoreKind {
     Embedded,
     /// Redis (a private `redis-server`, or `UPRELAY_TEST_REDIS_URL`).
     Redis,
+    /// A private 3-node Redis Cluster (`store.redis_cluster`).
+    Cluster,
 }
 
 /// Which service-account file the relay is given.
@@ -193,6 +203,7 @@ impl PushResponse {
 pub struct Relay {
     pub emulator: EmulatorProcess,
     pub redis: Option<RedisServer>,
+    pub cluster: Option<crate::chaos::RedisCluster>,
     child: Option<ChildGuard>,
     pub port: u16,
     pub base_url: String,
@@ -210,15 +221,25 @@ impl Relay {
 
     pub async fn start_with(config: RelayConfig) -> Relay {
         let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
-        let redis = match config.store {
-            StoreKind::Redis => Some(RedisServer::start().await),
-            StoreKind::Embedded => None,
+        let (redis, cluster) = match config.store {
+            StoreKind::Redis => (Some(RedisServer::start().await), None),
+            StoreKind::Cluster => (None, Some(crate::chaos::RedisCluster::start().await)),
+            StoreKind::Embedded => (None, None),
         };
-        Self::start_on(config, emulator, redis).await
+        Self::start_full(config, emulator, redis, cluster).await
     }
 
     /// Start with a given emulator and Redis (e.g. a private Redis the test stops).
     pub async fn start_on(config: RelayConfig, emulator: EmulatorProcess, redis: Option<RedisServer>) -> Relay {
+        Self::start_full(config, emulator, redis, None).await
+    }
+
+    async fn start_full(
+        config: RelayConfig,
+        emulator: EmulatorProcess,
+        redis: Option<RedisServer>,
+        cluster: Option<crate::chaos::RedisCluster>,
+    ) -> Relay {
         let dir = TempDir::new("uprelay-relay");
         let credentials = match config.credentials {
             Credentials::Valid => emulator.credentials_path.clone(),
@@ -240,6 +261,7 @@ impl Relay {
         let mut relay = Relay {
             emulator,
             redis,
+            cluster,
             child: None,
             port: 0,
             base_url: String::new(),
@@ -265,6 +287,11 @@ impl Relay {
         let store = match (&self.config.store, &self.redis) {
             (StoreKind::Redis, Some(r)) => format!("redis_url = {:?}", r.url()),
             (StoreKind::Redis, None) => panic!("Redis store without a Redis"),
+            (StoreKind::Cluster, _) => {
+                let cluster = self.cluster.as_ref().expect("cluster store without a cluster");
+                let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("\"redis://127.0.0.1:{p}\"")).collect();
+                format!("redis_cluster = [{}]", nodes.join(", "))
+            }
             (StoreKind::Embedded, _) => format!("path = {:?}", self.dir.join("data").display().to_string()),
         };
         let mut tables = String::new();
