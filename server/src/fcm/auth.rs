@@ -28,7 +28,6 @@ struct Cached {
 /// Access tokens for one service account.
 pub struct ProjectAuth {
     project: String,
-    client_email: String,
     authenticator: DefaultAuthenticator,
     cached: RwLock<Option<Cached>>,
     refreshing: AtomicBool,
@@ -38,24 +37,17 @@ pub struct ProjectAuth {
 impl ProjectAuth {
     /// Build the authenticator for `key` (no network traffic yet).
     pub async fn new(project: &str, key: ServiceAccountKey) -> Result<Arc<ProjectAuth>, FcmError> {
-        let client_email = key.client_email.clone();
         let authenticator = yup_oauth2::ServiceAccountAuthenticator::builder(key)
             .build()
             .await
             .map_err(|e| FcmError::Auth(format!("project {project}: {e}")))?;
         Ok(Arc::new(ProjectAuth {
             project: project.to_owned(),
-            client_email,
             authenticator,
             cached: RwLock::new(None),
             refreshing: AtomicBool::new(false),
             refresh_lock: tokio::sync::Mutex::new(()),
         }))
-    }
-
-    /// The service account's e-mail (for logs).
-    pub fn client_email(&self) -> &str {
-        &self.client_email
     }
 
     /// `Bearer <token>` for the next request.

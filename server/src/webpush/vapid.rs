@@ -134,11 +134,6 @@ impl VapidVerifier {
         VapidVerifier { audience, verified: RwLock::new(HashMap::new()) }
     }
 
-    /// The origin JWTs must name in `aud`.
-    pub fn audience(&self) -> &str {
-        &self.audience
-    }
-
     /// Verify the request's credentials for an endpoint restricted to `expected`.
     pub fn verify(&self, headers: &HeaderMap, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
         let (jwt, key) = credentials(headers)?;
