@@ -67,6 +67,11 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
     let (h1, h2) = (Arc::new(h1), Arc::new(h2));
+    // Connections still waiting for their first bytes are not hyper's yet, so hyper's
+    // graceful shutdown cannot reach them; this tells them to give up instead of holding
+    // the drain open for a whole header timeout (clients pre-open connections they may
+    // never use).
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -95,11 +100,16 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
         });
         let (h1, h2) = (h1.clone(), h2.clone());
         let watcher = graceful.watcher();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
             // Our own protocol sniffing, under the header deadline: hyper's would wait
             // forever for a peer that connects and sends nothing.
-            let Some(is_h2) = sniff_protocol(&stream, header_timeout).await else {
-                tracing::debug!(%peer, "no request head in time; closing");
+            let sniffed = tokio::select! {
+                sniffed = sniff_protocol(&stream, header_timeout) => sniffed,
+                _ = stopping.wait_for(|stop| *stop) => None,
+            };
+            let Some(is_h2) = sniffed else {
+                tracing::debug!(%peer, "no request head in time (or shutting down); closing");
                 drop(permit);
                 return;
             };
@@ -112,6 +122,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(grace_ms = limits.shutdown_grace_ms, "shutdown grace period over; closing remaining connections");

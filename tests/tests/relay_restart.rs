@@ -6,7 +6,12 @@ use serde_json::json;
 use uprelay_tests::per_store;
 use uprelay_tests::relay::{decode_body, unique_token, Relay, RelayConfig, StoreKind, VapidSigner};
 
-per_store!(restart_keeps_registrations, graceful_restart_keeps_registrations, restart_keeps_queued_messages);
+per_store!(
+    restart_keeps_registrations,
+    graceful_restart_keeps_registrations,
+    graceful_shutdown_does_not_wait_for_silent_connections,
+    restart_keeps_queued_messages
+);
 
 async fn restart_keeps_registrations(store: StoreKind) {
     let mut relay = Relay::start(store).await;
@@ -73,6 +78,22 @@ async fn graceful_restart_keeps_registrations(store: StoreKind) {
     let r = relay.push(&endpoint, &[("TTL", "60")], b"after".to_vec()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     assert_eq!(relay.show_device(&dev).await.0, StatusCode::OK);
+}
+
+/// HTTP clients pre-open connections they may never use. Such a connection, open and
+/// silent at SIGTERM, must not hold the drain open for the whole header timeout (60 s
+/// here): the relay exits within the 10 s `restart_graceful` allows.
+async fn graceful_shutdown_does_not_wait_for_silent_connections(store: StoreKind) {
+    let mut relay = Relay::start_with(RelayConfig::new(store).limit("header_read_timeout_ms = 60000")).await;
+    let dev = relay.create_device(&unique_token("silent")).await;
+    let endpoint = relay.register(&dev, "app", None).await;
+    let silent = tokio::net::TcpStream::connect(("127.0.0.1", relay.port)).await.expect("connect");
+    // Let the relay accept it before the signal.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    relay.restart_graceful().await;
+    drop(silent);
+    let r = relay.push(&endpoint, &[("TTL", "60")], b"after".to_vec()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
 
 /// A push answered 201 while FCM was failing sits in the store's retry queue: it survives
