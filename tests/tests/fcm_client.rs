@@ -149,6 +149,43 @@ async fn unreachable_fcm_and_unknown_project_are_classified() {
     assert_eq!(err.class(), ErrorClass::Transient(None));
 }
 
+/// An `https` FCM URL speaks TLS and verifies the server against the built-in web PKI
+/// roots: a self-signed server (openssl s_server) is refused with a certificate error,
+/// as a man in the middle would be, and the error is transient (the send is queued).
+#[tokio::test]
+async fn https_fcm_verifies_the_server_certificate() {
+    let dir = uprelay_tests::TempDir::new("uprelay-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed by .ci/run");
+    assert!(made.status.success(), "openssl req: {}", String::from_utf8_lossy(&made.stderr));
+    let port = free_port();
+    let mut server = std::process::Command::new("openssl");
+    server.args(["s_server", "-quiet", "-www", "-alpn", "h2,http/1.1", "-accept"]).arg(format!("127.0.0.1:{port}"));
+    server.arg("-cert").arg(&cert).arg("-key").arg(&key);
+    let _server = uprelay_tests::ChildGuard::spawn("openssl-s_server", server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let emu = EmulatorProcess::start().await;
+    let raw = std::fs::read_to_string(&emu.credentials_path).unwrap();
+    let cfg = FcmConfig { api_url: format!("https://127.0.0.1:{port}"), ..FcmConfig::default() };
+    let client = FcmClient::new(&cfg, vec![(emu.project.clone(), service_account_from_json(&raw).unwrap())]).await.unwrap();
+    let err = client.send_json(&emu.project, &message("t")).await.unwrap_err();
+    let FcmError::Transport(msg) = &err else { panic!("expected a transport error, got {err:?}") };
+    assert!(msg.contains("certificate"), "not a certificate verification failure: {msg}");
+    assert_eq!(err.class(), ErrorClass::Transient(None));
+}
+
 fn fcm_send(emu: &EmulatorProcess, extra: &[&str]) -> (i32, Value) {
     let out = std::process::Command::new(bin_path("uprelay"))
         .arg("fcm-send")
