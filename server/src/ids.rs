@@ -115,13 +115,15 @@ impl fmt::Display for Redacted<'_> {
     }
 }
 
+// The design's floor for unguessable endpoints, checked at compile time.
+const _: () = assert!(EndpointId::RANDOM_BYTES * 8 >= 160);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn endpoint_ids_have_at_least_160_bits() {
-        assert!(EndpointId::RANDOM_BYTES * 8 >= 160);
         let id = EndpointId::generate();
         assert_eq!(id.as_str().len(), EndpointId::LEN);
         assert_eq!(EndpointId::parse(id.as_str()), Some(id.clone()));
