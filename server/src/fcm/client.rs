@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
+use super::transport::{ChunkedBody, UnvectoredConnector};
 use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
 
@@ -28,7 +29,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env!("CARGO_PKG_VERSION")));
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-type Http = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Http = Client<UnvectoredConnector<HttpsConnector<HttpConnector>>, ChunkedBody>;
 
 struct Project {
     /// Built once; cloning a `Uri` is a reference-count bump.
@@ -68,7 +69,7 @@ impl FcmClient {
         if cfg.http2_prior_knowledge {
             builder.http2_only(true);
         }
-        let http = builder.build(connector);
+        let http = builder.build(UnvectoredConnector(connector));
         let base = cfg.api_url.trim_end_matches('/');
         let mut projects = HashMap::new();
         for (name, key) in accounts {
@@ -128,7 +129,7 @@ impl FcmClient {
     }
 
     async fn exchange(&self, uri: &Uri, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
-        let mut request = Request::new(Full::new(body));
+        let mut request = Request::new(ChunkedBody::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();

@@ -6,6 +6,7 @@ mod auth;
 mod client;
 mod error;
 pub mod message;
+mod transport;
 
 pub use auth::{ProjectAuth, FCM_SCOPE};
 pub use client::FcmClient;

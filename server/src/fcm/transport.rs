@@ -1,0 +1,147 @@
+//! Wire-level shaping of the FCM connection so that many concurrent sends share one
+//! `write` system call.
+//!
+//! h2 copies a DATA frame into its 16 KiB write buffer only when the payload is below a
+//! threshold (256 bytes on sockets that support vectored writes, 1 KiB otherwise);
+//! larger frames are written on their own, one `writev` per message. On loopback or a
+//! busy link that write — and the network stack work behind it — cost more than the
+//! rest of the send. So the connection reports itself as not vectored and message
+//! bodies go out in chunks under 1 KiB: h2 then gathers the frames of all concurrent
+//! streams and writes them together.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::http::Uri;
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame, SizeHint};
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+
+/// Below h2's copy threshold for non-vectored I/O (1024 bytes).
+const CHUNK: usize = 1000;
+
+/// A request body handed to the connection in [`CHUNK`]-byte slices (no copies: each is
+/// a view of the same buffer).
+pub struct ChunkedBody {
+    rest: Bytes,
+}
+
+impl ChunkedBody {
+    /// The body `bytes`.
+    pub fn new(bytes: Bytes) -> ChunkedBody {
+        ChunkedBody { rest: bytes }
+    }
+}
+
+impl Body for ChunkedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.rest.len().min(CHUNK);
+        let chunk = self.rest.split_to(n);
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        !self.rest.has_remaining()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
+
+/// An I/O stream that hides its support for vectored writes (see the module docs).
+pub struct Unvectored<T>(T);
+
+impl<T: Read + Unpin> Read for Unvectored<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<T: Write + Unpin> Write for Unvectored<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        // Still correct if called: the inner stream may gather.
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}
+
+impl<T: Connection> Connection for Unvectored<T> {
+    fn connected(&self) -> Connected {
+        // Carries the ALPN result: whether hyper speaks HTTP/2 on this connection.
+        self.0.connected()
+    }
+}
+
+/// A connector whose connections are [`Unvectored`].
+#[derive(Clone)]
+pub struct UnvectoredConnector<C>(pub C);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<C> tower::Service<Uri> for UnvectoredConnector<C>
+where
+    C: tower::Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = Unvectored<C::Response>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move { connecting.await.map(Unvectored).map_err(Into::into) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn chunked_body_yields_the_whole_body_in_small_frames() {
+        for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5466, 8192] {
+            let original: Bytes = (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            let mut body = ChunkedBody::new(original.clone());
+            assert_eq!(body.size_hint().exact(), Some(len as u64));
+            let mut joined = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let data = frame.unwrap().into_data().unwrap();
+                assert!(!data.is_empty() && data.len() <= CHUNK, "frame of {} bytes", data.len());
+                joined.extend_from_slice(&data);
+            }
+            assert!(body.is_end_stream());
+            assert_eq!(joined, original, "len {len}");
+        }
+    }
+}
