@@ -212,3 +212,44 @@ async fn store_outage_is_503_with_retry_after_never_4xx() {
     })
     .await;
 }
+
+/// On a stock Redis (hash-max-listpack-value 64) the relay says once at start how to keep
+/// device hashes compact; with the recommended value it says nothing. The advice is
+/// right: the same device hash takes less memory under the recommended value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_encoding_advice_follows_the_servers_setting() {
+    run_bounded("redis_encoding_advice_follows_the_servers_setting", async {
+        let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
+        let redis = RedisServer::private().await;
+        let url = redis.url().to_owned();
+        let mut relay = Relay::start_on(RelayConfig::new(StoreKind::Redis), emulator, Some(redis)).await;
+        assert!(relay.output().contains("hash-max-listpack-value"), "no advice on a stock Redis:\n{}", relay.output());
+        let dev = relay.create_device(&unique_token("encoding")).await;
+        relay.register(&dev, "app", None).await;
+
+        let mut conn = ::redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let key = format!("up:d:{}", dev.id);
+        let usage = |conn: &mut ::redis::aio::MultiplexedConnection| {
+            let mut conn = conn.clone();
+            let key = key.clone();
+            async move {
+                let bytes: u64 = ::redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.unwrap();
+                let encoding: String = ::redis::cmd("OBJECT").arg("ENCODING").arg(&key).query_async(&mut conn).await.unwrap();
+                (bytes, encoding)
+            }
+        };
+        let (stock_bytes, stock_encoding) = usage(&mut conn).await;
+        let _: () = ::redis::cmd("CONFIG").arg("SET").arg("hash-max-listpack-value").arg("192").query_async(&mut conn).await.unwrap();
+        relay.restart().await;
+        assert!(!relay.output().contains("hash-max-listpack-value"), "advice despite the recommended value:\n{}", relay.output());
+        let dev2 = relay.create_device(&unique_token("encoding2")).await;
+        relay.register(&dev2, "app", None).await;
+        let key2 = format!("up:d:{}", dev2.id);
+        let bytes2: u64 = ::redis::cmd("MEMORY").arg("USAGE").arg(&key2).query_async(&mut conn).await.unwrap();
+        let encoding2: String = ::redis::cmd("OBJECT").arg("ENCODING").arg(&key2).query_async(&mut conn).await.unwrap();
+        assert_eq!((stock_encoding.as_str(), encoding2.as_str()), ("hashtable", "listpack"));
+        assert!(bytes2 < stock_bytes, "recommended {bytes2} B is not below stock {stock_bytes} B");
+        eprintln!("device hash with one registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})");
+    })
+    .await;
+}
