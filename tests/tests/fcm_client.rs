@@ -2,6 +2,8 @@
 //! OAuth token caching and the refresh after a 401, latency and timeouts, and the
 //! `uprelay fcm-send` command.
 
+#![allow(clippy::type_complexity)] // case tables
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
