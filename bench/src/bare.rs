@@ -21,6 +21,11 @@ pub fn run(listen: SocketAddr) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot bind {listen}"))?;
         let app = Router::new().route("/up/{endpoint}", post(push));
         println!("bare server listening on http://{}", listener.local_addr()?);
+        // TCP_NODELAY like uprelay's own listener, so the comparison is like for like.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).await.context("bare server failed")
     })
 }

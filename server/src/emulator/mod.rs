@@ -512,11 +512,20 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         args.project
     );
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
-    axum::serve(listener, emu.router())
+    axum::serve(no_delay(listener), emu.router())
         .with_graceful_shutdown(crate::server::shutdown_signal())
         .await
         .context("emulator server failed")?;
     Ok(())
+}
+
+/// Like FCM's front ends, answer without Nagle's delay: small h2 frames held back until
+/// the client's (delayed) ACK would add 40 ms stalls that the real service does not have.
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 /// Bind `addr`, serve the emulator in a background task, create credentials for `project`
@@ -534,7 +543,7 @@ pub async fn spawn(
     let creds = issue_blocking(&emu, project, format!("{base}/token")).await?;
     let router = emu.router();
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = axum::serve(no_delay(listener), router).await {
             tracing::error!(error = %e, "FCM emulator stopped");
         }
     });
