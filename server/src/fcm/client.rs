@@ -65,7 +65,16 @@ impl FcmClient {
             .enable_http2()
             .wrap_connector(tcp);
         let mut builder = Client::builder(TokioExecutor::new());
-        builder.timer(TokioTimer::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            // One HTTP/2 connection carries every send: if a NAT or load balancer drops it
+            // silently, pings find out within 40 s instead of every send timing out on it
+            // until TCP gives up (many minutes).
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_timeout(Duration::from_secs(10))
+            .http2_keep_alive_while_idle(true);
         if cfg.http2_prior_knowledge {
             builder.http2_only(true);
         }
