@@ -21,6 +21,9 @@ fn is_b64url(s: &str) -> bool {
 
 macro_rules! random_id {
     ($(#[$doc:meta])* $name:ident, $bytes:expr) => {
+        random_id!($(#[$doc])* $name, $bytes, []);
+    };
+    ($(#[$doc:meta])* $name:ident, $bytes:expr, [$($also:expr),*]) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
@@ -30,6 +33,8 @@ macro_rules! random_id {
             pub const RANDOM_BYTES: usize = $bytes;
             /// Length of the base64url text.
             pub const LEN: usize = ($bytes * 4usize).div_ceil(3);
+            /// Other accepted lengths (ids minted another way, e.g. sealed endpoint ids).
+            pub const ALSO_LEN: &'static [usize] = &[$($also),*];
 
             /// A fresh random id.
             pub fn generate() -> Self {
@@ -38,7 +43,7 @@ macro_rules! random_id {
 
             /// Accept `s` only if it has this id's exact shape.
             pub fn parse(s: &str) -> Option<Self> {
-                (s.len() == Self::LEN && is_b64url(s)).then(|| $name(s.to_owned()))
+                ((s.len() == Self::LEN || Self::ALSO_LEN.contains(&s.len())) && is_b64url(s)).then(|| $name(s.to_owned()))
             }
 
             /// The id's text.
@@ -63,9 +68,23 @@ macro_rules! random_id {
 }
 
 random_id!(
-    /// The secret part of a push endpoint URL: 192 random bits.
-    EndpointId, 24
+    /// The secret part of a push endpoint URL: 192 random bits (embedded store), or a
+    /// sealed id of [`SEALED_ENDPOINT_LEN`] characters carrying 160 random bits and the
+    /// device id encrypted under the relay's key (Redis store, see `store::sealed`).
+    EndpointId, 24, [SEALED_ENDPOINT_LEN]
 );
+
+/// Length of a sealed endpoint id: base64url of nonce (12) + device id and random tag
+/// (16 + 20) + GCM tag (16) = 64 bytes.
+pub const SEALED_ENDPOINT_LEN: usize = 86;
+
+impl EndpointId {
+    /// Wrap text minted by the store itself (already the right shape).
+    pub(crate) fn minted(text: String) -> EndpointId {
+        debug_assert!(Self::parse(&text).is_some());
+        EndpointId(text)
+    }
+}
 random_id!(
     /// A registered phone: 128 random bits.
     DeviceId, 16

@@ -228,7 +228,7 @@ async fn redis_encoding_advice_follows_the_servers_setting() {
         relay.register(&dev, "app", None).await;
 
         let mut conn = ::redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let key = format!("up:d:{}", dev.id);
+        let key = format!("up:d:{{{}}}", dev.id);
         let usage = |conn: &mut ::redis::aio::MultiplexedConnection| {
             let mut conn = conn.clone();
             let key = key.clone();
@@ -244,12 +244,43 @@ async fn redis_encoding_advice_follows_the_servers_setting() {
         assert!(!relay.output().contains("hash-max-listpack-value"), "advice despite the recommended value:\n{}", relay.output());
         let dev2 = relay.create_device(&unique_token("encoding2")).await;
         relay.register(&dev2, "app", None).await;
-        let key2 = format!("up:d:{}", dev2.id);
+        let key2 = format!("up:d:{{{}}}", dev2.id);
         let bytes2: u64 = ::redis::cmd("MEMORY").arg("USAGE").arg(&key2).query_async(&mut conn).await.unwrap();
         let encoding2: String = ::redis::cmd("OBJECT").arg("ENCODING").arg(&key2).query_async(&mut conn).await.unwrap();
         assert_eq!((stock_encoding.as_str(), encoding2.as_str()), ("hashtable", "listpack"));
         assert!(bytes2 < stock_bytes, "recommended {bytes2} B is not below stock {stock_bytes} B");
         eprintln!("device hash with one registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})");
+    })
+    .await;
+}
+
+/// Every instance seals endpoint ids with the key the first one stored in Redis. A value
+/// there that is not 32 bytes is not uprelay's: the relay refuses to start (exit 1, one
+/// line naming the key) instead of overwriting it or minting endpoints nobody can open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_sealing_key_in_redis_stops_the_start() {
+    run_bounded("a_foreign_sealing_key_in_redis_stops_the_start", async {
+        let redis = RedisServer::private().await;
+        let mut conn = ::redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let _: () = ::redis::cmd("SET").arg("up:sealing-key").arg("not thirty-two bytes").query_async(&mut conn).await.unwrap();
+        let dir = uprelay_tests::TempDir::new("uprelay-sealing");
+        let config = dir.join("uprelay.toml");
+        std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\n[store]\nredis_url = {:?}\n", redis.url())).unwrap();
+        let mut cmd = std::process::Command::new(uprelay_tests::bin_path("uprelay"));
+        cmd.arg("serve").arg("--config").arg(&config).env_remove("RUST_LOG");
+        let mut child = uprelay_tests::ChildGuard::spawn("uprelay-serve", cmd);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.child_try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "uprelay kept running:\n{}", child.output());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(status.code(), Some(1), "{}", child.output());
+        assert!(child.output().contains("up:sealing-key"), "the error does not name the key:\n{}", child.output());
+        let kept: String = ::redis::cmd("GET").arg("up:sealing-key").query_async(&mut conn).await.unwrap();
+        assert_eq!(kept, "not thirty-two bytes", "the foreign value was overwritten");
     })
     .await;
 }

@@ -49,7 +49,8 @@ async fn cluster_end_to_end() {
     assert_eq!(status, StatusCode::OK, "same instance again must be 200: {again}");
     assert!(again["endpoint"].as_str().unwrap().ends_with(&ep));
     let mut others = Vec::new();
-    for i in 0..6 {
+    // A device is one hash in one slot: 30 of them leave a node empty with p ≈ 3 × (2/3)^30.
+    for i in 0..30 {
         let d = node.create_device(&unique_token(&format!("clx{i}"))).await;
         let a = node.register(&d, "a").await;
         let b = node.register(&d, "b").await;

@@ -1,16 +1,18 @@
 //! Where registrations live: `trait Store`, with a Redis implementation for operators
 //! and an embedded (redb) one that needs nothing installed.
 //!
-//! The push path needs exactly one read ([`Store::route`]): each endpoint's record
-//! carries everything a push needs (device, instance, VAPID key, project, FCM token),
-//! at the price of rewriting a device's endpoint records when its FCM token rotates,
-//! which is rare. Endpoint ids are independent random values, never derived from the
-//! device, so app servers of different apps cannot link two endpoints to one phone.
+//! The push path needs exactly one read ([`Store::route`]) that yields everything a push
+//! needs (device, instance, VAPID key, project, FCM token). App servers of different apps
+//! must not be able to link two endpoints to one phone, so endpoint ids never show the
+//! device: the embedded store hands out independent random ids with a record each, the
+//! Redis store seals the device id and a random tag under the relay's key (see
+//! `sealed`), which lets the FCM token live once, in the device's record.
 
 mod codec;
 mod embedded;
 mod local_limits;
 mod redis;
+mod sealed;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;

@@ -1,51 +1,85 @@
 //! Redis (standalone or Cluster) store.
 //!
 //! Layout:
-//! - `up:e:{<endpoint id>}` → string: the encoded [`Route`] (the push path's single read);
-//! - `up:rl:{<endpoint id>}` → the endpoint's rate limiter (same hash slot as its route,
-//!   so one script reads the route and charges the limiter in one round trip);
+//! - `up:d:{<device id>}` → hash: `s` secret hash, `p` project, `t` FCM token, and one
+//!   field per registration, `e:<20-byte tag>` → VAPID flag (+ key) and instance name.
+//!   Endpoint ids are *sealed* (see [`super::sealed`]): they carry the device id and the
+//!   tag encrypted under the relay's key, so a push finds the device hash directly and the
+//!   FCM token is stored once per device;
+//! - `up:rl:{<device id>}:<tag>` → the endpoint's rate limiter, in its device's hash slot,
+//!   so one script reads the route and charges the limiter in one round trip;
 //! - `up:rl:<name>` → other limiters (device creation per client IP);
 //! - `{up:q}:due` (sorted set, score = due ms) and `{up:q}:msg` (hash) → the retry queue,
 //!   sharing one hash slot so every queue operation is a single-slot script;
-//! - `up:d:<device id>` → hash: `s` secret hash, `p` project, `t` FCM token, and
-//!   `r:<instance>` → encoded registration for each endpoint.
+//! - `up:sealing-key` → the 32 random bytes every instance seals endpoint ids with,
+//!   created by the first instance that starts.
 //!
-//! Every atomic step touches one key (so one hash slot in a Cluster); the few
-//! operations that span a device and its routes order their writes so that a crash
-//! between steps leaves at worst a route that a retried call cleans up.
+//! Every operation touches one device hash (plus its limiter, same slot), so each is a
+//! single atomic step, in a Cluster too.
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use super::codec;
-use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Route, Store, StoreError};
+use super::sealed::{Sealer, Tag};
+use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::VapidKey;
 
-fn endpoint_key(id: &EndpointId) -> String {
-    route_key(id.as_str())
+fn device_key(id: &DeviceId) -> String {
+    format!("up:d:{{{}}}", id.as_str())
 }
 
-fn route_key(endpoint: &str) -> String {
-    format!("up:e:{{{endpoint}}}")
-}
-
-fn limiter_key(id: &EndpointId) -> String {
-    format!("up:rl:{{{}}}", id.as_str())
+fn limiter_key(id: &DeviceId, tag: &Tag) -> String {
+    let mut key = format!("up:rl:{{{}}}:", id.as_str());
+    for b in tag {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key
 }
 
 const QUEUE_DUE: &str = "{up:q}:due";
 const QUEUE_MSG: &str = "{up:q}:msg";
+const SEALING_KEY: &str = "up:sealing-key";
 
-fn device_key(id: &DeviceId) -> String {
-    format!("up:d:{}", id.as_str())
+/// The hash field of registration `tag`.
+fn reg_field(tag: &Tag) -> Vec<u8> {
+    let mut f = Vec::with_capacity(2 + tag.len());
+    f.extend_from_slice(b"e:");
+    f.extend_from_slice(tag);
+    f
 }
 
-fn reg_field(instance: &str) -> String {
-    format!("r:{instance}")
+/// A registration's value: 0, or 1 and the 65-byte VAPID key; then the instance name.
+fn encode_reg(instance: &str, vapid: Option<&VapidKey>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(66 + instance.len());
+    match vapid {
+        Some(k) => {
+            v.push(1);
+            v.extend_from_slice(k.as_bytes());
+        }
+        None => v.push(0),
+    }
+    v.extend_from_slice(instance.as_bytes());
+    v
+}
+
+fn decode_reg(value: &[u8]) -> Result<(String, Option<VapidKey>), StoreError> {
+    let corrupt = || StoreError::Internal("undecodable registration".into());
+    let (vapid, rest) = match value.first() {
+        Some(0) => (None, &value[1..]),
+        Some(1) if value.len() >= 66 => (Some(VapidKey::from_bytes(&value[1..66]).ok_or_else(corrupt)?), &value[66..]),
+        _ => return Err(corrupt()),
+    };
+    let instance = String::from_utf8(rest.to_vec()).map_err(|_| corrupt())?;
+    Ok((instance, vapid))
+}
+
+fn tag_of_field(field: &[u8]) -> Option<Tag> {
+    field.strip_prefix(b"e:")?.try_into().ok()
 }
 
 fn map_err(e: redis::RedisError) -> StoreError {
@@ -56,58 +90,76 @@ fn map_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-/// Adds a registration unless the instance exists unchanged, the limit is reached, or
-/// the device's token changed since the caller wrote the route (then the caller retries).
-/// Returns {code, previous value?}: 0 unknown device, 1 existing, 2 replaced, 3 limit, 4 added, 5 token moved.
-static ADD_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local t = redis.call('HGET', KEYS[1], 't')
-if not t then return {0} end
-if t ~= ARGV[4] then return {5} end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  if string.sub(cur, 33) == string.sub(ARGV[2], 33) then return {1, cur} end
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return {2, cur}
+/// Lua helper: the field of the registration named ARGV[1] (instance) and its value.
+/// A registration value is a flag byte (0, or 1 + 65-byte VAPID key) and the instance.
+const FIND_LUA: &str = r#"
+local function find(key, instance)
+  local all = redis.call('HGETALL', key)
+  local count = 0
+  local field, value
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'e:' then
+      count = count + 1
+      local v = all[i + 1]
+      local skip = 1
+      if string.byte(v, 1) == 1 then skip = 66 end
+      if string.sub(v, skip + 1) == instance then field = all[i]; value = v end
+    end
+  end
+  return field, value, count
 end
-if redis.call('HLEN', KEYS[1]) - 3 >= tonumber(ARGV[3]) then return {3} end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {4}
-"#,
-    )
+"#;
+
+/// KEYS: device. ARGV: instance, new value, new field, limit.
+/// Returns {code, field?}: 0 unknown device, 1 existing (its field), 2 replaced (the new
+/// field; the old one is gone), 3 limit reached, 4 added.
+static ADD_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{FIND_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {{0}} end
+local field, value, count = find(KEYS[1], ARGV[1])
+if field then
+  if value == ARGV[2] then return {{1, field}} end
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+  return {{2, ARGV[3]}}
+end
+if count >= tonumber(ARGV[4]) then return {{3}} end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+return {{4}}
+"#
+    ))
 });
 
-/// Deletes the device hash (only while its token is ARGV[1], when given) and returns
-/// the encoded registrations it held, or nil.
+/// KEYS: device. ARGV: instance. 1 when a registration was removed.
+static DELETE_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{FIND_LUA}
+local field = find(KEYS[1], ARGV[1])
+if not field then return 0 end
+redis.call('HDEL', KEYS[1], field)
+return 1
+"#
+    ))
+});
+
+/// Deletes the device hash (only while its token is ARGV[1], when given). 1 when deleted.
 static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return false end
-local all = redis.call('HGETALL', KEYS[1])
-if #all == 0 then return false end
-redis.call('DEL', KEYS[1])
-local out = {}
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 'r:' then table.insert(out, all[i + 1]) end
-end
-return out
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 "#,
     )
 });
 
-/// Sets the token of an existing device; returns {project, field, value, field, value…} or nil.
+/// Sets the token of an existing device. 1 when it exists.
 static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 't', ARGV[1])
-local all = redis.call('HGETALL', KEYS[1])
-local out = {redis.call('HGET', KEYS[1], 'p')}
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 'r:' then table.insert(out, all[i]); table.insert(out, all[i + 1]) end
-end
-return out
+return 1
 "#,
     )
 });
@@ -133,15 +185,27 @@ local function gcra(key, interval, tol)
 end
 "#;
 
-/// Route lookup plus limiter charge: {route, wait ms} or nil.
+/// KEYS: device, limiter. ARGV: registration field, interval, tolerance.
+/// {token, project, registration, wait ms} or nil.
 static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{GCRA_LUA}
-local route = redis.call('GET', KEYS[1])
-if not route then return false end
-return {{route, gcra(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))}}
+local v = redis.call('HMGET', KEYS[1], 't', 'p', ARGV[1])
+if not v[3] or not v[1] then return false end
+return {{v[1], v[2], v[3], gcra(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))}}
 "#
     ))
+});
+
+/// KEYS: device. ARGV: registration field. {token, project, registration} or nil.
+static ROUTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local v = redis.call('HMGET', KEYS[1], 't', 'p', ARGV[1])
+if not v[3] or not v[1] then return false end
+return v
+"#,
+    )
 });
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| {
@@ -219,6 +283,7 @@ return 1
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
     conn: C,
+    sealer: Arc<Sealer>,
     description: String,
 }
 
@@ -234,7 +299,9 @@ impl RedisStore<ConnectionManager> {
             .await
             .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", redact_url(url)))?
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
-        let mut store = RedisStore { conn, description: format!("redis at {}", redact_url(url)) };
+        let mut conn = conn;
+        let sealer = Arc::new(load_sealer(&mut conn).await?);
+        let mut store = RedisStore { conn, sealer, description: format!("redis at {}", redact_url(url)) };
         store.advise_on_encoding().await;
         Ok(store)
     }
@@ -252,7 +319,7 @@ impl RedisStore<ConnectionManager> {
                         current = value,
                         recommended = RECOMMENDED_LISTPACK_VALUE,
                         "Redis hash-max-listpack-value is below what device hashes need to stay compact; \
-                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) saves about a fifth of the memory per registration"
+                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) saves about 200 bytes per device"
                     );
                 }
             }
@@ -276,8 +343,32 @@ impl RedisStore<redis::cluster_async::ClusterConnection> {
             .await
             .map_err(|_| anyhow::anyhow!("cannot reach Redis Cluster: timed out"))?
             .map_err(|e| anyhow::anyhow!("cannot reach Redis Cluster: {e}"))?;
-        Ok(RedisStore { conn, description: format!("redis cluster ({} seed nodes)", nodes.len()) })
+        let mut conn = conn;
+        let sealer = Arc::new(load_sealer(&mut conn).await?);
+        Ok(RedisStore { conn, sealer, description: format!("redis cluster ({} seed nodes)", nodes.len()) })
     }
+}
+
+/// The sealing key every instance shares: the first one to start creates it.
+async fn load_sealer<C: ConnectionLike + Send>(conn: &mut C) -> anyhow::Result<Sealer> {
+    let mut fresh = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut fresh);
+    let _: Option<String> = redis::cmd("SET")
+        .arg(SEALING_KEY)
+        .arg(&fresh[..])
+        .arg("NX")
+        .query_async(conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("Redis: cannot store the endpoint sealing key: {e}"))?;
+    let key: Vec<u8> = redis::cmd("GET")
+        .arg(SEALING_KEY)
+        .query_async(conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("Redis: cannot read the endpoint sealing key: {e}"))?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("Redis key {SEALING_KEY} is not 32 bytes; it is not uprelay's"))?;
+    Ok(Sealer::new(&key))
 }
 
 /// Hide a password in a Redis URL.
@@ -295,27 +386,23 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    async fn delete_routes(&self, registrations: &[Vec<u8>]) -> Result<(), StoreError> {
-        // Separate commands, not one multi-key DEL: routes sit in different cluster slots.
-        let mut conn = self.conn.clone();
-        for reg in registrations {
-            let Some(eid) = reg.get(..EndpointId::LEN).and_then(|b| std::str::from_utf8(b).ok()) else { continue };
-            let _: () = conn.del(route_key(eid)).await.map_err(map_err)?;
-        }
-        Ok(())
-    }
-
     async fn delete_device_where(&self, id: &DeviceId, token: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let regs: Option<Vec<Vec<u8>>> =
-            DELETE_DEVICE.key(device_key(id)).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
-        match regs {
-            None => Ok(false),
-            Some(regs) => {
-                self.delete_routes(&regs).await?;
-                Ok(true)
-            }
-        }
+        let deleted: i64 = DELETE_DEVICE.key(device_key(id)).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(deleted == 1)
+    }
+
+    /// Route from the `{token, project, registration}` a script returned.
+    fn route_from(&self, device: DeviceId, token: Vec<u8>, project: Vec<u8>, reg: &[u8]) -> Result<Route, StoreError> {
+        let corrupt = || StoreError::Internal("undecodable device hash".into());
+        let (instance, vapid) = decode_reg(reg)?;
+        Ok(Route {
+            device,
+            instance,
+            vapid,
+            project: String::from_utf8(project).map_err(|_| corrupt())?,
+            fcm_token: String::from_utf8(token).map_err(|_| corrupt())?,
+        })
     }
 }
 
@@ -353,11 +440,12 @@ where
                 b"s" => device.secret_hash = value.try_into().map_err(|_| corrupt())?,
                 b"p" => device.project = String::from_utf8(value).map_err(|_| corrupt())?,
                 b"t" => device.fcm_token = String::from_utf8(value).map_err(|_| corrupt())?,
-                f if f.starts_with(b"r:") => {
-                    let instance = std::str::from_utf8(&f[2..]).map_err(|_| corrupt())?;
-                    device.registrations.push(codec::decode_registration(instance, &value)?);
+                f => {
+                    if let Some(tag) = tag_of_field(f) {
+                        let (instance, vapid) = decode_reg(&value)?;
+                        device.registrations.push(Registration { instance, endpoint: self.sealer.seal(id, &tag), vapid });
+                    }
                 }
-                _ => {}
             }
         }
         device.registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
@@ -366,32 +454,8 @@ where
 
     async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let reply: Option<Vec<Vec<u8>>> =
-            SET_TOKEN.key(device_key(id)).arg(fcm_token).invoke_async(&mut conn).await.map_err(map_err)?;
-        let Some(reply) = reply else { return Ok(false) };
-        let corrupt = || StoreError::Internal("undecodable device hash".into());
-        let project = String::from_utf8(reply.first().cloned().unwrap_or_default()).map_err(|_| corrupt())?;
-        for pair in reply[1..].chunks(2) {
-            let [field, value] = pair else { return Err(corrupt()) };
-            let instance = std::str::from_utf8(&field[2..]).map_err(|_| corrupt())?;
-            let reg = codec::decode_registration(instance, value)?;
-            let route = Route {
-                device: id.clone(),
-                instance: reg.instance,
-                vapid: reg.vapid,
-                project: project.clone(),
-                fcm_token: fcm_token.to_owned(),
-            };
-            // XX: never resurrect a route deleted concurrently.
-            let _: Option<String> = redis::cmd("SET")
-                .arg(endpoint_key(&reg.endpoint))
-                .arg(codec::encode_route(&route))
-                .arg("XX")
-                .query_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-        }
-        Ok(true)
+        let set: i64 = SET_TOKEN.key(device_key(id)).arg(fcm_token).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(set == 1)
     }
 
     async fn delete_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
@@ -413,91 +477,45 @@ where
         limit: usize,
     ) -> Result<AddOutcome, StoreError> {
         let mut conn = self.conn.clone();
-        let dkey = device_key(id);
-        let field = reg_field(instance);
-        // A token rotation between reading the token and adding the field would leave a
-        // route with the old token; the script detects it and we go round again.
-        for _ in 0..5 {
-            let (token, project, current): (Option<String>, Option<String>, Option<Vec<u8>>) =
-                redis::cmd("HMGET").arg(&dkey).arg("t").arg("p").arg(&field).query_async(&mut conn).await.map_err(map_err)?;
-            let (Some(token), Some(project)) = (token, project) else { return Ok(AddOutcome::UnknownDevice) };
-            if let Some(cur) = &current {
-                let existing = codec::decode_registration(instance, cur)?;
-                if existing.vapid.as_ref() == vapid {
-                    return Ok(AddOutcome::Existing(existing.endpoint));
-                }
-            }
-            let endpoint = EndpointId::generate();
-            let value = codec::encode_registration(&endpoint, vapid);
-            let route = Route {
-                device: id.clone(),
-                instance: instance.to_owned(),
-                vapid: vapid.cloned(),
-                project,
-                fcm_token: token.clone(),
-            };
-            let _: () = conn.set(endpoint_key(&endpoint), codec::encode_route(&route)).await.map_err(map_err)?;
-            let reply: Vec<Value> = ADD_REGISTRATION
-                .key(&dkey)
-                .arg(&field)
-                .arg(&value)
-                .arg(limit)
-                .arg(&token)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(map_err)?;
-            let code = match reply.first() {
-                Some(Value::Int(c)) => *c,
-                _ => return Err(StoreError::Internal("unexpected script reply".into())),
-            };
-            let previous = reply.get(1).and_then(bulk).map(|b| b.to_vec());
-            let drop_new = || async {
-                let mut c = self.conn.clone();
-                let _: Result<(), _> = c.del(endpoint_key(&endpoint)).await;
-            };
-            match code {
-                0 => {
-                    drop_new().await;
-                    return Ok(AddOutcome::UnknownDevice);
-                }
-                1 => {
-                    drop_new().await;
-                    let prev = previous.ok_or_else(|| StoreError::Internal("missing registration".into()))?;
-                    return Ok(AddOutcome::Existing(codec::decode_registration(instance, &prev)?.endpoint));
-                }
-                2 => {
-                    if let Some(prev) = previous {
-                        self.delete_routes(&[prev]).await?;
-                    }
-                    return Ok(AddOutcome::Created(endpoint));
-                }
-                3 => {
-                    drop_new().await;
-                    return Ok(AddOutcome::LimitReached);
-                }
-                4 => return Ok(AddOutcome::Created(endpoint)),
-                _ => drop_new().await,
-            }
-        }
-        Err(StoreError::Unavailable("device token kept changing during registration".into()))
+        let tag = Sealer::new_tag();
+        let reply: Vec<Value> = ADD_REGISTRATION
+            .key(device_key(id))
+            .arg(instance)
+            .arg(encode_reg(instance, vapid))
+            .arg(reg_field(&tag))
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let code = match reply.first() {
+            Some(Value::Int(c)) => *c,
+            _ => return Err(StoreError::Internal("unexpected script reply".into())),
+        };
+        let field_tag = || {
+            reply.get(1).and_then(bulk).and_then(tag_of_field).ok_or_else(|| StoreError::Internal("unexpected script reply".into()))
+        };
+        Ok(match code {
+            0 => AddOutcome::UnknownDevice,
+            1 => AddOutcome::Existing(self.sealer.seal(id, &field_tag()?)),
+            2 | 4 => AddOutcome::Created(self.sealer.seal(id, &tag)),
+            3 => AddOutcome::LimitReached,
+            _ => return Err(StoreError::Internal("unexpected script reply".into())),
+        })
     }
 
     async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let dkey = device_key(id);
-        let field = reg_field(instance);
-        let current: Option<Vec<u8>> = conn.hget(&dkey, &field).await.map_err(map_err)?;
-        let Some(current) = current else { return Ok(false) };
-        // Route first: once the field is gone nothing would remember the route.
-        self.delete_routes(std::slice::from_ref(&current)).await?;
-        let _: () = conn.hdel(&dkey, &field).await.map_err(map_err)?;
-        Ok(true)
+        let deleted: i64 = DELETE_REGISTRATION.key(device_key(id)).arg(instance).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(deleted == 1)
     }
 
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError> {
+        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
         let mut conn = self.conn.clone();
-        let value: Option<Vec<u8>> = conn.get(endpoint_key(endpoint)).await.map_err(map_err)?;
-        value.map(|v| codec::decode_route(&v)).transpose()
+        let reply: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> =
+            ROUTE.key(device_key(&device)).arg(reg_field(&tag)).invoke_async(&mut conn).await.map_err(map_err)?;
+        let Some((token, project, reg)) = reply else { return Ok(None) };
+        self.route_from(device, token, project, &reg).map(Some)
     }
 
     async fn route_admit(
@@ -506,25 +524,28 @@ where
         rate: Option<&Rate>,
         _now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
+        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
         let mut conn = self.conn.clone();
         let (interval, tolerance) = limiter_params(rate);
-        let reply: Option<(Vec<u8>, u64)> = ROUTE_ADMIT
-            .key(endpoint_key(endpoint))
-            .key(limiter_key(endpoint))
+        let reply: Option<(Vec<u8>, Vec<u8>, Vec<u8>, u64)> = ROUTE_ADMIT
+            .key(device_key(&device))
+            .key(limiter_key(&device, &tag))
+            .arg(reg_field(&tag))
             .arg(interval)
             .arg(tolerance)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
-        let Some((route, wait_ms)) = reply else { return Ok(None) };
+        let Some((token, project, reg, wait_ms)) = reply else { return Ok(None) };
         let admission = if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) };
-        Ok(Some((codec::decode_route(&route)?, admission)))
+        Ok(Some((self.route_from(device, token, project, &reg)?, admission)))
     }
 
     async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {
+        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(()) };
         let mut conn = self.conn.clone();
         let _: i64 = HOLD
-            .key(limiter_key(endpoint))
+            .key(limiter_key(&device, &tag))
             .arg(hold_ms)
             .arg(limiter_params(rate).1)
             .invoke_async(&mut conn)
