@@ -6,7 +6,7 @@
 //!   Endpoint ids are *sealed* (see [`super::sealed`]): they carry the device id and the
 //!   tag encrypted under the relay's key, so a push finds the device hash directly and the
 //!   FCM token is stored once per device;
-//! - `up:rl:{<device id>}:<tag>` → the endpoint's rate limiter, in its device's hash slot,
+//! - `up:rl:{<device id>}:<tag, base64url>` → the endpoint's rate limiter, in its device's hash slot,
 //!   so one script reads the route and charges the limiter in one round trip;
 //! - `up:rl:<name>` → other limiters (device creation per client IP);
 //! - `{up:q}:due` (sorted set, score = due ms) and `{up:q}:msg` (hash) → the retry queue,
@@ -34,10 +34,12 @@ fn device_key(id: &DeviceId) -> String {
 }
 
 fn limiter_key(id: &DeviceId, tag: &Tag) -> String {
-    let mut key = format!("up:rl:{{{}}}:", id.as_str());
-    for b in tag {
-        key.push_str(&format!("{b:02x}"));
-    }
+    use base64::Engine;
+    let mut key = String::with_capacity(9 + DeviceId::LEN + 27);
+    key.push_str("up:rl:{");
+    key.push_str(id.as_str());
+    key.push_str("}:");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag, &mut key);
     key
 }
 
