@@ -305,7 +305,7 @@ fn print_header(opts: &Opts, bin: &Path) {
     );
     println!(
         "  redis-server: {}",
-        if opts.redis_stock { "stock settings (--redis-stock)".to_owned() } else { format!("{} (as deploy/ recommends; --redis-stock for Redis defaults)", REDIS_RECOMMENDED.join(" ")) }
+        if opts.redis_stock { "stock settings (--redis-stock)".to_owned() } else { format!("{} (as deploy/ recommends; --redis-stock for Redis defaults)", redis_recommended().join(" ")) }
     );
     if cfg!(debug_assertions) || bin.components().any(|c| c.as_os_str() == "debug") {
         println!("  NOTE: a debug build is involved (bench or uprelay): the figures mean nothing; use `cargo run --release -p uprelay-bench`");
@@ -326,9 +326,11 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
-/// What deploy/ recommends: device hashes (whose FCM token is ~163 bytes) stay in Redis'
-/// compact listpack encoding instead of a hash table, about 200 bytes less per device.
-pub const REDIS_RECOMMENDED: [&str; 2] = ["--hash-max-listpack-value", "192"];
+/// What deploy/ recommends (and uprelay warns about): device hashes, whose FCM token is
+/// ~163 bytes, stay in Redis' compact listpack encoding instead of a hash table.
+fn redis_recommended() -> [String; 2] {
+    ["--hash-max-listpack-value".to_owned(), uprelay::store::RECOMMENDED_LISTPACK_VALUE.to_string()]
+}
 
 async fn start_redis(bin: &str, recommended: bool, dir: &Path) -> anyhow::Result<(ChildProc, String)> {
     let mut last_err = None;
@@ -339,7 +341,7 @@ async fn start_redis(bin: &str, recommended: bool, dir: &Path) -> anyhow::Result
             .args(["--protected-mode", "no", "--loglevel", "warning", "--dir"])
             .arg(dir);
         if recommended {
-            cmd.args(REDIS_RECOMMENDED);
+            cmd.args(redis_recommended());
         }
         let mut child = ChildProc::spawn(&format!("redis-{attempt}"), cmd, dir)
             .with_context(|| format!("cannot start {bin} (install redis-server or pass --redis-server)"))?;

@@ -53,12 +53,15 @@ impl<'a> Reader<'a> {
     fn str(bytes: &'a [u8]) -> Result<&'a str, StoreError> {
         std::str::from_utf8(bytes).map_err(|_| corrupt())
     }
-    fn rest_vapid(&mut self) -> Result<Option<VapidKey>, StoreError> {
-        let vapid = match self.take(1)?[0] {
+    fn vapid(&mut self) -> Result<Option<VapidKey>, StoreError> {
+        Ok(match self.take(1)?[0] {
             0 => None,
             1 => Some(VapidKey::from_bytes(self.take(65)?).ok_or_else(corrupt)?),
             _ => return Err(corrupt()),
-        };
+        })
+    }
+    fn rest_vapid(&mut self) -> Result<Option<VapidKey>, StoreError> {
+        let vapid = self.vapid()?;
         if !self.0.is_empty() {
             return Err(corrupt());
         }
@@ -97,7 +100,7 @@ pub fn decode_route(bytes: &[u8]) -> Result<Route, StoreError> {
 }
 
 /// A registration's value (the instance is its key): endpoint id, then the VAPID key if any.
-pub fn encode_registration(endpoint: &EndpointId, vapid: Option<&VapidKey>) -> Vec<u8> {
+fn encode_registration(endpoint: &EndpointId, vapid: Option<&VapidKey>) -> Vec<u8> {
     let mut out = Vec::with_capacity(EndpointId::LEN + 66);
     out.extend_from_slice(endpoint.as_str().as_bytes());
     put_vapid(&mut out, vapid);
@@ -105,11 +108,28 @@ pub fn encode_registration(endpoint: &EndpointId, vapid: Option<&VapidKey>) -> V
 }
 
 /// Inverse of [`encode_registration`].
-pub fn decode_registration(instance: &str, bytes: &[u8]) -> Result<Registration, StoreError> {
+fn decode_registration(instance: &str, bytes: &[u8]) -> Result<Registration, StoreError> {
     let mut r = Reader(bytes);
     let endpoint = EndpointId::parse(Reader::str(r.take(EndpointId::LEN)?)?).ok_or_else(corrupt)?;
     let vapid = r.rest_vapid()?;
     Ok(Registration { instance: instance.to_owned(), endpoint, vapid })
+}
+
+/// A registration inside a Redis device hash, whose field is the registration's sealed
+/// tag: the VAPID key first (presence byte, key), then the instance name — the Lua
+/// scripts read the instance from byte 2 or 67.
+pub fn encode_tagged_registration(instance: &str, vapid: Option<&VapidKey>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(66 + instance.len());
+    put_vapid(&mut out, vapid);
+    out.extend_from_slice(instance.as_bytes());
+    out
+}
+
+/// Inverse of [`encode_tagged_registration`]: (instance, VAPID key).
+pub fn decode_tagged_registration(bytes: &[u8]) -> Result<(String, Option<VapidKey>), StoreError> {
+    let mut r = Reader(bytes);
+    let vapid = r.vapid()?;
+    Ok((Reader::str(r.0)?.to_owned(), vapid))
 }
 
 /// The whole device for the embedded store: secret hash, project, token, registrations.
@@ -212,6 +232,19 @@ mod tests {
     }
 
     #[test]
+    fn tagged_registration_round_trips_and_rejects_cut_keys() {
+        for (instance, vapid) in [("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f", None), ("app", Some(key())), ("", None)] {
+            let bytes = encode_tagged_registration(instance, vapid.as_ref());
+            assert_eq!(decode_tagged_registration(&bytes).unwrap(), (instance.to_owned(), vapid.clone()));
+        }
+        // Presence byte + 65-byte key = 66; anything shorter cuts the key.
+        let with_key = encode_tagged_registration("app", Some(&key()));
+        for n in 0..66 {
+            assert!(decode_tagged_registration(&with_key[..n]).is_err(), "a key cut at {n} bytes decoded");
+        }
+    }
+
+    #[test]
     fn device_round_trips() {
         let d = Device {
             id: DeviceId::generate(),
@@ -267,6 +300,7 @@ mod tests {
             let _ = decode_route(&bytes);
             let _ = decode_queued(&bytes);
             let _ = decode_registration("i", &bytes);
+            let _ = decode_tagged_registration(&bytes);
             let _ = decode_device(&DeviceId::generate(), &bytes);
         }
     }

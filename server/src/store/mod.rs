@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 
 pub use self::embedded::EmbeddedStore;
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, RECOMMENDED_LISTPACK_VALUE};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::{Urgency, VapidKey};
 

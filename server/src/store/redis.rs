@@ -55,31 +55,6 @@ fn reg_field(tag: &Tag) -> Vec<u8> {
     f
 }
 
-/// A registration's value: 0, or 1 and the 65-byte VAPID key; then the instance name.
-fn encode_reg(instance: &str, vapid: Option<&VapidKey>) -> Vec<u8> {
-    let mut v = Vec::with_capacity(66 + instance.len());
-    match vapid {
-        Some(k) => {
-            v.push(1);
-            v.extend_from_slice(k.as_bytes());
-        }
-        None => v.push(0),
-    }
-    v.extend_from_slice(instance.as_bytes());
-    v
-}
-
-fn decode_reg(value: &[u8]) -> Result<(String, Option<VapidKey>), StoreError> {
-    let corrupt = || StoreError::Internal("undecodable registration".into());
-    let (vapid, rest) = match value.first() {
-        Some(0) => (None, &value[1..]),
-        Some(1) if value.len() >= 66 => (Some(VapidKey::from_bytes(&value[1..66]).ok_or_else(corrupt)?), &value[66..]),
-        _ => return Err(corrupt()),
-    };
-    let instance = String::from_utf8(rest.to_vec()).map_err(|_| corrupt())?;
-    Ok((instance, vapid))
-}
-
 fn tag_of_field(field: &[u8]) -> Option<Tag> {
     field.strip_prefix(b"e:")?.try_into().ok()
 }
@@ -397,7 +372,7 @@ where
     /// Route from the `{token, project, registration}` a script returned.
     fn route_from(&self, device: DeviceId, token: Vec<u8>, project: Vec<u8>, reg: &[u8]) -> Result<Route, StoreError> {
         let corrupt = || StoreError::Internal("undecodable device hash".into());
-        let (instance, vapid) = decode_reg(reg)?;
+        let (instance, vapid) = codec::decode_tagged_registration(reg)?;
         Ok(Route {
             device,
             instance,
@@ -444,7 +419,7 @@ where
                 b"t" => device.fcm_token = String::from_utf8(value).map_err(|_| corrupt())?,
                 f => {
                     if let Some(tag) = tag_of_field(f) {
-                        let (instance, vapid) = decode_reg(&value)?;
+                        let (instance, vapid) = codec::decode_tagged_registration(&value)?;
                         device.registrations.push(Registration { instance, endpoint: self.sealer.seal(id, &tag), vapid });
                     }
                 }
@@ -483,7 +458,7 @@ where
         let reply: Vec<Value> = ADD_REGISTRATION
             .key(device_key(id))
             .arg(instance)
-            .arg(encode_reg(instance, vapid))
+            .arg(codec::encode_tagged_registration(instance, vapid))
             .arg(reg_field(&tag))
             .arg(limit)
             .invoke_async(&mut conn)
