@@ -1,7 +1,8 @@
 //! Identifiers handed out by uprelay, and the redaction used whenever one is logged.
 //!
-//! Each id is random base64url text of a fixed length; parsing checks length and
-//! alphabet so that a malformed id never reaches the store.
+//! Each id is random base64url text of a fixed length; parsing checks length, alphabet
+//! and that the text is the canonical encoding of its bytes (unused trailing bits zero),
+//! so a malformed id never reaches the store and every parsed id decodes.
 
 use std::fmt;
 
@@ -17,6 +18,21 @@ fn random_b64<const N: usize>() -> String {
 
 fn is_b64url(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether the last character leaves the bits past the last whole byte at zero, as an
+/// encoder writes them (`AAAAAAAAAAAAAAAAAAAAAB` is not the text of any 16 bytes).
+fn is_canonical_tail(s: &str) -> bool {
+    let spare_bits = (s.len() * 6) % 8;
+    let Some(&last) = s.as_bytes().last() else { return true };
+    let value = match last {
+        b'A'..=b'Z' => last - b'A',
+        b'a'..=b'z' => last - b'a' + 26,
+        b'0'..=b'9' => last - b'0' + 52,
+        b'-' => 62,
+        _ => 63,
+    };
+    value & ((1u8 << spare_bits) - 1) == 0
 }
 
 macro_rules! random_id {
@@ -43,7 +59,8 @@ macro_rules! random_id {
 
             /// Accept `s` only if it has this id's exact shape.
             pub fn parse(s: &str) -> Option<Self> {
-                ((s.len() == Self::LEN || Self::ALSO_LEN.contains(&s.len())) && is_b64url(s)).then(|| $name(s.to_owned()))
+                ((s.len() == Self::LEN || Self::ALSO_LEN.contains(&s.len())) && is_b64url(s) && is_canonical_tail(s))
+                    .then(|| $name(s.to_owned()))
             }
 
             /// The id's text.
@@ -99,9 +116,8 @@ random_id!(
 );
 
 impl DeviceSecret {
-    /// SHA-256 of the secret: what the store keeps. Secrets are 256 random bits, so a
-    /// fast hash is enough (no password-stretching needed).
-    pub fn hash(&self) -> [u8; 32] {
+    /// What the store keeps of the secret (see [`SecretHash`]).
+    pub fn hash(&self) -> SecretHash {
         hash_secret(&self.0)
     }
 
@@ -111,16 +127,24 @@ impl DeviceSecret {
     }
 }
 
+/// Bytes of a stored secret hash.
+pub const SECRET_HASH_LEN: usize = 16;
+
+/// The first 128 bits of SHA-256 of a device secret. Secrets are 256 random bits, so a
+/// fast hash needs no stretching, and 128 bits leave a preimage out of reach while
+/// saving 16 bytes per device in the store.
+pub type SecretHash = [u8; SECRET_HASH_LEN];
+
 /// Hash a presented bearer secret the way [`DeviceSecret::hash`] does.
-pub fn hash_secret(secret: &str) -> [u8; 32] {
+pub fn hash_secret(secret: &str) -> SecretHash {
     let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
+    let mut out = [0u8; SECRET_HASH_LEN];
+    out.copy_from_slice(&d.as_ref()[..SECRET_HASH_LEN]);
     out
 }
 
 /// Compare two secret hashes without leaking where they differ through timing.
-pub fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub fn hashes_match(a: &SecretHash, b: &SecretHash) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -157,6 +181,28 @@ mod tests {
         bad.replace_range(0..1, "/");
         assert!(EndpointId::parse(&bad).is_none());
         assert!(DeviceId::parse("").is_none());
+    }
+
+    #[test]
+    fn parse_accepts_exactly_the_texts_that_decode() {
+        assert!(DeviceId::parse("AAAAAAAAAAAAAAAAAAAAAA").is_some());
+        assert!(DeviceId::parse("AAAAAAAAAAAAAAAAAAAAAB").is_none(), "non-zero spare bits");
+        let mut rng = rand::thread_rng();
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for len in [DeviceId::LEN, EndpointId::LEN, SEALED_ENDPOINT_LEN, DeviceSecret::LEN, MessageId::LEN] {
+            for _ in 0..500 {
+                let text: String = (0..len).map(|_| ALPHABET[(rng.next_u32() % 64) as usize] as char).collect();
+                let decodes = URL_SAFE_NO_PAD.decode(&text).is_ok();
+                let parses = [
+                    DeviceId::parse(&text).is_some(),
+                    EndpointId::parse(&text).is_some(),
+                    DeviceSecret::parse(&text).is_some(),
+                    MessageId::parse(&text).is_some(),
+                ];
+                assert!(!parses.contains(&true) || decodes, "{text:?} parses but does not decode");
+                assert!(!decodes || parses.contains(&true), "{text:?} decodes but no id of length {len} parses");
+            }
+        }
     }
 
     #[test]

@@ -214,8 +214,8 @@ async fn store_outage_is_503_with_retry_after_never_4xx() {
 }
 
 /// On a stock Redis (hash-max-listpack-value 64) the relay says once at start how to keep
-/// device hashes compact; with the recommended value it says nothing. The advice is
-/// right: the same device hash takes less memory under the recommended value.
+/// device buckets compact; with the recommended value it says nothing. The advice is
+/// right: the same bucket takes less memory under the recommended value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_encoding_advice_follows_the_servers_setting() {
     run_bounded("redis_encoding_advice_follows_the_servers_setting", async {
@@ -228,7 +228,7 @@ async fn redis_encoding_advice_follows_the_servers_setting() {
         relay.register(&dev, "app", None).await;
 
         let mut conn = ::redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let key = format!("up:d:{{{}}}", dev.id);
+        let key = bucket_key(&dev.id);
         let usage = |conn: &mut ::redis::aio::MultiplexedConnection| {
             let mut conn = conn.clone();
             let key = key.clone();
@@ -244,14 +244,21 @@ async fn redis_encoding_advice_follows_the_servers_setting() {
         assert!(!relay.output().contains("hash-max-listpack-value"), "advice despite the recommended value:\n{}", relay.output());
         let dev2 = relay.create_device(&unique_token("encoding2")).await;
         relay.register(&dev2, "app", None).await;
-        let key2 = format!("up:d:{{{}}}", dev2.id);
+        let key2 = bucket_key(&dev2.id);
         let bytes2: u64 = ::redis::cmd("MEMORY").arg("USAGE").arg(&key2).query_async(&mut conn).await.unwrap();
         let encoding2: String = ::redis::cmd("OBJECT").arg("ENCODING").arg(&key2).query_async(&mut conn).await.unwrap();
         assert_eq!((stock_encoding.as_str(), encoding2.as_str()), ("hashtable", "listpack"));
         assert!(bytes2 < stock_bytes, "recommended {bytes2} B is not below stock {stock_bytes} B");
-        eprintln!("device hash with one registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})");
+        eprintln!("bucket with one device and registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})");
     })
     .await;
+}
+
+/// The Redis bucket of a device: its id's first two bytes in hex (see the store's layout).
+fn bucket_key(device_id: &str) -> String {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(device_id).expect("device ids are base64url");
+    format!("up:b:{{{:02x}{:02x}}}", raw[0], raw[1])
 }
 
 /// Every instance seals endpoint ids with the key the first one stored in Redis. A value

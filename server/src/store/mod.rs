@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 
 pub use self::embedded::EmbeddedStore;
 pub use self::redis::{RedisStore, RECOMMENDED_LISTPACK_VALUE};
-use crate::ids::{DeviceId, EndpointId, MessageId};
+use crate::ids::{DeviceId, EndpointId, MessageId, SecretHash};
 use crate::webpush::{Urgency, VapidKey};
 
 /// A failure of the storage backend itself (never of the caller's input).
@@ -66,8 +66,8 @@ pub struct Registration {
 pub struct Device {
     /// Its id.
     pub id: DeviceId,
-    /// SHA-256 of its API secret.
-    pub secret_hash: [u8; 32],
+    /// Hash of its API secret.
+    pub secret_hash: SecretHash,
     /// Firebase project the FCM token belongs to.
     pub project: String,
     /// Current FCM registration token.

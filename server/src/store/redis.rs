@@ -1,63 +1,98 @@
 //! Redis (standalone or Cluster) store.
 //!
-//! Layout:
-//! - `up:d:{<device id>}` → hash: `s` secret hash, `p` project, `t` FCM token, and one
-//!   field per registration, `e:<20-byte tag>` → VAPID flag (+ key) and instance name.
+//! Layout — devices live in 65,536 *buckets*, small hashes that Redis keeps as compact
+//! listpacks (the per-key overhead of one key per device was most of the memory):
+//! - `up:b:{<4 hex>}` → bucket hash of the devices whose id starts with those two bytes:
+//!   - field `<device, 16 bytes>` → secret hash, project number, FCM token
+//!     ([`codec::encode_device_head`]; the token stored once per device, packed);
+//!   - field `<device, 16 bytes><tag, 20 bytes>` → one registration: VAPID flag (+ key)
+//!     and instance ([`codec::encode_tagged_registration`]).
+//!
 //!   Endpoint ids are *sealed* (see [`super::sealed`]): they carry the device id and the
-//!   tag encrypted under the relay's key, so a push finds the device hash directly and the
-//!   FCM token is stored once per device;
-//! - `up:rl:{<device id>}:<tag, base64url>` → the endpoint's rate limiter, in its device's hash slot,
-//!   so one script reads the route and charges the limiter in one round trip;
+//!   tag encrypted under the relay's key, so a push reads both fields with one `HMGET`;
+//! - `up:rl:{<4 hex>}:<device and tag, base64url>` → the endpoint's rate limiter, in its
+//!   bucket's hash slot, so one script reads the route and charges the limiter;
 //! - `up:rl:<name>` → other limiters (device creation per client IP);
+//! - `up:projects` → the project table: `n:<name>` → number, `i:<number>` → name
+//!   (device heads hold the one-byte number instead of the name);
 //! - `{up:q}:due` (sorted set, score = due ms) and `{up:q}:msg` (hash) → the retry queue,
 //!   sharing one hash slot so every queue operation is a single-slot script;
 //! - `up:sealing-key` → the 32 random bytes every instance seals endpoint ids with,
 //!   created by the first instance that starts.
 //!
-//! Every operation touches one device hash (plus its limiter, same slot), so each is a
-//! single atomic step, in a Cluster too.
+//! Every device operation touches one bucket (plus its limiter, same slot), so each is a
+//! single atomic step, in a Cluster too. A bucket stays a listpack while its fields fit
+//! `hash-max-listpack-entries` (about 2.5 fields per device: 128 holds ~3 M devices per
+//! relay, 512 ~13 M) and each value fits `hash-max-listpack-value`
+//! ([`RECOMMENDED_LISTPACK_VALUE`]); past either, Redis converts that bucket to a hash
+//! table: more memory, same behaviour.
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use super::codec;
-use super::sealed::{Sealer, Tag};
+use super::sealed::{Sealer, Tag, TAG_LEN};
 use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::webpush::VapidKey;
 
-fn device_key(id: &DeviceId) -> String {
-    format!("up:d:{{{}}}", id.as_str())
+/// A device id's 16 bytes: the bucket fields are binary.
+type RawDevice = [u8; DeviceId::RANDOM_BYTES];
+
+fn raw_device(id: &DeviceId) -> RawDevice {
+    use base64::Engine;
+    let mut raw = [0u8; DeviceId::RANDOM_BYTES];
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(id.as_str(), &mut raw)
+        .expect("device ids are base64url of RANDOM_BYTES bytes");
+    debug_assert_eq!(n, raw.len());
+    raw
 }
 
-fn limiter_key(id: &DeviceId, tag: &Tag) -> String {
-    use base64::Engine;
-    let mut key = String::with_capacity(9 + DeviceId::LEN + 27);
-    key.push_str("up:rl:{");
-    key.push_str(id.as_str());
-    key.push_str("}:");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag, &mut key);
+/// The hash tag of a device's bucket: its first two bytes in hex.
+fn bucket_tag(dev: &RawDevice) -> [u8; 4] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    [HEX[(dev[0] >> 4) as usize], HEX[(dev[0] & 15) as usize], HEX[(dev[1] >> 4) as usize], HEX[(dev[1] & 15) as usize]]
+}
+
+fn bucket_key(dev: &RawDevice) -> Vec<u8> {
+    let mut key = Vec::with_capacity(11);
+    key.extend_from_slice(b"up:b:{");
+    key.extend_from_slice(&bucket_tag(dev));
+    key.push(b'}');
     key
+}
+
+/// The bucket field of registration `tag` on `dev`.
+fn reg_field(dev: &RawDevice, tag: &Tag) -> [u8; DeviceId::RANDOM_BYTES + TAG_LEN] {
+    let mut f = [0u8; DeviceId::RANDOM_BYTES + TAG_LEN];
+    f[..DeviceId::RANDOM_BYTES].copy_from_slice(dev);
+    f[DeviceId::RANDOM_BYTES..].copy_from_slice(tag);
+    f
+}
+
+fn tag_of_field(field: &[u8]) -> Option<Tag> {
+    field.get(DeviceId::RANDOM_BYTES..)?.try_into().ok()
+}
+
+fn limiter_key(dev: &RawDevice, tag: &Tag) -> Vec<u8> {
+    use base64::Engine;
+    let mut key = String::with_capacity(14 + 48);
+    key.push_str("up:rl:{");
+    key.push_str(std::str::from_utf8(&bucket_tag(dev)).expect("hex"));
+    key.push_str("}:");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(reg_field(dev, tag), &mut key);
+    key.into_bytes()
 }
 
 const QUEUE_DUE: &str = "{up:q}:due";
 const QUEUE_MSG: &str = "{up:q}:msg";
 const SEALING_KEY: &str = "up:sealing-key";
-
-/// The hash field of registration `tag`.
-fn reg_field(tag: &Tag) -> Vec<u8> {
-    let mut f = Vec::with_capacity(2 + tag.len());
-    f.extend_from_slice(b"e:");
-    f.extend_from_slice(tag);
-    f
-}
-
-fn tag_of_field(field: &[u8]) -> Option<Tag> {
-    field.strip_prefix(b"e:")?.try_into().ok()
-}
+const PROJECTS: &str = "up:projects";
 
 fn map_err(e: redis::RedisError) -> StoreError {
     if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_cluster_error() {
@@ -67,52 +102,61 @@ fn map_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-/// Lua helper: the field of the registration named ARGV[1] (instance) and its value.
+/// Lua helpers over bucket KEYS[1]: `regs(dev)` lists a device's registration fields and
+/// values; `find(dev, instance)` the one whose encoded instance is `instance`, and the count.
 /// A registration value is a flag byte (0, or 1 + 65-byte VAPID key) and the instance.
 const FIND_LUA: &str = r#"
-local function find(key, instance)
+local function regs(key, dev)
   local all = redis.call('HGETALL', key)
-  local count = 0
-  local field, value
+  local out = {}
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'e:' then
-      count = count + 1
-      local v = all[i + 1]
-      local skip = 1
-      if string.byte(v, 1) == 1 then skip = 66 end
-      if string.sub(v, skip + 1) == instance then field = all[i]; value = v end
+    local f = all[i]
+    if #f == 36 and string.sub(f, 1, 16) == dev then
+      out[#out + 1] = f
+      out[#out + 1] = all[i + 1]
     end
   end
-  return field, value, count
+  return out
+end
+local function find(key, dev, instance)
+  local r = regs(key, dev)
+  local field, value
+  for i = 1, #r, 2 do
+    local v = r[i + 1]
+    local skip = 1
+    if string.byte(v, 1) == 1 then skip = 66 end
+    if string.sub(v, skip + 1) == instance then field = r[i]; value = v end
+  end
+  return field, value, #r / 2
 end
 "#;
 
-/// KEYS: device. ARGV: instance, new value, new field, limit.
+/// KEYS: bucket. ARGV: device, encoded instance, new value, new field, limit.
 /// Returns {code, field?}: 0 unknown device, 1 existing (its field), 2 replaced (the new
 /// field; the old one is gone), 3 limit reached, 4 added.
 static ADD_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{FIND_LUA}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {{0}} end
-local field, value, count = find(KEYS[1], ARGV[1])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {{0}} end
+local field, value, count = find(KEYS[1], ARGV[1], ARGV[2])
 if field then
-  if value == ARGV[2] then return {{1, field}} end
+  if value == ARGV[3] then return {{1, field}} end
   redis.call('HDEL', KEYS[1], field)
-  redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
-  return {{2, ARGV[3]}}
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
+  return {{2, ARGV[4]}}
 end
-if count >= tonumber(ARGV[4]) then return {{3}} end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+if count >= tonumber(ARGV[5]) then return {{3}} end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
 return {{4}}
 "#
     ))
 });
 
-/// KEYS: device. ARGV: instance. 1 when a registration was removed.
+/// KEYS: bucket. ARGV: device, encoded instance. 1 when a registration was removed.
 static DELETE_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{FIND_LUA}
-local field = find(KEYS[1], ARGV[1])
+local field = find(KEYS[1], ARGV[1], ARGV[2])
 if not field then return 0 end
 redis.call('HDEL', KEYS[1], field)
 return 1
@@ -120,23 +164,64 @@ return 1
     ))
 });
 
-/// Deletes the device hash (only while its token is ARGV[1], when given). 1 when deleted.
-static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
-"#,
-    )
+/// KEYS: bucket. ARGV: device. {head, field, value, field, value…} or nil.
+static DEVICE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{FIND_LUA}
+local head = redis.call('HGET', KEYS[1], ARGV[1])
+if not head then return false end
+local r = regs(KEYS[1], ARGV[1])
+table.insert(r, 1, head)
+return r
+"#
+    ))
 });
 
-/// Sets the token of an existing device. 1 when it exists.
+/// KEYS: bucket. ARGV: device, encoded token or ''. Deletes the device and its
+/// registrations (only while its token is ARGV[2], when given). 1 when deleted.
+static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{FIND_LUA}
+local head = redis.call('HGET', KEYS[1], ARGV[1])
+if not head then return 0 end
+if ARGV[2] ~= '' and string.sub(head, {at}) ~= ARGV[2] then return 0 end
+local r = regs(KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 1, #r, 2 do redis.call('HDEL', KEYS[1], r[i]) end
+return 1
+"#,
+        at = codec::DEVICE_TOKEN_AT
+    ))
+});
+
+/// KEYS: bucket. ARGV: device, encoded token. Sets the token of an existing device;
+/// 1 when it exists.
 static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"
+local head = redis.call('HGET', KEYS[1], ARGV[1])
+if not head then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(head, 1, {keep}) .. ARGV[2])
+return 1
+"#,
+        keep = codec::DEVICE_TOKEN_AT - 1
+    ))
+});
+
+/// KEYS: projects. ARGV: name. The project's number (1–255), assigned on first use;
+/// -1 when the table is full.
+static PROJECT_NUMBER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 't', ARGV[1])
-return 1
+local n = redis.call('HGET', KEYS[1], 'n:' .. ARGV[1])
+if n then return tonumber(n) end
+n = redis.call('HINCRBY', KEYS[1], 'next', 1)
+if n > 255 then
+  redis.call('HINCRBY', KEYS[1], 'next', -1)
+  return -1
+end
+redis.call('HSET', KEYS[1], 'n:' .. ARGV[1], n, 'i:' .. n, ARGV[1])
+return n
 "#,
     )
 });
@@ -162,27 +247,17 @@ local function gcra(key, interval, tol)
 end
 "#;
 
-/// KEYS: device, limiter. ARGV: registration field, interval, tolerance.
-/// {token, project, registration, wait ms} or nil.
+/// KEYS: bucket, limiter. ARGV: device, registration field, interval, tolerance.
+/// {device head, registration, wait ms} or nil; the limiter is only charged for a
+/// registration that exists.
 static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{GCRA_LUA}
-local v = redis.call('HMGET', KEYS[1], 't', 'p', ARGV[1])
-if not v[3] or not v[1] then return false end
-return {{v[1], v[2], v[3], gcra(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))}}
+local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
+if not v[1] or not v[2] then return false end
+return {{v[1], v[2], gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))}}
 "#
     ))
-});
-
-/// KEYS: device. ARGV: registration field. {token, project, registration} or nil.
-static ROUTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local v = redis.call('HMGET', KEYS[1], 't', 'p', ARGV[1])
-if not v[3] or not v[1] then return false end
-return v
-"#,
-    )
 });
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| {
@@ -261,7 +336,21 @@ return 1
 pub struct RedisStore<C = ConnectionManager> {
     conn: C,
     sealer: Arc<Sealer>,
+    projects: Arc<ProjectTable>,
     description: String,
+}
+
+/// The project table (`up:projects`) as far as this instance has seen it: entries are
+/// only ever added, so a cached entry never goes stale.
+struct ProjectTable {
+    numbers: RwLock<HashMap<String, u8>>,
+    names: Vec<std::sync::OnceLock<String>>,
+}
+
+impl ProjectTable {
+    fn new() -> ProjectTable {
+        ProjectTable { numbers: RwLock::new(HashMap::new()), names: (0..=u8::MAX).map(|_| Default::default()).collect() }
+    }
 }
 
 impl RedisStore<ConnectionManager> {
@@ -278,14 +367,15 @@ impl RedisStore<ConnectionManager> {
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
-        let mut store = RedisStore { conn, sealer, description: format!("redis at {}", redact_url(url)) };
+        let mut store =
+            RedisStore { conn, sealer, projects: Arc::new(ProjectTable::new()), description: format!("redis at {}", redact_url(url)) };
         store.advise_on_encoding().await;
         Ok(store)
     }
 
-    /// Device hashes hold an FCM token of ~163 bytes; under Redis' default
-    /// `hash-max-listpack-value` (64) that turns each into a hash table, ~200 bytes more
-    /// per device. Say so once at start (managed Redis may refuse CONFIG: then stay quiet).
+    /// A device head is ~140 bytes; under Redis' default `hash-max-listpack-value` (64)
+    /// that turns every bucket into a hash table, about twice the memory. Say so once at
+    /// start (managed Redis may refuse CONFIG: then stay quiet).
     async fn advise_on_encoding(&mut self) {
         let reply: Result<Vec<String>, _> =
             redis::cmd("CONFIG").arg("GET").arg("hash-max-listpack-value").query_async(&mut self.conn).await;
@@ -295,8 +385,8 @@ impl RedisStore<ConnectionManager> {
                     tracing::warn!(
                         current = value,
                         recommended = RECOMMENDED_LISTPACK_VALUE,
-                        "Redis hash-max-listpack-value is below what device hashes need to stay compact; \
-                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) saves about 200 bytes per device"
+                        "Redis hash-max-listpack-value is below what device buckets need to stay compact; \
+                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) halves the memory per device"
                     );
                 }
             }
@@ -304,8 +394,8 @@ impl RedisStore<ConnectionManager> {
     }
 }
 
-/// Room for an FCM token (~163 bytes) and a VAPID-restricted registration in one
-/// listpack entry.
+/// Room for a device head with an FCM token that does not pack (~180 bytes) and for a
+/// VAPID-restricted registration in one listpack entry.
 pub const RECOMMENDED_LISTPACK_VALUE: u64 = 192;
 
 impl RedisStore<redis::cluster_async::ClusterConnection> {
@@ -322,7 +412,12 @@ impl RedisStore<redis::cluster_async::ClusterConnection> {
             .map_err(|e| anyhow::anyhow!("cannot reach Redis Cluster: {e}"))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
-        Ok(RedisStore { conn, sealer, description: format!("redis cluster ({} seed nodes)", nodes.len()) })
+        Ok(RedisStore {
+            conn,
+            sealer,
+            projects: Arc::new(ProjectTable::new()),
+            description: format!("redis cluster ({} seed nodes)", nodes.len()),
+        })
     }
 }
 
@@ -363,23 +458,44 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    async fn delete_device_where(&self, id: &DeviceId, token: &str) -> Result<bool, StoreError> {
+    /// The number device heads store for `project`, assigned on first use.
+    async fn project_number(&self, project: &str) -> Result<u8, StoreError> {
+        if let Some(&n) = self.projects.numbers.read().expect("project table lock").get(project) {
+            return Ok(n);
+        }
         let mut conn = self.conn.clone();
-        let deleted: i64 = DELETE_DEVICE.key(device_key(id)).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
+        let n: i64 = PROJECT_NUMBER.key(PROJECTS).arg(project).invoke_async(&mut conn).await.map_err(map_err)?;
+        let n = u8::try_from(n)
+            .map_err(|_| StoreError::Internal("the store's project table is full (255 Firebase projects)".into()))?;
+        self.projects.numbers.write().expect("project table lock").insert(project.to_owned(), n);
+        let _ = self.projects.names[n as usize].set(project.to_owned());
+        Ok(n)
+    }
+
+    /// The project behind number `n` in a device head.
+    async fn project_name(&self, n: u8) -> Result<String, StoreError> {
+        if let Some(name) = self.projects.names[n as usize].get() {
+            return Ok(name.clone());
+        }
+        let mut conn = self.conn.clone();
+        let name: Option<String> = conn.hget(PROJECTS, format!("i:{n}")).await.map_err(map_err)?;
+        let name = name.ok_or_else(|| StoreError::Internal(format!("device names project number {n}, which {PROJECTS} lacks")))?;
+        Ok(self.projects.names[n as usize].get_or_init(|| name).clone())
+    }
+
+    async fn delete_device_where(&self, id: &DeviceId, token: &[u8]) -> Result<bool, StoreError> {
+        let dev = raw_device(id);
+        let mut conn = self.conn.clone();
+        let deleted: i64 =
+            DELETE_DEVICE.key(bucket_key(&dev)).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
         Ok(deleted == 1)
     }
 
-    /// Route from the `{token, project, registration}` a script returned.
-    fn route_from(&self, device: DeviceId, token: Vec<u8>, project: Vec<u8>, reg: &[u8]) -> Result<Route, StoreError> {
-        let corrupt = || StoreError::Internal("undecodable device hash".into());
+    /// Route from a device head and a registration value.
+    async fn route_from(&self, device: DeviceId, head: &[u8], reg: &[u8]) -> Result<Route, StoreError> {
+        let (_, project, fcm_token) = codec::decode_device_head(head)?;
         let (instance, vapid) = codec::decode_tagged_registration(reg)?;
-        Ok(Route {
-            device,
-            instance,
-            vapid,
-            project: String::from_utf8(project).map_err(|_| corrupt())?,
-            fcm_token: String::from_utf8(token).map_err(|_| corrupt())?,
-        })
+        Ok(Route { device, instance, vapid, project: self.project_name(project).await?, fcm_token })
     }
 }
 
@@ -390,60 +506,64 @@ fn bulk(v: &Value) -> Option<&[u8]> {
     }
 }
 
+fn unexpected() -> StoreError {
+    StoreError::Internal("unexpected script reply".into())
+}
+
 #[async_trait]
 impl<C> Store for RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
+        let dev = raw_device(&device.id);
+        let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.fcm_token);
         let mut conn = self.conn.clone();
-        let fields: [(&str, &[u8]); 3] =
-            [("s", &device.secret_hash), ("p", device.project.as_bytes()), ("t", device.fcm_token.as_bytes())];
-        let _: () = conn.hset_multiple(device_key(&device.id), &fields).await.map_err(map_err)?;
+        let _: () = conn.hset(bucket_key(&dev), &dev[..], head).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let dev = raw_device(id);
         let mut conn = self.conn.clone();
-        let all: Vec<(Vec<u8>, Vec<u8>)> = conn.hgetall(device_key(id)).await.map_err(map_err)?;
-        if all.is_empty() {
-            return Ok(None);
+        let reply: Option<Vec<Vec<u8>>> = DEVICE.key(bucket_key(&dev)).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
+        let Some(reply) = reply else { return Ok(None) };
+        let (head, regs) = reply.split_first().ok_or_else(unexpected)?;
+        let (secret_hash, project, fcm_token) = codec::decode_device_head(head)?;
+        let mut registrations = Vec::with_capacity(regs.len() / 2);
+        for pair in regs.chunks(2) {
+            let [field, value] = pair else { return Err(unexpected()) };
+            let tag = tag_of_field(field).ok_or_else(unexpected)?;
+            let (instance, vapid) = codec::decode_tagged_registration(value)?;
+            registrations.push(Registration { instance, endpoint: self.sealer.seal(id, &tag), vapid });
         }
-        let corrupt = || StoreError::Internal("undecodable device hash".into());
-        let mut device =
-            Device { id: id.clone(), secret_hash: [0; 32], project: String::new(), fcm_token: String::new(), registrations: vec![] };
-        for (field, value) in all {
-            match field.as_slice() {
-                b"s" => device.secret_hash = value.try_into().map_err(|_| corrupt())?,
-                b"p" => device.project = String::from_utf8(value).map_err(|_| corrupt())?,
-                b"t" => device.fcm_token = String::from_utf8(value).map_err(|_| corrupt())?,
-                f => {
-                    if let Some(tag) = tag_of_field(f) {
-                        let (instance, vapid) = codec::decode_tagged_registration(&value)?;
-                        device.registrations.push(Registration { instance, endpoint: self.sealer.seal(id, &tag), vapid });
-                    }
-                }
-            }
-        }
-        device.registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
-        Ok(Some(device))
+        registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
+        let project = self.project_name(project).await?;
+        Ok(Some(Device { id: id.clone(), secret_hash, project, fcm_token, registrations }))
     }
 
     async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
+        let dev = raw_device(id);
         let mut conn = self.conn.clone();
-        let set: i64 = SET_TOKEN.key(device_key(id)).arg(fcm_token).invoke_async(&mut conn).await.map_err(map_err)?;
+        let set: i64 = SET_TOKEN
+            .key(bucket_key(&dev))
+            .arg(&dev[..])
+            .arg(codec::encode_token(fcm_token))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
         Ok(set == 1)
     }
 
     async fn delete_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
-        self.delete_device_where(id, "").await
+        self.delete_device_where(id, b"").await
     }
 
     async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
         if fcm_token.is_empty() {
             return Ok(false);
         }
-        self.delete_device_where(id, fcm_token).await
+        self.delete_device_where(id, &codec::encode_token(fcm_token)).await
     }
 
     async fn add_registration(
@@ -453,46 +573,59 @@ where
         vapid: Option<&VapidKey>,
         limit: usize,
     ) -> Result<AddOutcome, StoreError> {
+        let dev = raw_device(id);
         let mut conn = self.conn.clone();
         let tag = Sealer::new_tag();
         let reply: Vec<Value> = ADD_REGISTRATION
-            .key(device_key(id))
-            .arg(instance)
+            .key(bucket_key(&dev))
+            .arg(&dev[..])
+            .arg(codec::encode_instance(instance))
             .arg(codec::encode_tagged_registration(instance, vapid))
-            .arg(reg_field(&tag))
+            .arg(&reg_field(&dev, &tag)[..])
             .arg(limit)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
         let code = match reply.first() {
             Some(Value::Int(c)) => *c,
-            _ => return Err(StoreError::Internal("unexpected script reply".into())),
+            _ => return Err(unexpected()),
         };
-        let field_tag = || {
-            reply.get(1).and_then(bulk).and_then(tag_of_field).ok_or_else(|| StoreError::Internal("unexpected script reply".into()))
-        };
+        let field_tag = || reply.get(1).and_then(bulk).and_then(tag_of_field).ok_or_else(unexpected);
         Ok(match code {
             0 => AddOutcome::UnknownDevice,
             1 => AddOutcome::Existing(self.sealer.seal(id, &field_tag()?)),
             2 | 4 => AddOutcome::Created(self.sealer.seal(id, &tag)),
             3 => AddOutcome::LimitReached,
-            _ => return Err(StoreError::Internal("unexpected script reply".into())),
+            _ => return Err(unexpected()),
         })
     }
 
     async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError> {
+        let dev = raw_device(id);
         let mut conn = self.conn.clone();
-        let deleted: i64 = DELETE_REGISTRATION.key(device_key(id)).arg(instance).invoke_async(&mut conn).await.map_err(map_err)?;
+        let deleted: i64 = DELETE_REGISTRATION
+            .key(bucket_key(&dev))
+            .arg(&dev[..])
+            .arg(codec::encode_instance(instance))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
         Ok(deleted == 1)
     }
 
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError> {
         let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
+        let dev = raw_device(&device);
         let mut conn = self.conn.clone();
-        let reply: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> =
-            ROUTE.key(device_key(&device)).arg(reg_field(&tag)).invoke_async(&mut conn).await.map_err(map_err)?;
-        let Some((token, project, reg)) = reply else { return Ok(None) };
-        self.route_from(device, token, project, &reg).map(Some)
+        let (head, reg): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(bucket_key(&dev))
+            .arg(&dev[..])
+            .arg(&reg_field(&dev, &tag)[..])
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        let (Some(head), Some(reg)) = (head, reg) else { return Ok(None) };
+        self.route_from(device, &head, &reg).await.map(Some)
     }
 
     async fn route_admit(
@@ -502,27 +635,29 @@ where
         _now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
         let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
+        let dev = raw_device(&device);
         let mut conn = self.conn.clone();
         let (interval, tolerance) = limiter_params(rate);
-        let reply: Option<(Vec<u8>, Vec<u8>, Vec<u8>, u64)> = ROUTE_ADMIT
-            .key(device_key(&device))
-            .key(limiter_key(&device, &tag))
-            .arg(reg_field(&tag))
+        let reply: Option<(Vec<u8>, Vec<u8>, u64)> = ROUTE_ADMIT
+            .key(bucket_key(&dev))
+            .key(limiter_key(&dev, &tag))
+            .arg(&dev[..])
+            .arg(&reg_field(&dev, &tag)[..])
             .arg(interval)
             .arg(tolerance)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
-        let Some((token, project, reg, wait_ms)) = reply else { return Ok(None) };
+        let Some((head, reg, wait_ms)) = reply else { return Ok(None) };
         let admission = if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) };
-        Ok(Some((self.route_from(device, token, project, &reg)?, admission)))
+        Ok(Some((self.route_from(device, &head, &reg).await?, admission)))
     }
 
     async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {
         let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(()) };
         let mut conn = self.conn.clone();
         let _: i64 = HOLD
-            .key(limiter_key(&device, &tag))
+            .key(limiter_key(&raw_device(&device), &tag))
             .arg(hold_ms)
             .arg(limiter_params(rate).1)
             .invoke_async(&mut conn)
