@@ -268,7 +268,10 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
 
     let mut reports = Vec::new();
     if opts.scale {
-        for r in [opts.registrations, opts.scale_r] {
+        // Small, large, small again: the host's speed drifts over a minute (the other
+        // processes' CPU per push moves by 10-25 %), and bracketing the large run lets the
+        // p99 ratio compare it with the mean of the runs on either side.
+        for r in [opts.registrations, opts.scale_r, opts.registrations] {
             reports.push(run_relay(&mut env, Target::Redis, false, r).await?);
         }
     } else {
@@ -868,12 +871,20 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
             )),
             None => rows.push((format!("R={label_r}: Redis memory per registration"), "unavailable".into(), None)),
         }
-        if let (Some(s), Some(b)) = (redis, big) {
-            if s.p99_us > 0 {
-                let ratio = b.p99_us as f64 / s.p99_us as f64;
+        let smalls: Vec<&RunReport> =
+            reports.iter().filter(|x| x.target == Target::Redis && x.registrations == opts.registrations).collect();
+        if let (false, Some(b)) = (smalls.is_empty(), big) {
+            let small_p99 = smalls.iter().map(|x| x.p99_us as f64).sum::<f64>() / smalls.len() as f64;
+            if small_p99 > 0.0 {
+                let ratio = b.p99_us as f64 / small_p99;
+                let each: Vec<String> = smalls.iter().map(|x| format!("{:.2}", x.p99_us as f64 / 1000.0)).collect();
                 rows.push((
-                    format!("p99 at R={label_r} within 10 % of p99 at R={}", group(s.registrations as u64)),
-                    format!("{:.2} / {:.2} ms = {ratio:.2}×", b.p99_us as f64 / 1000.0, s.p99_us as f64 / 1000.0),
+                    format!("p99 at R={label_r} within 10 % of p99 at R={}", group(opts.registrations as u64)),
+                    format!(
+                        "{:.2} / mean({}) ms = {ratio:.2}×",
+                        b.p99_us as f64 / 1000.0,
+                        each.join(", "),
+                    ),
                     pf(ratio <= TARGET_P99_RATIO),
                 ));
             }
