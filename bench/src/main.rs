@@ -363,8 +363,11 @@ async fn start_redis(bin: &str, recommended: bool, dir: &Path) -> anyhow::Result
     Err(last_err.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
 }
 
+/// The bench's own connection: `FLUSHALL` of a million registrations in hash-table
+/// buckets (`--redis-stock`) takes seconds, beyond redis-rs' default response timeout.
 async fn redis_conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-    Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(120)));
+    Ok(redis::Client::open(url)?.get_multiplexed_async_connection_with_config(&config).await?)
 }
 
 async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {

@@ -374,7 +374,7 @@ impl RedisStore<ConnectionManager> {
     }
 
     /// A device head is ~140 bytes; under Redis' default `hash-max-listpack-value` (64)
-    /// that turns every bucket into a hash table, about twice the memory. Say so once at
+    /// that turns every bucket into a hash table, about 1.5 times the memory. Say so once at
     /// start (managed Redis may refuse CONFIG: then stay quiet).
     async fn advise_on_encoding(&mut self) {
         let reply: Result<Vec<String>, _> =
@@ -386,7 +386,7 @@ impl RedisStore<ConnectionManager> {
                         current = value,
                         recommended = RECOMMENDED_LISTPACK_VALUE,
                         "Redis hash-max-listpack-value is below what device buckets need to stay compact; \
-                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) halves the memory per device"
+                         `CONFIG SET hash-max-listpack-value {RECOMMENDED_LISTPACK_VALUE}` (and in redis.conf) saves about a third of the memory per device"
                     );
                 }
             }
