@@ -106,6 +106,25 @@ random_id!(
     /// A registered phone: 128 random bits.
     DeviceId, 16
 );
+/// A device id's bytes, as the Redis store keys and seals them.
+pub type RawDeviceId = [u8; DeviceId::RANDOM_BYTES];
+
+impl DeviceId {
+    /// The id whose text encodes `bytes`.
+    pub fn from_bytes(bytes: &RawDeviceId) -> DeviceId {
+        DeviceId(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Its bytes (every parsed id decodes: `parse` checks the canonical tail, and device
+    /// ids have one length).
+    pub fn to_bytes(&self) -> RawDeviceId {
+        let mut raw = [0u8; DeviceId::RANDOM_BYTES];
+        let n = URL_SAFE_NO_PAD.decode_slice(&self.0, &mut raw).expect("device ids are canonical base64url");
+        debug_assert_eq!(n, raw.len());
+        raw
+    }
+}
+
 random_id!(
     /// A device's bearer secret for the distributor API: 256 random bits. Only its hash is stored.
     DeviceSecret, 32

@@ -37,29 +37,16 @@ use std::time::Duration;
 use super::codec;
 use super::sealed::{Sealer, Tag, TAG_LEN};
 use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
-use crate::ids::{DeviceId, EndpointId, MessageId};
+use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
 use crate::webpush::VapidKey;
 
-/// A device id's 16 bytes: the bucket fields are binary.
-type RawDevice = [u8; DeviceId::RANDOM_BYTES];
-
-fn raw_device(id: &DeviceId) -> RawDevice {
-    use base64::Engine;
-    let mut raw = [0u8; DeviceId::RANDOM_BYTES];
-    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode_slice(id.as_str(), &mut raw)
-        .expect("device ids are base64url of RANDOM_BYTES bytes");
-    debug_assert_eq!(n, raw.len());
-    raw
-}
-
 /// The hash tag of a device's bucket: its first two bytes in hex.
-fn bucket_tag(dev: &RawDevice) -> [u8; 4] {
+fn bucket_tag(dev: &RawDeviceId) -> [u8; 4] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     [HEX[(dev[0] >> 4) as usize], HEX[(dev[0] & 15) as usize], HEX[(dev[1] >> 4) as usize], HEX[(dev[1] & 15) as usize]]
 }
 
-fn bucket_key(dev: &RawDevice) -> Vec<u8> {
+fn bucket_key(dev: &RawDeviceId) -> Vec<u8> {
     let mut key = Vec::with_capacity(11);
     key.extend_from_slice(b"up:b:{");
     key.extend_from_slice(&bucket_tag(dev));
@@ -68,7 +55,7 @@ fn bucket_key(dev: &RawDevice) -> Vec<u8> {
 }
 
 /// The bucket field of registration `tag` on `dev`.
-fn reg_field(dev: &RawDevice, tag: &Tag) -> [u8; DeviceId::RANDOM_BYTES + TAG_LEN] {
+fn reg_field(dev: &RawDeviceId, tag: &Tag) -> [u8; DeviceId::RANDOM_BYTES + TAG_LEN] {
     let mut f = [0u8; DeviceId::RANDOM_BYTES + TAG_LEN];
     f[..DeviceId::RANDOM_BYTES].copy_from_slice(dev);
     f[DeviceId::RANDOM_BYTES..].copy_from_slice(tag);
@@ -79,7 +66,7 @@ fn tag_of_field(field: &[u8]) -> Option<Tag> {
     field.get(DeviceId::RANDOM_BYTES..)?.try_into().ok()
 }
 
-fn limiter_key(dev: &RawDevice, tag: &Tag) -> Vec<u8> {
+fn limiter_key(dev: &RawDeviceId, tag: &Tag) -> Vec<u8> {
     use base64::Engine;
     let mut key = String::with_capacity(14 + 48);
     key.push_str("up:rl:{");
@@ -484,7 +471,7 @@ where
     }
 
     async fn delete_device_where(&self, id: &DeviceId, token: &[u8]) -> Result<bool, StoreError> {
-        let dev = raw_device(id);
+        let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 =
             DELETE_DEVICE.key(bucket_key(&dev)).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
@@ -516,7 +503,7 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
-        let dev = raw_device(&device.id);
+        let dev = device.id.to_bytes();
         let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.fcm_token);
         let mut conn = self.conn.clone();
         let _: () = conn.hset(bucket_key(&dev), &dev[..], head).await.map_err(map_err)?;
@@ -524,7 +511,7 @@ where
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-        let dev = raw_device(id);
+        let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let reply: Option<Vec<Vec<u8>>> = DEVICE.key(bucket_key(&dev)).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
         let Some(reply) = reply else { return Ok(None) };
@@ -535,7 +522,7 @@ where
             let [field, value] = pair else { return Err(unexpected()) };
             let tag = tag_of_field(field).ok_or_else(unexpected)?;
             let (instance, vapid) = codec::decode_tagged_registration(value)?;
-            registrations.push(Registration { instance, endpoint: self.sealer.seal(id, &tag), vapid });
+            registrations.push(Registration { instance, endpoint: self.sealer.seal(&dev, &tag), vapid });
         }
         registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
         let project = self.project_name(project).await?;
@@ -543,7 +530,7 @@ where
     }
 
     async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        let dev = raw_device(id);
+        let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let set: i64 = SET_TOKEN
             .key(bucket_key(&dev))
@@ -573,7 +560,7 @@ where
         vapid: Option<&VapidKey>,
         limit: usize,
     ) -> Result<AddOutcome, StoreError> {
-        let dev = raw_device(id);
+        let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let tag = Sealer::new_tag();
         let reply: Vec<Value> = ADD_REGISTRATION
@@ -593,15 +580,15 @@ where
         let field_tag = || reply.get(1).and_then(bulk).and_then(tag_of_field).ok_or_else(unexpected);
         Ok(match code {
             0 => AddOutcome::UnknownDevice,
-            1 => AddOutcome::Existing(self.sealer.seal(id, &field_tag()?)),
-            2 | 4 => AddOutcome::Created(self.sealer.seal(id, &tag)),
+            1 => AddOutcome::Existing(self.sealer.seal(&dev, &field_tag()?)),
+            2 | 4 => AddOutcome::Created(self.sealer.seal(&dev, &tag)),
             3 => AddOutcome::LimitReached,
             _ => return Err(unexpected()),
         })
     }
 
     async fn delete_registration(&self, id: &DeviceId, instance: &str) -> Result<bool, StoreError> {
-        let dev = raw_device(id);
+        let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 = DELETE_REGISTRATION
             .key(bucket_key(&dev))
@@ -614,8 +601,8 @@ where
     }
 
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError> {
-        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
-        let dev = raw_device(&device);
+        let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
+        let device = DeviceId::from_bytes(&dev);
         let mut conn = self.conn.clone();
         let (head, reg): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
             .arg(bucket_key(&dev))
@@ -634,8 +621,8 @@ where
         rate: Option<&Rate>,
         _now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
-        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
-        let dev = raw_device(&device);
+        let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
+        let device = DeviceId::from_bytes(&dev);
         let mut conn = self.conn.clone();
         let (interval, tolerance) = limiter_params(rate);
         let reply: Option<(Vec<u8>, Vec<u8>, u64)> = ROUTE_ADMIT
@@ -654,10 +641,10 @@ where
     }
 
     async fn hold_endpoint(&self, endpoint: &EndpointId, _now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {
-        let Some((device, tag)) = self.sealer.open(endpoint) else { return Ok(()) };
+        let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(()) };
         let mut conn = self.conn.clone();
         let _: i64 = HOLD
-            .key(limiter_key(&raw_device(&device), &tag))
+            .key(limiter_key(&dev, &tag))
             .arg(hold_ms)
             .arg(limiter_params(rate).1)
             .invoke_async(&mut conn)

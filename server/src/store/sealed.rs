@@ -19,7 +19,7 @@ use rand::RngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hmac;
 
-use crate::ids::{DeviceId, EndpointId, SEALED_ENDPOINT_LEN};
+use crate::ids::{DeviceId, EndpointId, RawDeviceId, SEALED_ENDPOINT_LEN};
 
 /// Random bytes per registration inside a sealed id.
 pub const TAG_LEN: usize = 20;
@@ -58,10 +58,9 @@ impl Sealer {
     }
 
     /// The endpoint id of registration `tag` on `device`.
-    pub fn seal(&self, device: &DeviceId, tag: &Tag) -> EndpointId {
+    pub fn seal(&self, device: &RawDeviceId, tag: &Tag) -> EndpointId {
         let mut plain = [0u8; PLAIN_LEN];
-        let raw = URL_SAFE_NO_PAD.decode(device.as_str()).expect("device ids are base64url");
-        plain[..DEVICE_LEN].copy_from_slice(&raw);
+        plain[..DEVICE_LEN].copy_from_slice(device);
         plain[DEVICE_LEN..].copy_from_slice(tag);
         let digest = hmac::sign(&self.nonce, &plain);
         let mut nonce = [0u8; NONCE_LEN];
@@ -78,7 +77,7 @@ impl Sealer {
     }
 
     /// The device and tag inside `endpoint`, or None for anything this relay did not seal.
-    pub fn open(&self, endpoint: &EndpointId) -> Option<(DeviceId, Tag)> {
+    pub fn open(&self, endpoint: &EndpointId) -> Option<(RawDeviceId, Tag)> {
         let text = endpoint.as_str();
         if text.len() != SEALED_ENDPOINT_LEN {
             return None;
@@ -92,7 +91,7 @@ impl Sealer {
             .enc
             .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut bytes[NONCE_LEN..])
             .ok()?;
-        let device = DeviceId::parse(&URL_SAFE_NO_PAD.encode(&plain[..DEVICE_LEN]))?;
+        let device: RawDeviceId = plain[..DEVICE_LEN].try_into().ok()?;
         let tag: Tag = plain[DEVICE_LEN..].try_into().ok()?;
         Some((device, tag))
     }
@@ -109,12 +108,12 @@ mod tests {
     #[test]
     fn round_trips_and_is_deterministic() {
         let s = sealer();
-        let device = DeviceId::generate();
+        let device = DeviceId::generate().to_bytes();
         let tag = Sealer::new_tag();
         let id = s.seal(&device, &tag);
         assert_eq!(id.as_str().len(), SEALED_ENDPOINT_LEN);
         assert_eq!(EndpointId::parse(id.as_str()), Some(id.clone()));
-        assert_eq!(s.open(&id), Some((device.clone(), tag)));
+        assert_eq!(s.open(&id), Some((device, tag)));
         assert_eq!(s.seal(&device, &tag), id, "same registration, same endpoint");
         assert_ne!(s.seal(&device, &Sealer::new_tag()), id);
     }
@@ -122,7 +121,7 @@ mod tests {
     #[test]
     fn endpoints_of_one_device_share_nothing_visible() {
         let s = sealer();
-        let device = DeviceId::generate();
+        let device = DeviceId::generate().to_bytes();
         let a = s.seal(&device, &Sealer::new_tag());
         let b = s.seal(&device, &Sealer::new_tag());
         let common = a.as_str().bytes().zip(b.as_str().bytes()).take_while(|(x, y)| x == y).count();
@@ -132,7 +131,7 @@ mod tests {
     #[test]
     fn rejects_tampering_other_keys_and_foreign_ids() {
         let s = sealer();
-        let id = s.seal(&DeviceId::generate(), &Sealer::new_tag());
+        let id = s.seal(&DeviceId::generate().to_bytes(), &Sealer::new_tag());
         for i in 0..id.as_str().len() {
             let mut text = id.as_str().to_owned().into_bytes();
             text[i] = if text[i] == b'A' { b'B' } else { b'A' };
