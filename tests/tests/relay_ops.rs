@@ -17,7 +17,51 @@ per_store!(
     health_readiness_and_metrics,
     secrets_tokens_and_endpoint_ids_never_appear_in_logs,
     oauth_credentials_never_appear_in_logs,
+    devices_keep_their_firebase_project_across_restarts,
 );
+
+/// A relay with two Firebase projects sends each device's pushes with its own project,
+/// also after a restart: the Redis store keeps projects as numbers in a table every
+/// instance shares, and a restarted instance starts with an empty cache of it.
+async fn devices_keep_their_firebase_project_across_restarts(store: StoreKind) {
+    const SECOND: &str = "second-project";
+    let mut relay = Relay::start(store).await;
+    let account = relay.emulator.client.new_credentials(SECOND).await;
+    let creds = relay.dir.join("second-project.json");
+    std::fs::write(&creds, serde_json::to_vec_pretty(&account.json).unwrap()).unwrap();
+    let mut toml = std::fs::read_to_string(&relay.config_path).unwrap();
+    toml.push_str(&format!("\n[[fcm.projects]]\nname = \"{SECOND}\"\ncredentials = {:?}\n", creds.display().to_string()));
+    std::fs::write(&relay.config_path, toml).unwrap();
+    relay.restart().await;
+
+    // Devices of the second project first, so it cannot simply be number 1 by luck of order.
+    let mut devices = Vec::new();
+    for (i, project) in [SECOND, PROJECT, SECOND].into_iter().enumerate() {
+        let token = unique_token(&format!("project-{i}"));
+        let (status, body) =
+            relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": token, "project": project }))).await;
+        assert_eq!(status, StatusCode::CREATED, "create a device of {project}: {body}");
+        let dev = uprelay_tests::relay::Device {
+            id: body["device_id"].as_str().unwrap().to_owned(),
+            secret: body["secret"].as_str().unwrap().to_owned(),
+            token,
+        };
+        let endpoint = relay.register(&dev, "app", None).await;
+        devices.push((project, dev, endpoint));
+    }
+    for round in ["before", "after"] {
+        for (project, dev, endpoint) in &devices {
+            let (_, shown) = relay.show_device(dev).await;
+            assert_eq!(shown["project"], *project, "{round} the restart: {shown}");
+            let resp = relay.push(endpoint, &[("TTL", "60")], format!("to {project} {round}")).await;
+            assert_eq!(resp.status, StatusCode::CREATED, "{round} the restart: {resp:?}");
+            let sent = relay.emulator.client.messages(Some(&dev.token)).await;
+            let last = sent.last().unwrap_or_else(|| panic!("{round}: nothing reached the emulator for {project}"));
+            assert_eq!(last["project"], *project, "{round} the restart, FCM saw: {last}");
+        }
+        relay.restart().await;
+    }
+}
 
 /// Sum of the samples of `name` whose label set contains `label` (`""` for all).
 fn sample(text: &str, name: &str, label: &str) -> f64 {
