@@ -22,8 +22,8 @@
 //!
 //! Every device operation touches one bucket (plus its limiter, same slot), so each is a
 //! single atomic step, in a Cluster too. A bucket stays a listpack while its fields fit
-//! `hash-max-listpack-entries` (about 2.5 fields per device: 128 holds ~3 M devices per
-//! relay, 512 ~13 M) and each value fits `hash-max-listpack-value`
+//! `hash-max-listpack-entries` (one per device plus one per registration; Redis' default
+//! of 512 lasts to roughly 10 M devices per relay) and each value fits `hash-max-listpack-value`
 //! ([`RECOMMENDED_LISTPACK_VALUE`]); past either, Redis converts that bucket to a hash
 //! table: more memory, same behaviour.
 
