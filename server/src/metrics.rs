@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Pushes by outcome (`delivered`, `not_found`, `gone`, `bad_ttl`, …).
@@ -44,4 +45,54 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Handles of the series every push touches, registered once: the `counter!` macros look
+/// their key up in the recorder on each call (hashing the name and labels and allocating
+/// the label list), which showed as 5 of a push's ~80 allocations.
+pub struct HotMetrics {
+    delivered: Counter,
+    queued: Counter,
+    fcm_ok: Counter,
+    push_duration: Histogram,
+}
+
+static HOT: OnceLock<HotMetrics> = OnceLock::new();
+
+/// The hot-path handles, bound to uprelay's recorder (installed first if need be, so they
+/// can never be bound to a no-op recorder by being created too early).
+pub fn hot() -> &'static HotMetrics {
+    HOT.get_or_init(|| {
+        install();
+        HotMetrics {
+            delivered: metrics::counter!(PUSHES, "outcome" => "delivered"),
+            queued: metrics::counter!(PUSHES, "outcome" => "queued"),
+            fcm_ok: metrics::counter!(FCM_REQUESTS, "result" => "ok"),
+            push_duration: metrics::histogram!(PUSH_DURATION),
+        }
+    })
+}
+
+impl HotMetrics {
+    /// Count one push with this outcome label.
+    pub fn push(&self, outcome: &'static str) {
+        match outcome {
+            "delivered" => self.delivered.increment(1),
+            "queued" => self.queued.increment(1),
+            other => metrics::counter!(PUSHES, "outcome" => other).increment(1),
+        }
+    }
+
+    /// Count one FCM send with this result label.
+    pub fn fcm_request(&self, result: &'static str) {
+        match result {
+            "ok" => self.fcm_ok.increment(1),
+            other => metrics::counter!(FCM_REQUESTS, "result" => other).increment(1),
+        }
+    }
+
+    /// Record how long a push took, in seconds.
+    pub fn push_duration(&self, seconds: f64) {
+        self.push_duration.record(seconds);
+    }
 }

@@ -329,7 +329,7 @@ impl Relay {
                 Ok(_) => "ok",
                 Err(e) => e.label(),
             };
-            metrics::counter!(crate::metrics::FCM_REQUESTS, "result" => label).increment(1);
+            crate::metrics::hot().fcm_request(label);
             result?;
         }
         Ok(())

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
+use std::io::Write;
 
 
 /// FCM's documented limit for the data payload of a token message.
@@ -46,9 +47,16 @@ pub struct Outgoing<'a> {
 /// Keys and values of the data map plus JSON quoting (`{"i":"…","b":"…","m":"…","s":"1"}`).
 /// The exact accounting FCM applies is undocumented, so we count the serialized JSON
 /// object, which is never less than keys + values: autopush-rs checks the same way.
-fn data_size(instance: &str, b: &str, m: &str, split: bool) -> usize {
+fn data_size(instance: &str, b_len: usize, m: &str, split: bool) -> usize {
     let fixed = r#"{"i":"","b":"","m":""}"#.len() + if split { r#","s":"1""#.len() } else { 0 };
-    fixed + json_len(instance) + b.len() + m.len()
+    fixed + json_len(instance) + b_len + m.len()
+}
+
+/// The `b` value of one request: the body itself, base64-encoded straight into the request
+/// (the common case: no intermediate string, no extra copy), or one half of its encoding.
+enum Payload<'a> {
+    Raw(&'a [u8]),
+    Encoded(&'a str),
 }
 
 /// Length of `s` once JSON-escaped, without the quotes.
@@ -64,10 +72,11 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 impl Outgoing<'_> {
     /// The JSON request bodies to POST to `messages:send`, one or two.
     pub fn encode(&self) -> Vec<Bytes> {
-        let b64 = STANDARD.encode(self.body);
-        if data_size(self.instance, &b64, self.message_id, false) <= DATA_LIMIT {
-            return vec![self.request(&b64, None, self.collapse_key)];
+        let b64_len = base64::encoded_len(self.body.len(), true).expect("bodies are at most a few KB");
+        if data_size(self.instance, b64_len, self.message_id, false) <= DATA_LIMIT {
+            return vec![self.request(Payload::Raw(self.body), None, self.collapse_key)];
         }
+        let b64 = STANDARD.encode(self.body);
         // Cut at a multiple of 4 near the middle so each half decodes alone.
         let cut = (b64.len() / 8) * 4;
         let cut = if cut == 0 { 4.min(b64.len()) } else { cut };
@@ -75,20 +84,31 @@ impl Outgoing<'_> {
         [(first, "1"), (second, "2")]
             .into_iter()
             // A collapse key on halves could let FCM drop one half and keep the other.
-            .map(|(b, s)| self.request(b, Some(s), None))
+            .map(|(b, s)| self.request(Payload::Encoded(b), Some(s), None))
             .collect()
     }
 
     /// The request JSON, written directly: base64 and our own ids need no escaping, and
     /// serde's per-character escape scan of a 5 KB body showed in profiles.
-    fn request(&self, b: &str, part: Option<&str>, collapse_key: Option<&str>) -> Bytes {
-        let mut out = Vec::with_capacity(160 + self.token.len() + self.instance.len() + b.len());
+    fn request(&self, payload: Payload<'_>, part: Option<&str>, collapse_key: Option<&str>) -> Bytes {
+        let b_len = match payload {
+            Payload::Raw(raw) => base64::encoded_len(raw.len(), true).expect("bodies are at most a few KB"),
+            Payload::Encoded(b) => b.len(),
+        };
+        let mut out = Vec::with_capacity(160 + self.token.len() + self.instance.len() + b_len);
         out.extend_from_slice(br#"{"message":{"token":"#);
         push_json_str(&mut out, self.token);
         out.extend_from_slice(br#","data":{"i":"#);
         push_json_str(&mut out, self.instance);
         out.extend_from_slice(br#","b":""#);
-        out.extend_from_slice(b.as_bytes());
+        match payload {
+            Payload::Raw(raw) => {
+                let start = out.len();
+                out.resize(start + b_len, 0);
+                STANDARD.encode_slice(raw, &mut out[start..]).expect("sized by encoded_len");
+            }
+            Payload::Encoded(b) => out.extend_from_slice(b.as_bytes()),
+        }
         out.extend_from_slice(br#"","m":"#);
         push_json_str(&mut out, self.message_id);
         if let Some(s) = part {
@@ -101,7 +121,7 @@ impl Outgoing<'_> {
             Priority::Normal => b"NORMAL",
         });
         out.extend_from_slice(br#"","ttl":""#);
-        out.extend_from_slice(self.ttl_secs.to_string().as_bytes());
+        write!(out, "{}", self.ttl_secs).expect("writing to a Vec cannot fail");
         out.extend_from_slice(b"s\"");
         if let Some(key) = collapse_key {
             out.extend_from_slice(br#","collapse_key":"#);

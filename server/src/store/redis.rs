@@ -46,11 +46,10 @@ fn bucket_tag(dev: &RawDeviceId) -> [u8; 4] {
     [HEX[(dev[0] >> 4) as usize], HEX[(dev[0] & 15) as usize], HEX[(dev[1] >> 4) as usize], HEX[(dev[1] & 15) as usize]]
 }
 
-fn bucket_key(dev: &RawDeviceId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(11);
-    key.extend_from_slice(b"up:b:{");
-    key.extend_from_slice(&bucket_tag(dev));
-    key.push(b'}');
+/// `up:b:{xxxx}`, on the stack: it is built for every push.
+fn bucket_key(dev: &RawDeviceId) -> [u8; 11] {
+    let mut key = *b"up:b:{....}";
+    key[6..10].copy_from_slice(&bucket_tag(dev));
     key
 }
 
@@ -66,14 +65,17 @@ fn tag_of_field(field: &[u8]) -> Option<Tag> {
     field.get(DeviceId::RANDOM_BYTES..)?.try_into().ok()
 }
 
-fn limiter_key(dev: &RawDeviceId, tag: &Tag) -> Vec<u8> {
+/// `up:rl:{xxxx}:<device and tag, base64url>`, on the stack: it is built for every push.
+fn limiter_key(dev: &RawDeviceId, tag: &Tag) -> [u8; 13 + 48] {
     use base64::Engine;
-    let mut key = String::with_capacity(14 + 48);
-    key.push_str("up:rl:{");
-    key.push_str(std::str::from_utf8(&bucket_tag(dev)).expect("hex"));
-    key.push_str("}:");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(reg_field(dev, tag), &mut key);
-    key.into_bytes()
+    let mut key = [0u8; 13 + 48];
+    key[..13].copy_from_slice(b"up:rl:{....}:");
+    key[7..11].copy_from_slice(&bucket_tag(dev));
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode_slice(reg_field(dev, tag), &mut key[13..])
+        .expect("36 bytes are 48 characters");
+    debug_assert_eq!(n, 48);
+    key
 }
 
 const QUEUE_DUE: &str = "{up:q}:due";
@@ -474,7 +476,7 @@ where
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 =
-            DELETE_DEVICE.key(bucket_key(&dev)).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
+            DELETE_DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
         Ok(deleted == 1)
     }
 
@@ -506,14 +508,14 @@ where
         let dev = device.id.to_bytes();
         let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.fcm_token);
         let mut conn = self.conn.clone();
-        let _: () = conn.hset(bucket_key(&dev), &dev[..], head).await.map_err(map_err)?;
+        let _: () = conn.hset(&bucket_key(&dev)[..], &dev[..], head).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
-        let reply: Option<Vec<Vec<u8>>> = DEVICE.key(bucket_key(&dev)).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
+        let reply: Option<Vec<Vec<u8>>> = DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
         let Some(reply) = reply else { return Ok(None) };
         let (head, regs) = reply.split_first().ok_or_else(unexpected)?;
         let (secret_hash, project, fcm_token) = codec::decode_device_head(head)?;
@@ -533,7 +535,7 @@ where
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let set: i64 = SET_TOKEN
-            .key(bucket_key(&dev))
+            .key(&bucket_key(&dev)[..])
             .arg(&dev[..])
             .arg(codec::encode_token(fcm_token))
             .invoke_async(&mut conn)
@@ -564,7 +566,7 @@ where
         let mut conn = self.conn.clone();
         let tag = Sealer::new_tag();
         let reply: Vec<Value> = ADD_REGISTRATION
-            .key(bucket_key(&dev))
+            .key(&bucket_key(&dev)[..])
             .arg(&dev[..])
             .arg(codec::encode_instance(instance))
             .arg(codec::encode_tagged_registration(instance, vapid))
@@ -591,7 +593,7 @@ where
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 = DELETE_REGISTRATION
-            .key(bucket_key(&dev))
+            .key(&bucket_key(&dev)[..])
             .arg(&dev[..])
             .arg(codec::encode_instance(instance))
             .invoke_async(&mut conn)
@@ -605,7 +607,7 @@ where
         let device = DeviceId::from_bytes(&dev);
         let mut conn = self.conn.clone();
         let (head, reg): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
-            .arg(bucket_key(&dev))
+            .arg(&bucket_key(&dev)[..])
             .arg(&dev[..])
             .arg(&reg_field(&dev, &tag)[..])
             .query_async(&mut conn)
@@ -625,16 +627,36 @@ where
         let device = DeviceId::from_bytes(&dev);
         let mut conn = self.conn.clone();
         let (interval, tolerance) = limiter_params(rate);
-        let reply: Option<(Vec<u8>, Vec<u8>, u64)> = ROUTE_ADMIT
-            .key(bucket_key(&dev))
-            .key(limiter_key(&dev, &tag))
+        let (bucket, limiter, field) = (bucket_key(&dev), limiter_key(&dev, &tag), reg_field(&dev, &tag));
+        // The push path's one round trip, as one EVALSHA command: redis-rs' script
+        // invocation copies every key and argument into a vector of its own first.
+        let mut evalsha = redis::Cmd::with_capacity(9, 256);
+        evalsha
+            .arg("EVALSHA")
+            .arg(ROUTE_ADMIT.get_hash())
+            .arg(2)
+            .arg(&bucket[..])
+            .arg(&limiter[..])
             .arg(&dev[..])
-            .arg(&reg_field(&dev, &tag)[..])
+            .arg(&field[..])
             .arg(interval)
-            .arg(tolerance)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(map_err)?;
+            .arg(tolerance);
+        let reply: Option<(Vec<u8>, Vec<u8>, u64)> = match evalsha.query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // First push after a Redis restart or SCRIPT FLUSH: load it.
+                ROUTE_ADMIT
+                    .key(&bucket[..])
+                    .key(&limiter[..])
+                    .arg(&dev[..])
+                    .arg(&field[..])
+                    .arg(interval)
+                    .arg(tolerance)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            other => other,
+        }
+        .map_err(map_err)?;
         let Some((head, reg, wait_ms)) = reply else { return Ok(None) };
         let admission = if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) };
         Ok(Some((self.route_from(device, &head, &reg).await?, admission)))
@@ -644,7 +666,7 @@ where
         let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(()) };
         let mut conn = self.conn.clone();
         let _: i64 = HOLD
-            .key(limiter_key(&dev, &tag))
+            .key(&limiter_key(&dev, &tag)[..])
             .arg(hold_ms)
             .arg(limiter_params(rate).1)
             .invoke_async(&mut conn)
