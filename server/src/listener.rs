@@ -2,20 +2,18 @@
 //! not expose — a cap on open connections, a deadline for receiving request headers
 //! (slowloris), a header size cap — and a graceful drain on shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
+use std::convert::Infallible;
+
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
+use crate::api::Http;
 use crate::config::LimitsConfig;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -46,9 +44,9 @@ async fn sniff_protocol(stream: &tokio::net::TcpStream, deadline: Duration) -> O
     .flatten()
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then let in-flight requests
+/// Serve `http` on `listener` until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace_ms`.
-pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shutdown: impl std::future::Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
@@ -93,10 +91,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            req
+        let http = http.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let http = http.clone();
+            async move { Ok::<_, Infallible>(http.handle(req, peer).await) }
         });
         let (h1, h2) = (h1.clone(), h2.clone());
         let watcher = graceful.watcher();
@@ -114,7 +112,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: &LimitsConfig,
                 return;
             };
             let builder = if is_h2 { h2 } else { h1 };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }

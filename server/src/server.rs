@@ -17,7 +17,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
     let limits = config.limits.clone();
     let server = build(config).await?;
-    crate::listener::serve(listener, server.router.clone(), &limits, shutdown_signal()).await;
+    crate::listener::serve(listener, server.http.clone(), &limits, shutdown_signal()).await;
     // In-flight requests are done; queued messages stay in the store for the next start.
     server.stop_worker().await;
     tracing::info!("stopped");
@@ -79,13 +79,13 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let worker = config.queue.enabled.then(|| tokio::spawn(crate::queue::run(relay.clone(), stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let state = AppState::new(config, default_project, store, fcm, relay, metrics);
-    Ok(Server { router: api::router(state), stop_worker: stop_tx, worker })
+    Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker })
 }
 
 /// A built server: its router and its background retry worker.
 pub struct Server {
     /// The HTTP surface.
-    pub router: axum::Router,
+    pub http: api::Http,
     stop_worker: tokio::sync::watch::Sender<bool>,
     worker: Option<tokio::task::JoinHandle<()>>,
 }

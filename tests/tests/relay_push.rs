@@ -276,8 +276,14 @@ async fn unknown_and_malformed_endpoints_are_404(store: StoreKind) {
     // Trailing path segments are not the endpoint either.
     let r = relay.push(&format!("{endpoint}/extra"), &[("TTL", "60")], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
-    // The real one still works.
+    // The real one still works, also spelled with a percent-escape (plain paths skip the
+    // router, escaped ones are decoded by it: both must reach the same endpoint).
     assert_eq!(relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+    let escaped = format!("/up/%{:02X}{}", id.as_bytes()[0], &id[1..]);
+    let r = relay.push(&relay.url(&escaped), &[("TTL", "60")], b"x".to_vec()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "POST {escaped}: {r:?}");
+    let r = relay.push(&relay.url(&format!("/up/%{:02X}{}", b'*', &id[1..])), &[("TTL", "60")], b"x".to_vec()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "escaped unknown id: {r:?}");
 }
 
 /// Rows "VAPID missing → 401" and "JWT invalid → 403" for an endpoint registered with a key.
