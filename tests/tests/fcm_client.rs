@@ -12,21 +12,57 @@ use uprelay::fcm::{service_account_from_json, ErrorClass, FcmClient, FcmError};
 use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::{bin_path, free_port};
 
+/// How the client reaches the emulator: HTTP/2 is what FCM speaks (one multiplexed
+/// connection), HTTP/1.1 the pool used when a peer offers nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    H1,
+    H2,
+}
+
 async fn client_for(emu: &EmulatorProcess, timeout_ms: u64) -> FcmClient {
+    client_over(&emu.base_url, emu, timeout_ms, Wire::H1).await
+}
+
+async fn client_over(api_url: &str, emu: &EmulatorProcess, timeout_ms: u64, wire: Wire) -> FcmClient {
     let raw = std::fs::read_to_string(&emu.credentials_path).unwrap();
     let key = service_account_from_json(&raw).unwrap();
-    let cfg = FcmConfig { api_url: emu.base_url.clone(), timeout_ms, ..FcmConfig::default() };
+    let cfg = FcmConfig { api_url: api_url.to_owned(), timeout_ms, http2_prior_knowledge: wire == Wire::H2, ..FcmConfig::default() };
     FcmClient::new(&cfg, vec![(emu.project.clone(), key)]).await.unwrap()
 }
+
+/// Runs a test body once over each wire.
+macro_rules! over_both_wires {
+    ($($name:ident),* $(,)?) => {
+        mod h1 {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Wire::H1).await
+            })*
+        }
+        mod h2 {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Wire::H2).await
+            })*
+        }
+    };
+}
+
+over_both_wires!(
+    every_fcm_error_class_round_trips_with_retry_after,
+    many_sends_cost_one_token_request,
+    a_401_refreshes_the_token_once_and_retries,
+    latency_is_waited_for_and_timeouts_are_transient,
+);
 
 fn message(token: &str) -> Value {
     json!({"message": {"token": token, "data": {"i": "inst", "b": "aGk=", "m": "mid"}, "android": {"priority": "HIGH", "ttl": "60s"}}})
 }
 
-#[tokio::test]
-async fn every_fcm_error_class_round_trips_with_retry_after() {
+async fn every_fcm_error_class_round_trips_with_retry_after(wire: Wire) {
     let emu = EmulatorProcess::start().await;
-    let client = client_for(&emu, 5_000).await;
+    let client = client_over(&emu.base_url, &emu, 5_000, wire).await;
     let cases: Vec<(&str, Option<u64>, Box<dyn Fn(&FcmError) -> bool>, ErrorClass)> = vec![
         ("UNREGISTERED", None, Box::new(|e| *e == FcmError::Unregistered), ErrorClass::DeadToken),
         ("SENDER_ID_MISMATCH", None, Box::new(|e| *e == FcmError::SenderIdMismatch), ErrorClass::DeadToken),
@@ -79,10 +115,9 @@ async fn a_malformed_token_is_a_dead_token() {
     assert_eq!(err.class(), ErrorClass::DeadToken, "{err:?}");
 }
 
-#[tokio::test]
-async fn many_sends_cost_one_token_request() {
+async fn many_sends_cost_one_token_request(wire: Wire) {
     let emu = EmulatorProcess::start().await;
-    let client = client_for(&emu, 5_000).await;
+    let client = client_over(&emu.base_url, &emu, 5_000, wire).await;
     let sends = (0..40).map(|i| {
         let client = &client;
         let project = emu.project.clone();
@@ -96,10 +131,9 @@ async fn many_sends_cost_one_token_request() {
     assert_eq!(stats["accepted"], 40, "{stats}");
 }
 
-#[tokio::test]
-async fn a_401_refreshes_the_token_once_and_retries() {
+async fn a_401_refreshes_the_token_once_and_retries(wire: Wire) {
     let emu = EmulatorProcess::start().await;
-    let client = client_for(&emu, 5_000).await;
+    let client = client_over(&emu.base_url, &emu, 5_000, wire).await;
     client.send_json(&emu.project, &message("before")).await.unwrap();
     assert_eq!(emu.client.stats().await["tokens_issued"], 1);
     emu.client.revoke_tokens().await;
@@ -109,10 +143,9 @@ async fn a_401_refreshes_the_token_once_and_retries() {
     assert_eq!(stats["accepted"], 2, "{stats}");
 }
 
-#[tokio::test]
-async fn latency_is_waited_for_and_timeouts_are_transient() {
+async fn latency_is_waited_for_and_timeouts_are_transient(wire: Wire) {
     let emu = EmulatorProcess::start().await;
-    let client = client_for(&emu, 1_000).await;
+    let client = client_over(&emu.base_url, &emu, 1_000, wire).await;
     client.send_json(&emu.project, &message("warm")).await.unwrap();
     emu.client.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1})).await;
     let started = Instant::now();
@@ -231,4 +264,74 @@ async fn fcm_send_command_prints_fcms_answer() {
 
     let (code, out) = fcm_send(&emu, &["--token", "cli-token", "--data", "from=reserved"]);
     assert_eq!((code, &out["error"]), (1, &json!("invalid_argument")), "{out}");
+}
+
+/// A TCP relay in front of the emulator that counts the connections it carried and can
+/// cut every one of them at once, as a NAT timeout or a front end's restart does.
+struct CuttableProxy {
+    url: String,
+    opened: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cut: tokio::sync::watch::Sender<u64>,
+    _accept: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream_port: u16) -> CuttableProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let counter = opened.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut downstream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut cuts = cuts.clone();
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        CuttableProxy { url, opened, cut, _accept: accept }
+    }
+
+    fn connections(&self) -> usize {
+        self.opened.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// Over HTTP/2, as with FCM, concurrent sends share one connection; when that
+/// connection dies, the next send opens a new one instead of failing on the dead one.
+#[tokio::test]
+async fn h2_sends_share_one_connection_and_reopen_it_when_it_dies() {
+    let emu = EmulatorProcess::start().await;
+    let proxy = CuttableProxy::start(emu.port).await;
+    let client = client_over(&proxy.url, &emu, 5_000, Wire::H2).await;
+    let sends = (0..30).map(|i| {
+        let client = &client;
+        let project = emu.project.clone();
+        async move { client.send_json(&project, &message(&format!("shared-{i}"))).await }
+    });
+    for r in futures::future::join_all(sends).await {
+        r.unwrap();
+    }
+    assert_eq!(proxy.connections(), 1, "30 concurrent sends should share one HTTP/2 connection");
+
+    proxy.cut_all();
+    // Let the client's connection task see the close, as it would between two pushes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        client.send_json(&emu.project, &message(&format!("after-cut-{i}"))).await.unwrap();
+    }
+    assert_eq!(proxy.connections(), 2, "the sends after the cut should reopen exactly one connection");
+    assert_eq!(emu.client.stats().await["accepted"], 33);
 }

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
+use super::link::{H2Link, Sent};
 use super::transport::{ChunkedBody, UnvectoredConnector};
 use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
@@ -29,7 +30,8 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env!("CARGO_PKG_VERSION")));
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-type Http = Client<UnvectoredConnector<HttpsConnector<HttpConnector>>, ChunkedBody>;
+type Connector = UnvectoredConnector<HttpsConnector<HttpConnector>>;
+type Http = Client<Connector, ChunkedBody>;
 
 struct Project {
     /// Built once; cloning a `Uri` is a reference-count bump.
@@ -39,6 +41,10 @@ struct Project {
 
 /// Sends FCM HTTP v1 messages for one or more Firebase projects.
 pub struct FcmClient {
+    /// Every send when FCM speaks HTTP/2 (always, over TLS; by config, over plain http).
+    link: Option<H2Link<Connector>>,
+    /// HTTP/1.1 for the rest: an emulator without `http2_prior_knowledge`, or a TLS peer
+    /// that negotiated HTTP/1.1.
     http: Http,
     timeout: Duration,
     projects: HashMap<String, Project>,
@@ -64,21 +70,18 @@ impl FcmClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
+        let connector = UnvectoredConnector(connector);
         let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+        builder.timer(TokioTimer::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
+        let http = builder.build(connector.clone());
+        let mut h2 = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             // One HTTP/2 connection carries every send: if a NAT or load balancer drops it
             // silently, pings find out within 40 s instead of every send timing out on it
             // until TCP gives up (many minutes).
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .http2_keep_alive_timeout(Duration::from_secs(10))
-            .http2_keep_alive_while_idle(true);
-        if cfg.http2_prior_knowledge {
-            builder.http2_only(true);
-        }
-        let http = builder.build(UnvectoredConnector(connector));
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
         let base = cfg.api_url.trim_end_matches('/');
         let mut projects = HashMap::new();
         for (name, key) in accounts {
@@ -91,7 +94,14 @@ impl FcmClient {
             }
             projects.insert(name, Project { send_uri, auth });
         }
-        Ok(FcmClient { http, timeout: cfg.timeout(), projects })
+        let origin = base
+            .parse::<Uri>()
+            .ok()
+            .and_then(|u| Uri::builder().scheme(u.scheme()?.clone()).authority(u.authority()?.clone()).path_and_query("/").build().ok())
+            .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
+        let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
+        let link = h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, h2));
+        Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
     }
 
     /// Whether credentials for `project` are loaded.
@@ -145,7 +155,13 @@ impl FcmClient {
         headers.insert(header::AUTHORIZATION, bearer);
         headers.insert(header::CONTENT_TYPE, JSON);
         headers.insert(header::USER_AGENT, USER_AGENT);
-        let response = self.http.request(request).await.map_err(|e| transport_error(&e))?;
+        let response = match &self.link {
+            Some(link) => match link.send(request).await.map_err(|e| transport_error(e.as_ref()))? {
+                Sent::Answer(response) => response,
+                Sent::NotH2(request) => self.http.request(request).await.map_err(|e| transport_error(&e))?,
+            },
+            None => self.http.request(request).await.map_err(|e| transport_error(&e))?,
+        };
         let (parts, incoming) = response.into_parts();
         let bytes = Limited::new(incoming, MAX_RESPONSE_BYTES)
             .collect()

@@ -5,6 +5,7 @@
 mod auth;
 mod client;
 mod error;
+mod link;
 pub mod message;
 mod transport;
 
