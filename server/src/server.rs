@@ -36,6 +36,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         let (_emulator, addr, account) =
             crate::emulator::spawn(config.sandbox.emulator_listen, &config.sandbox.project).await?;
         fcm_config.api_url = format!("http://{addr}");
+        // The built-in emulator speaks h2c: sandbox sends take the same HTTP/2 path as FCM's.
+        fcm_config.http2_prior_knowledge = true;
         tracing::info!(
             "sandbox mode: no [[fcm.projects]] configured, delivering to the built-in FCM emulator; \
              see what your pushes become at http://{addr}/emulator/messages"

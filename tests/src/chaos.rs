@@ -234,7 +234,7 @@ impl Node {
             tables.push_str(&format!("[queue]\n{}\n\n", c.queue.join("\n")));
         }
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\n{top}\n\n[store]\n{store}\n\n[fcm]\napi_url = {api:?}\ntimeout_ms = {timeout}\n\n\
+            "listen = \"127.0.0.1:{port}\"\n{top}\n\n[store]\n{store}\n\n[fcm]\napi_url = {api:?}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds:?}\n\n{tables}",
             port = self.port,
             top = c.top.join("\n"),

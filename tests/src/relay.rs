@@ -1,6 +1,7 @@
 //! Driving `uprelay serve` end to end: an emulator (project `test-project`) and, for the Redis
 //! store, a private `redis-server` (or `UPRELAY_TEST_REDIS_URL`), the relay as a child process
 //! with a generated TOML config, and clients for the distributor API and the push endpoint.
+//! uprelay reaches the emulator over h2c (`http2_prior_knowledge`), the HTTP/2 path it takes to FCM.
 //!
 //! [`per_store!`](crate::per_store) turns `async fn case(store: StoreKind)` into one
 //! `#[tokio::test]` per store (`case::embedded`, `case::redis`), each bounded in time.
@@ -303,7 +304,7 @@ impl Relay {
         }
         tables.push_str(&self.config.tables);
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = \"{api}\"\ntimeout_ms = {timeout}\n\n\
+            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = \"{api}\"\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds:?}\n\n{tables}",
             port = self.port,
             top = self.config.top_level.join("\n"),
