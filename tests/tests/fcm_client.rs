@@ -56,6 +56,14 @@ over_both_wires!(
     latency_is_waited_for_and_timeouts_are_transient,
 );
 
+/// `n` sends at once, to tokens `<prefix>-<i>`; every one must succeed.
+async fn send_concurrently(client: &FcmClient, project: &str, prefix: &str, n: usize) {
+    let sends = (0..n).map(|i| async move { client.send_json(project, &message(&format!("{prefix}-{i}"))).await });
+    for r in futures::future::join_all(sends).await {
+        r.unwrap();
+    }
+}
+
 fn message(token: &str) -> Value {
     json!({"message": {"token": token, "data": {"i": "inst", "b": "aGk=", "m": "mid"}, "android": {"priority": "HIGH", "ttl": "60s"}}})
 }
@@ -118,14 +126,7 @@ async fn a_malformed_token_is_a_dead_token() {
 async fn many_sends_cost_one_token_request(wire: Wire) {
     let emu = EmulatorProcess::start().await;
     let client = client_over(&emu.base_url, &emu, 5_000, wire).await;
-    let sends = (0..40).map(|i| {
-        let client = &client;
-        let project = emu.project.clone();
-        async move { client.send_json(&project, &message(&format!("cache-{i}"))).await }
-    });
-    for r in futures::future::join_all(sends).await {
-        r.unwrap();
-    }
+    send_concurrently(&client, &emu.project, "cache", 40).await;
     let stats = emu.client.stats().await;
     assert_eq!(stats["tokens_issued"], 1, "{stats}");
     assert_eq!(stats["accepted"], 40, "{stats}");
@@ -316,14 +317,7 @@ async fn h2_sends_share_one_connection_and_reopen_it_when_it_dies() {
     let emu = EmulatorProcess::start().await;
     let proxy = CuttableProxy::start(emu.port).await;
     let client = client_over(&proxy.url, &emu, 5_000, Wire::H2).await;
-    let sends = (0..30).map(|i| {
-        let client = &client;
-        let project = emu.project.clone();
-        async move { client.send_json(&project, &message(&format!("shared-{i}"))).await }
-    });
-    for r in futures::future::join_all(sends).await {
-        r.unwrap();
-    }
+    send_concurrently(&client, &emu.project, "shared", 30).await;
     assert_eq!(proxy.connections(), 1, "30 concurrent sends should share one HTTP/2 connection");
 
     proxy.cut_all();
