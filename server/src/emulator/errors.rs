@@ -1,5 +1,6 @@
 //! Google API error bodies, shaped exactly like FCM's and Google OAuth's.
 
+use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -136,8 +137,11 @@ pub fn fcm_detail(code: &str) -> Value {
     json!({ "@type": FCM_ERROR_TYPE, "errorCode": code })
 }
 
+/// A response with `body` as `application/json; charset=UTF-8`. Built directly: going through
+/// `(status, Vec<u8>)::into_response` would set an octet-stream type only to replace it.
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut resp = (status, body).into_response();
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=UTF-8"),

@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use super::json::J;
 
+/// One accepted message, as kept for `GET /emulator/messages`.
 #[derive(Debug)]
 pub struct Stored {
     pub name: String,
     pub project: String,
     pub token: Option<String>,
-    pub message: J,
+    pub message: J<'static>,
     pub received_at_ms: u64,
 }
 
@@ -22,7 +23,7 @@ pub struct Stored {
 pub struct StoredView<'a> {
     pub name: &'a str,
     pub project: &'a str,
-    pub message: &'a J,
+    pub message: &'a J<'static>,
     /// RFC 3339, UTC, millisecond precision.
     pub received_at: String,
     pub received_at_ms: u64,
@@ -51,6 +52,12 @@ impl Inbox {
             keep,
             queue: Mutex::new(VecDeque::with_capacity(keep.min(1024))),
         }
+    }
+
+    /// Whether accepted messages are kept at all (`--keep 0` keeps none): when not, callers
+    /// need not build a [`Stored`].
+    pub fn keeps(&self) -> bool {
+        self.keep > 0
     }
 
     pub fn push(&self, m: Stored) {

@@ -57,8 +57,14 @@ pub struct TokenStore {
     issued: AtomicU64,
 }
 
+/// What an access token presented to `messages:send` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCheck {
-    Valid(Arc<str>),
+    /// Live, and issued for the project asked for.
+    Valid,
+    /// Live, but issued for another project.
+    OtherProject,
+    /// Unknown, revoked or expired.
     Invalid,
 }
 
@@ -86,10 +92,18 @@ impl TokenStore {
         token
     }
 
-    pub fn check(&self, token: &str) -> TokenCheck {
+    /// Check `token` for a send to `project`. The project is compared under the read lock
+    /// rather than handed out as an `Arc` clone: this runs on every send.
+    pub fn check(&self, token: &str, project: &str) -> TokenCheck {
         let map = self.map.read().unwrap();
         match map.get(token) {
-            Some(t) if t.expires_at > Instant::now() => TokenCheck::Valid(t.project.clone()),
+            Some(t) if t.expires_at > Instant::now() => {
+                if &*t.project == project {
+                    TokenCheck::Valid
+                } else {
+                    TokenCheck::OtherProject
+                }
+            }
             _ => TokenCheck::Invalid,
         }
     }

@@ -1,19 +1,23 @@
 //! `POST /v1/projects/{project}/messages:send`: authentication, FCM's request validation,
 //! faults, and storage of accepted messages.
 
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::errors::{json_response, ApiError, MSG_INVALID_TOKEN};
 use super::faults::FaultCode;
 use super::inbox::{Stats, Stored};
-use super::json::J;
+use super::json::{reborrow, J};
 use super::oauth::TokenCheck;
-use super::Emulator;
+use super::{Emulator, Inner};
 
 /// Data payload limit (keys + values, UTF-8 bytes) for token / condition messages.
 pub const MAX_DATA_BYTES: usize = 4096;
@@ -59,27 +63,77 @@ const ANDROID_FIELDS: &[&str] = &[
     "restrictedSatelliteOk",
 ];
 
-/// A request that passed validation.
+/// A request that passed validation; it borrows from the request body where it can.
 #[derive(Debug)]
-pub struct Validated {
+pub struct Validated<'a> {
     /// `validate_only` / `validateOnly` was true (dry run).
     pub validate_only: bool,
     /// The `message` object exactly as received.
-    pub message: J,
+    pub message: J<'a>,
     /// The registration token, for token-targeted messages.
-    pub token: Option<String>,
+    pub token: Option<Cow<'a, str>>,
 }
 
-/// The `messages:send` handler.
+/// The request's (first) `Authorization` header. An extractor of its own because axum's
+/// `HeaderMap` extractor clones every header of every send, and only this one is read.
+pub struct Authorization(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Authorization(
+            parts.headers.get(header::AUTHORIZATION).cloned(),
+        ))
+    }
+}
+
+/// The `messages:send` handler, for the paths the router serves (see [`plain_project`]).
 pub async fn send(
     State(emu): State<Emulator>,
     Path(project): Path<String>,
-    headers: HeaderMap,
+    Authorization(auth): Authorization,
     body: Bytes,
+) -> Response {
+    respond(&emu, project, auth.as_ref(), &body).await
+}
+
+/// The project of a send path that needs no decoding (`/v1/projects/<id>/messages:send`, one
+/// segment, no percent-escapes): the sends [`super::Http`] hands straight to [`send_plain`].
+/// Any other path takes the router, whose `Path` extractor decodes it as usual.
+pub fn plain_project(path: &str) -> Option<&str> {
+    let id = path
+        .strip_prefix("/v1/projects/")?
+        .strip_suffix("/messages:send")?;
+    (!id.is_empty() && !id.contains(['/', '%'])).then_some(id)
+}
+
+/// `POST` on a [`plain_project`] path, without the router: the same body extraction (axum's
+/// default limit and rejection answers) and the same answer as [`send`]. The headers are
+/// taken out of the request rather than cloned; only `Authorization` is read.
+pub async fn send_plain(emu: &Emulator, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let project = plain_project(parts.uri.path())
+        .unwrap_or_default()
+        .to_owned();
+    // The `Bytes` extractor reads only the body and the request's extensions (body limit).
+    match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(body) => respond(emu, project, headers.get(header::AUTHORIZATION), &body).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Count the send request, handle it, and count it as rejected if it was.
+async fn respond(
+    emu: &Emulator,
+    project: String,
+    auth: Option<&HeaderValue>,
+    body: &[u8],
 ) -> Response {
     let inner = &emu.inner;
     Stats::inc(&inner.stats.send_requests);
-    match handle(&emu, &project, &headers, &body).await {
+    match handle(inner, project, auth, body).await {
         Ok(resp) => resp,
         Err(e) => {
             Stats::inc(&inner.stats.rejected);
@@ -89,16 +143,24 @@ pub async fn send(
 }
 
 async fn handle(
-    emu: &Emulator,
-    project: &str,
-    headers: &HeaderMap,
+    inner: &Inner,
+    project: String,
+    auth: Option<&HeaderValue>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let inner = &emu.inner;
-
     // 1. Authentication: a live access token issued by us, for this project.
-    let bearer = headers
-        .get(header::AUTHORIZATION)
+    authenticate(inner, &project, auth)?;
+    // 2. FCM's validation of the request.
+    let v = validate(body)?;
+    // 3. Dead tokens and injected faults.
+    apply_faults(inner, &project, v.token.as_deref()).await?;
+    // 4. Accepted.
+    Ok(accept(inner, project, v))
+}
+
+/// A bearer token in `auth` that we issued, still live, for `project`.
+fn authenticate(inner: &Inner, project: &str, auth: Option<&HeaderValue>) -> Result<(), ApiError> {
+    let bearer = auth
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -107,58 +169,79 @@ async fn handle(
     let Some(bearer) = bearer else {
         return Err(ApiError::unauthenticated(true));
     };
-    match inner.tokens.check(bearer) {
-        TokenCheck::Invalid => return Err(ApiError::unauthenticated(false)),
-        TokenCheck::Valid(p) if &*p != project => {
-            return Err(ApiError::permission_denied_project(project))
-        }
-        TokenCheck::Valid(_) => {}
+    match inner.tokens.check(bearer, project) {
+        TokenCheck::Valid => Ok(()),
+        TokenCheck::OtherProject => Err(ApiError::permission_denied_project(project)),
+        TokenCheck::Invalid => Err(ApiError::unauthenticated(false)),
     }
+}
 
-    // 2. FCM's validation of the request.
-    let v = validate(body)?;
-
-    // 3. Dead tokens and injected faults.
-    if let Some(token) = v.token.as_deref() {
+/// Answer UNREGISTERED for a dead token, else apply the injected faults (latency, then error).
+async fn apply_faults(inner: &Inner, project: &str, token: Option<&str>) -> Result<(), ApiError> {
+    if let Some(token) = token {
         if inner.faults.is_dead(token) {
             return Err(ApiError::for_fault(FaultCode::Unregistered, project));
         }
     }
-    let decision = inner.faults.decide(v.token.as_deref());
+    let decision = inner.faults.decide(token);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }
     if let Some(code) = decision.error {
         if code == FaultCode::Unregistered {
-            if let Some(token) = v.token.as_deref() {
+            if let Some(token) = token {
                 inner.faults.mark_dead(token);
             }
         }
         return Err(ApiError::for_fault(code, project).with_retry_after(decision.retry_after));
     }
+    Ok(())
+}
 
-    // 4. Accepted.
+/// Count the message, keep it (owning its strings) if the inbox keeps any, and answer
+/// `{"name": …}`. With `--keep 0` nothing is copied out of the request.
+fn accept(inner: &Inner, project: String, v: Validated<'_>) -> Response {
     let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
     let now_ms = super::time::unix_millis();
-    let name = format!(
-        "projects/{project}/messages/0:{now_ms}{:06}%{}",
-        seq % 1_000_000,
-        inner.instance_tag
-    );
-    let body = serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap_or_default();
+    let name = message_name(&project, now_ms, seq, &inner.instance_tag);
+    let body = name_body(&name);
     if v.validate_only {
         Stats::inc(&inner.stats.validated);
     } else {
         Stats::inc(&inner.stats.accepted);
-        inner.inbox.push(Stored {
-            name,
-            project: project.to_owned(),
-            token: v.token,
-            message: v.message,
-            received_at_ms: now_ms,
-        });
+        if inner.inbox.keeps() {
+            inner.inbox.push(Stored {
+                name,
+                project,
+                token: v.token.map(Cow::into_owned),
+                message: v.message.into_owned(),
+                received_at_ms: now_ms,
+            });
+        }
     }
-    Ok(json_response(StatusCode::OK, body))
+    json_response(StatusCode::OK, body)
+}
+
+/// `projects/{project}/messages/0:<unix ms><6-digit sequence>%<instance tag>`, FCM's shape.
+fn message_name(project: &str, now_ms: u64, seq: u64, tag: &str) -> String {
+    let mut name = String::with_capacity(48 + project.len() + tag.len());
+    write!(
+        name,
+        "projects/{project}/messages/0:{now_ms}{:06}%{tag}",
+        seq % 1_000_000
+    )
+    .expect("writing to a String cannot fail");
+    name
+}
+
+/// `{"name":"…"}`, written directly rather than through a `serde_json::Value`. The name is
+/// escaped by serde_json all the same: the project comes from the URL and may hold `"` or `\`.
+fn name_body(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 12);
+    out.extend_from_slice(br#"{"name":"#);
+    serde_json::to_writer(&mut out, name).expect("writing to a Vec cannot fail");
+    out.push(b'}');
+    out
 }
 
 fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
@@ -174,21 +257,29 @@ fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
     }
 }
 
-fn bad_value(field: &str, kind: &str, value: &J) -> ApiError {
+fn bad_value(field: &str, kind: &str, value: &J<'_>) -> ApiError {
     ApiError::invalid_field(
         Some(field),
         &format!("Invalid value at '{field}' ({kind}), {}", value.literal()),
     )
 }
 
-fn check_fields(obj: &[(String, J)], allowed: &[&str], at: Option<&str>) -> Result<(), ApiError> {
-    match obj.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+fn check_fields(
+    obj: &[(Cow<'_, str>, J<'_>)],
+    allowed: &[&str],
+    at: Option<&str>,
+) -> Result<(), ApiError> {
+    match obj.iter().find(|(k, _)| !allowed.contains(&&**k)) {
         Some((k, _)) => Err(unknown_field(k, at)),
         None => Ok(()),
     }
 }
 
-fn opt_string<'a>(obj: &'a J, names: &[&str], field: &str) -> Result<Option<&'a str>, ApiError> {
+fn opt_string<'b>(
+    obj: &'b J<'_>,
+    names: &[&str],
+    field: &str,
+) -> Result<Option<&'b str>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(J::Str(s)) => Ok(Some(s)),
@@ -196,7 +287,7 @@ fn opt_string<'a>(obj: &'a J, names: &[&str], field: &str) -> Result<Option<&'a 
     }
 }
 
-fn opt_bool(obj: &J, names: &[&str], field: &str) -> Result<Option<bool>, ApiError> {
+fn opt_bool(obj: &J<'_>, names: &[&str], field: &str) -> Result<Option<bool>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(J::Bool(b)) => Ok(Some(*b)),
@@ -204,12 +295,12 @@ fn opt_bool(obj: &J, names: &[&str], field: &str) -> Result<Option<bool>, ApiErr
     }
 }
 
-fn opt_object<'a>(
-    obj: &'a J,
+fn opt_object<'b, 'a>(
+    obj: &'b J<'a>,
     names: &[&str],
     field: &str,
     kind: &str,
-) -> Result<Option<&'a J>, ApiError> {
+) -> Result<Option<&'b J<'a>>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(v @ J::Obj(_)) => Ok(Some(v)),
@@ -218,7 +309,7 @@ fn opt_object<'a>(
 }
 
 /// Check a `data` map (string values, no reserved keys); return its size in bytes.
-fn check_data(data: &J, field: &str) -> Result<usize, ApiError> {
+fn check_data(data: &J<'_>, field: &str) -> Result<usize, ApiError> {
     let Some(entries) = data.as_obj() else {
         return Err(ApiError::invalid_field(
             Some(field),
@@ -249,11 +340,20 @@ pub fn is_reserved_key(k: &str) -> bool {
     k == "from" || k == "message_type" || k.starts_with("google") || k.starts_with("gcm")
 }
 
-/// A registration token FCM would not reject on sight.
+/// A registration token FCM would not reject on sight: no whitespace or control characters.
 pub fn token_well_formed(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= MAX_TOKEN_LEN
-        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+    !t.is_empty() && t.len() <= MAX_TOKEN_LEN && !has_space_or_control(t)
+}
+
+/// Whether `t` holds a whitespace or control character. Real tokens are ASCII, where that
+/// means a byte ≤ 0x20 or DEL, a byte test much cheaper than decoding `char`s (this runs on
+/// every send); text with other characters takes the `char` test.
+fn has_space_or_control(t: &str) -> bool {
+    if t.is_ascii() {
+        t.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        t.chars().any(|c| c.is_whitespace() || c.is_control())
+    }
 }
 
 /// Parse a protobuf Duration string (`"3s"`, `"3.5s"`, `"-1s"`); return whole seconds
@@ -290,8 +390,8 @@ fn valid_topic(t: &str) -> bool {
 }
 
 /// Validate a send request body the way FCM does.
-pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
-    let root: J = serde_json::from_slice(body).map_err(|e| {
+pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
+    let root: J<'_> = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid_field(None, &format!("Invalid JSON payload received. {e}"))
     })?;
     let J::Obj(members) = root else {
@@ -304,7 +404,7 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
     let mut validate_only = false;
     let mut message = None;
     for (k, v) in members {
-        match (k.as_str(), v) {
+        match (&*k, v) {
             (_, J::Null) => {}
             ("validate_only" | "validateOnly", J::Bool(b)) => validate_only = b,
             ("validate_only" | "validateOnly", other) => {
@@ -325,9 +425,9 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
     check_fields(fields, MESSAGE_FIELDS, Some("message"))?;
 
     // Exactly one target.
-    let mut target: Option<(&str, &str)> = None;
+    let mut target: Option<(&str, &Cow<'_, str>)> = None;
     for (k, v) in fields {
-        if !TARGETS.contains(&k.as_str()) || matches!(v, J::Null) {
+        if !TARGETS.contains(&&**k) || matches!(v, J::Null) {
             continue;
         }
         let J::Str(s) = v else {
@@ -339,13 +439,14 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
                 &format!("Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '{k}'"),
             ));
         }
-        target = Some((k.as_str(), s.as_str()));
+        target = Some((k, s));
     }
-    let Some((kind, value)) = target else {
+    let Some((kind, value_text)) = target else {
         return Err(ApiError::invalid_argument(
             "Recipient of the message is not set.",
         ));
     };
+    let value: &str = value_text;
     match kind {
         "token" | "fid" if !token_well_formed(value) => {
             return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN))
@@ -497,7 +598,7 @@ pub fn validate(body: &[u8]) -> Result<Validated, ApiError> {
         ));
     }
 
-    let token = matches!(kind, "token").then(|| value.to_owned());
+    let token = matches!(kind, "token").then(|| reborrow(value_text));
     Ok(Validated {
         validate_only,
         message,
@@ -548,6 +649,62 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&v.message).unwrap(),
             r#"{"token":"t","data":{"z":"1","a":"2"}}"#
+        );
+    }
+
+    #[test]
+    fn borrows_from_the_body_unless_escaped() {
+        let body = br#"{"message":{"token":"t\"k","data":{"plain":"v","e\u00e9":"w"}}}"#;
+        let v = validate(body).unwrap();
+        assert_eq!(v.token.as_deref(), Some("t\"k"));
+        assert!(matches!(v.token, Some(Cow::Owned(_))), "escaped: copied");
+        let data = v.message.get_any(&["data"]).unwrap().as_obj().unwrap();
+        assert!(matches!(
+            data[0],
+            (Cow::Borrowed("plain"), J::Str(Cow::Borrowed("v")))
+        ));
+        assert!(matches!(&data[1].0, Cow::Owned(k) if k == "eé"));
+        let text = serde_json::to_string(&v.message).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v.message.into_owned()).unwrap(),
+            text
+        );
+    }
+
+    #[test]
+    fn space_or_control_test_agrees_with_char_classes() {
+        let by_char = |t: &str| t.chars().any(|c| c.is_whitespace() || c.is_control());
+        for c in (0u32..0x3100).filter_map(char::from_u32) {
+            let t = format!("ab{c}cd");
+            assert_eq!(has_space_or_control(&t), by_char(&t), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn plain_send_paths() {
+        assert_eq!(plain_project("/v1/projects/p-1/messages:send"), Some("p-1"));
+        for path in [
+            "/v1/projects//messages:send",
+            "/v1/projects/p%31/messages:send",
+            "/v1/projects/a/b/messages:send",
+            "/v1/projects/p/messages:send/",
+            "/v1/projects/p/messages%3Asend",
+            "/v1/project/p/messages:send",
+        ] {
+            assert_eq!(plain_project(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn success_body_escapes_the_name() {
+        let name = message_name("p\"x", 1_700_000_000_123, 1_000_007, "0badf00d");
+        assert_eq!(
+            name,
+            "projects/p\"x/messages/0:1700000000123000007%0badf00d"
+        );
+        assert_eq!(
+            name_body(&name),
+            serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap()
         );
     }
 
