@@ -97,6 +97,9 @@ pub struct FcmConfig {
     pub connect_timeout_ms: u64,
     /// Speak HTTP/2 without TLS negotiation (useful with the emulator over plain http).
     pub http2_prior_knowledge: bool,
+    /// Most HTTP/2 connections to FCM. Sends share the first; another opens only when
+    /// the open ones carry as many concurrent streams as FCM allows (about 100 each).
+    pub connections: usize,
     /// The lowest Urgency that is sent with Android priority HIGH.
     pub high_priority_from: Urgency,
 }
@@ -110,6 +113,7 @@ impl Default for FcmConfig {
             timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
             http2_prior_knowledge: false,
+            connections: 8,
             high_priority_from: Urgency::Normal,
         }
     }
@@ -406,6 +410,9 @@ impl Config {
         }
         if self.fcm.timeout_ms == 0 {
             return Err(ConfigError::new("fcm.timeout_ms", "must be positive"));
+        }
+        if !(1..=64).contains(&self.fcm.connections) {
+            return Err(ConfigError::new("fcm.connections", "must be between 1 and 64"));
         }
         if self.limits.max_registrations_per_device == 0 {
             return Err(ConfigError::new("limits.max_registrations_per_device", "must be positive"));

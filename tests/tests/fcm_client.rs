@@ -25,9 +25,13 @@ async fn client_for(emu: &EmulatorProcess, timeout_ms: u64) -> FcmClient {
 }
 
 async fn client_over(api_url: &str, emu: &EmulatorProcess, timeout_ms: u64, wire: Wire) -> FcmClient {
+    let cfg = FcmConfig { api_url: api_url.to_owned(), timeout_ms, http2_prior_knowledge: wire == Wire::H2, ..FcmConfig::default() };
+    client_with(emu, cfg).await
+}
+
+async fn client_with(emu: &EmulatorProcess, cfg: FcmConfig) -> FcmClient {
     let raw = std::fs::read_to_string(&emu.credentials_path).unwrap();
     let key = service_account_from_json(&raw).unwrap();
-    let cfg = FcmConfig { api_url: api_url.to_owned(), timeout_ms, http2_prior_knowledge: wire == Wire::H2, ..FcmConfig::default() };
     FcmClient::new(&cfg, vec![(emu.project.clone(), key)]).await.unwrap()
 }
 
@@ -328,4 +332,26 @@ async fn h2_sends_share_one_connection_and_reopen_it_when_it_dies() {
     }
     assert_eq!(proxy.connections(), 2, "the sends after the cut should reopen exactly one connection");
     assert_eq!(emu.client.stats().await["accepted"], 33);
+}
+
+/// More concurrent sends than one connection's streams (100 here, as Google's front ends
+/// allow) open further connections instead of queueing behind the first, no more than
+/// the burst needs and at most `fcm.connections`; with `connections = 1` they all share
+/// the one.
+#[tokio::test]
+async fn h2_sends_beyond_one_connections_streams_open_another() {
+    let emu = EmulatorProcess::start().await;
+    for (connections, expected) in [(8, 2..=3), (1, 1..=1)] {
+        let proxy = CuttableProxy::start(emu.port).await;
+        let cfg = FcmConfig { api_url: proxy.url.clone(), http2_prior_knowledge: true, connections, ..FcmConfig::default() };
+        let client = client_with(&emu, cfg).await;
+        // The first send brings the peer's settings (its stream limit) and the token.
+        client.send_json(&emu.project, &message("warm")).await.unwrap();
+        // Slow answers keep every stream of the burst open at once.
+        emu.client.add_fault(json!({"delay_ms": 500, "times": 250})).await;
+        send_concurrently(&client, &emu.project, "burst", 250).await;
+        let opened = proxy.connections();
+        assert!(expected.contains(&opened), "250 concurrent sends with fcm.connections = {connections} opened {opened} connections");
+    }
+    assert_eq!(emu.client.stats().await["accepted"], 502);
 }

@@ -100,7 +100,7 @@ impl FcmClient {
             .and_then(|u| Uri::builder().scheme(u.scheme()?.clone()).authority(u.authority()?.clone()).path_and_query("/").build().ok())
             .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
         let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
-        let link = h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, h2));
+        let link = h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, h2, cfg.connections));
         Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
     }
 

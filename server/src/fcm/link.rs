@@ -1,13 +1,18 @@
-//! The FCM connection: one multiplexed HTTP/2 connection, held directly and reopened
-//! when it dies.
+//! The FCM connections: multiplexed HTTP/2 connections held directly, reopened when
+//! they die, and a further one opened only when the first carry as many concurrent
+//! streams as FCM allows.
 //!
-//! hyper-util's pooled client would do the same, but it looks its connection up per
-//! request (two pool locks, a key, a connect future raced against the checkout), and the
-//! relay sends one request per push: holding the sender ourselves leaves only an `Arc`
-//! clone per send.
+//! hyper-util's pooled client would keep one connection per origin, looked up per request
+//! (two pool locks, a key, a connect future raced against the checkout); the relay sends
+//! one request per push, so holding the senders ourselves leaves an `Arc` clone and an
+//! atomic count per send. And one connection is not enough for a busy relay: FCM's front
+//! ends allow about a hundred concurrent streams, which at tens of milliseconds a send
+//! caps a connection at a few thousand sends a second.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::http::{Request, Response, Uri};
 use hyper::body::Incoming;
@@ -20,6 +25,10 @@ use super::transport::ChunkedBody;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Concurrent streams assumed of a connection that has not sent its settings yet
+/// (Google's front ends allow 100).
+const ASSUMED_STREAMS: usize = 100;
+
 /// What one try on the link gave.
 pub(super) enum Sent {
     /// FCM's answer.
@@ -29,7 +38,67 @@ pub(super) enum Sent {
     NotH2(Request<ChunkedBody>),
 }
 
-/// One HTTP/2 connection to `origin`, opened on first use.
+/// An open connection: its sender, and the concurrent streams its peer allows (kept
+/// current by the task that drives the connection).
+struct Conn {
+    sender: SendRequest<ChunkedBody>,
+    max_streams: Arc<AtomicUsize>,
+}
+
+/// One connection's place: the connection while it lives, and the streams it carries now.
+struct Slot {
+    current: Mutex<Option<Conn>>,
+    in_flight: AtomicUsize,
+    /// One connection attempt at a time: concurrent sends wait for it instead of each
+    /// opening their own.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn live(&self) -> Option<SendRequest<ChunkedBody>> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.as_ref().map(|c| &c.sender).filter(|s| !s.is_closed()).cloned()
+    }
+
+    /// Whether a further stream fits within what the peer allows; before a connection
+    /// has told (unopened, opening), FCM's usual limit is assumed, so that a burst at
+    /// start spreads instead of queueing on one connection.
+    fn has_room(&self) -> bool {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let limit = current
+            .as_ref()
+            .filter(|c| !c.sender.is_closed())
+            .map_or(ASSUMED_STREAMS, |c| c.max_streams.load(Ordering::Relaxed));
+        self.in_flight.load(Ordering::Relaxed) < limit
+    }
+
+    /// Drop the connection if it is closing (another send may already have replaced it
+    /// with a fresh one, which stays).
+    fn forget_closed(&self) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| c.sender.is_closed() || !c.sender.is_ready()) {
+            *current = None;
+        }
+    }
+}
+
+/// Counts a stream on its slot for as long as it is open.
+struct Stream<'a>(&'a AtomicUsize);
+
+impl<'a> Stream<'a> {
+    fn open(count: &'a AtomicUsize) -> Stream<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Stream(count)
+    }
+}
+
+impl Drop for Stream<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Up to `slots.len()` HTTP/2 connections to `origin`, opened as needed.
 pub(super) struct H2Link<C> {
     connector: C,
     /// scheme://authority of FCM, what the connector dials.
@@ -37,13 +106,10 @@ pub(super) struct H2Link<C> {
     /// Plain-http HTTP/2 without negotiation (the emulator); over TLS, ALPN decides.
     prior_knowledge: bool,
     builder: http2::Builder<TokioExecutor>,
-    current: Mutex<Option<SendRequest<ChunkedBody>>>,
+    slots: Vec<Slot>,
     /// TLS negotiated HTTP/1.1 once: FCM's front ends all speak HTTP/2, so this is a
     /// proxy or a test server, and asking again on every send would cost a handshake each.
     not_h2: AtomicBool,
-    /// One connection attempt at a time: concurrent sends wait for it instead of each
-    /// opening their own.
-    opening: tokio::sync::Mutex<()>,
 }
 
 impl<C> H2Link<C>
@@ -52,27 +118,31 @@ where
     C::Response: hyper::rt::Read + hyper::rt::Write + Connection + Unpin + Send + 'static,
     C::Future: Send,
 {
-    /// A link to `origin`, dialled through `connector`, with `builder`'s HTTP/2 settings.
-    pub(super) fn new(connector: C, origin: Uri, prior_knowledge: bool, builder: http2::Builder<TokioExecutor>) -> Self {
-        H2Link {
-            connector,
-            origin,
-            prior_knowledge,
-            builder,
-            current: Mutex::new(None),
-            not_h2: AtomicBool::new(false),
-            opening: tokio::sync::Mutex::new(()),
-        }
+    /// A link of at most `connections` (≥ 1) connections to `origin`, dialled through
+    /// `connector`, with `builder`'s HTTP/2 settings.
+    pub(super) fn new(
+        connector: C,
+        origin: Uri,
+        prior_knowledge: bool,
+        builder: http2::Builder<TokioExecutor>,
+        connections: usize,
+    ) -> Self {
+        let slots = (0..connections.max(1))
+            .map(|_| Slot { current: Mutex::new(None), in_flight: AtomicUsize::new(0), opening: tokio::sync::Mutex::new(()) })
+            .collect();
+        H2Link { connector, origin, prior_knowledge, builder, slots, not_h2: AtomicBool::new(false) }
     }
 
-    /// Send `request` over the connection, opening it first if there is none. A request
-    /// the connection refused before sending (it was closing: GOAWAY, reset) is tried
-    /// once more on a fresh connection, as no byte of it reached FCM.
+    /// Send `request`, opening a connection first if needed. A request a connection
+    /// refused before sending (it was closing: GOAWAY, reset) is tried once more on a
+    /// fresh connection, as no byte of it reached FCM.
     pub(super) async fn send(&self, request: Request<ChunkedBody>) -> Result<Sent, BoxError> {
         if self.not_h2.load(Ordering::Relaxed) {
             return Ok(Sent::NotH2(request));
         }
-        let Some(mut sender) = self.sender().await? else { return Ok(Sent::NotH2(request)) };
+        let slot = self.pick();
+        let _stream = Stream::open(&slot.in_flight);
+        let Some(mut sender) = self.sender(slot).await? else { return Ok(Sent::NotH2(request)) };
         let unsent = match sender.try_send_request(request).await {
             Ok(answer) => return Ok(Sent::Answer(answer)),
             Err(mut e) => match e.take_message() {
@@ -80,32 +150,28 @@ where
                 None => return Err(e.into_error().into()),
             },
         };
-        self.forget_closed();
-        let Some(mut sender) = self.sender().await? else { return Ok(Sent::NotH2(unsent)) };
+        slot.forget_closed();
+        let Some(mut sender) = self.sender(slot).await? else { return Ok(Sent::NotH2(unsent)) };
         Ok(Sent::Answer(sender.send_request(unsent).await?))
     }
 
-    fn live(&self) -> Option<SendRequest<ChunkedBody>> {
-        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        current.as_ref().filter(|s| !s.is_closed()).cloned()
+    /// The first connection with room for a stream (opened on the way if it is not
+    /// open); all full, the least loaded, where the stream waits for room.
+    fn pick(&self) -> &Slot {
+        self.slots
+            .iter()
+            .find(|s| s.has_room())
+            .or_else(|| self.slots.iter().min_by_key(|s| s.in_flight.load(Ordering::Relaxed)))
+            .expect("at least one slot")
     }
 
-    /// Drop the current connection if it is closing (another send may already have
-    /// replaced it with a fresh one, which stays).
-    fn forget_closed(&self) {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if current.as_ref().is_some_and(|s| s.is_closed() || !s.is_ready()) {
-            *current = None;
-        }
-    }
-
-    /// The live connection's sender; None when the peer negotiated HTTP/1.1.
-    async fn sender(&self) -> Result<Option<SendRequest<ChunkedBody>>, BoxError> {
-        if let Some(s) = self.live() {
+    /// `slot`'s live connection, opened if needed; None when the peer negotiated HTTP/1.1.
+    async fn sender(&self, slot: &Slot) -> Result<Option<SendRequest<ChunkedBody>>, BoxError> {
+        if let Some(s) = slot.live() {
             return Ok(Some(s));
         }
-        let _one = self.opening.lock().await;
-        if let Some(s) = self.live() {
+        let _one = slot.opening.lock().await;
+        if let Some(s) = slot.live() {
             return Ok(Some(s));
         }
         let io = self.connector.clone().oneshot(self.origin.clone()).await?;
@@ -113,13 +179,21 @@ where
             self.not_h2.store(true, Ordering::Relaxed);
             return Ok(None);
         }
-        let (sender, connection) = self.builder.handshake(io).await?;
+        let (sender, mut connection) = self.builder.handshake(io).await?;
+        let max_streams = Arc::new(AtomicUsize::new(ASSUMED_STREAMS));
+        let seen = max_streams.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // The peer's SETTINGS arrive (and may change) while the connection is driven.
+            let ended = std::future::poll_fn(|cx| {
+                let poll = Pin::new(&mut connection).poll(cx);
+                seen.store(connection.current_max_send_streams(), Ordering::Relaxed);
+                poll
+            });
+            if let Err(e) = ended.await {
                 tracing::debug!(error = %e, "FCM connection ended");
             }
         });
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+        *slot.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Conn { sender: sender.clone(), max_streams });
         Ok(Some(sender))
     }
 }
