@@ -315,6 +315,14 @@ impl EmulatorClient {
         body.as_array().expect("messages array").clone()
     }
 
+    /// `GET /emulator/messages` (with `query`, e.g. `?token=…`) as the raw JSON text, for
+    /// checks of member order and escaping that a parsed `Value` would hide.
+    pub async fn messages_text(&self, query: &str) -> String {
+        let resp = self.http.get(self.url(&format!("/emulator/messages{query}"))).send().await.expect("GET messages");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.expect("messages body")
+    }
+
     pub async fn clear_messages(&self) {
         let resp = self
             .http

@@ -452,15 +452,7 @@ async fn accepted_message_is_kept_exactly_as_received() {
         r.body
     );
 
-    let text = emu
-        .http
-        .get(emu.url("/emulator/messages"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = emu.messages_text("").await;
     let sent_message = &raw[r#"{"message":"#.len()..raw.find(r#","validateOnly""#).unwrap()];
     assert!(
         text.contains(sent_message),
@@ -547,15 +539,7 @@ async fn plain_and_escaped_send_paths_answer_alike() {
     assert_eq!(msgs[0]["message"], msgs[1]["message"]);
     assert_eq!(msgs[0]["project"], msgs[1]["project"]);
     assert_eq!(msgs[0]["message"]["token"], "tA\"k");
-    let text = emu
-        .http
-        .get(emu.url("/emulator/messages?token=tA%22k"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = emu.messages_text("?token=tA%22k").await;
     assert_eq!(
         text.matches(r#""message":{"token":"tA\"k","data":{"k\n":"vé","b":"plain"}}"#)
             .count(),
