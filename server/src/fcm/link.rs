@@ -60,16 +60,18 @@ impl Slot {
         current.as_ref().map(|c| &c.sender).filter(|s| !s.is_closed()).cloned()
     }
 
-    /// Whether a further stream fits within what the peer allows; before a connection
-    /// has told (unopened, opening), FCM's usual limit is assumed, so that a burst at
-    /// start spreads instead of queueing on one connection.
-    fn has_room(&self) -> bool {
+    /// Whether a further stream fits within what the peer allows, and the live sender
+    /// if there is one (one lock for both: this runs on every send). Before a connection
+    /// has told its limit (unopened, opening), FCM's usual one is assumed, so that a burst
+    /// at start spreads instead of queueing on one connection.
+    fn room(&self) -> Room {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let limit = current
-            .as_ref()
-            .filter(|c| !c.sender.is_closed())
-            .map_or(ASSUMED_STREAMS, |c| c.max_streams.load(Ordering::Relaxed));
-        self.in_flight.load(Ordering::Relaxed) < limit
+        let live = current.as_ref().filter(|c| !c.sender.is_closed());
+        let limit = live.map_or(ASSUMED_STREAMS, |c| c.max_streams.load(Ordering::Relaxed));
+        if self.in_flight.load(Ordering::Relaxed) >= limit {
+            return Room::Full;
+        }
+        live.map_or(Room::Unopened, |c| Room::Open(c.sender.clone()))
     }
 
     /// Drop the connection if it is closing (another send may already have replaced it
@@ -80,6 +82,16 @@ impl Slot {
             *current = None;
         }
     }
+}
+
+/// What a slot can take now.
+enum Room {
+    /// Its connection carries as many streams as allowed.
+    Full,
+    /// Room, on this live connection.
+    Open(SendRequest<ChunkedBody>),
+    /// Room, once a connection is opened.
+    Unopened,
 }
 
 /// Counts a stream on its slot for as long as it is open.
@@ -140,9 +152,15 @@ where
         if self.not_h2.load(Ordering::Relaxed) {
             return Ok(Sent::NotH2(request));
         }
-        let slot = self.pick();
+        let (slot, live) = self.pick();
         let _stream = Stream::open(&slot.in_flight);
-        let Some(mut sender) = self.sender(slot).await? else { return Ok(Sent::NotH2(request)) };
+        let mut sender = match live {
+            Some(sender) => sender,
+            None => match self.connected(slot).await? {
+                Some(sender) => sender,
+                None => return Ok(Sent::NotH2(request)),
+            },
+        };
         let unsent = match sender.try_send_request(request).await {
             Ok(answer) => return Ok(Sent::Answer(answer)),
             Err(mut e) => match e.take_message() {
@@ -151,22 +169,26 @@ where
             },
         };
         slot.forget_closed();
-        let Some(mut sender) = self.sender(slot).await? else { return Ok(Sent::NotH2(unsent)) };
+        let Some(mut sender) = self.connected(slot).await? else { return Ok(Sent::NotH2(unsent)) };
         Ok(Sent::Answer(sender.send_request(unsent).await?))
     }
 
-    /// The first connection with room for a stream (opened on the way if it is not
-    /// open); all full, the least loaded, where the stream waits for room.
-    fn pick(&self) -> &Slot {
-        self.slots
-            .iter()
-            .find(|s| s.has_room())
-            .or_else(|| self.slots.iter().min_by_key(|s| s.in_flight.load(Ordering::Relaxed)))
-            .expect("at least one slot")
+    /// The first connection with room for a stream, with its sender when it is open;
+    /// all full, the least loaded, where the stream waits for room.
+    fn pick(&self) -> (&Slot, Option<SendRequest<ChunkedBody>>) {
+        for slot in &self.slots {
+            match slot.room() {
+                Room::Full => continue,
+                Room::Open(sender) => return (slot, Some(sender)),
+                Room::Unopened => return (slot, None),
+            }
+        }
+        let slot = self.slots.iter().min_by_key(|s| s.in_flight.load(Ordering::Relaxed)).expect("at least one slot");
+        (slot, slot.live())
     }
 
     /// `slot`'s live connection, opened if needed; None when the peer negotiated HTTP/1.1.
-    async fn sender(&self, slot: &Slot) -> Result<Option<SendRequest<ChunkedBody>>, BoxError> {
+    async fn connected(&self, slot: &Slot) -> Result<Option<SendRequest<ChunkedBody>>, BoxError> {
         if let Some(s) = slot.live() {
             return Ok(Some(s));
         }
