@@ -5,10 +5,9 @@ mod error;
 mod ops;
 mod push;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
