@@ -2,10 +2,9 @@
 //! not expose — a cap on open connections, a deadline for receiving request headers
 //! (slowloris), a header size cap — and a graceful drain on shutdown.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;

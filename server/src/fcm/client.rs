@@ -155,12 +155,13 @@ impl FcmClient {
         headers.insert(header::AUTHORIZATION, bearer);
         headers.insert(header::CONTENT_TYPE, JSON);
         headers.insert(header::USER_AGENT, USER_AGENT);
-        let response = match &self.link {
-            Some(link) => match link.send(request).await.map_err(|e| transport_error(e.as_ref()))? {
-                Sent::Answer(response) => response,
-                Sent::NotH2(request) => self.http.request(request).await.map_err(|e| transport_error(&e))?,
-            },
-            None => self.http.request(request).await.map_err(|e| transport_error(&e))?,
+        let sent = match &self.link {
+            Some(link) => link.send(request).await.map_err(|e| transport_error(e.as_ref()))?,
+            None => Sent::NotH2(request),
+        };
+        let response = match sent {
+            Sent::Answer(response) => response,
+            Sent::NotH2(request) => self.http.request(request).await.map_err(|e| transport_error(&e))?,
         };
         let (parts, incoming) = response.into_parts();
         let bytes = Limited::new(incoming, MAX_RESPONSE_BYTES)
