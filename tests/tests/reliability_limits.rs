@@ -22,6 +22,7 @@ chaos_per_store!(
     fcm_quota_exceeded_holds_the_endpoint_back,
     fcm_quota_exceeded_holds_back_without_push_limiter,
     fcm_quota_exceeded_holds_back_the_whole_device,
+    fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter,
     load_shedding_answers_503_with_retry_after,
     full_queue_answers_503_with_retry_after,
 );
@@ -155,6 +156,12 @@ async fn fcm_quota_exceeded_holds_back_without_push_limiter(rig: Rig) {
 /// "FCM QUOTA_EXCEEDED backs that device off").
 async fn fcm_quota_exceeded_holds_back_the_whole_device(rig: Rig) {
     quota_case(rig, NodeConfig::new(Backend::Embedded), true).await
+}
+
+/// The same with the limiter off. With Redis, a push then checks for a hold by the
+/// limiter key's TTL instead of running the limiter script, which must see the hold too.
+async fn fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter(rig: Rig) {
+    quota_case(rig, NodeConfig::new(Backend::Embedded).limit("push_rate_per_second = 0"), true).await
 }
 
 async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
