@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
-use super::link::{H2Link, Sent};
+use super::link::{Answer, H2Link, Head, Sent};
 use super::transport::{ChunkedBody, UnvectoredConnector};
 use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
@@ -74,14 +74,6 @@ impl FcmClient {
         let mut builder = Client::builder(TokioExecutor::new());
         builder.timer(TokioTimer::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
         let http = builder.build(connector.clone());
-        let mut h2 = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new())
-            // One HTTP/2 connection carries every send: if a NAT or load balancer drops it
-            // silently, pings find out within 40 s instead of every send timing out on it
-            // until TCP gives up (many minutes).
-            .keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
         let base = cfg.api_url.trim_end_matches('/');
         let mut projects = HashMap::new();
         for (name, key) in accounts {
@@ -100,7 +92,8 @@ impl FcmClient {
             .and_then(|u| Uri::builder().scheme(u.scheme()?.clone()).authority(u.authority()?.clone()).path_and_query("/").build().ok())
             .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
         let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
-        let link = h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, h2, cfg.connections));
+        let link =
+            h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES));
         Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
     }
 
@@ -148,32 +141,39 @@ impl FcmClient {
     }
 
     async fn exchange(&self, uri: &Uri, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
+        let head = Head { uri, bearer: &bearer, content_type: &JSON, user_agent: &USER_AGENT };
+        let sent = match &self.link {
+            Some(link) => link.send(&head, &body).await.map_err(|e| transport_error(e.as_ref()))?,
+            None => Sent::NotH2,
+        };
+        let answer = match sent {
+            Sent::Answer(answer) => answer,
+            Sent::NotH2 => self.http1(&head, body).await?,
+        };
+        if answer.status == StatusCode::OK {
+            let parsed: SendResponse = serde_json::from_slice(&answer.body).unwrap_or(SendResponse { name: String::new() });
+            return Ok(parsed.name);
+        }
+        Err(FcmError::from_response(answer.status, &answer.headers, &answer.body))
+    }
+
+    /// The request over the HTTP/1.1 pool.
+    async fn http1(&self, head: &Head<'_>, body: Bytes) -> Result<Answer, FcmError> {
         let mut request = Request::new(ChunkedBody::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri.clone();
+        *request.uri_mut() = head.uri.clone();
         let headers = request.headers_mut();
-        headers.insert(header::AUTHORIZATION, bearer);
-        headers.insert(header::CONTENT_TYPE, JSON);
-        headers.insert(header::USER_AGENT, USER_AGENT);
-        let sent = match &self.link {
-            Some(link) => link.send(request).await.map_err(|e| transport_error(e.as_ref()))?,
-            None => Sent::NotH2(request),
-        };
-        let response = match sent {
-            Sent::Answer(response) => response,
-            Sent::NotH2(request) => self.http.request(request).await.map_err(|e| transport_error(&e))?,
-        };
+        headers.insert(header::AUTHORIZATION, head.bearer.clone());
+        headers.insert(header::CONTENT_TYPE, head.content_type.clone());
+        headers.insert(header::USER_AGENT, head.user_agent.clone());
+        let response = self.http.request(request).await.map_err(|e| transport_error(&e))?;
         let (parts, incoming) = response.into_parts();
-        let bytes = Limited::new(incoming, MAX_RESPONSE_BYTES)
+        let body = Limited::new(incoming, MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map_err(|e| transport_error(e.as_ref()))?
             .to_bytes();
-        if parts.status == StatusCode::OK {
-            let parsed: SendResponse = serde_json::from_slice(&bytes).unwrap_or(SendResponse { name: String::new() });
-            return Ok(parsed.name);
-        }
-        Err(FcmError::from_response(parts.status, &parts.headers, &bytes))
+        Ok(Answer { status: parts.status, headers: parts.headers, body })
     }
 }
 

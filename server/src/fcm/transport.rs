@@ -23,6 +23,12 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 /// Below h2's copy threshold for non-vectored I/O (1024 bytes).
 const CHUNK: usize = 1000;
 
+/// `body` in [`CHUNK`]-byte slices (views of the same buffer, no copies), for sending
+/// as separate DATA frames.
+pub fn chunks(body: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    (0..body.len()).step_by(CHUNK).map(move |at| body.slice(at..(at + CHUNK).min(body.len())))
+}
+
 /// A request body handed to the connection in [`CHUNK`]-byte slices (no copies: each is
 /// a view of the same buffer).
 pub struct ChunkedBody {
@@ -127,6 +133,17 @@ where
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[test]
+    fn chunks_cover_the_body_in_small_slices() {
+        for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5466] {
+            let original: Bytes = (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            let pieces: Vec<Bytes> = chunks(&original).collect();
+            assert!(pieces.iter().all(|p| !p.is_empty() && p.len() <= CHUNK), "len {len}: {:?}", pieces.iter().map(Bytes::len).collect::<Vec<_>>());
+            assert_eq!(pieces.concat(), original.to_vec(), "len {len}");
+            assert_eq!(pieces.len(), len.div_ceil(CHUNK), "len {len}");
+        }
+    }
 
     #[tokio::test]
     async fn chunked_body_yields_the_whole_body_in_small_frames() {
