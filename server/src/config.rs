@@ -100,6 +100,11 @@ pub struct FcmConfig {
     /// Most HTTP/2 connections to FCM. Sends share the first; another opens only when
     /// the open ones carry as many concurrent streams as FCM allows (about 100 each).
     pub connections: usize,
+    /// Every HTTP/2 connection to FCM is pinged this often, milliseconds...
+    pub keepalive_ms: u64,
+    /// ...and replaced when a ping goes unanswered this long: a NAT or load balancer that
+    /// drops a connection silently would otherwise make every send time out on it.
+    pub keepalive_timeout_ms: u64,
     /// The lowest Urgency that is sent with Android priority HIGH.
     pub high_priority_from: Urgency,
 }
@@ -114,6 +119,8 @@ impl Default for FcmConfig {
             connect_timeout_ms: 2_000,
             http2_prior_knowledge: false,
             connections: 8,
+            keepalive_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
             high_priority_from: Urgency::Normal,
         }
     }
@@ -127,6 +134,14 @@ impl FcmConfig {
     /// Connect timeout as a `Duration`.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Ping interval of HTTP/2 connections as a `Duration`.
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_millis(self.keepalive_ms)
+    }
+    /// How long a ping may go unanswered, as a `Duration`.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
     }
 }
 
@@ -413,6 +428,9 @@ impl Config {
         }
         if !(1..=64).contains(&self.fcm.connections) {
             return Err(ConfigError::new("fcm.connections", "must be between 1 and 64"));
+        }
+        if self.fcm.keepalive_ms < 100 || self.fcm.keepalive_timeout_ms < 100 {
+            return Err(ConfigError::new("fcm.keepalive_ms", "keepalive_ms and keepalive_timeout_ms must be at least 100"));
         }
         if self.limits.max_registrations_per_device == 0 {
             return Err(ConfigError::new("limits.max_registrations_per_device", "must be positive"));

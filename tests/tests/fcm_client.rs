@@ -277,6 +277,7 @@ struct CuttableProxy {
     url: String,
     opened: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     cut: tokio::sync::watch::Sender<u64>,
+    freeze: tokio::sync::watch::Sender<u64>,
     _accept: tokio::task::JoinHandle<()>,
 }
 
@@ -287,22 +288,34 @@ impl CuttableProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let (freeze, freezes) = tokio::sync::watch::channel(0u64);
         let counter = opened.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut downstream, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
-                let mut cuts = cuts.clone();
+                let (mut cuts, mut freezes) = (cuts.clone(), freezes.clone());
                 cuts.mark_unchanged();
+                freezes.mark_unchanged();
                 tokio::spawn(async move {
                     let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await else { return };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream) => {}
                         _ = cuts.changed() => {}
+                        // Both sockets stay open, nothing passes: a silently dead path.
+                        _ = freezes.changed() => {
+                            let _ = cuts.changed().await;
+                        }
                     }
                 });
             }
         });
-        CuttableProxy { url, opened, cut, _accept: accept }
+        CuttableProxy { url, opened, cut, freeze, _accept: accept }
+    }
+
+    /// Stop forwarding on the connections open now, keeping them open (what a NAT that
+    /// forgot the mapping does); later connections pass.
+    fn freeze_all(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     fn connections(&self) -> usize {
@@ -332,6 +345,35 @@ async fn h2_sends_share_one_connection_and_reopen_it_when_it_dies() {
     }
     assert_eq!(proxy.connections(), 2, "the sends after the cut should reopen exactly one connection");
     assert_eq!(emu.client.stats().await["accepted"], 33);
+}
+
+/// A connection that goes silent without closing (NAT or load balancer forgot it) is
+/// found by its unanswered ping and replaced: the next send goes out on a fresh one
+/// instead of waiting out the send timeout on the dead one.
+#[tokio::test]
+async fn h2_connection_that_stops_answering_pings_is_replaced() {
+    let emu = EmulatorProcess::start().await;
+    let proxy = CuttableProxy::start(emu.port).await;
+    let cfg = FcmConfig {
+        api_url: proxy.url.clone(),
+        http2_prior_knowledge: true,
+        timeout_ms: 3_000,
+        keepalive_ms: 200,
+        keepalive_timeout_ms: 300,
+        ..FcmConfig::default()
+    };
+    let client = client_with(&emu, cfg).await;
+    client.send_json(&emu.project, &message("before")).await.unwrap();
+    assert_eq!(proxy.connections(), 1);
+    proxy.freeze_all();
+    // One interval and one timeout, with room for a slow machine.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let t0 = std::time::Instant::now();
+    let after = client.send_json(&emu.project, &message("after")).await;
+    assert!(after.is_ok(), "the send after the freeze failed: {after:?} after {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_millis(2_000), "the send waited {:?}: it went to the frozen connection", t0.elapsed());
+    assert_eq!(proxy.connections(), 2, "the unanswered ping should have replaced the frozen connection");
+    assert_eq!(emu.client.stats().await["accepted"], 2);
 }
 
 /// More concurrent sends than one connection's streams (100 here, as Google's front ends

@@ -86,6 +86,7 @@ fn bad_configs_exit_2_naming_the_key() {
         ("default_ttl above max_ttl", format!("default_ttl = 100\nmax_ttl = 50\n{}", base(creds)), "default_ttl"),
         ("unknown default project", format!("{}\n[fcm]\ndefault_project = \"q\"\n", base(creds)), "fcm.default_project"),
         ("no FCM connections", format!("{}\n[fcm]\nconnections = 0\n", base(creds)), "fcm.connections"),
+        ("FCM pings too often", format!("{}\n[fcm]\nkeepalive_ms = 0\n", base(creds)), "fcm.keepalive_ms"),
         ("zero registration limit", format!("{}\n[limits]\nmax_registrations_per_device = 0\n", base(creds)), "limits.max_registrations_per_device"),
         ("queue lease too short", format!("{}\n[queue]\nlease_ms = 10\n", base(creds)), "queue.lease_ms"),
         ("bad log level", format!("{}\n[log]\nlevel = \"[[[\"\n", base(creds)), "log.level"),

@@ -1,9 +1,10 @@
-//! The one FCM client: a pooled hyper client (HTTP/2 over TLS where FCM offers it, h2c
-//! by config) and an OAuth token cache per Firebase project.
+//! The one FCM client: HTTP/2 connections held by [`H2Link`] (over TLS where FCM offers
+//! it, h2c by config), hyper's HTTP/1.1 pool for peers that only speak that, and an
+//! OAuth token cache per Firebase project.
 //!
-//! hyper's client is used directly rather than through reqwest: the send path is the
-//! relay's hottest loop and reqwest's per-request layers (URL re-parsing, redirect and
-//! retry policies, connector cloning) cost about a tenth of a push's CPU.
+//! No general-purpose client (reqwest) sits in between: the send path is the relay's
+//! hottest loop and reqwest's per-request layers (URL re-parsing, redirect and retry
+//! policies, connector cloning) cost about a tenth of a push's CPU.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
-use super::link::{Answer, H2Link, Head, Sent};
+use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
 use super::transport::{ChunkedBody, UnvectoredConnector};
 use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
@@ -92,8 +93,10 @@ impl FcmClient {
             .and_then(|u| Uri::builder().scheme(u.scheme()?.clone()).authority(u.authority()?.clone()).path_and_query("/").build().ok())
             .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
         let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
-        let link =
-            h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES));
+        let keepalive = KeepAlive { interval: cfg.keepalive(), timeout: cfg.keepalive_timeout() };
+        let link = h2_possible.then(|| {
+            H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES, keepalive)
+        });
         Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
     }
 

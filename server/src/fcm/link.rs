@@ -28,12 +28,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// (Google's front ends allow 100).
 const ASSUMED_STREAMS: usize = 100;
 
-/// Every connection is pinged this often...
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// ...and dropped when the ping is not answered within this: one connection carries
-/// every send, and if a NAT or load balancer drops it silently, every send would time
-/// out on it until TCP gives up (many minutes).
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often each connection is pinged, and how long a ping may go unanswered before
+/// the connection is dropped: one connection carries every send, and if a NAT or load
+/// balancer drops it silently, every send would time out on it until TCP gives up
+/// (many minutes).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KeepAlive {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
 
 /// FCM's answer to one request.
 pub(super) struct Answer {
@@ -177,6 +180,7 @@ pub(super) struct H2Link<C> {
     slots: Vec<Slot>,
     /// Answers longer than this are not FCM's (a transport error).
     max_response: usize,
+    keepalive: KeepAlive,
     /// TLS negotiated HTTP/1.1 once: FCM's front ends all speak HTTP/2, so this is a
     /// proxy or a test server, and asking again on every send would cost a handshake each.
     not_h2: AtomicBool,
@@ -190,13 +194,20 @@ where
 {
     /// A link of at most `connections` (≥ 1) connections to `origin`, dialled through
     /// `connector`; answers over `max_response` bytes are errors.
-    pub(super) fn new(connector: C, origin: Uri, prior_knowledge: bool, connections: usize, max_response: usize) -> Self {
+    pub(super) fn new(
+        connector: C,
+        origin: Uri,
+        prior_knowledge: bool,
+        connections: usize,
+        max_response: usize,
+        keepalive: KeepAlive,
+    ) -> Self {
         let slots = (0..connections.max(1))
             .map(|_| Slot { current: Mutex::new(None), in_flight: AtomicUsize::new(0), opening: tokio::sync::Mutex::new(()) })
             .collect();
         let mut builder = h2::client::Builder::new();
         builder.enable_push(false);
-        H2Link { connector, origin, prior_knowledge, builder, slots, max_response, not_h2: AtomicBool::new(false) }
+        H2Link { connector, origin, prior_knowledge, builder, slots, max_response, keepalive, not_h2: AtomicBool::new(false) }
     }
 
     /// Send one request, opening a connection first if needed. A request a connection
@@ -291,13 +302,14 @@ where
         let alive = Arc::new(AtomicBool::new(true));
         let running = alive.clone();
         let pings = connection.ping_pong();
+        let keepalive = self.keepalive;
         tokio::spawn(async move {
             tokio::select! {
                 ended = &mut connection => if let Err(e) = ended {
                     tracing::debug!(error = %e, "FCM connection ended");
                 },
-                () = unanswered_ping(pings) => tracing::warn!(
-                    timeout_s = KEEPALIVE_TIMEOUT.as_secs(),
+                () = unanswered_ping(pings, keepalive) => tracing::warn!(
+                    timeout_ms = keepalive.timeout.as_millis() as u64,
                     "FCM connection stopped answering pings; closing it (the next send opens a new one)"
                 ),
             }
@@ -309,13 +321,13 @@ where
     }
 }
 
-/// Ping every [`KEEPALIVE_INTERVAL`]; resolves when a ping goes unanswered for
-/// [`KEEPALIVE_TIMEOUT`] (or the connection can no longer ping).
-async fn unanswered_ping(pings: Option<h2::PingPong>) {
+/// Ping every `keepalive.interval`; resolves when a ping goes unanswered for
+/// `keepalive.timeout`.
+async fn unanswered_ping(pings: Option<h2::PingPong>, keepalive: KeepAlive) {
     let Some(mut pings) = pings else { return std::future::pending().await };
     loop {
-        tokio::time::sleep(KEEPALIVE_INTERVAL).await;
-        match tokio::time::timeout(KEEPALIVE_TIMEOUT, pings.ping(h2::Ping::opaque())).await {
+        tokio::time::sleep(keepalive.interval).await;
+        match tokio::time::timeout(keepalive.timeout, pings.ping(h2::Ping::opaque())).await {
             Ok(Ok(_pong)) => {}
             // The connection is failing anyway; it ends on its own.
             Ok(Err(_)) => return std::future::pending().await,
