@@ -1496,8 +1496,18 @@ async fn h2c_answers_like_http1_byte_for_byte() {
         (M::GET, &plain_send, Some(&bearer), vec![]),
         // Plain sends.
         (M::POST, &plain_send, Some(&bearer), ok_body.clone()),
-        (M::POST, &plain_send, Some("Bearer ya29.unknown"), ok_body.clone()),
-        (M::POST, &plain_send, Some(&bearer), br#"{"message":{"token":"t","data":{"a":1}}}"#.to_vec()),
+        (
+            M::POST,
+            &plain_send,
+            Some("Bearer ya29.unknown"),
+            ok_body.clone(),
+        ),
+        (
+            M::POST,
+            &plain_send,
+            Some(&bearer),
+            br#"{"message":{"token":"t","data":{"a":1}}}"#.to_vec(),
+        ),
         (M::POST, &plain_send, Some(&bearer), big_body),
     ];
     let (h1, h2) = (h1_client(), h2c_client());
@@ -1509,7 +1519,11 @@ async fn h2c_answers_like_http1_byte_for_byte() {
     }
     let probe = h2.get(emu.url("/emulator/stats")).send().await.unwrap();
     assert_eq!(probe.version(), reqwest::Version::HTTP_2);
-    assert!(probe.headers().contains_key("date"), "{:?}", probe.headers());
+    assert!(
+        probe.headers().contains_key("date"),
+        "{:?}",
+        probe.headers()
+    );
     let stats = emu.stats().await;
     // 6 sends over each protocol reached the handler (the GET and the 413 did not).
     assert_eq!(stats["send_requests"], 12, "{stats}");
@@ -1534,24 +1548,41 @@ async fn h2c_sends_honour_injected_faults() {
     let over_h1 = send(&h1, "flaky").await;
     let over_h2 = send(&h2, "flaky").await;
     assert_eq!(over_h2.0, StatusCode::SERVICE_UNAVAILABLE, "{over_h2:?}");
-    assert!(over_h2.1.contains(&("retry-after".into(), "7".into())), "{over_h2:?}");
+    assert!(
+        over_h2.1.contains(&("retry-after".into(), "7".into())),
+        "{over_h2:?}"
+    );
     assert_eq!(over_h1, over_h2);
-    assert_eq!(send(&h2, "flaky").await.0, StatusCode::OK, "times: 2 is used up");
+    assert_eq!(
+        send(&h2, "flaky").await.0,
+        StatusCode::OK,
+        "times: 2 is used up"
+    );
 
-    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1})).await;
+    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1}))
+        .await;
     let first = send(&h2, "gone").await;
     assert_eq!(first.0, StatusCode::NOT_FOUND, "{first:?}");
     assert_eq!(send(&h2, "gone").await, first, "a dead token stays dead");
     assert_eq!(send(&h1, "gone").await, first);
 
-    emu.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1})).await;
+    emu.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1}))
+        .await;
     let started = Instant::now();
     let slow = tokio::spawn(send(&h2, "slow"));
     // Another stream of the same connection is not held up by the delayed one.
     assert_eq!(send(&h2, "quick").await.0, StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_millis(250), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(slow.await.unwrap().0, StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
 
     let stats = emu.stats().await;
     assert_eq!(stats["send_requests"], 8, "{stats}");
@@ -1569,7 +1600,14 @@ async fn h2c_send_body_may_come_in_many_data_frames() {
     // Spread over time: the stream waits for its body while the connection goes on.
     let mut raw = RawH2::connect(emu.port).await;
     let path = format!("/v1/projects/{}/messages:send", emu.project);
-    raw.request(1, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
+    raw.request(
+        1,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
     let pieces = [&body[..10], &body[10..31], &body[31..]];
     for (i, piece) in pieces.iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -1609,13 +1647,28 @@ async fn h2c_send_reset_during_its_delay_is_not_accepted() {
     emu.add_fault(json!({"delay_ms": 300, "times": 1})).await;
     let mut raw = RawH2::connect(emu.port).await;
     let path = format!("/v1/projects/{}/messages:send", emu.project);
-    raw.request(1, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
-    raw.data(1, br#"{"message":{"token":"cancelled"}}"#, true).await;
+    raw.request(
+        1,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
+    raw.data(1, br#"{"message":{"token":"cancelled"}}"#, true)
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     raw.frame(RST_STREAM, 0, 1, &8u32.to_be_bytes()).await; // CANCEL
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The connection still serves other streams.
-    raw.request(3, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
+    raw.request(
+        3,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
     raw.data(3, br#"{"message":{"token":"after"}}"#, true).await;
     assert_eq!(raw.response(3).await.0, 200);
     let stats = emu.stats().await;
@@ -1632,7 +1685,13 @@ async fn sigterm_lets_an_h2c_send_in_flight_finish() {
     let h2 = h2c_client();
     // An idle h2c connection must not hold the emulator up either.
     let idle = h2c_client();
-    assert!(idle.get(emu.url("/emulator/stats")).send().await.unwrap().status().is_success());
+    assert!(idle
+        .get(emu.url("/emulator/stats"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
     let send = tokio::spawn(
         h2.post(emu.url(&format!("/v1/projects/{}/messages:send", emu.project)))
             .bearer_auth(&token)
@@ -1643,7 +1702,10 @@ async fn sigterm_lets_an_h2c_send_in_flight_finish() {
     let started = Instant::now();
     let exited = tokio::task::block_in_place(|| emu.child.terminate(Duration::from_secs(10)));
     assert!(exited, "emulator ignored SIGTERM\n{}", emu.child.output());
-    assert!(started.elapsed() >= Duration::from_millis(200), "did not wait for the send");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "did not wait for the send"
+    );
     let resp = send.await.unwrap().expect("the in-flight send is answered");
     assert_eq!(resp.status(), StatusCode::OK);
 }
@@ -1665,9 +1727,16 @@ struct RawH2 {
 impl RawH2 {
     async fn connect(port: u16) -> RawH2 {
         use tokio::io::AsyncWriteExt;
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
-        let mut raw = RawH2 { tcp, authority: format!("127.0.0.1:{port}") };
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = RawH2 {
+            tcp,
+            authority: format!("127.0.0.1:{port}"),
+        };
         raw.frame(SETTINGS, 0, 0, &[]).await;
         raw
     }
@@ -1682,9 +1751,21 @@ impl RawH2 {
     }
 
     /// HEADERS of a request: every field a literal without indexing (HPACK §6.2.2).
-    async fn request(&mut self, stream: u32, method: &str, path: &str, extra: &[(&str, &str)], end: bool) {
+    async fn request(
+        &mut self,
+        stream: u32,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        end: bool,
+    ) {
         let authority = self.authority.clone();
-        let mut fields = vec![(":method", method), (":scheme", "http"), (":path", path), (":authority", &authority)];
+        let mut fields = vec![
+            (":method", method),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", &authority),
+        ];
         fields.extend_from_slice(extra);
         let mut block = Vec::new();
         for (name, value) in fields {
@@ -1699,7 +1780,8 @@ impl RawH2 {
     }
 
     async fn data(&mut self, stream: u32, bytes: &[u8], end: bool) {
-        self.frame(DATA, if end { END_STREAM } else { 0 }, stream, bytes).await;
+        self.frame(DATA, if end { END_STREAM } else { 0 }, stream, bytes)
+            .await;
     }
 
     async fn read_frame(&mut self) -> (u8, u8, u32, Vec<u8>) {
@@ -1709,7 +1791,10 @@ impl RawH2 {
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         let mut payload = vec![0u8; len];
-        self.tcp.read_exact(&mut payload).await.expect("a frame's payload");
+        self.tcp
+            .read_exact(&mut payload)
+            .await
+            .expect("a frame's payload");
         (head[3], head[4], stream, payload)
     }
 
@@ -1718,9 +1803,10 @@ impl RawH2 {
     async fn response(&mut self, stream: u32) -> (u16, String) {
         let (mut status, mut body) = (0, Vec::new());
         loop {
-            let (kind, flags, id, payload) = tokio::time::timeout(Duration::from_secs(10), self.read_frame())
-                .await
-                .expect("the response in time");
+            let (kind, flags, id, payload) =
+                tokio::time::timeout(Duration::from_secs(10), self.read_frame())
+                    .await
+                    .expect("the response in time");
             if kind == SETTINGS && flags & 1 == 0 {
                 self.frame(SETTINGS, 1, 0, &[]).await;
             }

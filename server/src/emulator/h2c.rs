@@ -28,7 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::serve::Stop;
 use super::Http;
 
-/// hyper 1.x's HTTP/2 server defaults, which the emulator served with before.
+/// hyper 1.x's HTTP/2 server defaults (what `axum::serve` ran with): clients get the same
+/// SETTINGS and limits as from hyper.
 const STREAM_WINDOW: u32 = 1024 * 1024;
 const CONN_WINDOW: u32 = 1024 * 1024;
 const MAX_FRAME_SIZE: u32 = 16 * 1024;
@@ -65,11 +66,12 @@ where
         Err(e) => return tracing::trace!(error = %e, "emulator: h2c handshake failed"),
     };
     let mut streams = FuturesUnordered::new();
-    let mut closing = pin!(stop.wait_for(|stop| *stop));
-    let mut closed = false;
+    let mut stop_asked = pin!(stop.wait_for(|stop| *stop));
+    let mut closing = false;
     poll_fn(|cx| {
-        if !closed && closing.as_mut().poll(cx).is_ready() {
-            closed = true;
+        // Polled until it fires once: GOAWAY, then h2 closes when the last stream is done.
+        if !closing && stop_asked.as_mut().poll(cx).is_ready() {
+            closing = true;
             conn.graceful_shutdown();
         }
         poll_streams(&mut conn, &mut streams, cx, |request, reply| {
@@ -101,9 +103,7 @@ where
     loop {
         loop {
             match conn.poll_accept(cx) {
-                Poll::Ready(Some(Ok((request, reply)))) => {
-                    streams.push(answer(request, reply))
-                }
+                Poll::Ready(Some(Ok((request, reply)))) => streams.push(answer(request, reply)),
                 Poll::Ready(Some(Err(e))) => {
                     tracing::trace!(error = %e, "emulator: h2c connection failed");
                     return Poll::Ready(());
@@ -124,7 +124,11 @@ where
 
 /// Answer one stream: the request through [`Http::dispatch`] (unless the client resets the
 /// stream first), then the response written to the stream.
-async fn answer(http: Http, request: axum::http::Request<RecvStream>, mut reply: SendResponse<Bytes>) {
+async fn answer(
+    http: Http,
+    request: axum::http::Request<RecvStream>,
+    mut reply: SendResponse<Bytes>,
+) {
     let Some(request) = into_request(request, &mut reply) else {
         return;
     };

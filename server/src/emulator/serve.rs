@@ -113,15 +113,12 @@ async fn sniff(mut tcp: TcpStream) -> io::Result<Prefixed<TcpStream>> {
 
 /// HTTP/1.1 exactly as `axum::serve` serves it (hyper's auto-detecting builder, upgrades on).
 async fn serve_http1(io: Prefixed<TcpStream>, http: Http, mut stop: Stop) {
-    let service = tower::ServiceExt::map_request(http.service(), |r: Request<Incoming>| {
-        r.map(Body::new)
-    });
+    let service =
+        tower::ServiceExt::map_request(http.service(), |r: Request<Incoming>| r.map(Body::new));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http2().enable_connect_protocol();
-    let conn = builder.serve_connection_with_upgrades(
-        TokioIo::new(io),
-        TowerToHyperService::new(service),
-    );
+    let conn =
+        builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
     let mut conn = pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
@@ -221,7 +218,10 @@ mod tests {
         let h1 = b"GET /emulator/stats HTTP/1.1\r\nhost: x\r\n\r\n";
         assert_eq!(sniffed(h1).await, (false, h1.to_vec()));
         // A partial preface, then the end of the stream: HTTP/1.1's parser gets it.
-        assert_eq!(sniffed(b"PRI * HTTP").await, (false, b"PRI * HTTP".to_vec()));
+        assert_eq!(
+            sniffed(b"PRI * HTTP").await,
+            (false, b"PRI * HTTP".to_vec())
+        );
         assert_eq!(sniffed(b"").await, (false, Vec::new()));
     }
 }
