@@ -13,13 +13,16 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 use futures::stream::{FuturesUnordered, StreamExt as _};
+use futures::task::AtomicWaker;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http_body::{Body as _, Frame};
@@ -68,17 +71,84 @@ where
     let mut streams = FuturesUnordered::new();
     let mut stop_asked = pin!(stop.wait_for(|stop| *stop));
     let mut closing = false;
+    let guard = Arc::new(SelfWakeGuard::default());
+    let waker = Waker::from(guard.clone());
     poll_fn(|cx| {
-        // Polled until it fires once: GOAWAY, then h2 closes when the last stream is done.
-        if !closing && stop_asked.as_mut().poll(cx).is_ready() {
-            closing = true;
-            conn.graceful_shutdown();
-        }
-        poll_streams(&mut conn, &mut streams, cx, |request, reply| {
-            answer(http.clone(), request, reply)
+        guard.poll(cx, &waker, |cx| {
+            // Polled until it fires once: GOAWAY, then h2 closes when the last stream is done.
+            if !closing && stop_asked.as_mut().poll(cx).is_ready() {
+                closing = true;
+                conn.graceful_shutdown();
+            }
+            poll_streams(&mut conn, &mut streams, cx, |request, reply| {
+                answer(http.clone(), request, reply)
+            })
         })
     })
     .await;
+}
+
+/// The connection task's waker, which turns a wake that arrives while the task is being
+/// polled into one more round of that poll.
+///
+/// Why: when a stream is answered inside the connection's task, h2 wakes that same task
+/// (it has frames to write). tokio's multi-threaded scheduler treats a task woken during its
+/// own poll as yielding: back of the run queue, and an idle worker thread woken to steal it
+/// — two futex calls and two context switches per send when sends come one at a time. The
+/// poll writes those frames before it returns anyway; it only needs to know it was woken.
+#[derive(Default)]
+struct SelfWakeGuard {
+    state: AtomicU8,
+    task: AtomicWaker,
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const WOKEN: u8 = 2;
+/// Rounds of one poll before a wake is passed on to tokio after all: tokio's cooperative
+/// budget wakes a task whose budget ran out, and only returning to the scheduler renews it.
+const MAX_ROUNDS: usize = 4;
+
+impl SelfWakeGuard {
+    /// Poll `f` with `waker` (made from this guard) until it is ready or was not woken.
+    fn poll(
+        &self,
+        cx: &mut Context<'_>,
+        waker: &Waker,
+        mut f: impl FnMut(&mut Context<'_>) -> Poll<()>,
+    ) -> Poll<()> {
+        self.task.register(cx.waker());
+        let mut inner = Context::from_waker(waker);
+        for _ in 0..MAX_ROUNDS {
+            self.state.store(POLLING, Ordering::Release);
+            if f(&mut inner).is_ready() {
+                self.state.store(IDLE, Ordering::Release);
+                return Poll::Ready(());
+            }
+            // A wake after this swap finds IDLE and reaches tokio; one before it is seen here.
+            if self.state.swap(IDLE, Ordering::AcqRel) != WOKEN {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Wake for SelfWakeGuard {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        match self
+            .state
+            .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(WOKEN) => {}
+            Err(_) => self.task.wake(),
+        }
+    }
 }
 
 type Connection<T> = h2::server::Connection<T, Bytes>;
@@ -291,5 +361,86 @@ impl http_body::Body for H2Body {
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn setup() -> (Arc<Count>, Waker, Arc<SelfWakeGuard>, Waker) {
+        let count = Arc::new(Count::default());
+        let guard = Arc::new(SelfWakeGuard::default());
+        (
+            count.clone(),
+            Waker::from(count),
+            guard.clone(),
+            Waker::from(guard),
+        )
+    }
+
+    #[test]
+    fn a_wake_during_the_poll_means_one_more_round_not_a_reschedule() {
+        let (count, outer, guard, inner) = setup();
+        let mut rounds = 0;
+        let poll = guard.poll(&mut Context::from_waker(&outer), &inner, |cx| {
+            rounds += 1;
+            if rounds == 1 {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        });
+        assert!(poll.is_pending());
+        assert_eq!((rounds, count.0.load(Ordering::SeqCst)), (2, 0));
+        // Between polls, a wake reaches the task.
+        inner.wake_by_ref();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_task_woken_every_round_is_rescheduled_after_a_few() {
+        let (count, outer, guard, inner) = setup();
+        let mut rounds = 0;
+        let poll = guard.poll(&mut Context::from_waker(&outer), &inner, |cx| {
+            rounds += 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        });
+        assert!(poll.is_pending());
+        assert_eq!((rounds, count.0.load(Ordering::SeqCst)), (MAX_ROUNDS, 1));
+    }
+
+    #[test]
+    fn a_wake_from_another_thread_mid_poll_is_not_lost() {
+        let (count, outer, guard, inner) = setup();
+        let poll = guard.poll(&mut Context::from_waker(&outer), &inner, |cx| {
+            let waker = cx.waker().clone();
+            std::thread::spawn(move || waker.wake()).join().unwrap();
+            Poll::Ready(())
+        });
+        assert!(poll.is_ready());
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "ready: nothing to wake");
+        let mut rounds = 0;
+        let poll = guard.poll(&mut Context::from_waker(&outer), &inner, |cx| {
+            rounds += 1;
+            if rounds == 1 {
+                let waker = cx.waker().clone();
+                std::thread::spawn(move || waker.wake()).join().unwrap();
+            }
+            Poll::Pending
+        });
+        assert!(poll.is_pending());
+        assert_eq!((rounds, count.0.load(Ordering::SeqCst)), (2, 0));
     }
 }
