@@ -1417,3 +1417,435 @@ async fn stops_on_sigterm() {
         emu.child.output()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// h2c: the emulator serves HTTP/2 prior knowledge itself (not through hyper); its answers must
+// be the ones HTTP/1.1 gets.
+
+fn h2c_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn h1_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http1_only()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Status, headers (in order) but `date` and a `content-length: 0` (hyper's HTTP/1.1 writes
+/// one for an empty body, HTTP/2 ends the stream instead), and body text of an answer, with
+/// the message id cut out of a send's `{"name": …}` (it differs between any two sends).
+type Answer = (StatusCode, Vec<(String, String)>, String);
+
+async fn answer_of(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let mut req = client.request(method, url).body(body.to_vec());
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp
+        .headers()
+        .iter()
+        .filter(|(k, v)| *k != "date" && !(*k == "content-length" && *v == "0"))
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let mut text = resp.text().await.expect("body");
+    if text.starts_with(r#"{"name":"#) {
+        let cut = text.find("/messages/").expect("a message name") + "/messages/".len();
+        text.replace_range(cut..text.len() - 2, "ID");
+    }
+    (status, headers, text)
+}
+
+#[tokio::test]
+async fn h2c_answers_like_http1_byte_for_byte() {
+    let emu = EmulatorProcess::start().await;
+    let bearer = format!("Bearer {}", emu.access_token().await);
+    let escaped: String = emu.project.bytes().map(|b| format!("%{b:02X}")).collect();
+    let plain_send = format!("/v1/projects/{}/messages:send", emu.project);
+    let escaped_send = format!("/v1/projects/{escaped}/messages:send");
+    let ok_body = br#"{"message":{"token":"h2-same","data":{"k":"v"}}}"#.to_vec();
+    let big_body = vec![b' '; 2 * 1024 * 1024 + 1];
+    use reqwest::Method as M;
+    let cases: Vec<(M, &str, Option<&str>, Vec<u8>)> = vec![
+        // Not sends: the router answers.
+        (M::GET, "/emulator/faults", None, vec![]),
+        (M::GET, "/emulator/messages?token=none", None, vec![]),
+        (M::GET, "/nowhere", None, vec![]),
+        (M::POST, "/emulator/stats", None, vec![]),
+        (M::POST, "/emulator/faults", None, b"{".to_vec()),
+        (M::DELETE, "/emulator/faults", None, vec![]),
+        (M::POST, "/token", None, b"grant_type=password".to_vec()),
+        // Sends the fast path leaves to the router: escaped project, other method.
+        (M::POST, &escaped_send, Some(&bearer), ok_body.clone()),
+        (M::POST, &escaped_send, Some(&bearer), b"not json".to_vec()),
+        (M::POST, &escaped_send, None, ok_body.clone()),
+        (M::GET, &plain_send, Some(&bearer), vec![]),
+        // Plain sends.
+        (M::POST, &plain_send, Some(&bearer), ok_body.clone()),
+        (
+            M::POST,
+            &plain_send,
+            Some("Bearer ya29.unknown"),
+            ok_body.clone(),
+        ),
+        (
+            M::POST,
+            &plain_send,
+            Some(&bearer),
+            br#"{"message":{"token":"t","data":{"a":1}}}"#.to_vec(),
+        ),
+        (M::POST, &plain_send, Some(&bearer), big_body),
+    ];
+    let (h1, h2) = (h1_client(), h2c_client());
+    for (method, path, auth, body) in cases {
+        let url = emu.url(path);
+        let over_h1 = answer_of(&h1, method.clone(), &url, auth, &body).await;
+        let over_h2 = answer_of(&h2, method.clone(), &url, auth, &body).await;
+        assert_eq!(over_h1, over_h2, "{method} {path}");
+    }
+    let probe = h2.get(emu.url("/emulator/stats")).send().await.unwrap();
+    assert_eq!(probe.version(), reqwest::Version::HTTP_2);
+    assert!(
+        probe.headers().contains_key("date"),
+        "{:?}",
+        probe.headers()
+    );
+    let stats = emu.stats().await;
+    // 6 sends over each protocol reached the handler (the GET and the 413 did not).
+    assert_eq!(stats["send_requests"], 12, "{stats}");
+    assert_eq!(stats["accepted"], 4, "{stats}");
+}
+
+#[tokio::test]
+async fn h2c_sends_honour_injected_faults() {
+    let emu = EmulatorProcess::start().await;
+    let token = emu.access_token().await;
+    let bearer = format!("Bearer {token}");
+    let url = emu.url(&format!("/v1/projects/{}/messages:send", emu.project));
+    let (h1, h2) = (h1_client(), h2c_client());
+    let send = |client: &reqwest::Client, to: &str| {
+        let body = serde_json::to_vec(&data_msg(to, json!({}))).unwrap();
+        let (client, url, bearer) = (client.clone(), url.clone(), bearer.clone());
+        async move { answer_of(&client, reqwest::Method::POST, &url, Some(&bearer), &body).await }
+    };
+
+    emu.add_fault(json!({"token": "flaky", "error": "UNAVAILABLE", "times": 2, "retry_after": 7}))
+        .await;
+    let over_h1 = send(&h1, "flaky").await;
+    let over_h2 = send(&h2, "flaky").await;
+    assert_eq!(over_h2.0, StatusCode::SERVICE_UNAVAILABLE, "{over_h2:?}");
+    assert!(
+        over_h2.1.contains(&("retry-after".into(), "7".into())),
+        "{over_h2:?}"
+    );
+    assert_eq!(over_h1, over_h2);
+    assert_eq!(
+        send(&h2, "flaky").await.0,
+        StatusCode::OK,
+        "times: 2 is used up"
+    );
+
+    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1}))
+        .await;
+    let first = send(&h2, "gone").await;
+    assert_eq!(first.0, StatusCode::NOT_FOUND, "{first:?}");
+    assert_eq!(send(&h2, "gone").await, first, "a dead token stays dead");
+    assert_eq!(send(&h1, "gone").await, first);
+
+    emu.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1}))
+        .await;
+    let started = Instant::now();
+    let slow = tokio::spawn(send(&h2, "slow"));
+    // Another stream of the same connection is not held up by the delayed one.
+    assert_eq!(send(&h2, "quick").await.0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.await.unwrap().0, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let stats = emu.stats().await;
+    assert_eq!(stats["send_requests"], 8, "{stats}");
+    assert_eq!(stats["rejected"], 5, "{stats}");
+    assert_eq!(stats["accepted"], 3, "{stats}");
+}
+
+#[tokio::test]
+async fn h2c_send_body_may_come_in_many_data_frames() {
+    let emu = EmulatorProcess::start().await;
+    let token = emu.access_token().await;
+    let message = r#"{"token":"pieces","data":{"k":"v\u00e9","n":"1"}}"#;
+    let body = format!(r#"{{"message":{message}}}"#);
+
+    // Spread over time: the stream waits for its body while the connection goes on.
+    let mut raw = RawH2::connect(emu.port).await;
+    let path = format!("/v1/projects/{}/messages:send", emu.project);
+    raw.request(
+        1,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
+    let pieces = [&body[..10], &body[10..31], &body[31..]];
+    for (i, piece) in pieces.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        raw.data(1, piece.as_bytes(), i == pieces.len() - 1).await;
+    }
+    let (status, answer) = raw.response(1).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.starts_with(r#"{"name":"projects/"#), "{answer}");
+
+    // Many DATA frames of 16 KiB, and together more than the connection's 1 MiB receive
+    // window: the second body only arrives if the first one's capacity was given back.
+    let padded = format!("{body}{}", " ".repeat(1_200_000));
+    let h2 = h2c_client();
+    for _ in 0..2 {
+        let r = h2
+            .post(emu.url(&path))
+            .bearer_auth(&token)
+            .body(padded.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    let text = emu.messages_text("?token=pieces").await;
+    let kept = format!(r#""message":{}"#, message.replace("\\u00e9", "é"));
+    assert_eq!(text.matches(&kept).count(), 3, "{text}");
+}
+
+/// hyper dropped a handler whose stream the client reset; so does the emulator's own h2c
+/// server: a send reset during its injected delay is never accepted.
+#[tokio::test]
+async fn h2c_send_reset_during_its_delay_is_not_accepted() {
+    let emu = EmulatorProcess::start().await;
+    let token = emu.access_token().await;
+    emu.add_fault(json!({"delay_ms": 300, "times": 1})).await;
+    let mut raw = RawH2::connect(emu.port).await;
+    let path = format!("/v1/projects/{}/messages:send", emu.project);
+    raw.request(
+        1,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
+    raw.data(1, br#"{"message":{"token":"cancelled"}}"#, true)
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    raw.frame(RST_STREAM, 0, 1, &8u32.to_be_bytes()).await; // CANCEL
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The connection still serves other streams.
+    raw.request(
+        3,
+        "POST",
+        &path,
+        &[("authorization", &format!("Bearer {token}"))],
+        false,
+    )
+    .await;
+    raw.data(3, br#"{"message":{"token":"after"}}"#, true).await;
+    assert_eq!(raw.response(3).await.0, 200);
+    let stats = emu.stats().await;
+    assert_eq!(stats["send_requests"], 2, "{stats}");
+    assert_eq!(stats["accepted"], 1, "{stats}");
+    assert_eq!(emu.messages(Some("cancelled")).await.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_h2c_send_in_flight_finish() {
+    let mut emu = EmulatorProcess::start().await;
+    let token = emu.access_token().await;
+    emu.add_fault(json!({"delay_ms": 500, "times": 1})).await;
+    let h2 = h2c_client();
+    // An idle h2c connection must not hold the emulator up either.
+    let idle = h2c_client();
+    assert!(idle
+        .get(emu.url("/emulator/stats"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let send = tokio::spawn(
+        h2.post(emu.url(&format!("/v1/projects/{}/messages:send", emu.project)))
+            .bearer_auth(&token)
+            .json(&data_msg("in-flight", json!({})))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    let exited = tokio::task::block_in_place(|| emu.child.terminate(Duration::from_secs(10)));
+    assert!(exited, "emulator ignored SIGTERM\n{}", emu.child.output());
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "did not wait for the send"
+    );
+    let resp = send.await.unwrap().expect("the in-flight send is answered");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const END_STREAM: u8 = 1;
+const END_HEADERS: u8 = 4;
+
+/// A minimal HTTP/2 client written frame by frame, for what reqwest cannot do: a body in
+/// DATA frames spread over time, a stream reset by the client.
+struct RawH2 {
+    tcp: tokio::net::TcpStream,
+    authority: String,
+}
+
+impl RawH2 {
+    async fn connect(port: u16) -> RawH2 {
+        use tokio::io::AsyncWriteExt;
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = RawH2 {
+            tcp,
+            authority: format!("127.0.0.1:{port}"),
+        };
+        raw.frame(SETTINGS, 0, 0, &[]).await;
+        raw
+    }
+
+    async fn frame(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, flags]);
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        self.tcp.write_all(&f).await.unwrap();
+    }
+
+    /// HEADERS of a request: every field a literal without indexing (HPACK §6.2.2).
+    async fn request(
+        &mut self,
+        stream: u32,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        end: bool,
+    ) {
+        let authority = self.authority.clone();
+        let mut fields = vec![
+            (":method", method),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", &authority),
+        ];
+        fields.extend_from_slice(extra);
+        let mut block = Vec::new();
+        for (name, value) in fields {
+            block.push(0);
+            for s in [name, value] {
+                hpack_int(&mut block, s.len());
+                block.extend_from_slice(s.as_bytes());
+            }
+        }
+        let flags = END_HEADERS | if end { END_STREAM } else { 0 };
+        self.frame(HEADERS, flags, stream, &block).await;
+    }
+
+    async fn data(&mut self, stream: u32, bytes: &[u8], end: bool) {
+        self.frame(DATA, if end { END_STREAM } else { 0 }, stream, bytes)
+            .await;
+    }
+
+    async fn read_frame(&mut self) -> (u8, u8, u32, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; 9];
+        self.tcp.read_exact(&mut head).await.expect("a frame");
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        self.tcp
+            .read_exact(&mut payload)
+            .await
+            .expect("a frame's payload");
+        (head[3], head[4], stream, payload)
+    }
+
+    /// Status and body of `stream`'s response (the status as h2 encodes the common ones:
+    /// an indexed static-table field), acknowledging the server's SETTINGS on the way.
+    async fn response(&mut self, stream: u32) -> (u16, String) {
+        let (mut status, mut body) = (0, Vec::new());
+        loop {
+            let (kind, flags, id, payload) =
+                tokio::time::timeout(Duration::from_secs(10), self.read_frame())
+                    .await
+                    .expect("the response in time");
+            if kind == SETTINGS && flags & 1 == 0 {
+                self.frame(SETTINGS, 1, 0, &[]).await;
+            }
+            if id != stream {
+                continue;
+            }
+            match kind {
+                HEADERS => {
+                    status = match payload[0] {
+                        0x88 => 200,
+                        0x89 => 204,
+                        0x8c => 400,
+                        0x8d => 404,
+                        0x8e => 500,
+                        other => panic!("unexpected :status encoding {other:#x}"),
+                    }
+                }
+                DATA => body.extend_from_slice(&payload),
+                RST_STREAM => panic!("stream {stream} reset: {payload:?}"),
+                _ => {}
+            }
+            if flags & END_STREAM != 0 {
+                return (status, String::from_utf8(body).unwrap());
+            }
+        }
+    }
+}
+
+/// An HPACK integer with a 7-bit prefix (RFC 7541 §5.1), for string lengths.
+fn hpack_int(out: &mut Vec<u8>, mut n: usize) {
+    if n < 127 {
+        out.push(n as u8);
+        return;
+    }
+    out.push(127);
+    n -= 127;
+    while n >= 128 {
+        out.push((n % 128 + 128) as u8);
+        n /= 128;
+    }
+    out.push(n as u8);
+}

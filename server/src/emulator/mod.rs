@@ -42,10 +42,12 @@
 mod credentials;
 mod errors;
 mod faults;
+mod h2c;
 mod inbox;
 mod json;
 mod oauth;
 pub mod send;
+mod serve;
 mod time;
 
 use std::convert::Infallible;
@@ -63,7 +65,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use axum::ServiceExt as _;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -270,8 +271,9 @@ impl Emulator {
     }
 }
 
-/// What `uprelay emulator` and [`spawn`] serve: [`Emulator::router`], except that sends on a
-/// plain path go straight to their handler ([`send::send_plain`]).
+/// What `uprelay emulator` and [`spawn`] serve (over HTTP/1.1 and h2c, see [`serve`]):
+/// [`Emulator::router`], except that sends on a plain path go straight to their handler
+/// ([`send::send_plain`]).
 ///
 /// Why sends skip the router: in the relay's benchmark the emulator shares the machine with
 /// the relay under test, and the router's per-request work (path matching into extension maps,
@@ -569,21 +571,8 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         args.project
     );
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
-    let service = Http::new(&emu).service().into_make_service();
-    axum::serve(no_delay(listener), service)
-        .with_graceful_shutdown(crate::server::shutdown_signal())
-        .await
-        .context("emulator server failed")?;
+    serve::serve(listener, Http::new(&emu), crate::server::shutdown_signal()).await;
     Ok(())
-}
-
-/// Like FCM's front ends, answer without Nagle's delay: small h2 frames held back until
-/// the client's (delayed) ACK would add 40 ms stalls that the real service does not have.
-fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    })
 }
 
 /// Bind `addr`, serve the emulator in a background task, create credentials for `project`
@@ -599,12 +588,11 @@ pub async fn spawn(
     let base = base_url(bound);
     let emu = Emulator::new(project, 10_000, Duration::from_secs(3600));
     let creds = issue_blocking(&emu, project, format!("{base}/token")).await?;
-    let service = Http::new(&emu).service().into_make_service();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(no_delay(listener), service).await {
-            tracing::error!(error = %e, "FCM emulator stopped");
-        }
-    });
+    tokio::spawn(serve::serve(
+        listener,
+        Http::new(&emu),
+        std::future::pending(),
+    ));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");
     Ok((emu, bound, creds))
 }

@@ -1,6 +1,9 @@
 //! Wall-clock helpers (no chrono in the dependency tree).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderValue;
 
 pub fn unix_secs() -> i64 {
     SystemTime::now()
@@ -14,6 +17,26 @@ pub fn unix_millis() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The current time as an HTTP `Date` header value (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Formatted once a second per thread, like hyper's own `date` header: every h2c answer
+/// carries one.
+pub fn http_date() -> HeaderValue {
+    thread_local! {
+        static CACHED: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with_borrow_mut(|cached| match cached {
+        Some((at, value)) if *at == secs => value.clone(),
+        _ => {
+            let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
+            let value = HeaderValue::from_str(&text).expect("an HTTP date is a valid header value");
+            *cached = Some((secs, value.clone()));
+            value
+        }
+    })
 }
 
 /// `2024-05-01T12:34:56.789Z` (UTC, millisecond precision).
@@ -57,5 +80,12 @@ mod tests {
             rfc3339_millis(1_700_000_000_000),
             "2023-11-14T22:13:20.000Z"
         );
+    }
+
+    #[test]
+    fn http_date_is_now() {
+        let parsed = httpdate::parse_http_date(http_date().to_str().unwrap()).unwrap();
+        let age = SystemTime::now().duration_since(parsed).unwrap();
+        assert!(age < Duration::from_secs(2), "{age:?}");
     }
 }
