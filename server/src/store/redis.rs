@@ -493,7 +493,6 @@ where
         Ok(deleted == 1)
     }
 
-    /// Route from a device head and a registration value.
     /// The push path with no rate configured: the route and any hold on the endpoint
     /// in one round trip of two plain commands (same bucket slot). A hold is the limiter
     /// key's TTL beyond [`LIMITER_SLACK_MS`]; the key is only ever written by the scripts,
@@ -518,6 +517,7 @@ where
         Ok(Some((self.route_from(device, &head, &reg).await?, admission)))
     }
 
+    /// Route from a device head and a registration value.
     async fn route_from(&self, device: DeviceId, head: &[u8], reg: &[u8]) -> Result<Route, StoreError> {
         let (_, project, fcm_token) = codec::decode_device_head(head)?;
         let (instance, vapid) = codec::decode_tagged_registration(reg)?;
@@ -662,12 +662,12 @@ where
     ) -> Result<Option<(Route, Admission)>, StoreError> {
         let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
         let device = DeviceId::from_bytes(&dev);
-        let mut conn = self.conn.clone();
         let (interval, tolerance) = limiter_params(rate);
         let (bucket, limiter, field) = (bucket_key(&dev), limiter_key(&dev, &tag), reg_field(&dev, &tag));
         if interval == 0 {
             return self.route_check_hold(device, &dev, &bucket, &limiter, &field).await;
         }
+        let mut conn = self.conn.clone();
         // The push path's one round trip, as one EVALSHA command: redis-rs' script
         // invocation copies every key and argument into a vector of its own first.
         let mut evalsha = redis::Cmd::with_capacity(9, 256);
