@@ -24,9 +24,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::Http;
+use crate::listener::H2_PREFACE;
 
-/// The HTTP/2 connection preface (RFC 9113 §3.4) a prior-knowledge client starts with.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Tells connections to close gracefully (`true`); its sender learns that every connection
 /// is done when all receivers are dropped.
