@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper_rustls::HttpsConnector;
@@ -165,10 +165,7 @@ impl FcmClient {
         let mut request = Request::new(ChunkedBody::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = head.uri.clone();
-        let headers = request.headers_mut();
-        headers.insert(header::AUTHORIZATION, head.bearer.clone());
-        headers.insert(header::CONTENT_TYPE, head.content_type.clone());
-        headers.insert(header::USER_AGENT, head.user_agent.clone());
+        head.insert_into(request.headers_mut());
         let response = self.http.request(request).await.map_err(|e| transport_error(&e))?;
         let (parts, incoming) = response.into_parts();
         let body = Limited::new(incoming, MAX_RESPONSE_BYTES)

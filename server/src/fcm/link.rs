@@ -62,6 +62,15 @@ pub(super) struct Head<'a> {
     pub user_agent: &'a HeaderValue,
 }
 
+impl Head<'_> {
+    /// The request's own headers (both wires send the same ones).
+    pub fn insert_into(&self, headers: &mut HeaderMap) {
+        headers.insert(header::AUTHORIZATION, self.bearer.clone());
+        headers.insert(header::CONTENT_TYPE, self.content_type.clone());
+        headers.insert(header::USER_AGENT, self.user_agent.clone());
+    }
+}
+
 /// An open connection: a handle to send on it, and whether the task driving it still runs.
 #[derive(Clone)]
 struct Conn {
@@ -247,9 +256,7 @@ where
         *request.uri_mut() = head.uri.clone();
         let headers = request.headers_mut();
         headers.reserve(4);
-        headers.insert(header::AUTHORIZATION, head.bearer.clone());
-        headers.insert(header::CONTENT_TYPE, head.content_type.clone());
-        headers.insert(header::USER_AGENT, head.user_agent.clone());
+        head.insert_into(headers);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let mut sender = conn.sender.clone();
         let (answer, mut stream) = sender.send_request(request, body.is_empty())?;
