@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
 use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
-use super::transport::{ChunkedBody, UnvectoredConnector};
+use super::transport::UnvectoredConnector;
 use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
 
@@ -32,7 +32,7 @@ const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 type Connector = UnvectoredConnector<HttpsConnector<HttpConnector>>;
-type Http = Client<Connector, ChunkedBody>;
+type Http = Client<Connector, Full<Bytes>>;
 
 struct Project {
     /// Built once; cloning a `Uri` is a reference-count bump.
@@ -162,7 +162,7 @@ impl FcmClient {
 
     /// The request over the HTTP/1.1 pool.
     async fn http1(&self, head: &Head<'_>, body: Bytes) -> Result<Answer, FcmError> {
-        let mut request = Request::new(ChunkedBody::new(body));
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = head.uri.clone();
         head.insert_into(request.headers_mut());

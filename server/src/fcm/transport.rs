@@ -15,8 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::http::Uri;
-use bytes::{Buf, Bytes};
-use http_body::{Body, Frame, SizeHint};
+use bytes::Bytes;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 
@@ -27,41 +26,6 @@ const CHUNK: usize = 1000;
 /// as separate DATA frames.
 pub fn chunks(body: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
     (0..body.len()).step_by(CHUNK).map(move |at| body.slice(at..(at + CHUNK).min(body.len())))
-}
-
-/// A request body handed to the connection in [`CHUNK`]-byte slices (no copies: each is
-/// a view of the same buffer).
-pub struct ChunkedBody {
-    rest: Bytes,
-}
-
-impl ChunkedBody {
-    /// The body `bytes`.
-    pub fn new(bytes: Bytes) -> ChunkedBody {
-        ChunkedBody { rest: bytes }
-    }
-}
-
-impl Body for ChunkedBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = self.rest.len().min(CHUNK);
-        let chunk = self.rest.split_to(n);
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        !self.rest.has_remaining()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.rest.len() as u64)
-    }
 }
 
 /// An I/O stream that hides its support for vectored writes (see the module docs).
@@ -132,7 +96,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
 
     #[test]
     fn chunks_cover_the_body_in_small_slices() {
@@ -142,23 +105,6 @@ mod tests {
             assert!(pieces.iter().all(|p| !p.is_empty() && p.len() <= CHUNK), "len {len}: {:?}", pieces.iter().map(Bytes::len).collect::<Vec<_>>());
             assert_eq!(pieces.concat(), original.to_vec(), "len {len}");
             assert_eq!(pieces.len(), len.div_ceil(CHUNK), "len {len}");
-        }
-    }
-
-    #[tokio::test]
-    async fn chunked_body_yields_the_whole_body_in_small_frames() {
-        for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5466, 8192] {
-            let original: Bytes = (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
-            let mut body = ChunkedBody::new(original.clone());
-            assert_eq!(body.size_hint().exact(), Some(len as u64));
-            let mut joined = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let data = frame.unwrap().into_data().unwrap();
-                assert!(!data.is_empty() && data.len() <= CHUNK, "frame of {} bytes", data.len());
-                joined.extend_from_slice(&data);
-            }
-            assert!(body.is_end_stream());
-            assert_eq!(joined, original, "len {len}");
         }
     }
 }
