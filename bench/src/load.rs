@@ -539,13 +539,9 @@ impl ResponseParser {
                     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                     let mut resp = httparse::Response::new(&mut headers);
                     match resp.parse(rest).map_err(ResponseError::Head)? {
-                        httparse::Status::Partial if rest.len() >= MAX_HEAD => {
-                            return Err(ResponseError::TooLong("response head"))
-                        }
+                        httparse::Status::Partial if rest.len() >= MAX_HEAD => return Err(ResponseError::TooLong("response head")),
                         httparse::Status::Partial => return pending(pos),
-                        httparse::Status::Complete(n) if n > MAX_HEAD => {
-                            return Err(ResponseError::TooLong("response head"))
-                        }
+                        httparse::Status::Complete(n) if n > MAX_HEAD => return Err(ResponseError::TooLong("response head")),
                         httparse::Status::Complete(n) => {
                             self.start_body(&resp)?;
                             pos += n;
@@ -577,9 +573,7 @@ impl ResponseParser {
                         return Err(ResponseError::Chunk);
                     }
                     match httparse::parse_chunk_size(rest).map_err(|_| ResponseError::Chunk)? {
-                        httparse::Status::Partial if rest.len() >= MAX_HEAD => {
-                            return Err(ResponseError::TooLong("chunk-size line"))
-                        }
+                        httparse::Status::Partial if rest.len() >= MAX_HEAD => return Err(ResponseError::TooLong("chunk-size line")),
                         httparse::Status::Partial => return pending(pos),
                         httparse::Status::Complete((n, size)) => {
                             pos += n;
@@ -615,11 +609,7 @@ impl ResponseParser {
                     pos += line.len();
                     // Trailer fields are of no use here; only the empty line that ends them
                     // matters (a bare LF accepted like httparse does in heads).
-                    self.state = if line == b"\r\n" || line == b"\n" {
-                        State::Done
-                    } else {
-                        State::Trailers { seen: seen + line.len() }
-                    };
+                    self.state = if line == b"\r\n" || line == b"\n" { State::Done } else { State::Trailers { seen: seen + line.len() } };
                 }
                 State::UntilClose => {
                     if rest.len() as u64 > MAX_BODY - self.body.len() as u64 {
@@ -715,16 +705,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
-    v.iter().try_fold(
-        0u64,
-        |n, &d| {
-            if d.is_ascii_digit() {
-                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            } else {
-                None
-            }
-        },
-    )
+    v.iter().try_fold(0u64, |n, &d| if d.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(d - b'0')) } else { None })
 }
 
 #[cfg(test)]
@@ -750,11 +731,7 @@ mod tests {
     fn drive(reads: &[&[u8]], eof: bool) -> (Vec<Seen>, Option<ResponseError>) {
         let mut rd = ResponseReader::new();
         let mut out = Vec::new();
-        let snapshot = |rd: &ResponseReader| Seen {
-            status: rd.parser.status(),
-            body: rd.parser.body().to_vec(),
-            close: rd.parser.close(),
-        };
+        let snapshot = |rd: &ResponseReader| Seen { status: rd.parser.status(), body: rd.parser.body().to_vec(), close: rd.parser.close() };
         rd.next_response();
         for read in reads {
             let mut read = *read;
@@ -789,11 +766,9 @@ mod tests {
         (out, None)
     }
 
-    const CREATED: &[u8] =
-        b"HTTP/1.1 201 Created\r\nlocation: /m/abc\r\ncontent-length: 0\r\ndate: Mon, 01 Dec 2025 07:00:00 GMT\r\n\r\n";
+    const CREATED: &[u8] = b"HTTP/1.1 201 Created\r\nlocation: /m/abc\r\ncontent-length: 0\r\ndate: Mon, 01 Dec 2025 07:00:00 GMT\r\n\r\n";
     const BAD: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nno such key";
-    const CHUNKED: &[u8] =
-        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive\r\n\r\n\
+    const CHUNKED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive\r\n\r\n\
         5;name=value\r\nhello\r\n\
         6 ; q=\"a;b\"\r\n world\r\n\
         A\r\n, 0123456.\r\n\
@@ -801,8 +776,7 @@ mod tests {
 
     fn three_responses() -> (Vec<u8>, Vec<Seen>) {
         let all = [CREATED, BAD, CHUNKED].concat();
-        let want =
-            vec![seen(201, b"", false), seen(400, b"no such key", false), seen(503, b"hello world, 0123456.", false)];
+        let want = vec![seen(201, b"", false), seen(400, b"no such key", false), seen(503, b"hello world, 0123456.", false)];
         (all, want)
     }
 
@@ -871,9 +845,7 @@ mod tests {
     #[test]
     fn malformed_chunks_are_errors() {
         let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
-        for bad in
-            [&b"zz\r\n"[..], b"\r\n\r\n", b";ext\r\n\r\n", b"3\r\nabcXY0\r\n\r\n", b"3\rx", b"11111111111111111\r\n"]
-        {
+        for bad in [&b"zz\r\n"[..], b"\r\n\r\n", b";ext\r\n\r\n", b"3\r\nabcXY0\r\n\r\n", b"3\rx", b"11111111111111111\r\n"] {
             let (got, err) = drive(&[&[&head[..], bad].concat()], false);
             assert_eq!((got.len(), err), (0, Some(ResponseError::Chunk)), "{:?}", String::from_utf8_lossy(bad));
         }
@@ -961,12 +933,7 @@ mod tests {
 
     #[test]
     fn unusable_content_lengths_are_errors() {
-        for bad in [
-            &b"content-length: 1x"[..],
-            b"content-length: -1",
-            b"content-length: 99999999999999999999999",
-            b"content-length: ",
-        ] {
+        for bad in [&b"content-length: 1x"[..], b"content-length: -1", b"content-length: 99999999999999999999999", b"content-length: "] {
             let r = [&b"HTTP/1.1 200 OK\r\n"[..], bad, b"\r\n\r\n"].concat();
             let err = drive(&[&r], false).1;
             assert_eq!(err, Some(ResponseError::Framing("content-length")), "{:?}", String::from_utf8_lossy(bad));
@@ -1040,7 +1007,8 @@ mod tests {
         let mut w = RequestWriter::new(&h);
         let uri: Uri = "/up/abc?x=1".parse().unwrap();
         let got = w.render(&uri, b"0123456789").to_vec();
-        let want = "POST /up/abc?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nttl: 60\r\nx-two: a\r\nx-two: b\r\ncontent-length: 10\r\n\r\n0123456789";
+        let want =
+            "POST /up/abc?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nttl: 60\r\nx-two: a\r\nx-two: b\r\ncontent-length: 10\r\n\r\n0123456789";
         assert_eq!(String::from_utf8(got).unwrap(), want);
         // The buffer is reused, not appended to.
         let got = w.render(&"/up/z".parse().unwrap(), b"").to_vec();
@@ -1066,8 +1034,7 @@ mod tests {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let mut accepted = 0u32;
                 loop {
-                    let (s, _) =
-                        tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stop => return accepted };
+                    let (s, _) = tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stop => return accepted };
                     accepted += 1;
                     tokio::spawn(serve(s));
                 }

@@ -308,10 +308,16 @@ fn print_header(opts: &Opts, bin: &Path) {
     );
     println!(
         "  redis-server: {}",
-        if opts.redis_stock { "stock settings (--redis-stock)".to_owned() } else { format!("{} (as deploy/ recommends; --redis-stock for Redis defaults)", redis_recommended().join(" ")) }
+        if opts.redis_stock {
+            "stock settings (--redis-stock)".to_owned()
+        } else {
+            format!("{} (as deploy/ recommends; --redis-stock for Redis defaults)", redis_recommended().join(" "))
+        }
     );
     if cfg!(debug_assertions) || bin.components().any(|c| c.as_os_str() == "debug") {
-        println!("  NOTE: a debug build is involved (bench or uprelay): the figures mean nothing; use `cargo run --release -p uprelay-bench`");
+        println!(
+            "  NOTE: a debug build is involved (bench or uprelay): the figures mean nothing; use `cargo run --release -p uprelay-bench`"
+        );
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("  load average before start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
@@ -372,10 +378,7 @@ async fn redis_conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnecti
 
 async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .context("INFO memory has no used_memory")
+    info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).context("INFO memory has no used_memory")
 }
 
 async fn emulator_accepted(env: &Env) -> anyhow::Result<u64> {
@@ -448,9 +451,7 @@ async fn measure(env: &Env, spec: LoadSpec, watched: Vec<(String, u32)>) -> anyh
         .zip(s0.procs.iter().zip(s1.procs.iter()))
         .map(|(n, (a, b))| {
             let d = match (a, b) {
-                (Some(a), Some(b)) => {
-                    Some((b.0.saturating_sub(a.0) as f64 / tck, b.1.saturating_sub(a.1) as f64 / tck))
-                }
+                (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0) as f64 / tck, b.1.saturating_sub(a.1) as f64 / tck)),
                 _ => None,
             };
             (n, d)
@@ -491,8 +492,7 @@ fn print_measured(m: &Measured, server: &str) -> (f64, u64, u64, u64, u64, Optio
     let ok = l.measured_of(201);
     let rps = ok as f64 / m.secs;
     let h = &l.hist;
-    let (p50, p99, p999, max) =
-        (h.value_at_quantile(0.50), h.value_at_quantile(0.99), h.value_at_quantile(0.999), h.max());
+    let (p50, p99, p999, max) = (h.value_at_quantile(0.50), h.value_at_quantile(0.99), h.value_at_quantile(0.999), h.max());
     println!("  throughput   {} pushes/s  ({} × 201 in {:.1} s)", group(rps.round() as u64), group(ok), m.secs);
     println!("  latency      p50 {}   p99 {}   p99.9 {}   max {}", ms(p50), ms(p99), ms(p999), ms(max));
     let others = l.other_statuses(201, false);
@@ -622,8 +622,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
             let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
             let before = redis_used_memory(&mut conn).await?;
             let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&url).await?);
-            let ids =
-                preload::preload(store, r, PROJECT, vapid_key.clone(), o.preload_concurrency, r >= 100_000).await?;
+            let ids = preload::preload(store, r, PROJECT, vapid_key.clone(), o.preload_concurrency, r >= 100_000).await?;
             let after = redis_used_memory(&mut conn).await?;
             let per = after.saturating_sub(before) as f64 / r as f64;
             bytes_per_reg = Some(per);
@@ -781,12 +780,7 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     match redis {
         Some(rd) => {
             rows.push((
-                format!(
-                    "Redis: ≥ {} pushes/s (C={}, B={})",
-                    group(TARGET_RPS as u64),
-                    opts.connections,
-                    opts.body_size
-                ),
+                format!("Redis: ≥ {} pushes/s (C={}, B={})", group(TARGET_RPS as u64), opts.connections, opts.body_size),
                 group(rd.rps.round() as u64),
                 pf(rd.rps >= TARGET_RPS),
             ));
@@ -895,11 +889,7 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
                 let each: Vec<String> = smalls.iter().map(|x| format!("{:.2}", x.p99_us as f64 / 1000.0)).collect();
                 rows.push((
                     format!("p99 at R={label_r} within 10 % of p99 at R={}", group(opts.registrations as u64)),
-                    format!(
-                        "{:.2} / mean({}) ms = {ratio:.2}×",
-                        b.p99_us as f64 / 1000.0,
-                        each.join(", "),
-                    ),
+                    format!("{:.2} / mean({}) ms = {ratio:.2}×", b.p99_us as f64 / 1000.0, each.join(", "),),
                     pf(ratio <= TARGET_P99_RATIO),
                 ));
             }
@@ -912,10 +902,8 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     }
     let checks: Vec<&RunReport> = relay_runs.clone();
     let all_ok = checks.iter().all(|x| x.check_ok);
-    let detail: Vec<String> = checks
-        .iter()
-        .map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0))))
-        .collect();
+    let detail: Vec<String> =
+        checks.iter().map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0)))).collect();
     rows.push(("Correctness: 201 count = emulator accepted (every run)".into(), detail.join(", "), Some(all_ok)));
 
     println!("== targets (issue 6; figures are reported, never asserted)");

@@ -101,9 +101,7 @@ impl ChildProc {
     pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> anyhow::Result<ChildProc> {
         let stdout = dir.join(format!("{name}.out"));
         let stderr = dir.join(format!("{name}.err"));
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(&stdout).context("stdout log")?)
-            .stderr(File::create(&stderr).context("stderr log")?);
+        cmd.stdin(Stdio::null()).stdout(File::create(&stdout).context("stdout log")?).stderr(File::create(&stderr).context("stderr log")?);
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
@@ -139,13 +137,7 @@ impl ChildProc {
             let v: Vec<&str> = s.lines().collect();
             v[v.len().saturating_sub(lines)..].join("\n")
         };
-        format!(
-            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
-            self.name,
-            tail(&self.stdout),
-            self.name,
-            tail(&self.stderr)
-        )
+        format!("--- {} stdout ---\n{}\n--- {} stderr ---\n{}", self.name, tail(&self.stdout), self.name, tail(&self.stderr))
     }
 
     /// Wait until `url` answers with a 2xx (at most `limit`), checking the child stays up.

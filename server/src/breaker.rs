@@ -31,7 +31,11 @@ impl Breaker {
             let was_open = self.is_open(now_ms);
             self.open_until_ms.store(now_ms + self.cooldown_ms, Ordering::Relaxed);
             if !was_open {
-                tracing::warn!(failures = n, cooldown_ms = self.cooldown_ms, "FCM failing: circuit breaker open, new pushes go to the retry queue");
+                tracing::warn!(
+                    failures = n,
+                    cooldown_ms = self.cooldown_ms,
+                    "FCM failing: circuit breaker open, new pushes go to the retry queue"
+                );
             }
         }
     }

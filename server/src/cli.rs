@@ -113,15 +113,11 @@ fn toml_of(config: &Config) -> String {
 }
 
 async fn fcm_send(args: FcmSendArgs) -> anyhow::Result<std::process::ExitCode> {
-    let raw = std::fs::read_to_string(&args.credentials)
-        .with_context(|| format!("cannot read {}", args.credentials.display()))?;
+    let raw = std::fs::read_to_string(&args.credentials).with_context(|| format!("cannot read {}", args.credentials.display()))?;
     let key = yup_oauth2::parse_service_account_key(&raw)
         .with_context(|| format!("{} is not a service-account JSON", args.credentials.display()))?;
-    let project = args
-        .project
-        .clone()
-        .or_else(|| key.project_id.clone())
-        .context("no --project given and the credentials have no project_id")?;
+    let project =
+        args.project.clone().or_else(|| key.project_id.clone()).context("no --project given and the credentials have no project_id")?;
     let mut data = BTreeMap::new();
     for pair in &args.data {
         let (k, v) = pair.split_once('=').with_context(|| format!("--data {pair:?} is not KEY=VALUE"))?;

@@ -202,10 +202,8 @@ impl LimitsConfig {
     }
     /// The per-IP device creation limiter, if on.
     pub fn device_create_rate(&self) -> Option<crate::store::Rate> {
-        (self.device_create_per_minute > 0.0).then(|| crate::store::Rate {
-            per_second: self.device_create_per_minute / 60.0,
-            burst: self.device_create_burst.max(1),
-        })
+        (self.device_create_per_minute > 0.0)
+            .then(|| crate::store::Rate { per_second: self.device_create_per_minute / 60.0, burst: self.device_create_burst.max(1) })
     }
 }
 
@@ -330,8 +328,7 @@ impl ConfigError {
 
 /// Top-level keys, so that unrelated `UPRELAY_*` variables (e.g. ones tests use)
 /// are not mistaken for configuration.
-const TOP_LEVEL_KEYS: &[&str] =
-    &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox", "queue"];
+const TOP_LEVEL_KEYS: &[&str] = &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox", "queue"];
 
 impl Config {
     /// Read defaults, then `file` (if any), then the environment; then validate.
@@ -347,12 +344,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = env
-            .split("__")
-            .filter(|key| {
-                let top = key.as_str().split('.').next().unwrap_or("").to_ascii_lowercase();
-                TOP_LEVEL_KEYS.contains(&top.as_str())
-            });
+        let env = env.split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or("").to_ascii_lowercase();
+            TOP_LEVEL_KEYS.contains(&top.as_str())
+        });
         figment = figment.merge(env);
         let config: Config = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
@@ -469,14 +464,16 @@ impl Config {
                 ));
             }
             if q.poll_ms == 0 || q.initial_backoff_ms == 0 || q.max_backoff_ms < q.initial_backoff_ms {
-                return Err(ConfigError::new("queue", "poll_ms and initial_backoff_ms must be positive, max_backoff_ms ≥ initial_backoff_ms"));
+                return Err(ConfigError::new(
+                    "queue",
+                    "poll_ms and initial_backoff_ms must be positive, max_backoff_ms ≥ initial_backoff_ms",
+                ));
             }
             if q.breaker_threshold == 0 {
                 return Err(ConfigError::new("queue.breaker_threshold", "must be positive"));
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         Ok(())
     }
 

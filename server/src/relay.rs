@@ -194,8 +194,7 @@ impl Relay {
         let id = EndpointId::parse(endpoint).ok_or(PushError::NotFound)?;
         let now = unix_ms();
         // Even with the per-endpoint limiter off, this honours FCM quota holds.
-        let (route, admission) =
-            self.store.route_admit(&id, self.options.push_rate.as_ref(), now).await?.ok_or(PushError::NotFound)?;
+        let (route, admission) = self.store.route_admit(&id, self.options.push_rate.as_ref(), now).await?.ok_or(PushError::NotFound)?;
         if let Admission::Limited(wait) = admission {
             // Refused before the VAPID check: a flood should cost us as little as possible.
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);

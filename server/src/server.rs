@@ -12,9 +12,7 @@ use crate::relay::{Relay, RelayOptions};
 
 /// Run the server with `config` until a shutdown signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen: cannot bind {}", config.listen))?;
     let limits = config.limits.clone();
     let server = build(config).await?;
     crate::listener::serve(listener, server.http.clone(), &limits, shutdown_signal()).await;
@@ -33,8 +31,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
     let mut fcm_config = config.fcm.clone();
     let accounts = if config.sandbox_mode() {
-        let (_emulator, addr, account) =
-            crate::emulator::spawn(config.sandbox.emulator_listen, &config.sandbox.project).await?;
+        let (_emulator, addr, account) = crate::emulator::spawn(config.sandbox.emulator_listen, &config.sandbox.project).await?;
         fcm_config.api_url = format!("http://{addr}");
         // The built-in emulator speaks h2c: sandbox sends take the same HTTP/2 path as FCM's.
         fcm_config.http2_prior_knowledge = true;
@@ -42,8 +39,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             "sandbox mode: no [[fcm.projects]] configured, delivering to the built-in FCM emulator; \
              see what your pushes become at http://{addr}/emulator/messages"
         );
-        let key = yup_oauth2::parse_service_account_key(account.to_string())
-            .context("sandbox emulator wrote unusable credentials")?;
+        let key = yup_oauth2::parse_service_account_key(account.to_string()).context("sandbox emulator wrote unusable credentials")?;
         vec![(config.sandbox.project.clone(), key)]
     } else {
         let mut accounts = Vec::new();
@@ -55,11 +51,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         }
         accounts
     };
-    let default_project = config
-        .fcm
-        .default_project
-        .clone()
-        .unwrap_or_else(|| accounts.first().map(|(name, _)| name.clone()).unwrap_or_default());
+    let default_project =
+        config.fcm.default_project.clone().unwrap_or_else(|| accounts.first().map(|(name, _)| name.clone()).unwrap_or_default());
     let fcm = Arc::new(FcmClient::new(&fcm_config, accounts).await.context("FCM client")?);
     match fcm.warm_up().await {
         Ok(()) => tracing::info!(projects = ?fcm.project_names().collect::<Vec<_>>(), "FCM credentials work"),

@@ -88,7 +88,11 @@ impl Rig {
     }
     /// `embedded` or `redis`, for messages.
     pub fn store(&self) -> &'static str {
-        if self.redis.is_some() { "redis" } else { "embedded" }
+        if self.redis.is_some() {
+            "redis"
+        } else {
+            "embedded"
+        }
     }
     /// A node of this rig.
     pub async fn node(&self, name: &str, config: NodeConfig) -> Node {
@@ -495,14 +499,9 @@ impl Ledger {
     /// Record one push outcome.
     pub fn record(&mut self, via: &str, token: &str, ttl: u64, body: Vec<u8>, result: &Result<PushResponse, String>) {
         match result {
-            Ok(r) if r.status == StatusCode::CREATED => self.acked.push(Acked {
-                m: r.message_id(),
-                token: token.to_owned(),
-                ttl,
-                acked_ms: now_ms(),
-                body,
-                via: via.to_owned(),
-            }),
+            Ok(r) if r.status == StatusCode::CREATED => {
+                self.acked.push(Acked { m: r.message_id(), token: token.to_owned(), ttl, acked_ms: now_ms(), body, via: via.to_owned() })
+            }
             Ok(r) => {
                 *self.refused.entry(r.status.as_u16()).or_default() += 1;
                 let retryable = r.status == StatusCode::SERVICE_UNAVAILABLE || r.status == StatusCode::TOO_MANY_REQUESTS;
@@ -653,11 +652,7 @@ impl Tally {
             }
             // Every copy of every half must carry the acknowledged bytes, to the right token.
             let first_of = |s: &str| parts.iter().find(|p| p.s == s).map(|p| p.bytes.clone());
-            let body = if labels.contains("") {
-                first_of("").unwrap()
-            } else {
-                [first_of("1").unwrap(), first_of("2").unwrap()].concat()
-            };
+            let body = if labels.contains("") { first_of("").unwrap() } else { [first_of("1").unwrap(), first_of("2").unwrap()].concat() };
             let same_copies = parts.iter().all(|p| Some(&p.bytes) == first_of(&p.s).as_ref());
             if body != a.body || !same_copies || parts.iter().any(|p| p.token != a.token) {
                 t.corrupt.push(a.m.clone());
@@ -929,7 +924,10 @@ impl RedisCluster {
         })
         .await;
         if !ok {
-            return Err(format!("cluster_state did not become ok within 30 s: {}", redis_cli(cluster.ports[0], false, &["cluster", "info"]).await));
+            return Err(format!(
+                "cluster_state did not become ok within 30 s: {}",
+                redis_cli(cluster.ports[0], false, &["cluster", "info"]).await
+            ));
         }
         Ok(cluster)
     }

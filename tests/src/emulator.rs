@@ -31,12 +31,8 @@ pub struct ServiceAccount {
 
 impl ServiceAccount {
     pub fn from_json(json: Value) -> ServiceAccount {
-        let field = |k: &str| {
-            json.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_else(|| panic!("service account JSON lacks {k:?}: {json}"))
-                .to_owned()
-        };
+        let field =
+            |k: &str| json.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("service account JSON lacks {k:?}: {json}")).to_owned();
         ServiceAccount {
             project_id: field("project_id"),
             private_key_id: field("private_key_id"),
@@ -48,8 +44,7 @@ impl ServiceAccount {
     }
 
     pub fn load(path: &Path) -> ServiceAccount {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         ServiceAccount::from_json(serde_json::from_str(&text).expect("credentials are JSON"))
     }
 
@@ -67,10 +62,7 @@ impl ServiceAccount {
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// Sign `header.claims` with RS256 using a PKCS#8 PEM private key. With `padded`, every segment
@@ -84,25 +76,13 @@ pub fn sign_jwt(private_key_pem: &str, header: &Value, claims: &Value, padded: b
             URL_SAFE_NO_PAD.encode(b)
         }
     };
-    let signing_input = format!(
-        "{}.{}",
-        enc(&serde_json::to_vec(header).unwrap()),
-        enc(&serde_json::to_vec(claims).unwrap())
-    );
-    let der: String = private_key_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let signing_input = format!("{}.{}", enc(&serde_json::to_vec(header).unwrap()), enc(&serde_json::to_vec(claims).unwrap()));
+    let der: String = private_key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = STANDARD.decode(der.trim()).expect("PEM body is base64");
     let key = ring::signature::RsaKeyPair::from_pkcs8(&der).expect("PKCS#8 RSA key");
     let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        signing_input.as_bytes(),
-        &mut sig,
-    )
-    .expect("RSA signing");
+    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut sig)
+        .expect("RSA signing");
     format!("{signing_input}.{}", enc(&sig))
 }
 
@@ -131,9 +111,7 @@ impl SendResult {
     }
 
     pub fn retry_after(&self) -> Option<&str> {
-        self.headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
+        self.headers.get("retry-after").and_then(|v| v.to_str().ok())
     }
 
     /// Asserts a 400 INVALID_ARGUMENT in FCM's exact shape and returns the error message.
@@ -141,17 +119,8 @@ impl SendResult {
     pub fn assert_invalid_argument(&self) -> &str {
         assert_eq!(self.status, StatusCode::BAD_REQUEST, "body: {}", self.body);
         assert_eq!(self.body["error"]["code"], 400, "body: {}", self.body);
-        assert_eq!(
-            self.body["error"]["status"], "INVALID_ARGUMENT",
-            "body: {}",
-            self.body
-        );
-        assert_eq!(
-            self.error_code(),
-            Some("INVALID_ARGUMENT"),
-            "body: {}",
-            self.body
-        );
+        assert_eq!(self.body["error"]["status"], "INVALID_ARGUMENT", "body: {}", self.body);
+        assert_eq!(self.error_code(), Some("INVALID_ARGUMENT"), "body: {}", self.body);
         self.message()
     }
 }
@@ -166,24 +135,14 @@ pub struct EmulatorClient {
 async fn json_of(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let text = resp.text().await.expect("response body");
-    let v = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (status, v)
 }
 
 impl EmulatorClient {
     pub fn new(base_url: &str) -> EmulatorClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        EmulatorClient {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            http,
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        EmulatorClient { base_url: base_url.trim_end_matches('/').to_owned(), http }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -192,50 +151,28 @@ impl EmulatorClient {
 
     /// `POST /token` with an arbitrary form.
     pub async fn token_request(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        json_of(
-            self.http
-                .post(self.url("/token"))
-                .form(form)
-                .send()
-                .await
-                .expect("POST /token"),
-        )
-        .await
+        json_of(self.http.post(self.url("/token")).form(form).send().await.expect("POST /token")).await
     }
 
     /// `POST /token` with a JWT-bearer grant for `assertion`.
     pub async fn grant(&self, assertion: &str) -> (StatusCode, Value) {
-        self.token_request(&[("grant_type", JWT_BEARER), ("assertion", assertion)])
-            .await
+        self.token_request(&[("grant_type", JWT_BEARER), ("assertion", assertion)]).await
     }
 
     /// A fresh access token for `sa` (panics if refused).
     pub async fn access_token(&self, sa: &ServiceAccount) -> String {
         let (status, body) = self.grant(&sa.assertion()).await;
         assert_eq!(status, StatusCode::OK, "token refused: {body}");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
+        body["access_token"].as_str().expect("access_token").to_owned()
     }
 
     /// Send a JSON body with `Authorization: Bearer <access_token>`.
     pub async fn send(&self, project: &str, access_token: &str, body: &Value) -> SendResult {
-        self.send_raw(
-            project,
-            Some(&format!("Bearer {access_token}")),
-            serde_json::to_vec(body).unwrap(),
-        )
-        .await
+        self.send_raw(project, Some(&format!("Bearer {access_token}")), serde_json::to_vec(body).unwrap()).await
     }
 
     /// Send raw bytes with an optional raw `Authorization` header.
-    pub async fn send_raw(
-        &self,
-        project: &str,
-        authorization: Option<&str>,
-        body: Vec<u8>,
-    ) -> SendResult {
+    pub async fn send_raw(&self, project: &str, authorization: Option<&str>, body: Vec<u8>) -> SendResult {
         let mut req = self
             .http
             .post(self.url(&format!("/v1/projects/{project}/messages:send")))
@@ -247,61 +184,28 @@ impl EmulatorClient {
         let resp = req.send().await.expect("POST messages:send");
         let (status, headers, version) = (resp.status(), resp.headers().clone(), resp.version());
         let (_, body) = json_of(resp).await;
-        SendResult {
-            status,
-            headers,
-            body,
-            version,
-        }
+        SendResult { status, headers, body, version }
     }
 
     /// `POST /emulator/faults`; returns status and body.
     pub async fn post_fault(&self, fault: &Value) -> (StatusCode, Value) {
-        json_of(
-            self.http
-                .post(self.url("/emulator/faults"))
-                .json(fault)
-                .send()
-                .await
-                .expect("POST faults"),
-        )
-        .await
+        json_of(self.http.post(self.url("/emulator/faults")).json(fault).send().await.expect("POST faults")).await
     }
 
     /// Install a fault (panics unless accepted).
     pub async fn add_fault(&self, fault: Value) -> Value {
         let (status, body) = self.post_fault(&fault).await;
-        assert!(
-            status.is_success(),
-            "fault {fault} refused: {status} {body}"
-        );
+        assert!(status.is_success(), "fault {fault} refused: {status} {body}");
         body
     }
 
     pub async fn faults(&self) -> Value {
-        json_of(
-            self.http
-                .get(self.url("/emulator/faults"))
-                .send()
-                .await
-                .expect("GET faults"),
-        )
-        .await
-        .1
+        json_of(self.http.get(self.url("/emulator/faults")).send().await.expect("GET faults")).await.1
     }
 
     pub async fn clear_faults(&self) {
-        let resp = self
-            .http
-            .delete(self.url("/emulator/faults"))
-            .send()
-            .await
-            .expect("DELETE faults");
-        assert!(
-            resp.status().is_success(),
-            "DELETE /emulator/faults: {}",
-            resp.status()
-        );
+        let resp = self.http.delete(self.url("/emulator/faults")).send().await.expect("DELETE faults");
+        assert!(resp.status().is_success(), "DELETE /emulator/faults: {}", resp.status());
     }
 
     /// `GET /emulator/messages[?token=T]`.
@@ -324,66 +228,27 @@ impl EmulatorClient {
     }
 
     pub async fn clear_messages(&self) {
-        let resp = self
-            .http
-            .delete(self.url("/emulator/messages"))
-            .send()
-            .await
-            .expect("DELETE messages");
-        assert!(
-            resp.status().is_success(),
-            "DELETE /emulator/messages: {}",
-            resp.status()
-        );
+        let resp = self.http.delete(self.url("/emulator/messages")).send().await.expect("DELETE messages");
+        assert!(resp.status().is_success(), "DELETE /emulator/messages: {}", resp.status());
     }
 
     pub async fn stats(&self) -> Value {
-        json_of(
-            self.http
-                .get(self.url("/emulator/stats"))
-                .send()
-                .await
-                .expect("GET stats"),
-        )
-        .await
-        .1
+        json_of(self.http.get(self.url("/emulator/stats")).send().await.expect("GET stats")).await.1
     }
 
     pub async fn revoke_tokens(&self) -> Value {
-        json_of(
-            self.http
-                .post(self.url("/emulator/revoke-tokens"))
-                .send()
-                .await
-                .expect("revoke"),
-        )
-        .await
-        .1
+        json_of(self.http.post(self.url("/emulator/revoke-tokens")).send().await.expect("revoke")).await.1
     }
 
     pub async fn reset(&self) {
-        let resp = self
-            .http
-            .post(self.url("/emulator/reset"))
-            .send()
-            .await
-            .expect("reset");
-        assert!(
-            resp.status().is_success(),
-            "POST /emulator/reset: {}",
-            resp.status()
-        );
+        let resp = self.http.post(self.url("/emulator/reset")).send().await.expect("reset");
+        assert!(resp.status().is_success(), "POST /emulator/reset: {}", resp.status());
     }
 
     /// Credentials of a new key for `project` (a second Firebase project, or a second key).
     pub async fn new_credentials(&self, project: &str) -> ServiceAccount {
         let (status, body) = json_of(
-            self.http
-                .post(self.url("/emulator/credentials"))
-                .json(&json!({ "project": project }))
-                .send()
-                .await
-                .expect("POST credentials"),
+            self.http.post(self.url("/emulator/credentials")).json(&json!({ "project": project })).send().await.expect("POST credentials"),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -432,17 +297,11 @@ impl EmulatorProcess {
                     break false;
                 }
                 if credentials_path.exists()
-                    && reqwest::get(format!("{base_url}/emulator/stats"))
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
+                    && reqwest::get(format!("{base_url}/emulator/stats")).await.is_ok_and(|r| r.status().is_success())
                 {
                     break true;
                 }
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "emulator did not come up in 60 s\n{}",
-                    child.output()
-                );
+                assert!(started.elapsed() < Duration::from_secs(60), "emulator did not come up in 60 s\n{}", child.output());
                 tokio::time::sleep(Duration::from_millis(25)).await;
             };
             if !up {

@@ -7,6 +7,6 @@ pub mod emulator;
 pub mod process;
 
 pub use process::{bin_path, free_port, python, wait_for_http, workspace_root, ChildGuard, TempDir};
+pub mod chaos;
 pub mod redis;
 pub mod relay;
-pub mod chaos;

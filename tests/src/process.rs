@@ -9,10 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// Path of a binary of this workspace, e.g. `bin_path("uprelay")`.
@@ -102,10 +99,7 @@ pub fn python() -> PathBuf {
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot bind an ephemeral port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("cannot bind an ephemeral port")
 }
 
 /// A private temporary directory, removed on drop.
@@ -117,17 +111,9 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "{prefix}-{}-{}-{nanos:x}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{}-{nanos:x}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         TempDir { path }
     }
 
@@ -162,19 +148,9 @@ impl ChildGuard {
         let logs = TempDir::new(&format!("uprelay-log-{name}"));
         let stdout = logs.join("stdout.log");
         let stderr = logs.join("stderr.log");
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(&stdout).expect("stdout log"))
-            .stderr(File::create(&stderr).expect("stderr log"));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        ChildGuard {
-            name: name.to_owned(),
-            child,
-            stdout,
-            stderr,
-            _logs: logs,
-        }
+        cmd.stdin(Stdio::null()).stdout(File::create(&stdout).expect("stdout log")).stderr(File::create(&stderr).expect("stderr log"));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        ChildGuard { name: name.to_owned(), child, stdout, stderr, _logs: logs }
     }
 
     pub fn id(&self) -> u32 {
@@ -185,10 +161,7 @@ impl ChildGuard {
     pub fn output(&self) -> String {
         let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
         let err = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-        format!(
-            "--- {} stdout ---\n{out}--- {} stderr ---\n{err}",
-            self.name, self.name
-        )
+        format!("--- {} stdout ---\n{out}--- {} stderr ---\n{err}", self.name, self.name)
     }
 
     /// `Some(status)` once the child has exited.
@@ -199,32 +172,20 @@ impl ChildGuard {
     /// Panics (with the child's output) if the child has exited.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{} exited early with {status}\n{}",
-                self.name,
-                self.output()
-            );
+            panic!("{} exited early with {status}\n{}", self.name, self.output());
         }
     }
 
     /// Wait until `url` answers any HTTP response, checking that the child is still alive.
     pub async fn wait_for_http(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         loop {
             self.assert_running();
             if client.get(url).send().await.is_ok() {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer on {url} within 60 s\n{}",
-                self.name,
-                self.output()
-            );
+            assert!(Instant::now() < deadline, "{} did not answer on {url} within 60 s\n{}", self.name, self.output());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -234,10 +195,7 @@ impl ChildGuard {
     pub fn terminate(&mut self, timeout: Duration) -> bool {
         #[cfg(unix)]
         {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         }
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -263,18 +221,12 @@ impl Drop for ChildGuard {
 /// Wait until `url` answers any HTTP response (60 s at most, then panic).
 pub async fn wait_for_http(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
     loop {
         if client.get(url).send().await.is_ok() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "nothing answered on {url} within 60 s"
-        );
+        assert!(Instant::now() < deadline, "nothing answered on {url} within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -51,11 +51,7 @@ impl RedisServer {
                 if ping(&addr).await {
                     break true;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server did not answer PING on {addr} within 20 s\n{}",
-                    child.output()
-                );
+                assert!(Instant::now() < deadline, "redis-server did not answer PING on {addr} within 20 s\n{}", child.output());
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
             if up {

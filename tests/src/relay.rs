@@ -259,18 +259,7 @@ impl Relay {
         };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         let config_path = dir.join("uprelay.toml");
-        let mut relay = Relay {
-            emulator,
-            redis,
-            cluster,
-            child: None,
-            port: 0,
-            base_url: String::new(),
-            config_path,
-            config,
-            http,
-            dir,
-        };
+        let mut relay = Relay { emulator, redis, cluster, child: None, port: 0, base_url: String::new(), config_path, config, http, dir };
         let mut last = String::new();
         for _ in 0..5 {
             relay.port = free_port();
@@ -391,13 +380,7 @@ impl Relay {
     }
 
     /// A distributor-API call with a raw `Authorization` header and raw body bytes.
-    pub async fn api_raw(
-        &self,
-        method: Method,
-        path: &str,
-        authorization: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> (StatusCode, Value) {
+    pub async fn api_raw(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, Value) {
         let mut req = self.http.request(method.clone(), self.url(path));
         if let Some(a) = authorization {
             req = req.header("authorization", a);
@@ -492,8 +475,7 @@ impl Relay {
 
     /// The FCM messages (one, or two halves) carrying message id `m`, halves ordered by `s`.
     pub async fn messages_with_id(&self, token: &str, m: &str) -> Vec<Value> {
-        let mut found: Vec<Value> =
-            self.messages(token).await.into_iter().filter(|msg| msg["message"]["data"]["m"] == m).collect();
+        let mut found: Vec<Value> = self.messages(token).await.into_iter().filter(|msg| msg["message"]["data"]["m"] == m).collect();
         found.sort_by_key(|msg| msg["message"]["data"]["s"].as_str().unwrap_or("").to_owned());
         found
     }
@@ -618,10 +600,7 @@ impl VapidSigner {
 
     /// An ES256 JWT with `aud` and `exp` (and a mailto `sub`).
     pub fn jwt(&self, aud: &str, exp: u64) -> String {
-        self.jwt_with(
-            &json!({ "typ": "JWT", "alg": "ES256" }),
-            &json!({ "aud": aud, "exp": exp, "sub": "mailto:ops@example.org" }),
-        )
+        self.jwt_with(&json!({ "typ": "JWT", "alg": "ES256" }), &json!({ "aud": aud, "exp": exp, "sub": "mailto:ops@example.org" }))
     }
 
     /// `vapid t=<jwt>, k=<this key>`.
@@ -679,11 +658,7 @@ pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) 
 /// Run `tests/python/<script>` with the venv's interpreter; parse its stdout as JSON.
 pub fn run_python(script: &str, args: &[&str]) -> Value {
     let path = workspace_root().join("tests").join("python").join(script);
-    let out = Command::new(python())
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let out = Command::new(python()).arg(&path).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{script} {args:?} failed with {}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use uprelay_tests::emulator::{
-    sign_jwt, unix_now, EmulatorProcess, ServiceAccount, JWT_BEARER, SCOPE_CLOUD, SCOPE_FCM,
-};
+use uprelay_tests::emulator::{sign_jwt, unix_now, EmulatorProcess, ServiceAccount, JWT_BEARER, SCOPE_CLOUD, SCOPE_FCM};
 
 const MSG_BAD_TOKEN: &str = "The registration token is not a valid FCM registration token";
 const MSG_UNAUTHENTICATED: &str = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
@@ -32,58 +30,25 @@ async fn written_credentials_look_like_a_google_service_account() {
     assert_eq!(sa.json["type"], "service_account");
     assert_eq!(sa.project_id, "my-proj-1");
     assert_eq!(sa.token_uri, format!("{}/token", emu.base_url));
-    assert!(
-        sa.private_key.starts_with("-----BEGIN PRIVATE KEY-----\n"),
-        "{}",
-        sa.private_key
-    );
-    assert!(sa
-        .private_key
-        .trim_end()
-        .ends_with("-----END PRIVATE KEY-----"));
+    assert!(sa.private_key.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", sa.private_key);
+    assert!(sa.private_key.trim_end().ends_with("-----END PRIVATE KEY-----"));
     assert_eq!(sa.private_key_id.len(), 40);
     assert!(sa.private_key_id.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(
-        sa.client_email
-            .ends_with("@my-proj-1.iam.gserviceaccount.com"),
-        "{}",
-        sa.client_email
-    );
-    assert!(sa.json["client_id"]
-        .as_str()
-        .unwrap()
-        .bytes()
-        .all(|b| b.is_ascii_digit()));
-    assert_eq!(
-        sa.json["auth_uri"],
-        "https://accounts.google.com/o/oauth2/auth"
-    );
+    assert!(sa.client_email.ends_with("@my-proj-1.iam.gserviceaccount.com"), "{}", sa.client_email);
+    assert!(sa.json["client_id"].as_str().unwrap().bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(sa.json["auth_uri"], "https://accounts.google.com/o/oauth2/auth");
     // Written in Google's member order.
     let text = std::fs::read_to_string(&emu.credentials_path).unwrap();
-    assert!(
-        text.trim_start()
-            .starts_with("{\n  \"type\": \"service_account\",\n  \"project_id\""),
-        "{text}"
-    );
+    assert!(text.trim_start().starts_with("{\n  \"type\": \"service_account\",\n  \"project_id\""), "{text}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&emu.credentials_path)
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o077,
-            0,
-            "credentials must not be group/world readable: {mode:o}"
-        );
+        let mode = std::fs::metadata(&emu.credentials_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "credentials must not be group/world readable: {mode:o}");
     }
     // The process prints one line with its URL.
     let out = emu.child.output();
-    assert!(
-        out.contains(&format!("listening on {}", emu.base_url)),
-        "{out}"
-    );
+    assert!(out.contains(&format!("listening on {}", emu.base_url)), "{out}");
 }
 
 #[tokio::test]
@@ -108,24 +73,15 @@ async fn token_grant_accepts_padded_and_unpadded_assertions() {
     }
     let padded = sign_jwt(&sa.private_key, &header, &claims, true);
     let segments: Vec<&str> = padded.split('.').collect();
-    assert!(
-        segments[1].ends_with('='),
-        "claims segment should be padded: {padded}"
-    );
-    assert!(
-        segments[2].ends_with('='),
-        "signature segment should be padded: {padded}"
-    );
+    assert!(segments[1].ends_with('='), "claims segment should be padded: {padded}");
+    assert!(segments[2].ends_with('='), "signature segment should be padded: {padded}");
     let (status, body) = emu.grant(&padded).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let padded_token = body["access_token"].as_str().unwrap().to_owned();
     assert_ne!(padded_token, unpadded_token);
 
     // cloud-platform scope, and several scopes in one string, are fine too.
-    for scope in [
-        SCOPE_CLOUD,
-        &format!("https://www.googleapis.com/auth/userinfo.email {SCOPE_FCM}"),
-    ] {
+    for scope in [SCOPE_CLOUD, &format!("https://www.googleapis.com/auth/userinfo.email {SCOPE_FCM}")] {
         let a = sign_jwt(&sa.private_key, &std_header(sa), &sa.claims(scope), false);
         let (status, body) = emu.grant(&a).await;
         assert_eq!(status, StatusCode::OK, "scope {scope}: {body}");
@@ -133,9 +89,7 @@ async fn token_grant_accepts_padded_and_unpadded_assertions() {
     // google-auth always signs for Google's own token URL, whatever token_uri says.
     let mut claims = sa.claims(SCOPE_CLOUD);
     claims["aud"] = json!("https://oauth2.googleapis.com/token");
-    let (status, body) = emu
-        .grant(&sign_jwt(&sa.private_key, &std_header(sa), &claims, false))
-        .await;
+    let (status, body) = emu.grant(&sign_jwt(&sa.private_key, &std_header(sa), &claims, false)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Both tokens work.
@@ -153,15 +107,12 @@ async fn token_grant_rejects_bad_assertions() {
     let now = unix_now();
     // A key this emulator never issued (same service account name).
     let stranger = ServiceAccount::from_json(
-        uprelay::emulator::Emulator::new("x", 1, Duration::from_secs(1))
-            .issue_credentials(&sa.project_id, &sa.token_uri),
+        uprelay::emulator::Emulator::new("x", 1, Duration::from_secs(1)).issue_credentials(&sa.project_id, &sa.token_uri),
     );
     // A key of another project of this emulator.
     let other = emu.new_credentials("other-project").await;
 
-    let sign = |key: &ServiceAccount, claims: Value| {
-        sign_jwt(&key.private_key, &std_header(key), &claims, false)
-    };
+    let sign = |key: &ServiceAccount, claims: Value| sign_jwt(&key.private_key, &std_header(key), &claims, false);
     let with = |field: &str, v: Value| {
         let mut c = sa.claims(SCOPE_FCM);
         if v.is_null() {
@@ -183,100 +134,39 @@ async fn token_grant_rejects_bad_assertions() {
         );
         format!("{h}.{other_claims}.{}", good.split('.').nth(2).unwrap())
     };
-    let alg_none = format!(
-        "{}.{c}.",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            br#"{"alg":"none","typ":"JWT"}"#
-        )
-    );
+    let alg_none =
+        format!("{}.{c}.", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, br#"{"alg":"none","typ":"JWT"}"#));
 
     let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "untrusted key",
-            sign(&stranger, sa.claims(SCOPE_FCM)),
-            "invalid_grant",
-        ),
+        ("untrusted key", sign(&stranger, sa.claims(SCOPE_FCM)), "invalid_grant"),
         (
             "other project's key, our iss",
-            sign_jwt(
-                &other.private_key,
-                &json!({"alg":"RS256","typ":"JWT"}),
-                &sa.claims(SCOPE_FCM),
-                false,
-            ),
+            sign_jwt(&other.private_key, &json!({"alg":"RS256","typ":"JWT"}), &sa.claims(SCOPE_FCM), false),
             "invalid_grant",
         ),
-        (
-            "unknown iss",
-            sign(&sa, with("iss", json!("nobody@x.iam.gserviceaccount.com"))),
-            "invalid_grant",
-        ),
-        (
-            "missing iss",
-            sign(&sa, with("iss", Value::Null)),
-            "invalid_grant",
-        ),
-        (
-            "wrong aud",
-            sign(&sa, with("aud", json!("https://example.org/token"))),
-            "invalid_grant",
-        ),
-        (
-            "missing aud",
-            sign(&sa, with("aud", Value::Null)),
-            "invalid_grant",
-        ),
-        (
-            "scope without FCM",
-            sign(
-                &sa,
-                with(
-                    "scope",
-                    json!("https://www.googleapis.com/auth/userinfo.email"),
-                ),
-            ),
-            "invalid_scope",
-        ),
-        (
-            "missing scope",
-            sign(&sa, with("scope", Value::Null)),
-            "invalid_scope",
-        ),
+        ("unknown iss", sign(&sa, with("iss", json!("nobody@x.iam.gserviceaccount.com"))), "invalid_grant"),
+        ("missing iss", sign(&sa, with("iss", Value::Null)), "invalid_grant"),
+        ("wrong aud", sign(&sa, with("aud", json!("https://example.org/token"))), "invalid_grant"),
+        ("missing aud", sign(&sa, with("aud", Value::Null)), "invalid_grant"),
+        ("scope without FCM", sign(&sa, with("scope", json!("https://www.googleapis.com/auth/userinfo.email"))), "invalid_scope"),
+        ("missing scope", sign(&sa, with("scope", Value::Null)), "invalid_scope"),
         (
             "expired",
-            sign(
-                &sa,
-                json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now - 7200, "exp": now - 3600}),
-            ),
+            sign(&sa, json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now - 7200, "exp": now - 3600})),
             "invalid_grant",
         ),
         (
             "lifetime over 1 h",
-            sign(
-                &sa,
-                json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now, "exp": now + 3601}),
-            ),
+            sign(&sa, json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now, "exp": now + 3601})),
             "invalid_grant",
         ),
         (
             "iat in the future",
-            sign(
-                &sa,
-                json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now + 600, "exp": now + 1200}),
-            ),
+            sign(&sa, json!({"iss": sa.client_email, "scope": SCOPE_FCM, "aud": sa.token_uri, "iat": now + 600, "exp": now + 1200})),
             "invalid_grant",
         ),
-        (
-            "exp before iat",
-            sign(&sa, with("exp", json!(now - 10))),
-            "invalid_grant",
-        ),
-        (
-            "missing exp",
-            sign(&sa, with("exp", Value::Null)),
-            "invalid_grant",
-        ),
+        ("exp before iat", sign(&sa, with("exp", json!(now - 10))), "invalid_grant"),
+        ("missing exp", sign(&sa, with("exp", Value::Null)), "invalid_grant"),
         ("tampered claims", tampered, "invalid_grant"),
         ("alg none", alg_none, "invalid_grant"),
         ("garbage", "not.a.jwt".to_owned(), "invalid_grant"),
@@ -286,34 +176,15 @@ async fn token_grant_rejects_bad_assertions() {
         let (status, body) = emu.grant(assertion).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
         assert_eq!(body["error"], *expected, "{name}: {body}");
-        assert!(
-            body["error_description"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty()),
-            "{name}: {body}"
-        );
+        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {body}");
     }
 
-    let (status, body) = emu
-        .token_request(&[("grant_type", "client_credentials"), ("assertion", &good)])
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
-        "{body}"
-    );
+    let (status, body) = emu.token_request(&[("grant_type", "client_credentials"), ("assertion", &good)]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")), "{body}");
     let (status, body) = emu.token_request(&[("assertion", &good)]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
-        "{body}"
-    );
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")), "{body}");
     let (status, body) = emu.token_request(&[("grant_type", JWT_BEARER)]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request")),
-        "{body}"
-    );
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
 
     // Nothing was issued; the good assertion still works afterwards.
     assert_eq!(emu.stats().await["tokens_issued"], 0);
@@ -332,28 +203,15 @@ async fn send_requires_a_live_access_token_of_the_project() {
     assert_eq!(r.body["error"]["code"], 401);
 
     // A token we never issued: Google's exact body.
-    let r = emu
-        .send_raw(
-            &emu.project,
-            Some("Bearer ya29.not-a-token-we-issued"),
-            body.clone(),
-        )
-        .await;
+    let r = emu.send_raw(&emu.project, Some("Bearer ya29.not-a-token-we-issued"), body.clone()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    assert_eq!(
-        r.body,
-        json!({"error": {"code": 401, "message": MSG_UNAUTHENTICATED, "status": "UNAUTHENTICATED"}})
-    );
+    assert_eq!(r.body, json!({"error": {"code": 401, "message": MSG_UNAUTHENTICATED, "status": "UNAUTHENTICATED"}}));
     assert!(r.headers.contains_key("www-authenticate"));
     for auth in ["Basic dXNlcjpwYXNz", "Bearer ", "ya29.no-scheme"] {
         let r = emu.send_raw(&emu.project, Some(auth), body.clone()).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}: {}", r.body);
         assert_eq!(r.body["error"]["status"], "UNAUTHENTICATED", "{auth}");
-        assert!(
-            r.error_code().is_none(),
-            "a bad access token carries no FcmError: {}",
-            r.body
-        );
+        assert!(r.error_code().is_none(), "a bad access token carries no FcmError: {}", r.body);
     }
 
     // A token of another project: 403 PERMISSION_DENIED without an FCM errorCode.
@@ -365,19 +223,9 @@ async fn send_requires_a_live_access_token_of_the_project() {
     assert_eq!(r.body["error"]["status"], "PERMISSION_DENIED");
     assert!(r.error_code().is_none(), "{}", r.body);
     // ...which works for its own project.
-    let r = emu
-        .client
-        .send("second-project", &other_token, &data_msg("tok", json!({})))
-        .await;
+    let r = emu.client.send("second-project", &other_token, &data_msg("tok", json!({}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(
-        r.body["name"]
-            .as_str()
-            .unwrap()
-            .starts_with("projects/second-project/messages/"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["name"].as_str().unwrap().starts_with("projects/second-project/messages/"), "{}", r.body);
 
     let stats = emu.stats().await;
     assert_eq!(stats["send_requests"], 7);
@@ -405,10 +253,7 @@ async fn revoke_tokens_forces_a_refresh() {
     let emu = EmulatorProcess::start().await;
     let t1 = emu.access_token().await;
     let t2 = emu.access_token().await;
-    assert_eq!(
-        emu.send(&t1, &data_msg("tok", json!({}))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(emu.send(&t1, &data_msg("tok", json!({}))).await.status, StatusCode::OK);
     let revoked = emu.revoke_tokens().await;
     assert_eq!(revoked["revoked"], 2, "{revoked}");
     for t in [&t1, &t2] {
@@ -416,10 +261,7 @@ async fn revoke_tokens_forces_a_refresh() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     }
     let t3 = emu.access_token().await;
-    assert_eq!(
-        emu.send(&t3, &data_msg("tok", json!({}))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(emu.send(&t3, &data_msg("tok", json!({}))).await.status, StatusCode::OK);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,42 +274,22 @@ async fn accepted_message_is_kept_exactly_as_received() {
     // Member order deliberately not alphabetical; lowerCamelCase and snake_case mixed.
     let raw = r#"{"message":{"token":"dev-1","data":{"z":"1","b":"two","a":"ü"},"android":{"ttl":"86400s","priority":"HIGH","collapseKey":"k1","direct_boot_ok":false,"restrictedPackageName":"org.example"}},"validateOnly":false}"#;
     let before = unix_now();
-    let r = emu
-        .send_raw(
-            &emu.project,
-            Some(&format!("Bearer {token}")),
-            raw.as_bytes().to_vec(),
-        )
-        .await;
+    let r = emu.send_raw(&emu.project, Some(&format!("Bearer {token}")), raw.as_bytes().to_vec()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let name = r.body["name"].as_str().unwrap();
-    assert!(
-        name.starts_with(&format!("projects/{}/messages/", emu.project)),
-        "{name}"
-    );
-    assert_eq!(
-        r.body.as_object().unwrap().len(),
-        1,
-        "only `name` in a success: {}",
-        r.body
-    );
+    assert!(name.starts_with(&format!("projects/{}/messages/", emu.project)), "{name}");
+    assert_eq!(r.body.as_object().unwrap().len(), 1, "only `name` in a success: {}", r.body);
 
     let text = emu.messages_text("").await;
     let sent_message = &raw[r#"{"message":"#.len()..raw.find(r#","validateOnly""#).unwrap()];
-    assert!(
-        text.contains(sent_message),
-        "message not kept verbatim:\n{text}\nvs\n{sent_message}"
-    );
+    assert!(text.contains(sent_message), "message not kept verbatim:\n{text}\nvs\n{sent_message}");
 
     let msgs = emu.messages(None).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["name"], name);
     assert_eq!(msgs[0]["project"], emu.project.as_str());
     let at = msgs[0]["received_at"].as_str().unwrap();
-    assert!(
-        at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
-        "RFC 3339 UTC ms: {at}"
-    );
+    assert!(at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T', "RFC 3339 UTC ms: {at}");
     let ms = msgs[0]["received_at_ms"].as_i64().unwrap();
     assert!(ms / 1000 >= before && ms / 1000 <= unix_now(), "{ms}");
 
@@ -477,15 +299,9 @@ async fn accepted_message_is_kept_exactly_as_received() {
 }
 
 /// Status, headers (but `date`) and body of a send, with the message id cut off the name.
-fn comparable(
-    r: uprelay_tests::emulator::SendResult,
-) -> (StatusCode, Vec<(String, String)>, Value) {
-    let headers = r
-        .headers
-        .iter()
-        .filter(|(k, _)| *k != "date")
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
-        .collect();
+fn comparable(r: uprelay_tests::emulator::SendResult) -> (StatusCode, Vec<(String, String)>, Value) {
+    let headers =
+        r.headers.iter().filter(|(k, _)| *k != "date").map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned())).collect();
     let mut body = r.body;
     if let Some(name) = body.get_mut("name") {
         let s = name.as_str().unwrap();
@@ -503,23 +319,11 @@ async fn plain_and_escaped_send_paths_answer_alike() {
     let escaped: String = emu.project.bytes().map(|b| format!("%{b:02X}")).collect();
     let kept = r#"{"token":"t\u0041\"k","data":{"k\n":"v\u00e9","b":"plain"}}"#;
     let cases: Vec<(Option<&str>, Vec<u8>)> = vec![
-        (
-            Some(&bearer),
-            format!(r#"{{"message":{kept}}}"#).into_bytes(),
-        ),
-        (
-            Some(&bearer),
-            br#"{"validate_only":true,"message":{"topic":"news"}}"#.to_vec(),
-        ),
-        (
-            Some(&bearer),
-            br#"{"message":{"token":"t","data":{"a":12}}}"#.to_vec(),
-        ),
+        (Some(&bearer), format!(r#"{{"message":{kept}}}"#).into_bytes()),
+        (Some(&bearer), br#"{"validate_only":true,"message":{"topic":"news"}}"#.to_vec()),
+        (Some(&bearer), br#"{"message":{"token":"t","data":{"a":12}}}"#.to_vec()),
         (Some(&bearer), b"not json".to_vec()),
-        (
-            Some("Bearer ya29.unknown"),
-            br#"{"message":{"token":"t"}}"#.to_vec(),
-        ),
+        (Some("Bearer ya29.unknown"), br#"{"message":{"token":"t"}}"#.to_vec()),
         (None, br#"{"message":{"token":"t"}}"#.to_vec()),
         // Over axum's default body limit: its 413.
         (Some(&bearer), vec![b' '; 2 * 1024 * 1024 + 1]),
@@ -540,12 +344,7 @@ async fn plain_and_escaped_send_paths_answer_alike() {
     assert_eq!(msgs[0]["project"], msgs[1]["project"]);
     assert_eq!(msgs[0]["message"]["token"], "tA\"k");
     let text = emu.messages_text("?token=tA%22k").await;
-    assert_eq!(
-        text.matches(r#""message":{"token":"tA\"k","data":{"k\n":"vé","b":"plain"}}"#)
-            .count(),
-        2,
-        "{text}"
-    );
+    assert_eq!(text.matches(r#""message":{"token":"tA\"k","data":{"k\n":"vé","b":"plain"}}"#).count(), 2, "{text}");
 }
 
 #[tokio::test]
@@ -553,35 +352,16 @@ async fn inbox_filters_by_token_and_clears() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
     for (t, n) in [("A", "1"), ("B", "2"), ("A", "3"), ("with space?&=", "4")] {
-        let r = emu
-            .send(
-                &token,
-                &json!({"message": {"token": t.replace(' ', "_"), "data": {"n": n}}}),
-            )
-            .await;
+        let r = emu.send(&token, &json!({"message": {"token": t.replace(' ', "_"), "data": {"n": n}}})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     let a = emu.messages(Some("A")).await;
-    assert_eq!(
-        a.iter()
-            .map(|m| m["message"]["data"]["n"].clone())
-            .collect::<Vec<_>>(),
-        vec![json!("1"), json!("3")]
-    );
+    assert_eq!(a.iter().map(|m| m["message"]["data"]["n"].clone()).collect::<Vec<_>>(), vec![json!("1"), json!("3")]);
     assert_eq!(emu.messages(Some("B")).await.len(), 1);
-    assert_eq!(
-        emu.messages(Some("with_space?&=")).await.len(),
-        1,
-        "query values are URL-decoded"
-    );
+    assert_eq!(emu.messages(Some("with_space?&=")).await.len(), 1, "query values are URL-decoded");
     assert_eq!(emu.messages(Some("C")).await.len(), 0);
     assert_eq!(emu.messages(None).await.len(), 4);
-    let resp = emu
-        .http
-        .delete(emu.url("/emulator/messages"))
-        .send()
-        .await
-        .unwrap();
+    let resp = emu.http.delete(emu.url("/emulator/messages")).send().await.unwrap();
     assert!(resp.status().is_success());
     assert!(emu.messages(None).await.is_empty());
     // Counters are not reset by clearing the inbox.
@@ -593,17 +373,10 @@ async fn keep_bounds_the_inbox_but_accepted_counts_everything() {
     let emu = EmulatorProcess::start_with(&["--keep", "3"]).await;
     let token = emu.access_token().await;
     for i in 0..5 {
-        let r = emu
-            .send(&token, &data_msg("t", json!({ "i": i.to_string() })))
-            .await;
+        let r = emu.send(&token, &data_msg("t", json!({ "i": i.to_string() }))).await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    let kept: Vec<Value> = emu
-        .messages(None)
-        .await
-        .iter()
-        .map(|m| m["message"]["data"]["i"].clone())
-        .collect();
+    let kept: Vec<Value> = emu.messages(None).await.iter().map(|m| m["message"]["data"]["i"].clone()).collect();
     assert_eq!(kept, vec![json!("2"), json!("3"), json!("4")]);
     let stats = emu.stats().await;
     assert_eq!(stats["accepted"], 5, "{stats}");
@@ -616,44 +389,18 @@ async fn validate_only_is_validated_but_not_stored() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
     for key in ["validate_only", "validateOnly"] {
-        let r = emu
-            .send(
-                &token,
-                &json!({ key: true, "message": {"token": "t", "data": {"a": "b"}} }),
-            )
-            .await;
+        let r = emu.send(&token, &json!({ key: true, "message": {"token": "t", "data": {"a": "b"}} })).await;
         assert_eq!(r.status, StatusCode::OK, "{key}: {}", r.body);
-        assert!(
-            r.body["name"].as_str().unwrap().starts_with("projects/"),
-            "{}",
-            r.body
-        );
+        assert!(r.body["name"].as_str().unwrap().starts_with("projects/"), "{}", r.body);
         // Still validated.
-        let r = emu
-            .send(
-                &token,
-                &json!({ key: true, "message": {"token": "t", "data": {"from": "b"}} }),
-            )
-            .await;
+        let r = emu.send(&token, &json!({ key: true, "message": {"token": "t", "data": {"from": "b"}} })).await;
         r.assert_invalid_argument();
     }
-    let r = emu
-        .send(
-            &token,
-            &json!({ "validate_only": "yes", "message": {"token": "t"} }),
-        )
-        .await;
-    assert_eq!(
-        r.assert_invalid_argument(),
-        "Invalid value at 'validate_only' (TYPE_BOOL), \"yes\""
-    );
+    let r = emu.send(&token, &json!({ "validate_only": "yes", "message": {"token": "t"} })).await;
+    assert_eq!(r.assert_invalid_argument(), "Invalid value at 'validate_only' (TYPE_BOOL), \"yes\"");
     assert!(emu.messages(None).await.is_empty());
     let stats = emu.stats().await;
-    assert_eq!(
-        (stats["validated"].as_u64(), stats["accepted"].as_u64()),
-        (Some(2), Some(0)),
-        "{stats}"
-    );
+    assert_eq!((stats["validated"].as_u64(), stats["accepted"].as_u64()), (Some(2), Some(0)), "{stats}");
     assert_eq!(stats["rejected"], 3, "{stats}");
 }
 
@@ -689,15 +436,8 @@ async fn rejects_requests_without_exactly_one_valid_target() {
     }
     // Not JSON at all, and a JSON array.
     for raw in [&b"{not json"[..], b"[1,2]", b""] {
-        let r = emu
-            .send_raw(&emu.project, Some(&format!("Bearer {token}")), raw.to_vec())
-            .await;
-        assert!(
-            r.assert_invalid_argument()
-                .starts_with("Invalid JSON payload received."),
-            "{}",
-            r.body
-        );
+        let r = emu.send_raw(&emu.project, Some(&format!("Bearer {token}")), raw.to_vec()).await;
+        assert!(r.assert_invalid_argument().starts_with("Invalid JSON payload received."), "{}", r.body);
     }
     // Accepted targets: a 4096-character token, a topic, a condition.
     for body in [
@@ -717,45 +457,15 @@ async fn rejects_non_string_data_values_with_a_field_violation() {
     let token = emu.access_token().await;
     // Raw bodies, so that member order (and thus the index FCM reports) is exactly ours.
     let cases = [
-        (
-            r#"{"message":{"token":"t","data":{"a":"ok","b":12}}}"#,
-            "message.data[1].value",
-            "12",
-        ),
-        (
-            r#"{"message":{"token":"t","data":{"x":true}}}"#,
-            "message.data[0].value",
-            "true",
-        ),
-        (
-            r#"{"message":{"token":"t","data":{"z":"1","y":"2","x":1.5}}}"#,
-            "message.data[2].value",
-            "1.5",
-        ),
-        (
-            r#"{"message":{"token":"t","data":{"n":null}}}"#,
-            "message.data[0].value",
-            "null",
-        ),
-        (
-            r#"{"message":{"token":"t","data":{"o":{"p":"q"}}}}"#,
-            "message.data[0].value",
-            "Starting an object on a scalar field",
-        ),
-        (
-            r#"{"message":{"token":"t","android":{"data":{"k":"v","n":7}}}}"#,
-            "message.android.data[1].value",
-            "7",
-        ),
+        (r#"{"message":{"token":"t","data":{"a":"ok","b":12}}}"#, "message.data[1].value", "12"),
+        (r#"{"message":{"token":"t","data":{"x":true}}}"#, "message.data[0].value", "true"),
+        (r#"{"message":{"token":"t","data":{"z":"1","y":"2","x":1.5}}}"#, "message.data[2].value", "1.5"),
+        (r#"{"message":{"token":"t","data":{"n":null}}}"#, "message.data[0].value", "null"),
+        (r#"{"message":{"token":"t","data":{"o":{"p":"q"}}}}"#, "message.data[0].value", "Starting an object on a scalar field"),
+        (r#"{"message":{"token":"t","android":{"data":{"k":"v","n":7}}}}"#, "message.android.data[1].value", "7"),
     ];
     for (raw, field, literal) in cases {
-        let r = emu
-            .send_raw(
-                &emu.project,
-                Some(&format!("Bearer {token}")),
-                raw.as_bytes().to_vec(),
-            )
-            .await;
+        let r = emu.send_raw(&emu.project, Some(&format!("Bearer {token}")), raw.as_bytes().to_vec()).await;
         let expected = format!("Invalid value at '{field}' (TYPE_STRING), {literal}");
         assert_eq!(r.assert_invalid_argument(), expected, "{raw}");
         let details = r.body["error"]["details"].as_array().unwrap();
@@ -763,19 +473,10 @@ async fn rejects_non_string_data_values_with_a_field_violation() {
             .iter()
             .find(|d| d["@type"] == "type.googleapis.com/google.rpc.BadRequest")
             .unwrap_or_else(|| panic!("no BadRequest detail: {}", r.body));
-        assert_eq!(
-            bad_request["fieldViolations"][0]["field"], field,
-            "{}",
-            r.body
-        );
-        assert_eq!(
-            bad_request["fieldViolations"][0]["description"],
-            expected.as_str()
-        );
+        assert_eq!(bad_request["fieldViolations"][0]["field"], field, "{}", r.body);
+        assert_eq!(bad_request["fieldViolations"][0]["description"], expected.as_str());
     }
-    let r = emu
-        .send(&token, &json!({"message": {"token": "t", "data": ["a"]}}))
-        .await;
+    let r = emu.send(&token, &json!({"message": {"token": "t", "data": ["a"]}})).await;
     r.assert_invalid_argument();
     assert!(emu.messages(None).await.is_empty());
 }
@@ -784,16 +485,7 @@ async fn rejects_non_string_data_values_with_a_field_violation() {
 async fn rejects_reserved_data_keys() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
-    for key in [
-        "from",
-        "message_type",
-        "google",
-        "google.c.a.e",
-        "googleFoo",
-        "gcm",
-        "gcm.notification.title",
-        "gcmx",
-    ] {
+    for key in ["from", "message_type", "google", "google.c.a.e", "googleFoo", "gcm", "gcm.notification.title", "gcmx"] {
         for target in ["data", "android"] {
             let body = if target == "data" {
                 data_msg("t", json!({ "ok": "1", key: "v" }))
@@ -801,23 +493,11 @@ async fn rejects_reserved_data_keys() {
                 json!({"message": {"token": "t", "android": {"data": { key: "v" }}}})
             };
             let r = emu.send(&token, &body).await;
-            assert_eq!(
-                r.assert_invalid_argument(),
-                format!("Invalid data payload key: {key}"),
-                "{body}"
-            );
+            assert_eq!(r.assert_invalid_argument(), format!("Invalid data payload key: {key}"), "{body}");
         }
     }
     // Documented as allowed (FCM overwrites it), and look-alikes that are not reserved.
-    for key in [
-        "collapse_key",
-        "From",
-        "fromx",
-        "message",
-        "Google",
-        "x-google",
-        "notification",
-    ] {
+    for key in ["collapse_key", "From", "fromx", "message", "Google", "x-google", "notification"] {
         let r = emu.send(&token, &data_msg("t", json!({ key: "v" }))).await;
         assert_eq!(r.status, StatusCode::OK, "{key}: {}", r.body);
     }
@@ -832,10 +512,7 @@ async fn enforces_the_4096_byte_data_limit() {
         async move { emu.send(token, &data_msg("t", data)).await }
     };
     // Keys and values count: "k" + 4095 bytes = 4096 → accepted; one more byte → rejected.
-    assert_eq!(
-        send(json!({"k": "v".repeat(4095)})).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(send(json!({"k": "v".repeat(4095)})).await.status, StatusCode::OK);
     let r = send(json!({"k": "v".repeat(4096)})).await;
     assert_eq!(r.assert_invalid_argument(), "Android message is too big");
     // Spread over many entries.
@@ -843,47 +520,22 @@ async fn enforces_the_4096_byte_data_limit() {
     for i in 0..64 {
         many.insert(format!("k{i:02}"), json!("x".repeat(61))); // 64 * (3 + 61) = 4096
     }
-    assert_eq!(
-        send(Value::Object(many.clone())).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(send(Value::Object(many.clone())).await.status, StatusCode::OK);
     many.insert("z".into(), json!(""));
     send(Value::Object(many)).await.assert_invalid_argument();
     // UTF-8 bytes, not characters: 2048 × "é" is 4096 bytes, plus the key → too big.
-    send(json!({"k": "é".repeat(2048)}))
-        .await
-        .assert_invalid_argument();
-    assert_eq!(
-        send(json!({"k": "é".repeat(2047)})).await.status,
-        StatusCode::OK
-    );
+    send(json!({"k": "é".repeat(2048)})).await.assert_invalid_argument();
+    assert_eq!(send(json!({"k": "é".repeat(2047)})).await.status, StatusCode::OK);
     // android.data counts as well.
-    let r = emu
-        .send(
-            &token,
-            &json!({"message": {"token": "t", "android": {"data": {"k": "v".repeat(4096)}}}}),
-        )
-        .await;
+    let r = emu.send(&token, &json!({"message": {"token": "t", "android": {"data": {"k": "v".repeat(4096)}}}})).await;
     r.assert_invalid_argument();
     // Topic messages have a 2048-byte limit.
-    let r = emu
-        .send(
-            &token,
-            &json!({"message": {"topic": "news", "data": {"k": "v".repeat(2047)}}}),
-        )
-        .await;
+    let r = emu.send(&token, &json!({"message": {"topic": "news", "data": {"k": "v".repeat(2047)}}})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = emu
-        .send(
-            &token,
-            &json!({"message": {"topic": "news", "data": {"k": "v".repeat(2048)}}}),
-        )
-        .await;
+    let r = emu.send(&token, &json!({"message": {"topic": "news", "data": {"k": "v".repeat(2048)}}})).await;
     assert_eq!(r.assert_invalid_argument(), "Android message is too big");
     // validate_only enforces the limit too.
-    let r = emu
-        .send(&token, &json!({"validate_only": true, "message": {"token": "t", "data": {"k": "v".repeat(5000)}}}))
-        .await;
+    let r = emu.send(&token, &json!({"validate_only": true, "message": {"token": "t", "data": {"k": "v".repeat(5000)}}})).await;
     r.assert_invalid_argument();
 }
 
@@ -892,46 +544,21 @@ async fn validates_android_ttl() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
     let with_ttl = |ttl: Value| json!({"message": {"token": "t", "android": {"ttl": ttl}}});
-    for ok in [
-        "0s",
-        "1s",
-        "86400s",
-        "2419200s",
-        "3.5s",
-        "3.000000001s",
-        "2419200.999s",
-        "-0s",
-    ] {
+    for ok in ["0s", "1s", "86400s", "2419200s", "3.5s", "3.000000001s", "2419200.999s", "-0s"] {
         let r = emu.send(&token, &with_ttl(json!(ok))).await;
         assert_eq!(r.status, StatusCode::OK, "ttl {ok}: {}", r.body);
     }
-    for bad in [
-        "86400",
-        "s",
-        "1.s",
-        "1.0000000001s",
-        "1e3s",
-        " 1s",
-        "1m",
-        "abc",
-        "",
-    ] {
+    for bad in ["86400", "s", "1.s", "1.0000000001s", "1e3s", " 1s", "1m", "abc", ""] {
         let r = emu.send(&token, &with_ttl(json!(bad))).await;
         let expected = format!("Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), {}", json!(bad));
         assert_eq!(r.assert_invalid_argument(), expected, "ttl {bad:?}");
     }
     let r = emu.send(&token, &with_ttl(json!(3600))).await;
-    assert_eq!(
-        r.assert_invalid_argument(),
-        "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), 3600"
-    );
+    assert_eq!(r.assert_invalid_argument(), "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), 3600");
     for out_of_range in ["2419201s", "-1s", "-0.5s", "99999999999s"] {
         let r = emu.send(&token, &with_ttl(json!(out_of_range))).await;
         let msg = r.assert_invalid_argument();
-        assert!(
-            msg.starts_with("TTL must be between 0 and 2419200 seconds"),
-            "{out_of_range}: {msg}"
-        );
+        assert!(msg.starts_with("TTL must be between 0 and 2419200 seconds"), "{out_of_range}: {msg}");
     }
 }
 
@@ -941,58 +568,27 @@ async fn validates_android_priority_and_field_types() {
     let token = emu.access_token().await;
     let with_android = |a: Value| json!({"message": {"token": "t", "android": a}});
     for p in ["NORMAL", "HIGH", "normal", "high"] {
-        let r = emu
-            .send(&token, &with_android(json!({"priority": p})))
-            .await;
+        let r = emu.send(&token, &with_android(json!({"priority": p}))).await;
         assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.body);
     }
-    for p in [
-        json!("URGENT"),
-        json!("very-low"),
-        json!(""),
-        json!(true),
-        json!(5),
-    ] {
-        let r = emu
-            .send(&token, &with_android(json!({"priority": p})))
-            .await;
-        let expected = format!(
-            "Invalid value at 'message.android.priority' (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), {p}"
-        );
+    for p in [json!("URGENT"), json!("very-low"), json!(""), json!(true), json!(5)] {
+        let r = emu.send(&token, &with_android(json!({"priority": p}))).await;
+        let expected =
+            format!("Invalid value at 'message.android.priority' (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), {p}");
         assert_eq!(r.assert_invalid_argument(), expected);
     }
     let type_cases = [
-        (
-            json!({"collapse_key": 5}),
-            "Invalid value at 'message.android.collapse_key' (TYPE_STRING), 5",
-        ),
-        (
-            json!({"collapseKey": false}),
-            "Invalid value at 'message.android.collapse_key' (TYPE_STRING), false",
-        ),
-        (
-            json!({"restricted_package_name": 1}),
-            "Invalid value at 'message.android.restricted_package_name' (TYPE_STRING), 1",
-        ),
-        (
-            json!({"direct_boot_ok": "yes"}),
-            "Invalid value at 'message.android.direct_boot_ok' (TYPE_BOOL), \"yes\"",
-        ),
-        (
-            json!({"directBootOk": 1}),
-            "Invalid value at 'message.android.direct_boot_ok' (TYPE_BOOL), 1",
-        ),
+        (json!({"collapse_key": 5}), "Invalid value at 'message.android.collapse_key' (TYPE_STRING), 5"),
+        (json!({"collapseKey": false}), "Invalid value at 'message.android.collapse_key' (TYPE_STRING), false"),
+        (json!({"restricted_package_name": 1}), "Invalid value at 'message.android.restricted_package_name' (TYPE_STRING), 1"),
+        (json!({"direct_boot_ok": "yes"}), "Invalid value at 'message.android.direct_boot_ok' (TYPE_BOOL), \"yes\""),
+        (json!({"directBootOk": 1}), "Invalid value at 'message.android.direct_boot_ok' (TYPE_BOOL), 1"),
     ];
     for (android, expected) in type_cases {
         let r = emu.send(&token, &with_android(android.clone())).await;
         assert_eq!(r.assert_invalid_argument(), expected, "{android}");
     }
-    let r = emu
-        .send(
-            &token,
-            &json!({"message": {"token": "t", "android": "HIGH"}}),
-        )
-        .await;
+    let r = emu.send(&token, &json!({"message": {"token": "t", "android": "HIGH"}})).await;
     r.assert_invalid_argument();
     // Every documented field in both spellings.
     for a in [
@@ -1009,7 +605,10 @@ async fn rejects_unknown_fields_like_google() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
     let cases = [
-        (json!({"message": {"token": "t"}, "dry_run": true}), "Invalid JSON payload received. Unknown name \"dry_run\": Cannot find field."),
+        (
+            json!({"message": {"token": "t"}, "dry_run": true}),
+            "Invalid JSON payload received. Unknown name \"dry_run\": Cannot find field.",
+        ),
         (
             json!({"message": {"token": "t", "priority": "high"}}),
             "Invalid JSON payload received. Unknown name \"priority\" at 'message': Cannot find field.",
@@ -1040,44 +639,17 @@ async fn each_fault_code_answers_with_fcms_status_body_and_retry_after() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
     let table = [
-        (
-            "UNREGISTERED",
-            404,
-            "NOT_FOUND",
-            "Requested entity was not found.",
-        ),
-        (
-            "SENDER_ID_MISMATCH",
-            403,
-            "PERMISSION_DENIED",
-            "SenderId mismatch",
-        ),
+        ("UNREGISTERED", 404, "NOT_FOUND", "Requested entity was not found."),
+        ("SENDER_ID_MISMATCH", 403, "PERMISSION_DENIED", "SenderId mismatch"),
         ("INVALID_ARGUMENT", 400, "INVALID_ARGUMENT", MSG_BAD_TOKEN),
-        (
-            "QUOTA_EXCEEDED",
-            429,
-            "RESOURCE_EXHAUSTED",
-            "Resource has been exhausted (e.g. check quota).",
-        ),
-        (
-            "UNAVAILABLE",
-            503,
-            "UNAVAILABLE",
-            "The service is currently unavailable.",
-        ),
+        ("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+        ("UNAVAILABLE", 503, "UNAVAILABLE", "The service is currently unavailable."),
         ("INTERNAL", 500, "INTERNAL", "Internal error encountered."),
-        (
-            "THIRD_PARTY_AUTH_ERROR",
-            401,
-            "UNAUTHENTICATED",
-            "Auth error from APNS or Web Push Service",
-        ),
+        ("THIRD_PARTY_AUTH_ERROR", 401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service"),
     ];
     for (i, (code, http, status, message)) in table.iter().enumerate() {
         let dev = format!("device-{code}");
-        let installed = emu
-            .add_fault(json!({"token": dev, "error": code, "times": 1, "retry_after": i + 1}))
-            .await;
+        let installed = emu.add_fault(json!({"token": dev, "error": code, "times": 1, "retry_after": i + 1})).await;
         assert_eq!(installed["error"], *code);
         let r = emu.send(&token, &data_msg(&dev, json!({"a": "b"}))).await;
         assert_eq!(r.status.as_u16(), *http, "{code}: {}", r.body);
@@ -1085,20 +657,9 @@ async fn each_fault_code_answers_with_fcms_status_body_and_retry_after() {
         assert_eq!(r.body["error"]["status"], *status, "{code}");
         assert_eq!(r.body["error"]["message"], *message, "{code}");
         let details = r.body["error"]["details"].as_array().unwrap();
-        assert_eq!(
-            details[0],
-            json!({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}),
-            "{code}"
-        );
-        assert_eq!(
-            r.retry_after(),
-            Some((i + 1).to_string().as_str()),
-            "{code}"
-        );
-        assert!(r.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"));
+        assert_eq!(details[0], json!({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}), "{code}");
+        assert_eq!(r.retry_after(), Some((i + 1).to_string().as_str()), "{code}");
+        assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
 
         // The fault is used up: the next send goes through, except to a dead (UNREGISTERED) token.
         let r = emu.send(&token, &data_msg(&dev, json!({"a": "c"}))).await;
@@ -1109,22 +670,12 @@ async fn each_fault_code_answers_with_fcms_status_body_and_retry_after() {
             assert_eq!(r.status, StatusCode::OK, "{code}: {}", r.body);
         }
         // Faulted sends are not stored.
-        let kept: Vec<Value> = emu
-            .messages(Some(&dev))
-            .await
-            .iter()
-            .map(|m| m["message"]["data"]["a"].clone())
-            .collect();
-        let expected: Vec<Value> = if *code == "UNREGISTERED" {
-            vec![]
-        } else {
-            vec![json!("c")]
-        };
+        let kept: Vec<Value> = emu.messages(Some(&dev)).await.iter().map(|m| m["message"]["data"]["a"].clone()).collect();
+        let expected: Vec<Value> = if *code == "UNREGISTERED" { vec![] } else { vec![json!("c")] };
         assert_eq!(kept, expected, "{code}");
     }
     // Without retry_after, no Retry-After header.
-    emu.add_fault(json!({"error": "UNAVAILABLE", "times": 1}))
-        .await;
+    emu.add_fault(json!({"error": "UNAVAILABLE", "times": 1})).await;
     let r = emu.send(&token, &data_msg("x", json!({}))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.retry_after(), None);
@@ -1139,16 +690,14 @@ async fn faults_count_down_and_global_faults_hit_every_token() {
         async move { emu.send(token, &data_msg(dev, json!({}))).await.status }
     };
     // Global, twice.
-    emu.add_fault(json!({"error": "QUOTA_EXCEEDED", "times": 2}))
-        .await;
+    emu.add_fault(json!({"error": "QUOTA_EXCEEDED", "times": 2})).await;
     assert_eq!(send("a").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(send("b").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(send("a").await, StatusCode::OK);
     assert_eq!(emu.faults().await["faults"], json!([]));
 
     // Token-specific, forever: other tokens unaffected, until DELETE /emulator/faults.
-    emu.add_fault(json!({"token": "flaky", "error": "INTERNAL"}))
-        .await;
+    emu.add_fault(json!({"token": "flaky", "error": "INTERNAL"})).await;
     for _ in 0..5 {
         assert_eq!(send("flaky").await, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(send("steady").await, StatusCode::OK);
@@ -1160,10 +709,8 @@ async fn faults_count_down_and_global_faults_hit_every_token() {
     assert_eq!(send("flaky").await, StatusCode::OK);
 
     // Token-specific faults come before global ones.
-    emu.add_fault(json!({"error": "UNAVAILABLE", "times": 1}))
-        .await;
-    emu.add_fault(json!({"token": "c", "error": "SENDER_ID_MISMATCH", "times": 1}))
-        .await;
+    emu.add_fault(json!({"error": "UNAVAILABLE", "times": 1})).await;
+    emu.add_fault(json!({"token": "c", "error": "SENDER_ID_MISMATCH", "times": 1})).await;
     assert_eq!(send("c").await, StatusCode::FORBIDDEN);
     assert_eq!(send("c").await, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(send("c").await, StatusCode::OK);
@@ -1176,59 +723,29 @@ async fn faults_count_down_and_global_faults_hit_every_token() {
 async fn a_dead_token_stays_dead() {
     let emu = EmulatorProcess::start().await;
     let token = emu.access_token().await;
-    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1}))
-        .await;
+    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1})).await;
     for _ in 0..3 {
         let r = emu.send(&token, &data_msg("gone", json!({}))).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.error_code(), Some("UNREGISTERED"));
     }
     let listed = emu.faults().await;
-    assert_eq!(
-        listed["faults"],
-        json!([]),
-        "the fault itself is used up: {listed}"
-    );
+    assert_eq!(listed["faults"], json!([]), "the fault itself is used up: {listed}");
     assert_eq!(listed["dead_tokens"], json!(["gone"]));
     // Clearing faults does not revive it; dry runs see it dead too; other tokens are fine.
     emu.clear_faults().await;
-    assert_eq!(
-        emu.send(&token, &data_msg("gone", json!({}))).await.status,
-        StatusCode::NOT_FOUND
-    );
-    let r = emu
-        .send(
-            &token,
-            &json!({"validate_only": true, "message": {"token": "gone"}}),
-        )
-        .await;
+    assert_eq!(emu.send(&token, &data_msg("gone", json!({}))).await.status, StatusCode::NOT_FOUND);
+    let r = emu.send(&token, &json!({"validate_only": true, "message": {"token": "gone"}})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        emu.send(&token, &data_msg("alive", json!({}))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(emu.send(&token, &data_msg("alive", json!({}))).await.status, StatusCode::OK);
     // A global UNREGISTERED fault kills each token it answers.
-    emu.add_fault(json!({"error": "UNREGISTERED", "times": 1}))
-        .await;
-    assert_eq!(
-        emu.send(&token, &data_msg("victim", json!({})))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        emu.send(&token, &data_msg("victim", json!({})))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    emu.add_fault(json!({"error": "UNREGISTERED", "times": 1})).await;
+    assert_eq!(emu.send(&token, &data_msg("victim", json!({}))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(emu.send(&token, &data_msg("victim", json!({}))).await.status, StatusCode::NOT_FOUND);
     assert!(emu.messages(Some("gone")).await.is_empty());
     // Only a full reset revives dead tokens.
     emu.reset().await;
-    assert_eq!(
-        emu.send(&token, &data_msg("gone", json!({}))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(emu.send(&token, &data_msg("gone", json!({}))).await.status, StatusCode::OK);
     assert_eq!(emu.faults().await["dead_tokens"], json!([]));
 }
 
@@ -1247,31 +764,23 @@ async fn delay_ms_adds_latency() {
     // Warm the connection.
     assert_eq!(timed("d").await.0, StatusCode::OK);
 
-    emu.add_fault(json!({"token": "d", "delay_ms": 500, "times": 1}))
-        .await;
+    emu.add_fault(json!({"token": "d", "delay_ms": 500, "times": 1})).await;
     let (status, took) = timed("d").await;
     assert_eq!(status, StatusCode::OK);
     assert!(took >= Duration::from_millis(500), "{took:?}");
     let (status, took) = timed("d").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        took < Duration::from_millis(400),
-        "delay should be used up: {took:?}"
-    );
+    assert!(took < Duration::from_millis(400), "delay should be used up: {took:?}");
 
     // Latency together with an error.
-    emu.add_fault(json!({"error": "UNAVAILABLE", "delay_ms": 300, "times": 1, "retry_after": 2}))
-        .await;
+    emu.add_fault(json!({"error": "UNAVAILABLE", "delay_ms": 300, "times": 1, "retry_after": 2})).await;
     let (status, took) = timed("e").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(took >= Duration::from_millis(300), "{took:?}");
 
     // A client with a short timeout gives up while the emulator sleeps.
     emu.add_fault(json!({"delay_ms": 2000, "times": 1})).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     let err = client
         .post(emu.url(&format!("/v1/projects/{}/messages:send", emu.project)))
         .bearer_auth(&token)
@@ -1310,39 +819,16 @@ async fn fault_specs_are_checked() {
 #[tokio::test]
 async fn speaks_h2c() {
     let emu = EmulatorProcess::start().await;
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let resp = h2
-        .post(emu.url("/token"))
-        .form(&[
-            ("grant_type", JWT_BEARER),
-            ("assertion", &emu.credentials.assertion()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let resp =
+        h2.post(emu.url("/token")).form(&[("grant_type", JWT_BEARER), ("assertion", &emu.credentials.assertion())]).send().await.unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
-    let token = resp.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let mut handles = Vec::new();
     for i in 0..20 {
-        let (h2, url, token) = (
-            h2.clone(),
-            emu.url(&format!("/v1/projects/{}/messages:send", emu.project)),
-            token.clone(),
-        );
+        let (h2, url, token) = (h2.clone(), emu.url(&format!("/v1/projects/{}/messages:send", emu.project)), token.clone());
         handles.push(tokio::spawn(async move {
-            let r = h2
-                .post(url)
-                .bearer_auth(token)
-                .json(&data_msg("h2", json!({"i": i.to_string()})))
-                .send()
-                .await
-                .unwrap();
+            let r = h2.post(url).bearer_auth(token).json(&data_msg("h2", json!({"i": i.to_string()}))).send().await.unwrap();
             (r.version(), r.status())
         }));
     }
@@ -1351,71 +837,40 @@ async fn speaks_h2c() {
     }
     assert_eq!(emu.messages(Some("h2")).await.len(), 20);
     // h2 has no Host header: the new credentials' token_uri comes from :authority.
-    let resp = h2
-        .post(emu.url("/emulator/credentials"))
-        .json(&json!({"project": "h2-project"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = h2.post(emu.url("/emulator/credentials")).json(&json!({"project": "h2-project"})).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let sa = ServiceAccount::from_json(resp.json().await.unwrap());
     assert_eq!(sa.token_uri, format!("{}/token", emu.base_url));
     let token = emu.client.access_token(&sa).await;
-    assert_eq!(
-        emu.client
-            .send("h2-project", &token, &data_msg("h2", json!({})))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(emu.client.send("h2-project", &token, &data_msg("h2", json!({}))).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn in_process_spawn_serves_and_exposes_state() {
-    let (emu, addr, creds) = uprelay::emulator::spawn("127.0.0.1:0".parse().unwrap(), "sandbox-p")
-        .await
-        .unwrap();
+    let (emu, addr, creds) = uprelay::emulator::spawn("127.0.0.1:0".parse().unwrap(), "sandbox-p").await.unwrap();
     assert_ne!(addr.port(), 0);
     let sa = ServiceAccount::from_json(creds);
     assert_eq!(sa.token_uri, format!("http://{addr}/token"));
     let client = uprelay_tests::emulator::EmulatorClient::new(&format!("http://{addr}"));
     let token = client.access_token(&sa).await;
-    let r = client
-        .send("sandbox-p", &token, &data_msg("inproc", json!({"a": "b"})))
-        .await;
+    let r = client.send("sandbox-p", &token, &data_msg("inproc", json!({"a": "b"}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let msgs = emu.messages(Some("inproc"));
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["message"]["data"]["a"], "b");
     let stats = emu.stats();
-    assert_eq!(
-        (stats.accepted, stats.tokens_issued, stats.send_requests),
-        (1, 1, 1)
-    );
+    assert_eq!((stats.accepted, stats.tokens_issued, stats.send_requests), (1, 1, 1));
     // Faults through the Rust API.
-    emu.add_fault(uprelay::emulator::FaultSpec {
-        error: Some("UNAVAILABLE".into()),
-        times: Some(1),
-        ..Default::default()
-    })
-    .unwrap();
-    let r = client
-        .send("sandbox-p", &token, &data_msg("inproc", json!({})))
-        .await;
+    emu.add_fault(uprelay::emulator::FaultSpec { error: Some("UNAVAILABLE".into()), times: Some(1), ..Default::default() }).unwrap();
+    let r = client.send("sandbox-p", &token, &data_msg("inproc", json!({}))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(emu
-        .add_fault(uprelay::emulator::FaultSpec::default())
-        .is_err());
+    assert!(emu.add_fault(uprelay::emulator::FaultSpec::default()).is_err());
 }
 
 #[tokio::test]
 async fn stops_on_sigterm() {
     let mut emu = EmulatorProcess::start().await;
-    assert!(
-        emu.child.terminate(Duration::from_secs(10)),
-        "emulator ignored SIGTERM\n{}",
-        emu.child.output()
-    );
+    assert!(emu.child.terminate(Duration::from_secs(10)), "emulator ignored SIGTERM\n{}", emu.child.output());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1423,19 +878,11 @@ async fn stops_on_sigterm() {
 // be the ones HTTP/1.1 gets.
 
 fn h2c_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().http2_prior_knowledge().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 fn h1_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().http1_only().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// Status, headers (in order) but `date` and a `content-length: 0` (hyper's HTTP/1.1 writes
@@ -1443,13 +890,7 @@ fn h1_client() -> reqwest::Client {
 /// the message id cut out of a send's `{"name": …}` (it differs between any two sends).
 type Answer = (StatusCode, Vec<(String, String)>, String);
 
-async fn answer_of(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    auth: Option<&str>,
-    body: &[u8],
-) -> Answer {
+async fn answer_of(client: &reqwest::Client, method: reqwest::Method, url: &str, auth: Option<&str>, body: &[u8]) -> Answer {
     let mut req = client.request(method, url).body(body.to_vec());
     if let Some(a) = auth {
         req = req.header("authorization", a);
@@ -1496,18 +937,8 @@ async fn h2c_answers_like_http1_byte_for_byte() {
         (M::GET, &plain_send, Some(&bearer), vec![]),
         // Plain sends.
         (M::POST, &plain_send, Some(&bearer), ok_body.clone()),
-        (
-            M::POST,
-            &plain_send,
-            Some("Bearer ya29.unknown"),
-            ok_body.clone(),
-        ),
-        (
-            M::POST,
-            &plain_send,
-            Some(&bearer),
-            br#"{"message":{"token":"t","data":{"a":1}}}"#.to_vec(),
-        ),
+        (M::POST, &plain_send, Some("Bearer ya29.unknown"), ok_body.clone()),
+        (M::POST, &plain_send, Some(&bearer), br#"{"message":{"token":"t","data":{"a":1}}}"#.to_vec()),
         (M::POST, &plain_send, Some(&bearer), big_body),
     ];
     let (h1, h2) = (h1_client(), h2c_client());
@@ -1519,11 +950,7 @@ async fn h2c_answers_like_http1_byte_for_byte() {
     }
     let probe = h2.get(emu.url("/emulator/stats")).send().await.unwrap();
     assert_eq!(probe.version(), reqwest::Version::HTTP_2);
-    assert!(
-        probe.headers().contains_key("date"),
-        "{:?}",
-        probe.headers()
-    );
+    assert!(probe.headers().contains_key("date"), "{:?}", probe.headers());
     let stats = emu.stats().await;
     // 6 sends over each protocol reached the handler (the GET and the 413 did not).
     assert_eq!(stats["send_requests"], 12, "{stats}");
@@ -1543,46 +970,28 @@ async fn h2c_sends_honour_injected_faults() {
         async move { answer_of(&client, reqwest::Method::POST, &url, Some(&bearer), &body).await }
     };
 
-    emu.add_fault(json!({"token": "flaky", "error": "UNAVAILABLE", "times": 2, "retry_after": 7}))
-        .await;
+    emu.add_fault(json!({"token": "flaky", "error": "UNAVAILABLE", "times": 2, "retry_after": 7})).await;
     let over_h1 = send(&h1, "flaky").await;
     let over_h2 = send(&h2, "flaky").await;
     assert_eq!(over_h2.0, StatusCode::SERVICE_UNAVAILABLE, "{over_h2:?}");
-    assert!(
-        over_h2.1.contains(&("retry-after".into(), "7".into())),
-        "{over_h2:?}"
-    );
+    assert!(over_h2.1.contains(&("retry-after".into(), "7".into())), "{over_h2:?}");
     assert_eq!(over_h1, over_h2);
-    assert_eq!(
-        send(&h2, "flaky").await.0,
-        StatusCode::OK,
-        "times: 2 is used up"
-    );
+    assert_eq!(send(&h2, "flaky").await.0, StatusCode::OK, "times: 2 is used up");
 
-    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1}))
-        .await;
+    emu.add_fault(json!({"token": "gone", "error": "UNREGISTERED", "times": 1})).await;
     let first = send(&h2, "gone").await;
     assert_eq!(first.0, StatusCode::NOT_FOUND, "{first:?}");
     assert_eq!(send(&h2, "gone").await, first, "a dead token stays dead");
     assert_eq!(send(&h1, "gone").await, first);
 
-    emu.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1}))
-        .await;
+    emu.add_fault(json!({"token": "slow", "delay_ms": 300, "times": 1})).await;
     let started = Instant::now();
     let slow = tokio::spawn(send(&h2, "slow"));
     // Another stream of the same connection is not held up by the delayed one.
     assert_eq!(send(&h2, "quick").await.0, StatusCode::OK);
-    assert!(
-        started.elapsed() < Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_millis(250), "{:?}", started.elapsed());
     assert_eq!(slow.await.unwrap().0, StatusCode::OK);
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
 
     let stats = emu.stats().await;
     assert_eq!(stats["send_requests"], 8, "{stats}");
@@ -1600,14 +1009,7 @@ async fn h2c_send_body_may_come_in_many_data_frames() {
     // Spread over time: the stream waits for its body while the connection goes on.
     let mut raw = RawH2::connect(emu.port).await;
     let path = format!("/v1/projects/{}/messages:send", emu.project);
-    raw.request(
-        1,
-        "POST",
-        &path,
-        &[("authorization", &format!("Bearer {token}"))],
-        false,
-    )
-    .await;
+    raw.request(1, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
     let pieces = [&body[..10], &body[10..31], &body[31..]];
     for (i, piece) in pieces.iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -1622,13 +1024,7 @@ async fn h2c_send_body_may_come_in_many_data_frames() {
     let padded = format!("{body}{}", " ".repeat(1_200_000));
     let h2 = h2c_client();
     for _ in 0..2 {
-        let r = h2
-            .post(emu.url(&path))
-            .bearer_auth(&token)
-            .body(padded.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = h2.post(emu.url(&path)).bearer_auth(&token).body(padded.clone()).send().await.unwrap();
         assert_eq!(r.version(), reqwest::Version::HTTP_2);
         assert_eq!(r.status(), StatusCode::OK);
     }
@@ -1647,28 +1043,13 @@ async fn h2c_send_reset_during_its_delay_is_not_accepted() {
     emu.add_fault(json!({"delay_ms": 300, "times": 1})).await;
     let mut raw = RawH2::connect(emu.port).await;
     let path = format!("/v1/projects/{}/messages:send", emu.project);
-    raw.request(
-        1,
-        "POST",
-        &path,
-        &[("authorization", &format!("Bearer {token}"))],
-        false,
-    )
-    .await;
-    raw.data(1, br#"{"message":{"token":"cancelled"}}"#, true)
-        .await;
+    raw.request(1, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
+    raw.data(1, br#"{"message":{"token":"cancelled"}}"#, true).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     raw.frame(RST_STREAM, 0, 1, &8u32.to_be_bytes()).await; // CANCEL
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The connection still serves other streams.
-    raw.request(
-        3,
-        "POST",
-        &path,
-        &[("authorization", &format!("Bearer {token}"))],
-        false,
-    )
-    .await;
+    raw.request(3, "POST", &path, &[("authorization", &format!("Bearer {token}"))], false).await;
     raw.data(3, br#"{"message":{"token":"after"}}"#, true).await;
     assert_eq!(raw.response(3).await.0, 200);
     let stats = emu.stats().await;
@@ -1685,13 +1066,7 @@ async fn sigterm_lets_an_h2c_send_in_flight_finish() {
     let h2 = h2c_client();
     // An idle h2c connection must not hold the emulator up either.
     let idle = h2c_client();
-    assert!(idle
-        .get(emu.url("/emulator/stats"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success());
+    assert!(idle.get(emu.url("/emulator/stats")).send().await.unwrap().status().is_success());
     let send = tokio::spawn(
         h2.post(emu.url(&format!("/v1/projects/{}/messages:send", emu.project)))
             .bearer_auth(&token)
@@ -1702,10 +1077,7 @@ async fn sigterm_lets_an_h2c_send_in_flight_finish() {
     let started = Instant::now();
     let exited = tokio::task::block_in_place(|| emu.child.terminate(Duration::from_secs(10)));
     assert!(exited, "emulator ignored SIGTERM\n{}", emu.child.output());
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "did not wait for the send"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(200), "did not wait for the send");
     let resp = send.await.unwrap().expect("the in-flight send is answered");
     assert_eq!(resp.status(), StatusCode::OK);
 }
@@ -1727,16 +1099,9 @@ struct RawH2 {
 impl RawH2 {
     async fn connect(port: u16) -> RawH2 {
         use tokio::io::AsyncWriteExt;
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-            .await
-            .unwrap();
-        let mut raw = RawH2 {
-            tcp,
-            authority: format!("127.0.0.1:{port}"),
-        };
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        let mut raw = RawH2 { tcp, authority: format!("127.0.0.1:{port}") };
         raw.frame(SETTINGS, 0, 0, &[]).await;
         raw
     }
@@ -1751,21 +1116,9 @@ impl RawH2 {
     }
 
     /// HEADERS of a request: every field a literal without indexing (HPACK §6.2.2).
-    async fn request(
-        &mut self,
-        stream: u32,
-        method: &str,
-        path: &str,
-        extra: &[(&str, &str)],
-        end: bool,
-    ) {
+    async fn request(&mut self, stream: u32, method: &str, path: &str, extra: &[(&str, &str)], end: bool) {
         let authority = self.authority.clone();
-        let mut fields = vec![
-            (":method", method),
-            (":scheme", "http"),
-            (":path", path),
-            (":authority", &authority),
-        ];
+        let mut fields = vec![(":method", method), (":scheme", "http"), (":path", path), (":authority", &authority)];
         fields.extend_from_slice(extra);
         let mut block = Vec::new();
         for (name, value) in fields {
@@ -1780,8 +1133,7 @@ impl RawH2 {
     }
 
     async fn data(&mut self, stream: u32, bytes: &[u8], end: bool) {
-        self.frame(DATA, if end { END_STREAM } else { 0 }, stream, bytes)
-            .await;
+        self.frame(DATA, if end { END_STREAM } else { 0 }, stream, bytes).await;
     }
 
     async fn read_frame(&mut self) -> (u8, u8, u32, Vec<u8>) {
@@ -1791,10 +1143,7 @@ impl RawH2 {
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         let mut payload = vec![0u8; len];
-        self.tcp
-            .read_exact(&mut payload)
-            .await
-            .expect("a frame's payload");
+        self.tcp.read_exact(&mut payload).await.expect("a frame's payload");
         (head[3], head[4], stream, payload)
     }
 
@@ -1804,9 +1153,7 @@ impl RawH2 {
         let (mut status, mut body) = (0, Vec::new());
         loop {
             let (kind, flags, id, payload) =
-                tokio::time::timeout(Duration::from_secs(10), self.read_frame())
-                    .await
-                    .expect("the response in time");
+                tokio::time::timeout(Duration::from_secs(10), self.read_frame()).await.expect("the response in time");
             if kind == SETTINGS && flags & 1 == 0 {
                 self.frame(SETTINGS, 1, 0, &[]).await;
             }

@@ -15,10 +15,7 @@ use uprelay_tests::{python, workspace_root};
 fn expect(results: &Value, case: &str, outcome: &str, requests: u64) -> Value {
     let r = &results[case];
     assert_eq!(r["outcome"], outcome, "{case}: {r}");
-    assert_eq!(
-        r["requests"], requests,
-        "{case}: requests the emulator saw: {r}"
-    );
+    assert_eq!(r["requests"], requests, "{case}: requests the emulator saw: {r}");
     r.clone()
 }
 
@@ -27,45 +24,20 @@ async fn firebase_admin_python_sdk_interoperates() {
     let emu = EmulatorProcess::start().await;
     let script = workspace_root().join("tests/python/firebase_admin_interop.py");
     let (base, creds) = (emu.base_url.clone(), emu.credentials_path.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .arg(&script)
-            .arg(&base)
-            .arg(&creds)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || Command::new(python()).arg(&script).arg(&base).arg(&creds).output().expect("run python"))
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "interop script failed ({}):\n{stdout}\n{stderr}\n{}",
-        out.status,
-        emu.child.output()
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON line:\n{stdout}\n{stderr}"));
+    assert!(out.status.success(), "interop script failed ({}):\n{stdout}\n{stderr}\n{}", out.status, emu.child.output());
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON line:\n{stdout}\n{stderr}"));
     let r: Value = serde_json::from_str(line).expect("result JSON");
     let p = &emu.project;
 
     // A data message with an Android config: accepted, and stored as the SDK encoded it.
     let valid = expect(&r, "valid", "ok", 1);
-    assert_eq!(
-        valid["tokens"], 1,
-        "the SDK fetched one OAuth token from the emulator: {valid}"
-    );
-    assert!(
-        valid["value"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("projects/{p}/messages/")),
-        "{valid}"
-    );
+    assert_eq!(valid["tokens"], 1, "the SDK fetched one OAuth token from the emulator: {valid}");
+    assert!(valid["value"].as_str().unwrap().starts_with(&format!("projects/{p}/messages/")), "{valid}");
     let stored = emu.messages(Some("interop-valid")).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
@@ -90,46 +62,19 @@ async fn firebase_admin_python_sdk_interoperates() {
         let e = expect(&r, case, "InvalidArgumentError", 1);
         assert_eq!(e["http_status"], 400, "{case}");
     }
-    assert_eq!(
-        r["reserved_key"]["message"],
-        "Invalid data payload key: from"
-    );
+    assert_eq!(r["reserved_key"]["message"], "Invalid data payload key: from");
     assert_eq!(r["too_big"]["message"], "Android message is too big");
 
     // Injected FCM errors → the SDK's typed exceptions.
-    assert_eq!(
-        expect(&r, "unregistered", "UnregisteredError", 1)["http_status"],
-        404
-    );
-    assert_eq!(
-        expect(&r, "unregistered_again", "UnregisteredError", 1)["http_status"],
-        404
-    );
-    assert_eq!(
-        expect(&r, "quota_exceeded", "QuotaExceededError", 1)["http_status"],
-        429
-    );
-    assert_eq!(
-        expect(&r, "sender_id_mismatch", "SenderIdMismatchError", 1)["http_status"],
-        403
-    );
-    assert_eq!(
-        expect(&r, "invalid_argument", "InvalidArgumentError", 1)["http_status"],
-        400
-    );
+    assert_eq!(expect(&r, "unregistered", "UnregisteredError", 1)["http_status"], 404);
+    assert_eq!(expect(&r, "unregistered_again", "UnregisteredError", 1)["http_status"], 404);
+    assert_eq!(expect(&r, "quota_exceeded", "QuotaExceededError", 1)["http_status"], 429);
+    assert_eq!(expect(&r, "sender_id_mismatch", "SenderIdMismatchError", 1)["http_status"], 403);
+    assert_eq!(expect(&r, "invalid_argument", "InvalidArgumentError", 1)["http_status"], 400);
     // Retries: 503 and 500 are retried 4 times; a 429 only when it carries Retry-After.
-    assert_eq!(
-        expect(&r, "unavailable", "UnavailableError", 5)["http_status"],
-        503
-    );
-    assert_eq!(
-        expect(&r, "internal", "InternalError", 5)["http_status"],
-        500
-    );
-    assert_eq!(
-        expect(&r, "quota_exceeded_retry_after", "QuotaExceededError", 5)["http_status"],
-        429
-    );
+    assert_eq!(expect(&r, "unavailable", "UnavailableError", 5)["http_status"], 503);
+    assert_eq!(expect(&r, "internal", "InternalError", 5)["http_status"], 500);
+    assert_eq!(expect(&r, "quota_exceeded_retry_after", "QuotaExceededError", 5)["http_status"], 429);
     expect(&r, "unavailable_then_ok", "ok", 3);
     assert_eq!(emu.messages(Some("interop-flaky")).await.len(), 1);
     // THIRD_PARTY_AUTH_ERROR is a 401: google-auth refreshes its token twice before giving up.
@@ -142,22 +87,10 @@ async fn firebase_admin_python_sdk_interoperates() {
     // The async (httpx) path classifies the same way.
     let each = expect(&r, "send_each_async", "ok", 2);
     assert_eq!(each["value"][0]["success"], true, "{each}");
-    assert_eq!(
-        each["value"][1],
-        json!({"success": false, "value": "InvalidArgumentError"}),
-        "{each}"
-    );
+    assert_eq!(each["value"][1], json!({"success": false, "value": "InvalidArgumentError"}), "{each}");
 
     // Nothing faulted or rejected was stored.
-    for t in [
-        "interop-dead",
-        "interop-quota",
-        "interop-sender",
-        "interop-unavailable",
-        "interop-internal",
-        "interop-3p",
-        "interop-bad",
-    ] {
+    for t in ["interop-dead", "interop-quota", "interop-sender", "interop-unavailable", "interop-internal", "interop-3p", "interop-bad"] {
         assert!(emu.messages(Some(t)).await.is_empty(), "{t} stored");
     }
 }

@@ -87,7 +87,11 @@ fn bad_configs_exit_2_naming_the_key() {
         ("unknown default project", format!("{}\n[fcm]\ndefault_project = \"q\"\n", base(creds)), "fcm.default_project"),
         ("no FCM connections", format!("{}\n[fcm]\nconnections = 0\n", base(creds)), "fcm.connections"),
         ("FCM pings too often", format!("{}\n[fcm]\nkeepalive_ms = 0\n", base(creds)), "fcm.keepalive_ms"),
-        ("zero registration limit", format!("{}\n[limits]\nmax_registrations_per_device = 0\n", base(creds)), "limits.max_registrations_per_device"),
+        (
+            "zero registration limit",
+            format!("{}\n[limits]\nmax_registrations_per_device = 0\n", base(creds)),
+            "limits.max_registrations_per_device",
+        ),
         ("queue lease too short", format!("{}\n[queue]\nlease_ms = 10\n", base(creds)), "queue.lease_ms"),
         ("bad log level", format!("{}\n[log]\nlevel = \"[[[\"\n", base(creds)), "log.level"),
     ];
@@ -166,8 +170,7 @@ fn toml_syntax_error_is_one_line() {
 #[test]
 fn unusable_credentials_file_exits_2_naming_the_key() {
     let s = setup();
-    let real: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&s.creds).unwrap()).unwrap();
+    let real: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&s.creds).unwrap()).unwrap();
     let mut broken_key = real.clone();
     broken_key["private_key"] = serde_json::json!("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n");
     for (what, content) in [("`{}`", "{}".to_string()), ("a broken private key", broken_key.to_string()), ("not JSON", "nope".into())] {

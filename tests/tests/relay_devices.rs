@@ -147,8 +147,7 @@ async fn deleting_a_registration_makes_its_pushes_404(store: StoreKind) {
     // Deleting it again, or an instance never registered: 404.
     let (status, body) = relay.api(Method::DELETE, &path, Some(&dev.secret), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, body) =
-        relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/never", dev.id), Some(&dev.secret), None).await;
+    let (status, body) = relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/never", dev.id), Some(&dev.secret), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // The sibling is untouched.
     assert_eq!(relay.push(&kept, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
@@ -399,8 +398,7 @@ async fn oversize_and_invalid_fields_are_400(store: StoreKind) {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_fcm_token", &format!("create, token {what}"));
     }
     // Unknown Firebase project.
-    let (status, body) =
-        relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": "abc", "project": "not-ours" }))).await;
+    let (status, body) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": "abc", "project": "not-ours" }))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "unknown_project", "unknown project");
 
     let dev = relay.create_device(&unique_token("fields")).await;
@@ -520,8 +518,7 @@ async fn registration_limit_is_403(store: StoreKind) {
     // The limit is per device.
     relay.register(&other, "app3", None).await;
     // Freeing a slot allows one more.
-    let (status, _) =
-        relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/app2", dev.id), Some(&dev.secret), None).await;
+    let (status, _) = relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/app2", dev.id), Some(&dev.secret), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     relay.register(&dev, "app3", None).await;
     let (status, body) = relay.try_register(&dev, "app4", None).await;
@@ -532,22 +529,13 @@ async fn registration_limit_is_403(store: StoreKind) {
 
 /// Device creation is limited per client address: 429 + Retry-After beyond the burst.
 async fn device_creation_rate_limit_is_429(store: StoreKind) {
-    let relay = Relay::start_with(
-        RelayConfig::new(store).limit("device_create_per_minute = 30").limit("device_create_burst = 2"),
-    )
-    .await;
+    let relay = Relay::start_with(RelayConfig::new(store).limit("device_create_per_minute = 30").limit("device_create_burst = 2")).await;
     relay.create_device(&unique_token("rl-1")).await;
     relay.create_device(&unique_token("rl-2")).await;
     let (status, body) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": unique_token("rl-3") }))).await;
     assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited", "third device in a burst of 2");
     // Retry-After is on the response: check it with a raw request.
-    let resp = relay
-        .http
-        .post(relay.url("/v1/devices"))
-        .json(&json!({ "fcm_token": unique_token("rl-4") }))
-        .send()
-        .await
-        .unwrap();
+    let resp = relay.http.post(relay.url("/v1/devices")).json(&json!({ "fcm_token": unique_token("rl-4") })).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     let ra: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&ra), "Retry-After {ra}");

@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::per_store;
 use uprelay_tests::redis::RedisServer;
-use uprelay_tests::relay::{
-    endpoint_id, run_bounded, unique_token, Relay, RelayConfig, StoreKind, VapidSigner, PROJECT,
-};
+use uprelay_tests::relay::{endpoint_id, run_bounded, unique_token, Relay, RelayConfig, StoreKind, VapidSigner, PROJECT};
 
 per_store!(
     health_readiness_and_metrics,
@@ -38,8 +36,7 @@ async fn devices_keep_their_firebase_project_across_restarts(store: StoreKind) {
     let mut devices = Vec::new();
     for (i, project) in [SECOND, PROJECT, SECOND].into_iter().enumerate() {
         let token = unique_token(&format!("project-{i}"));
-        let (status, body) =
-            relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": token, "project": project }))).await;
+        let (status, body) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": token, "project": project }))).await;
         assert_eq!(status, StatusCode::CREATED, "create a device of {project}: {body}");
         let dev = uprelay_tests::relay::Device {
             id: body["device_id"].as_str().unwrap().to_owned(),
@@ -211,8 +208,7 @@ async fn oauth_credentials_never_appear_in_logs(store: StoreKind) {
     for line in out.lines() {
         // Emulator access tokens look like Google's: "ya29." + opaque text.
         if let Some(i) = line.find("ya29.") {
-            let token: String =
-                line[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+            let token: String = line[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
             if token.len() > 20 {
                 leaks.push(format!("access token {token}…"));
             }
@@ -293,7 +289,9 @@ async fn redis_encoding_advice_follows_the_servers_setting() {
         let encoding2: String = ::redis::cmd("OBJECT").arg("ENCODING").arg(&key2).query_async(&mut conn).await.unwrap();
         assert_eq!((stock_encoding.as_str(), encoding2.as_str()), ("hashtable", "listpack"));
         assert!(bytes2 < stock_bytes, "recommended {bytes2} B is not below stock {stock_bytes} B");
-        eprintln!("bucket with one device and registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})");
+        eprintln!(
+            "bucket with one device and registration: stock {stock_bytes} B ({stock_encoding}), recommended {bytes2} B ({encoding2})"
+        );
     })
     .await;
 }

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uprelay_tests::per_store;
 use uprelay_tests::relay::{
-    decode_body, endpoint_id, endpoint_path, random_body, raw_request, unique_token, unix_now, Credentials, Relay,
-    RelayConfig, StoreKind, VapidSigner,
+    decode_body, endpoint_id, endpoint_path, random_body, raw_request, unique_token, unix_now, Credentials, Relay, RelayConfig, StoreKind,
+    VapidSigner,
 };
 
 per_store!(
@@ -98,13 +98,7 @@ async fn ttl_urgency_topic_reach_fcm(store: StoreKind) {
         (vec![("TTL", "5"), ("Urgency", "HIGH")], "5", "5s", "HIGH", None),
         (vec![("TTL", "5"), ("Urgency", "Very-Low")], "5", "5s", "NORMAL", None),
         (vec![("TTL", "5"), ("Topic", "chat-room_42")], "5", "5s", "HIGH", Some("chat-room_42")),
-        (
-            vec![("TTL", "5"), ("Topic", "abcdefghijklmnopqrstuvwxyzABCDEF")],
-            "5",
-            "5s",
-            "HIGH",
-            Some("abcdefghijklmnopqrstuvwxyzABCDEF"),
-        ),
+        (vec![("TTL", "5"), ("Topic", "abcdefghijklmnopqrstuvwxyzABCDEF")], "5", "5s", "HIGH", Some("abcdefghijklmnopqrstuvwxyzABCDEF")),
     ];
     for (headers, echo, android_ttl, priority, collapse) in cases {
         let r = relay.push(&endpoint, &headers, b"x".to_vec()).await;
@@ -190,33 +184,21 @@ async fn oversize_bodies_are_413(store: StoreKind) {
     // Declared 100 kB, 10 kB sent: refused from the declaration (raw connection, so the
     // client's unfinished write cannot hide the answer).
     let mut s = relay.raw().await;
-    let (status, text) = raw_request(
-        &mut s,
-        &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nContent-Length: 100000"),
-        &[7u8; 10_000],
-    )
-    .await;
+    let (status, text) =
+        raw_request(&mut s, &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nContent-Length: 100000"), &[7u8; 10_000]).await;
     assert_eq!(status, 413, "declared 100 kB:\n{text}");
 
     // Content-Length: 5000 with no body sent at all: refused from the header alone.
     let mut s = relay.raw().await;
-    let (status, text) = raw_request(
-        &mut s,
-        &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nContent-Length: 5000"),
-        b"",
-    )
-    .await;
+    let (status, text) =
+        raw_request(&mut s, &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nContent-Length: 5000"), b"").await;
     assert_eq!(status, 413, "declared 5000 bytes, sent none:\n{text}");
 
     // Chunked, exactly 4097 bytes in total.
     let mut s = relay.raw().await;
     let chunked = chunked_body(&[&random_body(4000)[..], &random_body(97)[..]]);
-    let (status, text) = raw_request(
-        &mut s,
-        &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"),
-        &chunked,
-    )
-    .await;
+    let (status, text) =
+        raw_request(&mut s, &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"), &chunked).await;
     assert_eq!(status, 413, "chunked 4097 bytes:\n{text}");
 
     // Chunked, 8 KiB sent and the body never finished: the answer must come anyway.
@@ -227,12 +209,8 @@ async fn oversize_bodies_are_413(store: StoreKind) {
         partial.extend_from_slice(&[0x55u8; 1024]);
         partial.extend_from_slice(b"\r\n");
     }
-    let (status, text) = raw_request(
-        &mut s,
-        &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"),
-        &partial,
-    )
-    .await;
+    let (status, text) =
+        raw_request(&mut s, &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"), &partial).await;
     assert_eq!(status, 413, "unfinished chunked body of 8 KiB (the cap must act while reading):\n{text}");
 
     // Chunked, exactly 4096 bytes: accepted.
@@ -240,12 +218,8 @@ async fn oversize_bodies_are_413(store: StoreKind) {
     let mut s = relay.raw().await;
     let parts: Vec<&[u8]> = body.chunks(1000).collect();
     let chunked = chunked_body(&parts);
-    let (status, text) = raw_request(
-        &mut s,
-        &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"),
-        &chunked,
-    )
-    .await;
+    let (status, text) =
+        raw_request(&mut s, &format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nTransfer-Encoding: chunked"), &chunked).await;
     assert_eq!(status, 201, "chunked 4096 bytes:\n{text}");
     let loc = text.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).expect("Location");
     let m = loc.trim().rsplit('/').next().unwrap();
@@ -341,7 +315,10 @@ async fn vapid_missing_is_401_and_invalid_is_403(store: StoreKind) {
         ("exp > 24 h ahead", signer.authorization(&signer.jwt(&origin, now + 24 * 3600 + 600))),
         ("exp missing", signer.authorization(&signer.jwt_with(&header, &json!({ "aud": origin })))),
         ("exp string", signer.authorization(&signer.jwt_with(&header, &json!({ "aud": origin, "exp": "soon" })))),
-        ("alg HS256", signer.authorization(&signer.jwt_with(&json!({"typ": "JWT", "alg": "HS256"}), &json!({ "aud": origin, "exp": now + 60 })))),
+        (
+            "alg HS256",
+            signer.authorization(&signer.jwt_with(&json!({"typ": "JWT", "alg": "HS256"}), &json!({ "aud": origin, "exp": now + 60 }))),
+        ),
         ("alg none", format!("vapid t={}.{}., k={}", b64(&json!({"typ": "JWT", "alg": "none"})), jwt_parts[1], signer.public_b64())),
         ("two-part jwt", format!("vapid t={}.{}, k={}", jwt_parts[0], jwt_parts[1], signer.public_b64())),
         ("t missing", format!("vapid k={}", signer.public_b64())),
@@ -355,7 +332,9 @@ async fn vapid_missing_is_401_and_invalid_is_403(store: StoreKind) {
         assert_eq!(r.error_code(), "vapid_invalid", "{what}");
     }
     // A cached valid JWT is still tied to its key: reusing it with another k fails.
-    let r = relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &format!("vapid t={jwt}, k={}", other.public_b64()))], b"x".to_vec()).await;
+    let r = relay
+        .push(&endpoint, &[("TTL", "60"), ("Authorization", &format!("vapid t={jwt}, k={}", other.public_b64()))], b"x".to_vec())
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
 
     // Only the valid pushes reached FCM.
@@ -385,7 +364,10 @@ async fn vapid_legacy_webpush_form(store: StoreKind) {
     let endpoint = relay.register(&dev, "legacy", Some(&signer.public_b64())).await;
     let jwt = signer.jwt(&relay.base_url, unix_now() + 3600);
     let auth = format!("WebPush {jwt}");
-    let ck = format!("dh=BLc4xRzKlKORKWlbdgFaBrrPK3ydWAHo4M0gs0i1oEKgPpWC5cW8OCzVrOQRv-1npXRWk8udnW3oYhIO4475rds;p256ecdsa={}", signer.public_b64());
+    let ck = format!(
+        "dh=BLc4xRzKlKORKWlbdgFaBrrPK3ydWAHo4M0gs0i1oEKgPpWC5cW8OCzVrOQRv-1npXRWk8udnW3oYhIO4475rds;p256ecdsa={}",
+        signer.public_b64()
+    );
     let r = relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &auth), ("Crypto-Key", &ck)], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let ck_only = format!("p256ecdsa={}", signer.public_b64());
@@ -421,13 +403,19 @@ async fn vapid_aud_must_be_the_public_url_origin(store: StoreKind) {
     let now = unix_now();
 
     let r = relay
-        .push(&local, &[("TTL", "60"), ("Authorization", &signer.authorization(&signer.jwt("https://push.example.org", now + 600)))], b"x".to_vec())
+        .push(
+            &local,
+            &[("TTL", "60"), ("Authorization", &signer.authorization(&signer.jwt("https://push.example.org", now + 600)))],
+            b"x".to_vec(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "aud = public origin: {r:?}");
     let location = r.header("location").unwrap();
     assert!(location.starts_with("https://push.example.org/m/"), "Location {location} ignores public_url");
     for aud in [relay.base_url.as_str(), "http://push.example.org", "https://push.example.org.evil.example", "https://example.org"] {
-        let r = relay.push(&local, &[("TTL", "60"), ("Authorization", &signer.authorization(&signer.jwt(aud, now + 600)))], b"x".to_vec()).await;
+        let r = relay
+            .push(&local, &[("TTL", "60"), ("Authorization", &signer.authorization(&signer.jwt(aud, now + 600)))], b"x".to_vec())
+            .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "aud {aud}: {r:?}");
     }
 }
@@ -543,8 +531,7 @@ async fn fcm_quota_exceeded_is_429_with_retry_after(store: StoreKind) {
 /// Row "per-endpoint rate limit": 429 + Retry-After once the burst is used up; other
 /// endpoints are unaffected; the endpoint recovers at the sustained rate.
 async fn per_endpoint_rate_limit_is_429_with_retry_after(store: StoreKind) {
-    let relay =
-        Relay::start_with(RelayConfig::new(store).limit("push_rate_per_second = 0.5").limit("push_burst = 3")).await;
+    let relay = Relay::start_with(RelayConfig::new(store).limit("push_rate_per_second = 0.5").limit("push_burst = 3")).await;
     let dev = relay.create_device(&unique_token("rate")).await;
     let busy = relay.register(&dev, "busy", None).await;
     let quiet = relay.register(&dev, "quiet", None).await;
@@ -566,10 +553,8 @@ async fn per_endpoint_rate_limit_is_429_with_retry_after(store: StoreKind) {
 /// push is durably queued, answered 201 with Location and TTL, and reaches FCM once FCM
 /// answers again — exactly once, with the same message id, no earlier than FCM's Retry-After.
 async fn fcm_transient_failures_are_queued_201_and_delivered_later(store: StoreKind) {
-    let relay = Relay::start_with(
-        RelayConfig::new(store).fcm_timeout_ms(700).queue("poll_ms = 50").queue("initial_backoff_ms = 200"),
-    )
-    .await;
+    let relay =
+        Relay::start_with(RelayConfig::new(store).fcm_timeout_ms(700).queue("poll_ms = 50").queue("initial_backoff_ms = 200")).await;
     let dev = relay.create_device(&unique_token("queued")).await;
     let endpoint = relay.register(&dev, "app", None).await;
     let cases = [
@@ -728,10 +713,7 @@ async fn relay_credentials_refused_are_502(store: StoreKind) {
 
 /// The value of a Prometheus sample `name{...labels...}` containing `label`.
 fn metrics_value(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    text.lines().filter(|l| l.starts_with(name) && l.contains(label)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 /// A complete `Transfer-Encoding: chunked` body, one chunk per part.

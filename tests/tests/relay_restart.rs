@@ -20,8 +20,7 @@ async fn restart_keeps_registrations(store: StoreKind) {
     let plain = relay.register(&dev, "plain", None).await;
     let restricted = relay.register(&dev, "restricted", Some(&signer.public_b64())).await;
     let deleted = relay.register(&dev, "deleted", None).await;
-    let (status, _) =
-        relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/deleted", dev.id), Some(&dev.secret), None).await;
+    let (status, _) = relay.api(Method::DELETE, &format!("/v1/devices/{}/registrations/deleted", dev.id), Some(&dev.secret), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let gone_dev = relay.create_device(&unique_token("gone")).await;
     let gone_endpoint = relay.register(&gone_dev, "x", None).await;
@@ -100,7 +99,12 @@ async fn graceful_shutdown_does_not_wait_for_silent_connections(store: StoreKind
 /// a crash of the relay and reaches FCM after the restart.
 async fn restart_keeps_queued_messages(store: StoreKind) {
     let mut relay = Relay::start_with(
-        RelayConfig::new(store).fcm_timeout_ms(700).queue("poll_ms = 50").queue("initial_backoff_ms = 200").queue("max_backoff_ms = 400").queue("lease_ms = 2000"),
+        RelayConfig::new(store)
+            .fcm_timeout_ms(700)
+            .queue("poll_ms = 50")
+            .queue("initial_backoff_ms = 200")
+            .queue("max_backoff_ms = 400")
+            .queue("lease_ms = 2000"),
     )
     .await;
     let dev = relay.create_device(&unique_token("queued")).await;

@@ -9,7 +9,11 @@ use serde_json::Value;
 use uprelay_tests::per_store;
 use uprelay_tests::relay::{decode_body, random_body, run_python, unique_token, Relay, StoreKind};
 
-per_store!(pywebpush_aes128gcm_with_vapid_round_trips, pywebpush_with_a_wrong_vapid_key_gets_403, pywebpush_legacy_webpush_vapid_is_accepted);
+per_store!(
+    pywebpush_aes128gcm_with_vapid_round_trips,
+    pywebpush_with_a_wrong_vapid_key_gets_403,
+    pywebpush_legacy_webpush_vapid_is_accepted
+);
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -63,10 +67,8 @@ async fn pywebpush_aes128gcm_with_vapid_round_trips(store: StoreKind) {
 
     // A short text and the largest plaintext that fits a 4096-byte aes128gcm body
     // (4096 − 86 header − 16 tag − 1 delimiter = 3993), which the relay must split in two.
-    let cases: Vec<(Vec<u8>, usize)> = vec![
-        (b"{\"title\":\"Hello from pywebpush\",\"body\":\"\xc3\xa9t\xc3\xa9 \xe2\x9c\x93\"}".to_vec(), 1),
-        (random_body(3993), 2),
-    ];
+    let cases: Vec<(Vec<u8>, usize)> =
+        vec![(b"{\"title\":\"Hello from pywebpush\",\"body\":\"\xc3\xa9t\xc3\xa9 \xe2\x9c\x93\"}".to_vec(), 1), (random_body(3993), 2)];
     for (plaintext, parts) in cases {
         let answer = send(&endpoint, &sub, &sub, &plaintext, &["--ttl=3600"]);
         assert_eq!(answer["status"], 201, "pywebpush send of {} bytes: {answer}", plaintext.len());

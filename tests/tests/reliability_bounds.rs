@@ -83,7 +83,9 @@ async fn slowloris_is_cut_off_without_harming_others() {
                 })
                 .await;
                 match r {
-                    Ok(()) => Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() },
+                    Ok(()) => {
+                        Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() }
+                    }
                     Err(_) => Ending::Open,
                 }
             };
@@ -104,8 +106,17 @@ async fn slowloris_is_cut_off_without_harming_others() {
                 }
             }
         }
-        eprintln!("slowloris: 15 slow clients cut off at {:?} ms; normal client worst latency {worst:?}", 
-            halves.iter().chain(trickles.iter()).map(|e| match e { Ending::Closed { ms, .. } => *ms, Ending::Open => 0 }).collect::<Vec<_>>());
+        eprintln!(
+            "slowloris: 15 slow clients cut off at {:?} ms; normal client worst latency {worst:?}",
+            halves
+                .iter()
+                .chain(trickles.iter())
+                .map(|e| match e {
+                    Ending::Closed { ms, .. } => *ms,
+                    Ending::Open => 0,
+                })
+                .collect::<Vec<_>>()
+        );
         assert!(failures.is_empty(), "the normal client failed during the attack: {failures:?}");
         assert!(worst < Duration::from_millis(1000), "the normal client waited {worst:?}");
     })
@@ -278,10 +289,8 @@ async fn graceful_shutdown_finishes_in_flight_push(rig: Rig) {
         node.sigterm();
         let sent = Instant::now();
         // Once the listener is closed, new connections are refused (while the push is still running).
-        let refused = eventually(Duration::from_millis(800), || async {
-            TcpStream::connect(("127.0.0.1", node.port)).await.is_err()
-        })
-        .await;
+        let refused =
+            eventually(Duration::from_millis(800), || async { TcpStream::connect(("127.0.0.1", node.port)).await.is_err() }).await;
         (sent, refused)
     };
     let (r, (sent, refused)) = tokio::join!(in_flight, signal);

@@ -18,8 +18,7 @@ async fn redis_cluster_end_to_end() {
 }
 
 async fn messages_with_id(node_emulator: &uprelay_tests::emulator::EmulatorClient, token: &str, m: &str) -> Vec<serde_json::Value> {
-    let mut found: Vec<_> =
-        node_emulator.messages(Some(token)).await.into_iter().filter(|v| v["message"]["data"]["m"] == m).collect();
+    let mut found: Vec<_> = node_emulator.messages(Some(token)).await.into_iter().filter(|v| v["message"]["data"]["m"] == m).collect();
     found.sort_by_key(|v| v["message"]["data"]["s"].as_str().unwrap_or("").to_owned());
     found
 }
@@ -93,7 +92,8 @@ async fn cluster_end_to_end() {
 
     // Token rotation: the endpoints stay, messages go to the new token.
     let rotated = unique_token("cl-rotated");
-    let (status, body) = node.api(Method::PUT, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), Some(json!({ "fcm_token": rotated }))).await;
+    let (status, body) =
+        node.api(Method::PUT, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), Some(json!({ "fcm_token": rotated }))).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let r = node.push(&ep, &[("TTL", "60")], b"after rotation".to_vec()).await.unwrap();
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use uprelay_tests::chaos::{
-    await_delivery, bounded, eventually, make_targets, push_load, received, routes, start_emulator, Backend, Node,
-    NodeConfig, Tally,
+    await_delivery, bounded, eventually, make_targets, push_load, received, routes, start_emulator, Backend, Node, NodeConfig, Tally,
 };
 use uprelay_tests::redis::RedisServer;
 
@@ -118,10 +117,7 @@ async fn crash_loses_nothing(redis: bool) {
     );
 
     // The expired messages left the queue (dropped, counted), and the queue is empty.
-    let drained = eventually(Duration::from_secs(12), || async {
-        node.metric("uprelay_queue_length").await == 0.0
-    })
-    .await;
+    let drained = eventually(Duration::from_secs(12), || async { node.metric("uprelay_queue_length").await == 0.0 }).await;
     let expired_after = node.metric("uprelay_queue_total{result=\"expired\"}").await;
     assert!(drained, "[{store}] uprelay_queue_length did not reach 0:\n{}", node.metrics().await);
     assert!(

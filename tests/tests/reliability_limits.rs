@@ -108,8 +108,7 @@ async fn waiting_retry_after_is_enough(rig: Rig) {
     tokio::time::sleep(Duration::from_millis(ra * 1000 + 100)).await;
     let third = push(&a, &ep, "after waiting Retry-After").await;
     assert_eq!(
-        third.status,
-        201,
+        third.status, 201,
         "[{store}] waited Retry-After ({ra} s) + 0.1 s and was refused again ({third:?}): Retry-After must be rounded up, \
          not down, or honest senders are refused and retry forever"
     );
@@ -183,8 +182,7 @@ async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
     let sends_after = rig.fcm().stats().await["send_requests"].as_u64().unwrap();
     let what = if sibling { "another endpoint of the same device" } else { "the same endpoint" };
     assert_eq!(
-        sends_after,
-        sends_before,
+        sends_after, sends_before,
         "[{store}] the push to {what} went to FCM although FCM asked for 30 s of quiet (answer {next:?})"
     );
     assert_throttled(&next, 25, 30);
@@ -198,11 +196,8 @@ async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
 /// admitted ones reach FCM, and the relay serves normally afterwards.
 async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
     let store = rig.store();
-    let config = NodeConfig::new(rig.backend())
-        .no_rate_limits()
-        .fcm_timeout_ms(3000)
-        .queue("lease_ms = 7000")
-        .limit("max_concurrent_requests = 2");
+    let config =
+        NodeConfig::new(rig.backend()).no_rate_limits().fcm_timeout_ms(3000).queue("lease_ms = 7000").limit("max_concurrent_requests = 2");
     let a = rig.node("a", config).await;
     let targets = make_targets(&a, "shed", 3, 2).await;
     let routes = routes(&targets);
@@ -234,7 +229,13 @@ async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
             }
             other => panic!("[{store}] unexpected {other}: {r:?}"),
         }
-        ledger.record("a", token, 600, body.clone(), &Ok(PushResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone() }));
+        ledger.record(
+            "a",
+            token,
+            600,
+            body.clone(),
+            &Ok(PushResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone() }),
+        );
     }
     let accepted = ledger.acked.len();
     eprintln!("[{store}] burst of 12 with max_concurrent_requests = 2: {accepted} × 201, {shed} × 503 in {took:?}");

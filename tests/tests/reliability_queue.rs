@@ -16,11 +16,8 @@ chaos_per_store!(breaker_answers_fast_while_fcm_hangs, queue_honours_retry_after
 
 async fn breaker_answers_fast_while_fcm_hangs(rig: Rig) {
     let store = rig.store();
-    let config = NodeConfig::new(rig.backend())
-        .no_rate_limits()
-        .fast_queue()
-        .queue("breaker_threshold = 3")
-        .queue("breaker_cooldown_ms = 10000");
+    let config =
+        NodeConfig::new(rig.backend()).no_rate_limits().fast_queue().queue("breaker_threshold = 3").queue("breaker_cooldown_ms = 10000");
     let node = rig.node("breaker", config).await;
     let targets = make_targets(&node, "brk", 2, 2).await;
     let routes = uprelay_tests::chaos::routes(&targets);
@@ -90,10 +87,8 @@ async fn queued_message_for_dead_token_is_dropped(rig: Rig) {
     assert_eq!(r.status, 201, "[{store}] {r:?}");
     rig.fcm().clear_faults().await;
     rig.fcm().add_fault(json!({ "token": dev.token, "error": "UNREGISTERED" })).await;
-    let dropped = eventually(Duration::from_secs(10), || async {
-        node.metric("uprelay_queue_total{result=\"dead_token\"}").await >= 1.0
-    })
-    .await;
+    let dropped =
+        eventually(Duration::from_secs(10), || async { node.metric("uprelay_queue_total{result=\"dead_token\"}").await >= 1.0 }).await;
     assert!(dropped, "[{store}] queued message for a dead token not dropped:\n{}", node.metrics().await);
     let (status, _) = node.api(Method::GET, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), None).await;
     assert_eq!(status, 404, "[{store}] the device of a dead token must be deleted by the retry worker");

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use uprelay_tests::chaos::{
-    await_delivery, bounded, eventually, make_targets, now_ms, push_load, received, redis_cli, routes, start_emulator,
-    tagged_body, Backend, Ledger, Node, NodeConfig, PersistentRedis, Tally,
+    await_delivery, bounded, eventually, make_targets, now_ms, push_load, received, redis_cli, routes, start_emulator, tagged_body,
+    Backend, Ledger, Node, NodeConfig, PersistentRedis, Tally,
 };
 use uprelay_tests::redis::RedisServer;
 
@@ -104,10 +104,9 @@ async fn redis_restart_with_aof() {
     }
 
     // The relay is ready again, and what Redis acknowledged before the kill is still queued.
-    let ready = eventually(Duration::from_secs(10), || async {
-        node.request(reqwest::Method::GET, "/readyz", None, None).await.status == 200
-    })
-    .await;
+    let ready =
+        eventually(Duration::from_secs(10), || async { node.request(reqwest::Method::GET, "/readyz", None, None).await.status == 200 })
+            .await;
     assert!(ready, "/readyz not 200 after Redis came back");
     let queued: u64 = redis.cli(&["hlen", "{up:q}:msg"]).await.parse().unwrap_or(0);
     eprintln!("queue in Redis after the restart: {queued} messages");
@@ -170,14 +169,11 @@ async fn two_instances() {
     emulator.client.add_fault(json!({ "error": "UNAVAILABLE" })).await;
     let pid_a = a.pid();
     let started = Instant::now();
-    let (la, lb, killed) = tokio::join!(
-        push_load(&a, &routes, "p2a", 300, 600, 4),
-        push_load(&b, &routes, "p2b", 150, 600, 2),
-        async move {
+    let (la, lb, killed) =
+        tokio::join!(push_load(&a, &routes, "p2a", 300, 600, 4), push_load(&b, &routes, "p2b", 150, 600, 2), async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
             std::process::Command::new("kill").arg("-KILL").arg(pid_a.to_string()).status().map(|s| s.success())
-        }
-    );
+        });
     assert!(matches!(killed, Ok(true)), "kill -KILL {pid_a}: {killed:?}");
     assert!(a.wait_exit(Duration::from_secs(5)).await.is_some());
     eprintln!(

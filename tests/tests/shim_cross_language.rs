@@ -13,11 +13,7 @@ use uprelay_tests::workspace_root;
 async fn shim_core_decodes_exactly_what_was_pushed() {
     let root = workspace_root();
     let classes = root.join("android-shim/build/e2e");
-    assert!(
-        classes.is_dir(),
-        "{} is missing: run `bash android-shim/build.sh` first (tests/run.sh does)",
-        classes.display()
-    );
+    assert!(classes.is_dir(), "{} is missing: run `bash android-shim/build.sh` first (tests/run.sh does)", classes.display());
     for store in [StoreKind::Embedded, StoreKind::Redis] {
         let relay = Relay::start_with(RelayConfig::new(store)).await;
         let out = Command::new("bash")

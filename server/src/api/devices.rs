@@ -49,9 +49,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if bytes.trim_ascii_start().first() != Some(&b'{') {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
     }
 }
 
@@ -170,8 +168,7 @@ async fn create_device(
     };
     let id = DeviceId::generate();
     let secret = DeviceSecret::generate();
-    let device =
-        Device { id: id.clone(), secret_hash: secret.hash(), project, fcm_token: req.fcm_token, registrations: Vec::new() };
+    let device = Device { id: id.clone(), secret_hash: secret.hash(), project, fcm_token: req.fcm_token, registrations: Vec::new() };
     state.inner.store.create_device(&device).await?;
     metrics::counter!(crate::metrics::DEVICES, "op" => "created").increment(1);
     tracing::info!(device = %id, project = %device.project, "device registered");

@@ -35,9 +35,7 @@ impl KeyRing {
     pub fn issue(&self, project: &str, token_uri: &str) -> Value {
         let mut rng = rand::rngs::OsRng;
         let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation failed");
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .expect("PKCS#8 PEM encoding failed");
+        let pem = key.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 PEM encoding failed");
         let kid: String = {
             let bytes: [u8; 20] = rng.gen();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -85,9 +83,6 @@ impl KeyRing {
                 return vec![k.clone()];
             }
         }
-        keys.iter()
-            .filter(|k| k.client_email == iss)
-            .cloned()
-            .collect()
+        keys.iter().filter(|k| k.client_email == iss).cloned().collect()
     }
 }

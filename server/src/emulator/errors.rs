@@ -24,12 +24,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        rpc_status: &str,
-        message: &str,
-        details: Option<Vec<Value>>,
-    ) -> Self {
+    pub fn new(status: StatusCode, rpc_status: &str, message: &str, details: Option<Vec<Value>>) -> Self {
         let mut error = json!({
             "code": status.as_u16(),
             "message": message,
@@ -38,22 +33,12 @@ impl ApiError {
         if let Some(details) = details {
             error["details"] = Value::Array(details);
         }
-        ApiError {
-            status,
-            body: json!({ "error": error }),
-            retry_after: None,
-            www_authenticate: None,
-        }
+        ApiError { status, body: json!({ "error": error }), retry_after: None, www_authenticate: None }
     }
 
     /// 400 INVALID_ARGUMENT with the FcmError detail.
     pub fn invalid_argument(message: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            message,
-            Some(vec![fcm_detail("INVALID_ARGUMENT")]),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message, Some(vec![fcm_detail("INVALID_ARGUMENT")]))
     }
 
     /// 400 INVALID_ARGUMENT with the FcmError detail and a `google.rpc.BadRequest` field violation.
@@ -66,21 +51,14 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
             message,
-            Some(vec![
-                fcm_detail("INVALID_ARGUMENT"),
-                json!({ "@type": BAD_REQUEST_TYPE, "fieldViolations": [violation] }),
-            ]),
+            Some(vec![fcm_detail("INVALID_ARGUMENT"), json!({ "@type": BAD_REQUEST_TYPE, "fieldViolations": [violation] })]),
         )
     }
 
     /// 401 for a missing, unknown, revoked or expired access token (no FCM errorCode: this is
     /// Google's front end talking, not FCM).
     pub fn unauthenticated(missing: bool) -> Self {
-        let msg = if missing {
-            MSG_MISSING_CREDENTIALS
-        } else {
-            MSG_INVALID_CREDENTIALS
-        };
+        let msg = if missing { MSG_MISSING_CREDENTIALS } else { MSG_INVALID_CREDENTIALS };
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg, None);
         e.www_authenticate = Some(if missing {
             "Bearer realm=\"https://accounts.google.com/\""
@@ -142,10 +120,7 @@ pub fn fcm_detail(code: &str) -> Value {
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
     resp
 }
 
@@ -154,12 +129,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.body).unwrap_or_default();
         let mut resp = json_response(self.status, body);
         if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(v) = self.www_authenticate {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
         }
         resp
     }
@@ -174,10 +147,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn invalid_grant(description: impl Into<String>) -> Self {
-        OAuthError {
-            error: "invalid_grant",
-            description: description.into(),
-        }
+        OAuthError { error: "invalid_grant", description: description.into() }
     }
 }
 
@@ -189,8 +159,7 @@ impl IntoResponse for OAuthError {
         }))
         .unwrap_or_default();
         let mut resp = json_response(StatusCode::BAD_REQUEST, body);
-        resp.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
 }

@@ -71,41 +71,15 @@ impl FaultCode {
     /// HTTP status, `google.rpc` status and message FCM answers with for this code.
     pub fn http(self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            FaultCode::Unregistered => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "Requested entity was not found.",
-            ),
-            FaultCode::SenderIdMismatch => (
-                StatusCode::FORBIDDEN,
-                "PERMISSION_DENIED",
-                "SenderId mismatch",
-            ),
-            FaultCode::InvalidArgument => (
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                super::errors::MSG_INVALID_TOKEN,
-            ),
-            FaultCode::QuotaExceeded => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "RESOURCE_EXHAUSTED",
-                "Resource has been exhausted (e.g. check quota).",
-            ),
-            FaultCode::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "The service is currently unavailable.",
-            ),
-            FaultCode::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "Internal error encountered.",
-            ),
-            FaultCode::ThirdPartyAuthError => (
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "Auth error from APNS or Web Push Service",
-            ),
+            FaultCode::Unregistered => (StatusCode::NOT_FOUND, "NOT_FOUND", "Requested entity was not found."),
+            FaultCode::SenderIdMismatch => (StatusCode::FORBIDDEN, "PERMISSION_DENIED", "SenderId mismatch"),
+            FaultCode::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", super::errors::MSG_INVALID_TOKEN),
+            FaultCode::QuotaExceeded => {
+                (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+            }
+            FaultCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The service is currently unavailable."),
+            FaultCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Internal error encountered."),
+            FaultCode::ThirdPartyAuthError => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service"),
         }
     }
 }
@@ -199,16 +173,8 @@ impl Faults {
         }
         let mut list = self.list.lock().unwrap();
         let mut decision = Decision::default();
-        let specific = list
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.token.is_some() && f.token.as_deref() == token)
-            .map(|(i, _)| i);
-        let global = list
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.token.is_none())
-            .map(|(i, _)| i);
+        let specific = list.iter().enumerate().filter(|(_, f)| f.token.is_some() && f.token.as_deref() == token).map(|(i, _)| i);
+        let global = list.iter().enumerate().filter(|(_, f)| f.token.is_none()).map(|(i, _)| i);
         let order: Vec<usize> = specific.chain(global).collect();
         for i in order {
             let f = &mut list[i];
@@ -247,20 +213,8 @@ impl Faults {
 mod tests {
     use super::*;
 
-    fn fault(
-        token: Option<&str>,
-        error: Option<FaultCode>,
-        times: Option<u64>,
-        delay_ms: Option<u64>,
-    ) -> Fault {
-        Fault {
-            id: 0,
-            token: token.map(str::to_owned),
-            error,
-            times,
-            retry_after: None,
-            delay_ms,
-        }
+    fn fault(token: Option<&str>, error: Option<FaultCode>, times: Option<u64>, delay_ms: Option<u64>) -> Fault {
+        Fault { id: 0, token: token.map(str::to_owned), error, times, retry_after: None, delay_ms }
     }
 
     #[test]
@@ -268,12 +222,7 @@ mod tests {
         let f = Faults::default();
         assert_eq!(f.decide(Some("a")), Decision::default());
         f.add(fault(None, Some(FaultCode::Unavailable), Some(1), None));
-        f.add(fault(
-            Some("a"),
-            Some(FaultCode::QuotaExceeded),
-            Some(1),
-            Some(5),
-        ));
+        f.add(fault(Some("a"), Some(FaultCode::QuotaExceeded), Some(1), Some(5)));
         let d = f.decide(Some("a"));
         assert_eq!(d.error, Some(FaultCode::QuotaExceeded));
         assert_eq!(d.delay, Some(Duration::from_millis(5)));

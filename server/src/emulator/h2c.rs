@@ -80,9 +80,7 @@ where
                 closing = true;
                 conn.graceful_shutdown();
             }
-            poll_streams(&mut conn, &mut streams, cx, |request, reply| {
-                answer(http.clone(), request, reply)
-            })
+            poll_streams(&mut conn, &mut streams, cx, |request, reply| answer(http.clone(), request, reply))
         })
     })
     .await;
@@ -111,12 +109,7 @@ const MAX_ROUNDS: usize = 4;
 
 impl SelfWakeGuard {
     /// Poll `f` with `waker` (made from this guard) until it is ready or was not woken.
-    fn poll(
-        &self,
-        cx: &mut Context<'_>,
-        waker: &Waker,
-        mut f: impl FnMut(&mut Context<'_>) -> Poll<()>,
-    ) -> Poll<()> {
+    fn poll(&self, cx: &mut Context<'_>, waker: &Waker, mut f: impl FnMut(&mut Context<'_>) -> Poll<()>) -> Poll<()> {
         self.task.register(cx.waker());
         let mut inner = Context::from_waker(waker);
         for _ in 0..MAX_ROUNDS {
@@ -141,10 +134,7 @@ impl Wake for SelfWakeGuard {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        match self
-            .state
-            .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match self.state.compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) | Err(WOKEN) => {}
             Err(_) => self.task.wake(),
         }
@@ -194,11 +184,7 @@ where
 
 /// Answer one stream: the request through [`Http::dispatch`] (unless the client resets the
 /// stream first), then the response written to the stream.
-async fn answer(
-    http: Http,
-    request: axum::http::Request<RecvStream>,
-    mut reply: SendResponse<Bytes>,
-) {
+async fn answer(http: Http, request: axum::http::Request<RecvStream>, mut reply: SendResponse<Bytes>) {
     let Some(request) = into_request(request, &mut reply) else {
         return;
     };
@@ -210,18 +196,12 @@ async fn answer(
 /// The request as hyper hands it to a service: the body read from the stream, except for
 /// CONNECT, whose body would be the tunnel (never opened: no route accepts CONNECT); hyper
 /// refuses a CONNECT that announces a body.
-fn into_request(
-    request: axum::http::Request<RecvStream>,
-    reply: &mut SendResponse<Bytes>,
-) -> Option<Request> {
+fn into_request(request: axum::http::Request<RecvStream>, reply: &mut SendResponse<Bytes>) -> Option<Request> {
     let (parts, recv) = request.into_parts();
     if parts.method != Method::CONNECT {
         return Some(Request::from_parts(parts, Body::new(H2Body::new(recv))));
     }
-    let announces_body = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|len| len != "0");
+    let announces_body = parts.headers.get(header::CONTENT_LENGTH).is_some_and(|len| len != "0");
     if announces_body {
         reply.send_reset(Reason::INTERNAL_ERROR);
         return None;
@@ -246,15 +226,11 @@ async fn unless_reset<F: Future>(fut: F, reply: &mut SendResponse<Bytes>) -> Opt
 /// from the body's exact size unless set, END_STREAM on the headers for an empty body.
 async fn send(mut reply: SendResponse<Bytes>, response: Response) {
     let (mut head, body) = response.into_parts();
-    head.headers
-        .entry(header::DATE)
-        .or_insert_with(super::time::http_date);
+    head.headers.entry(header::DATE).or_insert_with(super::time::http_date);
     let empty = body.is_end_stream();
     if !empty {
         if let Some(len) = body.size_hint().exact() {
-            head.headers
-                .entry(header::CONTENT_LENGTH)
-                .or_insert_with(|| HeaderValue::from(len));
+            head.headers.entry(header::CONTENT_LENGTH).or_insert_with(|| HeaderValue::from(len));
         }
     }
     let head = Response::from_parts(head, ());
@@ -326,10 +302,7 @@ pub(super) struct H2Body {
 
 impl H2Body {
     pub(super) fn new(recv: RecvStream) -> H2Body {
-        H2Body {
-            recv,
-            data_done: false,
-        }
+        H2Body { recv, data_done: false }
     }
 }
 
@@ -337,10 +310,7 @@ impl http_body::Body for H2Body {
     type Data = Bytes;
     type Error = h2::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
         let me = self.get_mut();
         if !me.data_done {
             match ready!(me.recv.poll_data(cx)) {
@@ -382,12 +352,7 @@ mod tests {
     fn setup() -> (Arc<Count>, Waker, Arc<SelfWakeGuard>, Waker) {
         let count = Arc::new(Count::default());
         let guard = Arc::new(SelfWakeGuard::default());
-        (
-            count.clone(),
-            Waker::from(count),
-            guard.clone(),
-            Waker::from(guard),
-        )
+        (count.clone(), Waker::from(count), guard.clone(), Waker::from(guard))
     }
 
     #[test]

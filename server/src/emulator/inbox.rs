@@ -48,10 +48,7 @@ pub struct Inbox {
 
 impl Inbox {
     pub fn new(keep: usize) -> Self {
-        Inbox {
-            keep,
-            queue: Mutex::new(VecDeque::with_capacity(keep.min(1024))),
-        }
+        Inbox { keep, queue: Mutex::new(VecDeque::with_capacity(keep.min(1024))) }
     }
 
     /// Whether accepted messages are kept at all (`--keep 0` keeps none): when not, callers
@@ -67,11 +64,7 @@ impl Inbox {
         let m = Arc::new(m);
         let evicted = {
             let mut q = self.queue.lock().unwrap();
-            let evicted = if q.len() >= self.keep {
-                q.pop_front()
-            } else {
-                None
-            };
+            let evicted = if q.len() >= self.keep { q.pop_front() } else { None };
             q.push_back(m);
             evicted
         };

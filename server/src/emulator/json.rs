@@ -43,10 +43,7 @@ impl<'a> J<'a> {
     /// The first member named by any of `names` (snake_case and lowerCamelCase spellings),
     /// treating an explicit `null` as absent, as proto3 JSON does.
     pub fn get_any(&self, names: &[&str]) -> Option<&J<'a>> {
-        self.as_obj()?
-            .iter()
-            .find(|(k, v)| names.contains(&&**k) && !matches!(v, J::Null))
-            .map(|(_, v)| v)
+        self.as_obj()?.iter().find(|(k, v)| names.contains(&&**k) && !matches!(v, J::Null)).map(|(_, v)| v)
     }
 
     /// Short JSON rendering used in FCM-style error messages (`..., 12`, `..., true`).
@@ -66,11 +63,7 @@ impl<'a> J<'a> {
             J::Num(n) => J::Num(n),
             J::Str(s) => J::Str(Cow::Owned(s.into_owned())),
             J::Arr(a) => J::Arr(a.into_iter().map(J::into_owned).collect()),
-            J::Obj(m) => J::Obj(
-                m.into_iter()
-                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
-                    .collect(),
-            ),
+            J::Obj(m) => J::Obj(m.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect()),
         }
     }
 }
@@ -161,9 +154,7 @@ impl<'de> Visitor<'de> for JVisitor {
         Ok(J::Num(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<J<'de>, E> {
-        serde_json::Number::from_f64(v)
-            .map(J::Num)
-            .ok_or_else(|| E::custom("non-finite number"))
+        serde_json::Number::from_f64(v).map(J::Num).ok_or_else(|| E::custom("non-finite number"))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<J<'de>, E> {
         Ok(J::Str(Cow::Borrowed(v)))
@@ -205,10 +196,7 @@ mod tests {
         let text = r#"{"z":1,"a":{"y":"s","b":[true,null,2.5]},"m":"x"}"#;
         let j: J = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&j).unwrap(), text);
-        assert_eq!(
-            j.get_any(&["a"]).unwrap().get_any(&["y"]).unwrap().as_str(),
-            Some("s")
-        );
+        assert_eq!(j.get_any(&["a"]).unwrap().get_any(&["y"]).unwrap().as_str(), Some("s"));
         assert_eq!(J::Num(12.into()).literal(), "12");
         assert_eq!(J::Bool(true).literal(), "true");
     }

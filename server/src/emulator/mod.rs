@@ -195,12 +195,7 @@ impl Emulator {
 
     /// Accepted messages (oldest first), as `GET /emulator/messages` shows them.
     pub fn messages(&self, token: Option<&str>) -> Vec<Value> {
-        self.inner
-            .inbox
-            .snapshot(token, None)
-            .iter()
-            .map(|m| serde_json::to_value(m.view()).unwrap_or(Value::Null))
-            .collect()
+        self.inner.inbox.snapshot(token, None).iter().map(|m| serde_json::to_value(m.view()).unwrap_or(Value::Null)).collect()
     }
 
     /// Install a fault, as `POST /emulator/faults` does.
@@ -254,17 +249,9 @@ impl Emulator {
             .route("/token", post(oauth::token))
             .route("/v1/projects/{project}/messages:send", post(send::send))
             .route("/emulator/credentials", post(credentials_handler))
-            .route(
-                "/emulator/faults",
-                post(add_fault_handler)
-                    .get(list_faults)
-                    .delete(clear_faults),
-            )
+            .route("/emulator/faults", post(add_fault_handler).get(list_faults).delete(clear_faults))
             .route("/emulator/revoke-tokens", post(revoke_tokens))
-            .route(
-                "/emulator/messages",
-                get(list_messages).delete(clear_messages),
-            )
+            .route("/emulator/messages", get(list_messages).delete(clear_messages))
             .route("/emulator/stats", get(stats_handler))
             .route("/emulator/reset", post(reset_handler))
             .with_state(self.clone())
@@ -287,10 +274,7 @@ struct Http {
 
 impl Http {
     fn new(emu: &Emulator) -> Http {
-        Http {
-            emu: emu.clone(),
-            router: emu.router(),
-        }
+        Http { emu: emu.clone(), router: emu.router() }
     }
 
     async fn dispatch(self, request: Request) -> Result<Response, Infallible> {
@@ -321,9 +305,7 @@ impl Http {
 fn with_content_length(mut response: Response) -> Response {
     if !response.headers().contains_key(header::CONTENT_LENGTH) {
         if let Some(len) = http_body::Body::size_hint(response.body()).exact() {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     response
@@ -346,11 +328,7 @@ struct CredentialsRequest {
 
 /// The authority the client dialled: `Host` (HTTP/1.1) or the URI's authority (h2 `:authority`).
 pub(crate) fn request_authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned).or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
 }
 
 /// Google's member order for service-account files (serde_json's `Value` sorts keys).
@@ -389,12 +367,7 @@ fn in_google_order(creds: &Value) -> json::J<'_> {
     json::J::Obj(members)
 }
 
-async fn credentials_handler(
-    State(emu): State<Emulator>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
+async fn credentials_handler(State(emu): State<Emulator>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     let req: CredentialsRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CredentialsRequest::default()
     } else {
@@ -403,38 +376,21 @@ async fn credentials_handler(
             Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")),
         }
     };
-    let project = req
-        .project
-        .unwrap_or_else(|| emu.inner.default_project.clone());
-    if project.is_empty()
-        || !project
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return control_error(
-            StatusCode::BAD_REQUEST,
-            "project must be a non-empty [A-Za-z0-9_-]+ id",
-        );
+    let project = req.project.unwrap_or_else(|| emu.inner.default_project.clone());
+    if project.is_empty() || !project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return control_error(StatusCode::BAD_REQUEST, "project must be a non-empty [A-Za-z0-9_-]+ id");
     }
     let token_uri = match req.token_uri {
         Some(u) => u,
         None => match request_authority(&headers, &uri) {
             Some(host) => format!("http://{host}/token"),
-            None => {
-                return control_error(
-                    StatusCode::BAD_REQUEST,
-                    "no Host header: pass \"token_uri\"",
-                )
-            }
+            None => return control_error(StatusCode::BAD_REQUEST, "no Host header: pass \"token_uri\""),
         },
     };
     let e = emu.clone();
     match tokio::task::spawn_blocking(move || e.issue_credentials(&project, &token_uri)).await {
         Ok(creds) => json_ok(StatusCode::OK, &in_google_order(&creds)),
-        Err(e) => control_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("key generation failed: {e}"),
-        ),
+        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("key generation failed: {e}")),
     }
 }
 
@@ -450,10 +406,7 @@ async fn add_fault_handler(State(emu): State<Emulator>, body: Bytes) -> Response
 }
 
 async fn list_faults(State(emu): State<Emulator>) -> Response {
-    json_ok(
-        StatusCode::OK,
-        &json!({ "faults": emu.inner.faults.list(), "dead_tokens": emu.inner.faults.dead_tokens() }),
-    )
+    json_ok(StatusCode::OK, &json!({ "faults": emu.inner.faults.list(), "dead_tokens": emu.inner.faults.dead_tokens() }))
 }
 
 async fn clear_faults(State(emu): State<Emulator>) -> StatusCode {
@@ -472,10 +425,7 @@ struct MessagesQuery {
 }
 
 async fn list_messages(State(emu): State<Emulator>, Query(q): Query<MessagesQuery>) -> Response {
-    let snapshot = emu
-        .inner
-        .inbox
-        .snapshot(q.token.as_deref(), q.project.as_deref());
+    let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.project.as_deref());
     let views: Vec<_> = snapshot.iter().map(|m| m.view()).collect();
     json_ok(StatusCode::OK, &views)
 }
@@ -497,12 +447,8 @@ async fn reset_handler(State(emu): State<Emulator>) -> StatusCode {
 /// `http://ADDR` as clients should dial it (an unspecified listen address becomes loopback).
 pub fn base_url(addr: SocketAddr) -> String {
     let ip = match addr.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
-            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-        }
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
-            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-        }
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, addr.port()))
@@ -510,9 +456,7 @@ pub fn base_url(addr: SocketAddr) -> String {
 
 /// Write `bytes` to `path` atomically (temp file + rename), readable by the owner only.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let file_name = path
-        .file_name()
-        .context("credentials path has no file name")?;
+    let file_name = path.file_name().context("credentials path has no file name")?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(".tmp");
@@ -526,9 +470,7 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -538,24 +480,16 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 async fn issue_blocking(emu: &Emulator, project: &str, token_uri: String) -> anyhow::Result<Value> {
     let (e, p) = (emu.clone(), project.to_owned());
-    tokio::task::spawn_blocking(move || e.issue_credentials(&p, &token_uri))
-        .await
-        .context("credential generation panicked")
+    tokio::task::spawn_blocking(move || e.issue_credentials(&p, &token_uri)).await.context("credential generation panicked")
 }
 
 /// `uprelay emulator`: bind, write credentials if asked, print one line with the URL, and serve
 /// (HTTP/1.1 and h2c) until ctrl-c or SIGTERM.
 pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let base = base_url(addr);
-    let emu = Emulator::new(
-        &args.project,
-        args.keep,
-        Duration::from_secs(args.token_lifetime),
-    );
+    let emu = Emulator::new(&args.project, args.keep, Duration::from_secs(args.token_lifetime));
     if let Some(path) = &args.write_credentials {
         let creds = issue_blocking(&emu, &args.project, format!("{base}/token")).await?;
         let mut text = serde_json::to_vec_pretty(&in_google_order(&creds))?;
@@ -566,10 +500,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         Some(p) => format!(", credentials in {}", p.display()),
         None => String::new(),
     };
-    println!(
-        "uprelay emulator listening on {base} (project {}{creds_note})",
-        args.project
-    );
+    println!("uprelay emulator listening on {base} (project {}{creds_note})", args.project);
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
     serve::serve(listener, Http::new(&emu), crate::server::shutdown_signal()).await;
     Ok(())
@@ -577,22 +508,13 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
 
 /// Bind `addr`, serve the emulator in a background task, create credentials for `project`
 /// (token_uri = the bound address), and return (Emulator, bound addr, service-account JSON).
-pub async fn spawn(
-    addr: SocketAddr,
-    project: &str,
-) -> anyhow::Result<(Emulator, SocketAddr, Value)> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+pub async fn spawn(addr: SocketAddr, project: &str) -> anyhow::Result<(Emulator, SocketAddr, Value)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let base = base_url(bound);
     let emu = Emulator::new(project, 10_000, Duration::from_secs(3600));
     let creds = issue_blocking(&emu, project, format!("{base}/token")).await?;
-    tokio::spawn(serve::serve(
-        listener,
-        Http::new(&emu),
-        std::future::pending(),
-    ));
+    tokio::spawn(serve::serve(listener, Http::new(&emu), std::future::pending()));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");
     Ok((emu, bound, creds))
 }

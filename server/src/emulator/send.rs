@@ -29,20 +29,8 @@ pub const MAX_TTL_SECS: u64 = 2_419_200;
 pub const MAX_TOKEN_LEN: usize = 4096;
 
 const REQUEST_FIELDS: &[&str] = &["validate_only", "validateOnly", "message"];
-const MESSAGE_FIELDS: &[&str] = &[
-    "name",
-    "data",
-    "notification",
-    "android",
-    "webpush",
-    "apns",
-    "fcm_options",
-    "fcmOptions",
-    "token",
-    "topic",
-    "condition",
-    "fid",
-];
+const MESSAGE_FIELDS: &[&str] =
+    &["name", "data", "notification", "android", "webpush", "apns", "fcm_options", "fcmOptions", "token", "topic", "condition", "fid"];
 const TARGETS: &[&str] = &["token", "topic", "condition", "fid"];
 const ANDROID_FIELDS: &[&str] = &[
     "collapse_key",
@@ -82,19 +70,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorization {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Authorization(
-            parts.headers.get(header::AUTHORIZATION).cloned(),
-        ))
+        Ok(Authorization(parts.headers.get(header::AUTHORIZATION).cloned()))
     }
 }
 
 /// The `messages:send` handler, for the paths the router serves (see [`plain_project`]).
-pub async fn send(
-    State(emu): State<Emulator>,
-    Path(project): Path<String>,
-    Authorization(auth): Authorization,
-    body: Bytes,
-) -> Response {
+pub async fn send(State(emu): State<Emulator>, Path(project): Path<String>, Authorization(auth): Authorization, body: Bytes) -> Response {
     respond(&emu, project, auth.as_ref(), &body).await
 }
 
@@ -102,9 +83,7 @@ pub async fn send(
 /// segment, no percent-escapes): the sends [`super::Http`] hands straight to [`send_plain`].
 /// Any other path takes the router, whose `Path` extractor decodes it as usual.
 pub fn plain_project(path: &str) -> Option<&str> {
-    let id = path
-        .strip_prefix("/v1/projects/")?
-        .strip_suffix("/messages:send")?;
+    let id = path.strip_prefix("/v1/projects/")?.strip_suffix("/messages:send")?;
     (!id.is_empty() && !id.contains(['/', '%'])).then_some(id)
 }
 
@@ -114,9 +93,7 @@ pub fn plain_project(path: &str) -> Option<&str> {
 pub async fn send_plain(emu: &Emulator, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let headers = std::mem::take(&mut parts.headers);
-    let project = plain_project(parts.uri.path())
-        .unwrap_or_default()
-        .to_owned();
+    let project = plain_project(parts.uri.path()).unwrap_or_default().to_owned();
     // The `Bytes` extractor reads only the body and the request's extensions (body limit).
     match Bytes::from_request(Request::from_parts(parts, body), &()).await {
         Ok(body) => respond(emu, project, headers.get(header::AUTHORIZATION), &body).await,
@@ -125,12 +102,7 @@ pub async fn send_plain(emu: &Emulator, request: Request) -> Response {
 }
 
 /// Count the send request, handle it, and count it as rejected if it was.
-async fn respond(
-    emu: &Emulator,
-    project: String,
-    auth: Option<&HeaderValue>,
-    body: &[u8],
-) -> Response {
+async fn respond(emu: &Emulator, project: String, auth: Option<&HeaderValue>, body: &[u8]) -> Response {
     let inner = &emu.inner;
     Stats::inc(&inner.stats.send_requests);
     match handle(inner, project, auth, body).await {
@@ -142,12 +114,7 @@ async fn respond(
     }
 }
 
-async fn handle(
-    inner: &Inner,
-    project: String,
-    auth: Option<&HeaderValue>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
+async fn handle(inner: &Inner, project: String, auth: Option<&HeaderValue>, body: &[u8]) -> Result<Response, ApiError> {
     // 1. Authentication: a live access token issued by us, for this project.
     authenticate(inner, &project, auth)?;
     // 2. FCM's validation of the request.
@@ -225,12 +192,7 @@ fn accept(inner: &Inner, project: String, v: Validated<'_>) -> Response {
 /// `projects/{project}/messages/0:<unix ms><6-digit sequence>%<instance tag>`, FCM's shape.
 fn message_name(project: &str, now_ms: u64, seq: u64, tag: &str) -> String {
     let mut name = String::with_capacity(48 + project.len() + tag.len());
-    write!(
-        name,
-        "projects/{project}/messages/0:{now_ms}{:06}%{tag}",
-        seq % 1_000_000
-    )
-    .expect("writing to a String cannot fail");
+    write!(name, "projects/{project}/messages/0:{now_ms}{:06}%{tag}", seq % 1_000_000).expect("writing to a String cannot fail");
     name
 }
 
@@ -246,10 +208,7 @@ fn name_body(name: &str) -> Vec<u8> {
 
 fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
     match at {
-        None => ApiError::invalid_field(
-            None,
-            &format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field."),
-        ),
+        None => ApiError::invalid_field(None, &format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field.")),
         Some(at) => ApiError::invalid_field(
             Some(at),
             &format!("Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."),
@@ -258,28 +217,17 @@ fn unknown_field(name: &str, at: Option<&str>) -> ApiError {
 }
 
 fn bad_value(field: &str, kind: &str, value: &J<'_>) -> ApiError {
-    ApiError::invalid_field(
-        Some(field),
-        &format!("Invalid value at '{field}' ({kind}), {}", value.literal()),
-    )
+    ApiError::invalid_field(Some(field), &format!("Invalid value at '{field}' ({kind}), {}", value.literal()))
 }
 
-fn check_fields(
-    obj: &[(Cow<'_, str>, J<'_>)],
-    allowed: &[&str],
-    at: Option<&str>,
-) -> Result<(), ApiError> {
+fn check_fields(obj: &[(Cow<'_, str>, J<'_>)], allowed: &[&str], at: Option<&str>) -> Result<(), ApiError> {
     match obj.iter().find(|(k, _)| !allowed.contains(&&**k)) {
         Some((k, _)) => Err(unknown_field(k, at)),
         None => Ok(()),
     }
 }
 
-fn opt_string<'b>(
-    obj: &'b J<'_>,
-    names: &[&str],
-    field: &str,
-) -> Result<Option<&'b str>, ApiError> {
+fn opt_string<'b>(obj: &'b J<'_>, names: &[&str], field: &str) -> Result<Option<&'b str>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(J::Str(s)) => Ok(Some(s)),
@@ -295,12 +243,7 @@ fn opt_bool(obj: &J<'_>, names: &[&str], field: &str) -> Result<Option<bool>, Ap
     }
 }
 
-fn opt_object<'b, 'a>(
-    obj: &'b J<'a>,
-    names: &[&str],
-    field: &str,
-    kind: &str,
-) -> Result<Option<&'b J<'a>>, ApiError> {
+fn opt_object<'b, 'a>(obj: &'b J<'a>, names: &[&str], field: &str, kind: &str) -> Result<Option<&'b J<'a>>, ApiError> {
     match obj.get_any(names) {
         None => Ok(None),
         Some(v @ J::Obj(_)) => Ok(Some(v)),
@@ -311,13 +254,7 @@ fn opt_object<'b, 'a>(
 /// Check a `data` map (string values, no reserved keys); return its size in bytes.
 fn check_data(data: &J<'_>, field: &str) -> Result<usize, ApiError> {
     let Some(entries) = data.as_obj() else {
-        return Err(ApiError::invalid_field(
-            Some(field),
-            &format!(
-                "Invalid value at '{field}' (map<string, string>), {}",
-                data.literal()
-            ),
-        ));
+        return Err(ApiError::invalid_field(Some(field), &format!("Invalid value at '{field}' (map<string, string>), {}", data.literal())));
     };
     let mut size = 0;
     for (i, (k, v)) in entries.iter().enumerate() {
@@ -325,9 +262,7 @@ fn check_data(data: &J<'_>, field: &str) -> Result<usize, ApiError> {
             return Err(bad_value(&format!("{field}[{i}].value"), "TYPE_STRING", v));
         };
         if is_reserved_key(k) {
-            return Err(ApiError::invalid_argument(&format!(
-                "Invalid data payload key: {k}"
-            )));
+            return Err(ApiError::invalid_argument(&format!("Invalid data payload key: {k}")));
         }
         size += k.len() + s.len();
     }
@@ -383,22 +318,15 @@ pub fn parse_duration(s: &str) -> Option<(bool, u64)> {
 
 fn valid_topic(t: &str) -> bool {
     let t = t.strip_prefix("/topics/").unwrap_or(t);
-    !t.is_empty()
-        && t.len() <= 900
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+    !t.is_empty() && t.len() <= 900 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
 }
 
 /// Validate a send request body the way FCM does.
 pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
-    let root: J<'_> = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_field(None, &format!("Invalid JSON payload received. {e}"))
-    })?;
+    let root: J<'_> =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_field(None, &format!("Invalid JSON payload received. {e}")))?;
     let J::Obj(members) = root else {
-        return Err(ApiError::invalid_field(
-            None,
-            "Invalid JSON payload received. Unknown name \"\": Root element must be a message.",
-        ));
+        return Err(ApiError::invalid_field(None, "Invalid JSON payload received. Unknown name \"\": Root element must be a message."));
     };
     check_fields(&members, REQUEST_FIELDS, None)?;
     let mut validate_only = false;
@@ -407,20 +335,14 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
         match (&*k, v) {
             (_, J::Null) => {}
             ("validate_only" | "validateOnly", J::Bool(b)) => validate_only = b,
-            ("validate_only" | "validateOnly", other) => {
-                return Err(bad_value("validate_only", "TYPE_BOOL", &other))
-            }
+            ("validate_only" | "validateOnly", other) => return Err(bad_value("validate_only", "TYPE_BOOL", &other)),
             ("message", m) => message = Some(m),
             _ => {}
         }
     }
     let message = message.unwrap_or(J::Obj(Vec::new()));
     let Some(fields) = message.as_obj() else {
-        return Err(bad_value(
-            "message",
-            "type.googleapis.com/google.firebase.fcm.v1.Message",
-            &message,
-        ));
+        return Err(bad_value("message", "type.googleapis.com/google.firebase.fcm.v1.Message", &message));
     };
     check_fields(fields, MESSAGE_FIELDS, Some("message"))?;
 
@@ -442,25 +364,13 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
         target = Some((k, s));
     }
     let Some((kind, value_text)) = target else {
-        return Err(ApiError::invalid_argument(
-            "Recipient of the message is not set.",
-        ));
+        return Err(ApiError::invalid_argument("Recipient of the message is not set."));
     };
     let value: &str = value_text;
     match kind {
-        "token" | "fid" if !token_well_formed(value) => {
-            return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN))
-        }
-        "topic" if !valid_topic(value) => {
-            return Err(ApiError::invalid_argument(&format!(
-                "Invalid topic name: \"{value}\""
-            )))
-        }
-        "condition" if value.trim().is_empty() => {
-            return Err(ApiError::invalid_argument(
-                "Invalid condition expression provided.",
-            ))
-        }
+        "token" | "fid" if !token_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN)),
+        "topic" if !valid_topic(value) => return Err(ApiError::invalid_argument(&format!("Invalid topic name: \"{value}\""))),
+        "condition" if value.trim().is_empty() => return Err(ApiError::invalid_argument("Invalid condition expression provided.")),
         _ => {}
     }
 
@@ -470,72 +380,25 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
         None => 0,
     };
     for (names, field, kind) in [
-        (
-            &["notification"][..],
-            "message.notification",
-            "type.googleapis.com/google.firebase.fcm.v1.Notification",
-        ),
-        (
-            &["webpush"][..],
-            "message.webpush",
-            "type.googleapis.com/google.firebase.fcm.v1.WebpushConfig",
-        ),
-        (
-            &["apns"][..],
-            "message.apns",
-            "type.googleapis.com/google.firebase.fcm.v1.ApnsConfig",
-        ),
-        (
-            &["fcm_options", "fcmOptions"][..],
-            "message.fcm_options",
-            "type.googleapis.com/google.firebase.fcm.v1.FcmOptions",
-        ),
+        (&["notification"][..], "message.notification", "type.googleapis.com/google.firebase.fcm.v1.Notification"),
+        (&["webpush"][..], "message.webpush", "type.googleapis.com/google.firebase.fcm.v1.WebpushConfig"),
+        (&["apns"][..], "message.apns", "type.googleapis.com/google.firebase.fcm.v1.ApnsConfig"),
+        (&["fcm_options", "fcmOptions"][..], "message.fcm_options", "type.googleapis.com/google.firebase.fcm.v1.FcmOptions"),
     ] {
         opt_object(&message, names, field, kind)?;
     }
 
-    if let Some(android) = opt_object(
-        &message,
-        &["android"],
-        "message.android",
-        "type.googleapis.com/google.firebase.fcm.v1.AndroidConfig",
-    )? {
-        check_fields(
-            android.as_obj().unwrap_or_default(),
-            ANDROID_FIELDS,
-            Some("message.android"),
-        )?;
-        opt_string(
-            android,
-            &["collapse_key", "collapseKey"],
-            "message.android.collapse_key",
-        )?;
-        opt_string(
-            android,
-            &["restricted_package_name", "restrictedPackageName"],
-            "message.android.restricted_package_name",
-        )?;
-        opt_bool(
-            android,
-            &["direct_boot_ok", "directBootOk"],
-            "message.android.direct_boot_ok",
-        )?;
-        opt_bool(
-            android,
-            &["bandwidth_constrained_ok", "bandwidthConstrainedOk"],
-            "message.android.bandwidth_constrained_ok",
-        )?;
-        opt_bool(
-            android,
-            &["restricted_satellite_ok", "restrictedSatelliteOk"],
-            "message.android.restricted_satellite_ok",
-        )?;
+    if let Some(android) =
+        opt_object(&message, &["android"], "message.android", "type.googleapis.com/google.firebase.fcm.v1.AndroidConfig")?
+    {
+        check_fields(android.as_obj().unwrap_or_default(), ANDROID_FIELDS, Some("message.android"))?;
+        opt_string(android, &["collapse_key", "collapseKey"], "message.android.collapse_key")?;
+        opt_string(android, &["restricted_package_name", "restrictedPackageName"], "message.android.restricted_package_name")?;
+        opt_bool(android, &["direct_boot_ok", "directBootOk"], "message.android.direct_boot_ok")?;
+        opt_bool(android, &["bandwidth_constrained_ok", "bandwidthConstrainedOk"], "message.android.bandwidth_constrained_ok")?;
+        opt_bool(android, &["restricted_satellite_ok", "restrictedSatelliteOk"], "message.android.restricted_satellite_ok")?;
         for (names, field, kind) in [
-            (
-                &["notification"][..],
-                "message.android.notification",
-                "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification",
-            ),
+            (&["notification"][..], "message.android.notification", "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification"),
             (
                 &["fcm_options", "fcmOptions"][..],
                 "message.android.fcm_options",
@@ -551,30 +414,17 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
                 _ => false,
             };
             if !ok {
-                return Err(bad_value(
-                    "message.android.priority",
-                    "type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority",
-                    p,
-                ));
+                return Err(bad_value("message.android.priority", "type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority", p));
             }
         }
         if let Some(ttl) = android.get_any(&["ttl"]) {
             let parsed = ttl.as_str().and_then(parse_duration);
             match parsed {
-                None => {
-                    return Err(bad_value(
-                        "message.android.ttl",
-                        "type.googleapis.com/google.protobuf.Duration",
-                        ttl,
-                    ))
-                }
+                None => return Err(bad_value("message.android.ttl", "type.googleapis.com/google.protobuf.Duration", ttl)),
                 Some((negative, secs)) if negative || secs > MAX_TTL_SECS => {
                     return Err(ApiError::invalid_field(
                         Some("message.android.ttl"),
-                        &format!(
-                            "TTL must be between 0 and {MAX_TTL_SECS} seconds (4 weeks); got {}",
-                            ttl.literal()
-                        ),
+                        &format!("TTL must be between 0 and {MAX_TTL_SECS} seconds (4 weeks); got {}", ttl.literal()),
                     ))
                 }
                 Some(_) => {}
@@ -586,24 +436,13 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
         }
     }
 
-    let limit = if kind == "topic" {
-        MAX_TOPIC_DATA_BYTES
-    } else {
-        MAX_DATA_BYTES
-    };
+    let limit = if kind == "topic" { MAX_TOPIC_DATA_BYTES } else { MAX_DATA_BYTES };
     if data_size > limit {
-        return Err(ApiError::invalid_field(
-            Some("message.data"),
-            "Android message is too big",
-        ));
+        return Err(ApiError::invalid_field(Some("message.data"), "Android message is too big"));
     }
 
     let token = matches!(kind, "token").then(|| reborrow(value_text));
-    Ok(Validated {
-        validate_only,
-        message,
-        token,
-    })
+    Ok(Validated { validate_only, message, token })
 }
 
 #[cfg(test)]
@@ -629,27 +468,16 @@ mod tests {
     #[test]
     fn data_index_follows_received_order() {
         let e = err(r#"{"message":{"token":"t","data":{"z":"ok","a":12}}}"#);
-        assert_eq!(
-            e["error"]["message"],
-            "Invalid value at 'message.data[1].value' (TYPE_STRING), 12"
-        );
-        assert_eq!(
-            e["error"]["details"][1]["fieldViolations"][0]["field"],
-            "message.data[1].value"
-        );
+        assert_eq!(e["error"]["message"], "Invalid value at 'message.data[1].value' (TYPE_STRING), 12");
+        assert_eq!(e["error"]["details"][1]["fieldViolations"][0]["field"], "message.data[1].value");
     }
 
     #[test]
     fn keeps_message_as_received() {
-        let v =
-            validate(br#"{"validateOnly":true,"message":{"token":"t","data":{"z":"1","a":"2"}}}"#)
-                .unwrap();
+        let v = validate(br#"{"validateOnly":true,"message":{"token":"t","data":{"z":"1","a":"2"}}}"#).unwrap();
         assert!(v.validate_only);
         assert_eq!(v.token.as_deref(), Some("t"));
-        assert_eq!(
-            serde_json::to_string(&v.message).unwrap(),
-            r#"{"token":"t","data":{"z":"1","a":"2"}}"#
-        );
+        assert_eq!(serde_json::to_string(&v.message).unwrap(), r#"{"token":"t","data":{"z":"1","a":"2"}}"#);
     }
 
     #[test]
@@ -659,16 +487,10 @@ mod tests {
         assert_eq!(v.token.as_deref(), Some("t\"k"));
         assert!(matches!(v.token, Some(Cow::Owned(_))), "escaped: copied");
         let data = v.message.get_any(&["data"]).unwrap().as_obj().unwrap();
-        assert!(matches!(
-            data[0],
-            (Cow::Borrowed("plain"), J::Str(Cow::Borrowed("v")))
-        ));
+        assert!(matches!(data[0], (Cow::Borrowed("plain"), J::Str(Cow::Borrowed("v")))));
         assert!(matches!(&data[1].0, Cow::Owned(k) if k == "eé"));
         let text = serde_json::to_string(&v.message).unwrap();
-        assert_eq!(
-            serde_json::to_string(&v.message.into_owned()).unwrap(),
-            text
-        );
+        assert_eq!(serde_json::to_string(&v.message.into_owned()).unwrap(), text);
     }
 
     #[test]
@@ -698,27 +520,15 @@ mod tests {
     #[test]
     fn success_body_escapes_the_name() {
         let name = message_name("p\"x", 1_700_000_000_123, 1_000_007, "0badf00d");
-        assert_eq!(
-            name,
-            "projects/p\"x/messages/0:1700000000123000007%0badf00d"
-        );
-        assert_eq!(
-            name_body(&name),
-            serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap()
-        );
+        assert_eq!(name, "projects/p\"x/messages/0:1700000000123000007%0badf00d");
+        assert_eq!(name_body(&name), serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap());
     }
 
     #[test]
     fn size_limit_is_inclusive() {
-        let ok = format!(
-            r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#,
-            "x".repeat(4095)
-        );
+        let ok = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4095));
         assert!(validate(ok.as_bytes()).is_ok());
-        let big = format!(
-            r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#,
-            "x".repeat(4096)
-        );
+        let big = format!(r#"{{"message":{{"token":"t","data":{{"k":"{}"}}}}}}"#, "x".repeat(4096));
         assert_eq!(err(&big)["error"]["message"], "Android message is too big");
     }
 }

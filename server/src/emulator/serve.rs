@@ -26,7 +26,6 @@ use tokio::sync::watch;
 use super::Http;
 use crate::listener::H2_PREFACE;
 
-
 /// Tells connections to close gracefully (`true`); its sender learns that every connection
 /// is done when all receivers are dropped.
 pub(super) type Stop = watch::Receiver<bool>;
@@ -68,12 +67,7 @@ async fn accept(listener: &TcpListener) -> TcpStream {
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+    matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset)
 }
 
 /// Serve one connection with the protocol its first bytes announce.
@@ -102,22 +96,15 @@ async fn sniff(mut tcp: TcpStream) -> io::Result<Prefixed<TcpStream>> {
             n => len += n,
         }
     }
-    Ok(Prefixed {
-        prefix,
-        pos: 0,
-        len,
-        io: tcp,
-    })
+    Ok(Prefixed { prefix, pos: 0, len, io: tcp })
 }
 
 /// HTTP/1.1 exactly as `axum::serve` serves it (hyper's auto-detecting builder, upgrades on).
 async fn serve_http1(io: Prefixed<TcpStream>, http: Http, mut stop: Stop) {
-    let service =
-        tower::ServiceExt::map_request(http.service(), |r: Request<Incoming>| r.map(Body::new));
+    let service = tower::ServiceExt::map_request(http.service(), |r: Request<Incoming>| r.map(Body::new));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http2().enable_connect_protocol();
-    let conn =
-        builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
     let mut conn = pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
@@ -142,11 +129,7 @@ impl<T> Prefixed<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let me = self.get_mut();
         if me.pos < me.len {
             let n = (me.len - me.pos).min(buf.remaining());
@@ -159,11 +142,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
@@ -180,11 +159,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
         self.io.is_write_vectored()
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
@@ -217,10 +192,7 @@ mod tests {
         let h1 = b"GET /emulator/stats HTTP/1.1\r\nhost: x\r\n\r\n";
         assert_eq!(sniffed(h1).await, (false, h1.to_vec()));
         // A partial preface, then the end of the stream: HTTP/1.1's parser gets it.
-        assert_eq!(
-            sniffed(b"PRI * HTTP").await,
-            (false, b"PRI * HTTP".to_vec())
-        );
+        assert_eq!(sniffed(b"PRI * HTTP").await, (false, b"PRI * HTTP".to_vec()));
         assert_eq!(sniffed(b"").await, (false, Vec::new()));
     }
 }

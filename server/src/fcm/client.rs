@@ -94,9 +94,8 @@ impl FcmClient {
             .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
         let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
         let keepalive = KeepAlive { interval: cfg.keepalive(), timeout: cfg.keepalive_timeout() };
-        let link = h2_possible.then(|| {
-            H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES, keepalive)
-        });
+        let link =
+            h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES, keepalive));
         Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
     }
 
@@ -168,11 +167,7 @@ impl FcmClient {
         head.insert_into(request.headers_mut());
         let response = self.http.request(request).await.map_err(|e| transport_error(&e))?;
         let (parts, incoming) = response.into_parts();
-        let body = Limited::new(incoming, MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| transport_error(e.as_ref()))?
-            .to_bytes();
+        let body = Limited::new(incoming, MAX_RESPONSE_BYTES).collect().await.map_err(|e| transport_error(e.as_ref()))?.to_bytes();
         Ok(Answer { status: parts.status, headers: parts.headers, body })
     }
 }

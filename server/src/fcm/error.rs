@@ -105,9 +105,7 @@ impl FcmError {
             FcmError::Unregistered | FcmError::SenderIdMismatch => ErrorClass::DeadToken,
             FcmError::InvalidArgument { message } if is_about_the_token(message) => ErrorClass::DeadToken,
             FcmError::QuotaExceeded { retry_after } => ErrorClass::Throttled(*retry_after),
-            FcmError::Unavailable { retry_after } | FcmError::Internal { retry_after } => {
-                ErrorClass::Transient(*retry_after)
-            }
+            FcmError::Unavailable { retry_after } | FcmError::Internal { retry_after } => ErrorClass::Transient(*retry_after),
             FcmError::Timeout | FcmError::Transport(_) => ErrorClass::Transient(None),
             FcmError::Other { status, .. } if *status >= 500 => ErrorClass::Transient(None),
             _ => ErrorClass::OurFault,
@@ -138,9 +136,9 @@ impl FcmError {
     /// `Retry-After` FCM asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            FcmError::QuotaExceeded { retry_after }
-            | FcmError::Unavailable { retry_after }
-            | FcmError::Internal { retry_after } => *retry_after,
+            FcmError::QuotaExceeded { retry_after } | FcmError::Unavailable { retry_after } | FcmError::Internal { retry_after } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -153,7 +151,11 @@ impl FcmError {
             Some(ErrorBody { error: Some(e) }) => (
                 e.message.clone().unwrap_or_default(),
                 e.status.clone().unwrap_or_default(),
-                e.details.iter().filter(|d| d.kind.ends_with("google.firebase.fcm.v1.FcmError")).filter_map(|d| d.error_code.clone()).collect(),
+                e.details
+                    .iter()
+                    .filter(|d| d.kind.ends_with("google.firebase.fcm.v1.FcmError"))
+                    .filter_map(|d| d.error_code.clone())
+                    .collect(),
             ),
             _ => (String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(), String::new(), Vec::new()),
         };

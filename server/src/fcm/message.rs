@@ -11,7 +11,6 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::io::Write;
 
-
 /// FCM's documented limit for the data payload of a token message.
 pub const DATA_LIMIT: usize = 4096;
 

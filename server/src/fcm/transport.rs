@@ -102,7 +102,11 @@ mod tests {
         for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5466] {
             let original: Bytes = (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
             let pieces: Vec<Bytes> = chunks(&original).collect();
-            assert!(pieces.iter().all(|p| !p.is_empty() && p.len() <= CHUNK), "len {len}: {:?}", pieces.iter().map(Bytes::len).collect::<Vec<_>>());
+            assert!(
+                pieces.iter().all(|p| !p.is_empty() && p.len() <= CHUNK),
+                "len {len}: {:?}",
+                pieces.iter().map(Bytes::len).collect::<Vec<_>>()
+            );
             assert_eq!(pieces.concat(), original.to_vec(), "len {len}");
             assert_eq!(pieces.len(), len.div_ceil(CHUNK), "len {len}");
         }

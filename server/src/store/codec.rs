@@ -439,8 +439,20 @@ mod tests {
         assert_eq!(packed.len(), 3 + (156 * 6usize).div_ceil(8));
         assert_eq!(decode_token(&packed).unwrap(), real);
         for token in [
-            "", ":", "a:", ":b", "abc", "a:APA91b", "a:APA91", "id:rest-with_all09AZaz", "two:colons:here", "héllo:wörld",
-            "sp ace:x", "a:APA91b:", &"y".repeat(300), &format!("{}:{}", "i".repeat(255), "r"),
+            "",
+            ":",
+            "a:",
+            ":b",
+            "abc",
+            "a:APA91b",
+            "a:APA91",
+            "id:rest-with_all09AZaz",
+            "two:colons:here",
+            "héllo:wörld",
+            "sp ace:x",
+            "a:APA91b:",
+            &"y".repeat(300),
+            &format!("{}:{}", "i".repeat(255), "r"),
         ] {
             assert_eq!(decode_token(&encode_token(token)).unwrap(), token, "{token:?}");
         }
@@ -515,13 +527,8 @@ mod tests {
 
     #[test]
     fn truncated_records_are_errors_not_panics() {
-        let r = Route {
-            device: DeviceId::generate(),
-            instance: "i".into(),
-            vapid: Some(key()),
-            project: "p".into(),
-            fcm_token: "t".into(),
-        };
+        let r =
+            Route { device: DeviceId::generate(), instance: "i".into(), vapid: Some(key()), project: "p".into(), fcm_token: "t".into() };
         let bytes = encode_route(&r);
         for n in 0..bytes.len() {
             assert!(decode_route(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");

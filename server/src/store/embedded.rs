@@ -51,8 +51,7 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 impl EmbeddedStore {
     /// Open (or create) the store in directory `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
         let path = dir.join("uprelay.redb");
         let db = Database::create(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         // Create the tables up front so readers never meet a missing table.
@@ -222,12 +221,7 @@ impl Store for EmbeddedStore {
         value.map(|v| codec::decode_route(v.value())).transpose()
     }
 
-    async fn route_admit(
-        &self,
-        endpoint: &EndpointId,
-        rate: Option<&Rate>,
-        now_ms: u64,
-    ) -> Result<Option<(Route, Admission)>, StoreError> {
+    async fn route_admit(&self, endpoint: &EndpointId, rate: Option<&Rate>, now_ms: u64) -> Result<Option<(Route, Admission)>, StoreError> {
         let Some(route) = self.route(endpoint).await? else { return Ok(None) };
         Ok(Some((route, self.limits.admit_or_check(endpoint.as_str(), rate, now_ms))))
     }

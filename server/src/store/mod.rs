@@ -197,12 +197,7 @@ pub trait Store: Send + Sync + 'static {
     /// Resolve an endpoint and take one token from its rate limiter (or, with no rate,
     /// only honour a hold set by [`hold_endpoint`](Store::hold_endpoint)), in the same
     /// round trip. The limiter is only charged when the endpoint exists.
-    async fn route_admit(
-        &self,
-        endpoint: &EndpointId,
-        rate: Option<&Rate>,
-        now_ms: u64,
-    ) -> Result<Option<(Route, Admission)>, StoreError>;
+    async fn route_admit(&self, endpoint: &EndpointId, rate: Option<&Rate>, now_ms: u64) -> Result<Option<(Route, Admission)>, StoreError>;
     /// Refuse pushes to `endpoint` for `hold_ms` from `now_ms` (FCM said the device is over quota).
     async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError>;
     /// Take one token from the limiter named `key` (e.g. device creation per client IP).

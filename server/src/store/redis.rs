@@ -263,8 +263,10 @@ return {{v[1], v[2], gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))}}
 });
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    limiter_script(&format!("{GCRA_LUA}
-return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"))
+    limiter_script(&format!(
+        "{GCRA_LUA}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
+    ))
 });
 
 /// Push the limiter's TAT to now + ARGV[1] + tolerance ARGV[2] (never backwards).
@@ -317,9 +319,8 @@ return out
 });
 
 /// KEYS: due, msg. ARGV: id.
-static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); return 1")
-});
+static COMPLETE: LazyLock<Script> =
+    LazyLock::new(|| Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); return 1"));
 
 /// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
 static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| {
@@ -439,9 +440,7 @@ async fn load_sealer<C: ConnectionLike + Send>(conn: &mut C) -> anyhow::Result<S
         .query_async(conn)
         .await
         .map_err(|e| anyhow::anyhow!("Redis: cannot read the endpoint sealing key: {e}"))?;
-    let key: [u8; 32] = key
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("Redis key {SEALING_KEY} is not 32 bytes; it is not uprelay's"))?;
+    let key: [u8; 32] = key.try_into().map_err(|_| anyhow::anyhow!("Redis key {SEALING_KEY} is not 32 bytes; it is not uprelay's"))?;
     Ok(Sealer::new(&key))
 }
 
@@ -467,8 +466,7 @@ where
         }
         let mut conn = self.conn.clone();
         let n: i64 = PROJECT_NUMBER.key(PROJECTS).arg(project).invoke_async(&mut conn).await.map_err(map_err)?;
-        let n = u8::try_from(n)
-            .map_err(|_| StoreError::Internal("the store's project table is full (255 Firebase projects)".into()))?;
+        let n = u8::try_from(n).map_err(|_| StoreError::Internal("the store's project table is full (255 Firebase projects)".into()))?;
         self.projects.numbers.write().expect("project table lock").insert(project.to_owned(), n);
         let _ = self.projects.names[n as usize].set(project.to_owned());
         Ok(n)
@@ -509,8 +507,7 @@ where
         let mut conn = self.conn.clone();
         let mut pipe = redis::Pipeline::with_capacity(2);
         pipe.cmd("HMGET").arg(bucket).arg(&dev[..]).arg(field).cmd("PTTL").arg(limiter);
-        let ((head, reg), ttl_ms): ((Option<Vec<u8>>, Option<Vec<u8>>), i64) =
-            pipe.query_async(&mut conn).await.map_err(map_err)?;
+        let ((head, reg), ttl_ms): ((Option<Vec<u8>>, Option<Vec<u8>>), i64) = pipe.query_async(&mut conn).await.map_err(map_err)?;
         let (Some(head), Some(reg)) = (head, reg) else { return Ok(None) };
         let held_ms = ttl_ms - LIMITER_SLACK_MS;
         let admission = if held_ms > 0 { Admission::Limited(Duration::from_millis(held_ms as u64)) } else { Admission::Allowed };
@@ -744,15 +741,8 @@ where
 
     async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError> {
         let mut conn = self.conn.clone();
-        let values: Vec<Vec<u8>> = LEASE
-            .key(QUEUE_DUE)
-            .key(QUEUE_MSG)
-            .arg(now_ms)
-            .arg(lease_ms)
-            .arg(max)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(map_err)?;
+        let values: Vec<Vec<u8>> =
+            LEASE.key(QUEUE_DUE).key(QUEUE_MSG).arg(now_ms).arg(lease_ms).arg(max).invoke_async(&mut conn).await.map_err(map_err)?;
         values.iter().map(|v| codec::decode_queued(v)).collect()
     }
 

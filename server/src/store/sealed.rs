@@ -87,10 +87,7 @@ impl Sealer {
             return None;
         }
         let nonce: [u8; NONCE_LEN] = bytes[..NONCE_LEN].try_into().ok()?;
-        let plain = self
-            .enc
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut bytes[NONCE_LEN..])
-            .ok()?;
+        let plain = self.enc.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut bytes[NONCE_LEN..]).ok()?;
         let device: RawDeviceId = plain[..DEVICE_LEN].try_into().ok()?;
         let tag: Tag = plain[DEVICE_LEN..].try_into().ok()?;
         Some((device, tag))

@@ -104,9 +104,7 @@ pub struct Topic(String);
 impl Topic {
     /// Accept 1–32 base64url characters.
     pub fn parse(s: &str) -> Result<Topic, HeaderError> {
-        let ok = !s.is_empty()
-            && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Topic(s.to_owned()))
         } else {

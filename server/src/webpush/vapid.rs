@@ -229,8 +229,8 @@ fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
             .flat_map(|v| v.split([';', ',']))
             .find_map(|p| p.trim().strip_prefix("p256ecdsa="))
             .ok_or(VapidError::Malformed("Crypto-Key: p256ecdsa= is missing"))?;
-        let key = VapidKey::parse(crypto_key.trim_matches('"'))
-            .ok_or(VapidError::Malformed("p256ecdsa is not an uncompressed P-256 key"))?;
+        let key =
+            VapidKey::parse(crypto_key.trim_matches('"')).ok_or(VapidError::Malformed("p256ecdsa is not an uncompressed P-256 key"))?;
         Ok((jwt, key))
     } else {
         Err(VapidError::Missing)
@@ -315,10 +315,7 @@ mod tests {
                 VapidError::WrongAudience("https://push.example.org".into()),
             ),
             (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 1)), &s.key()), VapidError::Expired),
-            (
-                vapid_headers(&s.jwt(&claims("https://push.example.org", NOW + 90_000)), &s.key()),
-                VapidError::ExpTooFar,
-            ),
+            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW + 90_000)), &s.key()), VapidError::ExpTooFar),
             (vapid_headers("a.b", &s.key()), VapidError::Malformed("JWT must have three parts")),
         ];
         for (headers, want) in cases {
