@@ -1147,6 +1147,21 @@ impl RawH2 {
         (head[3], head[4], stream, payload)
     }
 
+    /// The parameters of the server's first SETTINGS frame (RFC 9113 §6.5.1), acknowledged.
+    async fn server_settings(&mut self) -> Vec<(u16, u32)> {
+        loop {
+            let (kind, flags, _, payload) =
+                tokio::time::timeout(Duration::from_secs(10), self.read_frame()).await.expect("the server's SETTINGS in time");
+            if kind == SETTINGS && flags & 1 == 0 {
+                self.frame(SETTINGS, 1, 0, &[]).await;
+                return payload
+                    .chunks_exact(6)
+                    .map(|p| (u16::from_be_bytes([p[0], p[1]]), u32::from_be_bytes([p[2], p[3], p[4], p[5]])))
+                    .collect();
+            }
+        }
+    }
+
     /// Status and body of `stream`'s response (the status as h2 encodes the common ones:
     /// an indexed static-table field), acknowledging the server's SETTINGS on the way.
     async fn response(&mut self, stream: u32) -> (u16, String) {
@@ -1179,6 +1194,40 @@ impl RawH2 {
                 return (status, String::from_utf8(body).unwrap());
             }
         }
+    }
+}
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2).
+const MAX_CONCURRENT_STREAMS: u16 = 3;
+
+/// h2c connections advertise FCM's stream limit (100), or the one `--max-concurrent-streams`
+/// gives: clients that spread sends over connections see the limit they would meet at Google.
+#[tokio::test]
+async fn h2c_settings_carry_fcms_stream_limit_or_the_configured_one() {
+    for (args, expected) in [(&[][..], 100), (&["--max-concurrent-streams", "7"][..], 7)] {
+        let emu = EmulatorProcess::start_with(args).await;
+        let mut raw = RawH2::connect(emu.port).await;
+        let settings = raw.server_settings().await;
+        let limit = settings.iter().find(|(id, _)| *id == MAX_CONCURRENT_STREAMS).map(|&(_, v)| v);
+        assert_eq!(limit, Some(expected), "emulator {args:?} sent SETTINGS {settings:?}");
+        // And the connection still answers under it.
+        raw.request(1, "GET", "/emulator/stats", &[], true).await;
+        assert_eq!(raw.response(1).await.0, 200);
+    }
+}
+
+/// A stream limit of 0 (no sends at all) or one that is not a number stops the emulator at
+/// start with a message naming the flag.
+#[tokio::test]
+async fn emulator_refuses_a_useless_stream_limit() {
+    for bad in ["0", "-3", "many", "4294967296"] {
+        let out = std::process::Command::new(uprelay_tests::process::bin_path("uprelay"))
+            .args(["emulator", "--listen", "127.0.0.1:0", &format!("--max-concurrent-streams={bad}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--max-concurrent-streams {bad}: {stderr}");
+        assert!(stderr.contains("--max-concurrent-streams"), "--max-concurrent-streams {bad}: {stderr}");
     }
 }
 

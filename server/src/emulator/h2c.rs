@@ -32,16 +32,16 @@ use super::serve::Stop;
 use super::Http;
 
 /// hyper 1.x's HTTP/2 server defaults (what `axum::serve` ran with): clients get the same
-/// SETTINGS and limits as from hyper.
+/// SETTINGS and limits as from hyper, except the stream limit, which is FCM's (or
+/// `--max-concurrent-streams`).
 const STREAM_WINDOW: u32 = 1024 * 1024;
 const CONN_WINDOW: u32 = 1024 * 1024;
 const MAX_FRAME_SIZE: u32 = 16 * 1024;
 const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
-const MAX_CONCURRENT_STREAMS: u32 = 200;
 const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 const MAX_SEND_BUFFER_SIZE: usize = 400 * 1024;
 
-fn builder() -> h2::server::Builder {
+fn builder(max_concurrent_streams: u32) -> h2::server::Builder {
     let mut b = h2::server::Builder::new();
     b.initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONN_WINDOW)
@@ -49,7 +49,7 @@ fn builder() -> h2::server::Builder {
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
         .max_send_buffer_size(MAX_SEND_BUFFER_SIZE)
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_concurrent_streams(max_concurrent_streams)
         .enable_connect_protocol();
     b
 }
@@ -61,7 +61,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let handshake = tokio::select! {
-        conn = builder().handshake::<T, Bytes>(io) => conn,
+        conn = builder(http.max_concurrent_streams).handshake::<T, Bytes>(io) => conn,
         _ = stop.wait_for(|stop| *stop) => return,
     };
     let mut conn = match handshake {

@@ -92,7 +92,14 @@ pub struct EmulatorArgs {
     /// Lifetime of issued access tokens, seconds.
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime: u64,
+    /// Concurrent streams each h2c connection allows (its SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// Google's front ends allow 100; a lower one shows how a client spreads its sends.
+    #[arg(long, default_value_t = FCM_MAX_CONCURRENT_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: u32,
 }
+
+/// What FCM's front ends advertise as SETTINGS_MAX_CONCURRENT_STREAMS.
+pub const FCM_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
@@ -270,11 +277,13 @@ impl Emulator {
 struct Http {
     emu: Emulator,
     router: Router,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of h2c connections.
+    max_concurrent_streams: u32,
 }
 
 impl Http {
-    fn new(emu: &Emulator) -> Http {
-        Http { emu: emu.clone(), router: emu.router() }
+    fn new(emu: &Emulator, max_concurrent_streams: u32) -> Http {
+        Http { emu: emu.clone(), router: emu.router(), max_concurrent_streams }
     }
 
     async fn dispatch(self, request: Request) -> Result<Response, Infallible> {
@@ -502,7 +511,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     };
     println!("uprelay emulator listening on {base} (project {}{creds_note})", args.project);
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
-    serve::serve(listener, Http::new(&emu), crate::server::shutdown_signal()).await;
+    serve::serve(listener, Http::new(&emu, args.max_concurrent_streams), crate::server::shutdown_signal()).await;
     Ok(())
 }
 
@@ -514,7 +523,7 @@ pub async fn spawn(addr: SocketAddr, project: &str) -> anyhow::Result<(Emulator,
     let base = base_url(bound);
     let emu = Emulator::new(project, 10_000, Duration::from_secs(3600));
     let creds = issue_blocking(&emu, project, format!("{base}/token")).await?;
-    tokio::spawn(serve::serve(listener, Http::new(&emu), std::future::pending()));
+    tokio::spawn(serve::serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS), std::future::pending()));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");
     Ok((emu, bound, creds))
 }
