@@ -7,9 +7,11 @@
 //! pushes/s, latency percentiles, non-201 responses, uprelay's peak RSS and CPU per push, and
 //! the emulator's accepted count (which must equal the 201 count, or the bench exits 1).
 //! A bare axum handler (`uprelay-bench bare-server`) under the same load gives the ceiling.
-//! `--scale` compares R = 10^4 with R = 10^6 on Redis (memory per registration, p99 ratio).
+//! `--scale` compares R = 10^4 with R = 10^6 on Redis (memory per registration, p99 ratio);
+//! `--compare A B` benches two uprelay binaries at the same time (see `compare.rs`).
 
 mod bare;
+mod compare;
 mod load;
 mod preload;
 mod procs;
@@ -129,6 +131,16 @@ struct Opts {
     /// Store operations in flight while pre-loading into Redis.
     #[arg(long, default_value_t = 256)]
     preload_concurrency: usize,
+    /// Compare two uprelay binaries: both benched at the same time (same host phase),
+    /// `--rounds` times, one store (`--store`; both means redis), unrestricted endpoints.
+    #[arg(long, num_args = 2, value_names = ["BIN_A", "BIN_B"], conflicts_with_all = ["scale", "uprelay_bin"])]
+    compare: Option<Vec<PathBuf>>,
+    /// Rounds of `--compare` (1..=20).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    rounds: u64,
+    /// Also write each run's figures to this file as JSON (an array, one object per run).
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
 }
 
 fn main() {
@@ -188,6 +200,7 @@ struct RunReport {
     max_us: u64,
     rss_hwm_kib: Option<u64>,
     cpu_us_per_push: Option<f64>,
+    load_generator_cpu_us: Option<f64>,
     total_201: u64,
     emulator_delta: Option<u64>,
     /// 201 count = emulator delta (always true for the bare run).
@@ -226,6 +239,9 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
         bail!("-t is capped at 3600 s and --warmup at 600 s");
     }
     let dir = procs::temp_dir(opts.tmp_dir.as_deref())?;
+    if let Some([a, b]) = opts.compare.as_deref() {
+        return compare::run(&opts, a, b, &dir).await;
+    }
     let uprelay_bin = procs::locate_uprelay(opts.uprelay_bin.as_deref(), opts.no_build)?;
     let stores: Vec<Target> = if opts.scale {
         vec![Target::Redis]
@@ -286,8 +302,38 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
         }
     }
     let all_ok = summary(&opts, &reports);
+    if let Some(path) = &opts.report_json {
+        write_report_json(path, &reports)?;
+    }
     env.emulator.check_running().ok();
     Ok(all_ok)
+}
+
+/// `--report-json`: the runs' figures for scripts (and for `--compare`, which reads them).
+fn write_report_json(path: &Path, reports: &[RunReport]) -> anyhow::Result<()> {
+    let runs: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "run": r.label,
+                "registrations": r.registrations,
+                "pushes_per_second": r.rps,
+                "p50_ms": r.p50_us as f64 / 1000.0,
+                "p99_ms": r.p99_us as f64 / 1000.0,
+                "p999_ms": r.p999_us as f64 / 1000.0,
+                "max_ms": r.max_us as f64 / 1000.0,
+                "cpu_us_per_push": r.cpu_us_per_push,
+                "load_generator_cpu_us": r.load_generator_cpu_us,
+                "peak_rss_kib": r.rss_hwm_kib,
+                "responses_201": r.total_201,
+                "emulator_accepted": r.emulator_delta,
+                "check_ok": r.check_ok,
+                "redis_bytes_per_registration": r.redis_bytes_per_reg,
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&runs)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn print_header(opts: &Opts, bin: &Path) {
@@ -415,6 +461,9 @@ struct Measured {
     machine_busy_pct: Option<f64>,
 }
 
+/// How the bench's own process (which drives the load) is named in the CPU figures.
+const LOAD_GENERATOR: &str = "load generator";
+
 /// Drive the load and sample CPU of `watched` (and of the bench itself) around the window.
 async fn measure(env: &Env, spec: LoadSpec, watched: Vec<(String, u32)>) -> anyhow::Result<Measured> {
     let o = &env.opts;
@@ -424,7 +473,7 @@ async fn measure(env: &Env, spec: LoadSpec, watched: Vec<(String, u32)>) -> anyh
     let window = Window { measure_start, measure_end, hard_end: measure_end + Duration::from_secs(20) };
     let mut names: Vec<String> = watched.iter().map(|(n, _)| n.clone()).collect();
     let mut pids: Vec<u32> = watched.iter().map(|(_, p)| *p).collect();
-    names.push("load generator".into());
+    names.push(LOAD_GENERATOR.into());
     pids.push(std::process::id());
 
     let monitor = std::thread::spawn(move || {
@@ -487,7 +536,21 @@ fn group(n: u64) -> String {
 }
 
 /// Print one run's figures; returns (rps, p50, p99, p99.9, max, cpu µs/push of the server).
-fn print_measured(m: &Measured, server: &str) -> (f64, u64, u64, u64, u64, Option<f64>) {
+/// What [`print_measured`] printed, for the run's report.
+struct Printed {
+    rps: f64,
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+    /// CPU µs per response of the server under test.
+    server_cpu: Option<f64>,
+    /// CPU µs per response of the load generator (this process): a fixed amount of work
+    /// per request, so it shows how fast the host runs at the moment.
+    load_generator_cpu: Option<f64>,
+}
+
+fn print_measured(m: &Measured, server: &str) -> Printed {
     let l = &m.load;
     let ok = l.measured_of(201);
     let rps = ok as f64 / m.secs;
@@ -515,6 +578,7 @@ fn print_measured(m: &Measured, server: &str) -> (f64, u64, u64, u64, u64, Optio
     }
     let done = l.measured.iter().sum::<u64>().max(1) as f64 / m.secs;
     let mut server_cpu = None;
+    let mut load_generator_cpu = None;
     let mut parts = Vec::new();
     for (name, cpu) in &m.cpu_secs {
         if let Some((u, s)) = cpu {
@@ -530,6 +594,9 @@ fn print_measured(m: &Measured, server: &str) -> (f64, u64, u64, u64, u64, Optio
                     (u + s) / m.sample_secs * 100.0
                 );
             } else {
+                if name == LOAD_GENERATOR {
+                    load_generator_cpu = Some(per(u + s));
+                }
                 parts.push(format!("{name} {:.1} µs ({:.0} %)", per(u + s), (u + s) / m.sample_secs * 100.0));
             }
         }
@@ -543,7 +610,7 @@ fn print_measured(m: &Measured, server: &str) -> (f64, u64, u64, u64, u64, Optio
         })
         .unwrap_or_default();
     println!("  other CPU    per response: {}{busy}", parts.join(", "));
-    (rps, p50, p99, p999, max, server_cpu)
+    Printed { rps, p50, p99, p999, max, server_cpu, load_generator_cpu }
 }
 
 async fn run_bare(env: &mut Env) -> anyhow::Result<RunReport> {
@@ -567,7 +634,7 @@ async fn run_bare(env: &mut Env) -> anyhow::Result<RunReport> {
     let m = measure(env, spec, vec![("bare-server".into(), child.pid())]).await?;
     child.check_running()?;
     let rss = sysstat::proc_status_kib(child.pid(), "VmHWM");
-    let (rps, p50, p99, p999, max, cpu) = print_measured(&m, "bare-server");
+    let printed = print_measured(&m, "bare-server");
     if let Some(kib) = rss {
         println!("  bare-server  peak RSS {:.1} MiB", kib as f64 / 1024.0);
     }
@@ -578,13 +645,14 @@ async fn run_bare(env: &mut Env) -> anyhow::Result<RunReport> {
         target: Target::Bare,
         vapid: false,
         registrations: 0,
-        rps,
-        p50_us: p50,
-        p99_us: p99,
-        p999_us: p999,
-        max_us: max,
+        rps: printed.rps,
+        p50_us: printed.p50,
+        p99_us: printed.p99,
+        p999_us: printed.p999,
+        max_us: printed.max,
         rss_hwm_kib: rss,
-        cpu_us_per_push: cpu,
+        cpu_us_per_push: printed.server_cpu,
+        load_generator_cpu_us: printed.load_generator_cpu,
         total_201: m.load.total_of(201),
         emulator_delta: None,
         check_ok: true,
@@ -705,7 +773,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
         emu_delta = emulator_accepted(env).await?.saturating_sub(emu_before);
     }
 
-    let (rps, p50, p99, p999, max, cpu) = print_measured(&m, "uprelay");
+    let printed = print_measured(&m, "uprelay");
     if let Some(kib) = rss {
         println!("  uprelay      peak RSS (VmHWM) {:.1} MiB", kib as f64 / 1024.0);
     }
@@ -730,13 +798,14 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
         target,
         vapid,
         registrations: r,
-        rps,
-        p50_us: p50,
-        p99_us: p99,
-        p999_us: p999,
-        max_us: max,
+        rps: printed.rps,
+        p50_us: printed.p50,
+        p99_us: printed.p99,
+        p999_us: printed.p999,
+        max_us: printed.max,
         rss_hwm_kib: rss,
-        cpu_us_per_push: cpu,
+        cpu_us_per_push: printed.server_cpu,
+        load_generator_cpu_us: printed.load_generator_cpu,
         total_201,
         emulator_delta: Some(emu_delta),
         check_ok,

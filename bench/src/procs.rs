@@ -130,6 +130,21 @@ impl ChildProc {
         Ok(())
     }
 
+    /// Wait for the child to exit on its own; SIGKILLed and an error after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().with_context(|| format!("wait for {}", self.name))? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("{} did not finish within {limit:?}\n{}", self.name, self.output_tail(40));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The last `lines` lines of stdout and stderr.
     pub fn output_tail(&self, lines: usize) -> String {
         let tail = |p: &Path| {

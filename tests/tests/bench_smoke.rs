@@ -74,3 +74,104 @@ fn bench_201_count_equals_emulator_count() {
     assert!(stdout.contains("== targets"), "{both}");
     assert!(stdout.contains("Correctness: 201 count = emulator accepted"), "{both}");
 }
+
+/// Run `uprelay-bench` with `args` (tiny loads), at most `LIMIT`; (status, stdout, stderr).
+fn run_bench(args: &[&str], tmp: &TempDir) -> (std::process::ExitStatus, String, String) {
+    let out_path = tmp.join("stdout.txt");
+    let err_path = tmp.join("stderr.txt");
+    let mut cmd = Command::new(bin_path("uprelay-bench"));
+    cmd.args(args)
+        .arg("--tmp-dir")
+        .arg(tmp.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    if let Ok(redis) = std::env::var("UPRELAY_TEST_REDIS_SERVER") {
+        cmd.args(["--redis-server", &redis]);
+    }
+    let mut child = cmd.spawn().expect("run uprelay-bench");
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for uprelay-bench") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("uprelay-bench {args:?} did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, std::fs::read_to_string(&out_path).unwrap_or_default(), std::fs::read_to_string(&err_path).unwrap_or_default())
+}
+
+const TINY: [&str; 10] = ["-c", "4", "-b", "256", "-t", "1", "--warmup", "0.3", "-r", "40"];
+
+/// `--report-json` writes one object per run whose counts are the ones the run printed.
+#[test]
+fn report_json_holds_each_runs_figures() {
+    let uprelay = bin_path("uprelay");
+    let tmp = TempDir::new("uprelay-bench-json");
+    let report = tmp.join("report.json");
+    let mut args = vec!["--uprelay-bin", uprelay.to_str().unwrap(), "--store", "redis", "--no-vapid", "--report-json"];
+    args.push(report.to_str().unwrap());
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.iter().map(|r| r["run"].as_str().unwrap()).collect::<Vec<_>>(), ["bare", "redis"], "{runs:?}");
+    let redis = &runs[1];
+    let check = stdout.lines().find(|l| l.starts_with("CHECK redis ")).expect("a CHECK line");
+    assert_eq!(check, format!("CHECK redis 201={} emulator={} ok", redis["responses_201"], redis["emulator_accepted"]), "{redis}");
+    assert!(redis["pushes_per_second"].as_f64().unwrap() > 0.0, "{redis}");
+    assert!(redis["load_generator_cpu_us"].as_f64().is_some(), "{redis}");
+    assert_eq!(redis["check_ok"], true, "{redis}");
+}
+
+/// `--compare A B` benches both binaries at once and prints their ratios.
+#[test]
+fn compare_runs_both_binaries_and_prints_ratios() {
+    let uprelay = bin_path("uprelay");
+    let bin = uprelay.to_str().unwrap();
+    let tmp = TempDir::new("uprelay-bench-compare");
+    let mut args = vec!["--compare", bin, bin, "--rounds", "2", "--preload-concurrency", "8"];
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    for round in ["1", "2"] {
+        for side in ["A", "B"] {
+            let row = stdout
+                .lines()
+                .find(|l| l.split_whitespace().take(2).eq([round, side]))
+                .unwrap_or_else(|| panic!("no row for round {round} {side}\n{stdout}"));
+            let pushes: u64 = row.split_whitespace().nth(2).unwrap().replace(',', "").parse().unwrap();
+            assert!(pushes > 0, "{row}");
+        }
+    }
+    assert!(stdout.contains("== compare: means over 2 round(s)"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("uprelay CPU / load gen CPU")), "{stdout}");
+}
+
+/// Bad `--compare` / `--rounds` input stops before anything starts, naming the problem.
+#[test]
+fn compare_rejects_bad_arguments() {
+    let uprelay = bin_path("uprelay");
+    let bin = uprelay.to_str().unwrap();
+    let tmp = TempDir::new("uprelay-bench-compare-bad");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--compare", "/nonexistent/uprelay", bin], "/nonexistent/uprelay does not exist"),
+        (&["--compare", bin], "--compare"),
+        (&["--compare", bin, bin, "--rounds", "0"], "--rounds"),
+        (&["--compare", bin, bin, "--scale"], "--scale"),
+    ];
+    for (args, expected) in cases {
+        let (status, stdout, stderr) = run_bench(args, &tmp);
+        assert_eq!(status.code(), Some(2), "{args:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: stderr lacks {expected:?}\n{stderr}");
+        assert!(!stdout.contains("round"), "{args:?} started rounds\n{stdout}");
+    }
+}
