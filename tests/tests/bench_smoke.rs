@@ -13,46 +13,11 @@ const LIMIT: Duration = Duration::from_secs(240);
 
 #[test]
 fn bench_201_count_equals_emulator_count() {
-    let bench = bin_path("uprelay-bench");
     let uprelay = bin_path("uprelay");
     let tmp = TempDir::new("uprelay-bench-smoke");
-    let out_path = tmp.join("stdout.txt");
-    let err_path = tmp.join("stderr.txt");
-    let mut cmd = Command::new(&bench);
-    cmd.arg("--uprelay-bin")
-        .arg(&uprelay)
-        .args(["--store", "both", "-c", "4", "-b", "256", "-t", "1", "--warmup", "0.3", "-r", "40"])
-        .args(["--preload-concurrency", "8", "--tmp-dir"])
-        .arg(tmp.path())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    if let Ok(redis) = std::env::var("UPRELAY_TEST_REDIS_SERVER") {
-        cmd.args(["--redis-server", &redis]);
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", bench.display()));
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for uprelay-bench") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // SIGTERM first: the bench kills its own children on it.
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "uprelay-bench did not finish within {LIMIT:?}\n{}\n{}",
-                std::fs::read_to_string(&out_path).unwrap_or_default(),
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let mut args = vec!["--uprelay-bin", uprelay.to_str().unwrap(), "--store", "both", "--preload-concurrency", "8"];
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
     let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
     assert!(status.success(), "uprelay-bench exited with {status}\n{both}");
 
@@ -97,11 +62,16 @@ fn run_bench(args: &[&str], tmp: &TempDir) -> (std::process::ExitStatus, String,
             break status;
         }
         if Instant::now() > deadline {
+            // SIGTERM first: the bench kills its own children on it.
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             std::thread::sleep(Duration::from_secs(2));
             let _ = child.kill();
             let _ = child.wait();
-            panic!("uprelay-bench {args:?} did not finish within {LIMIT:?}");
+            panic!(
+                "uprelay-bench {args:?} did not finish within {LIMIT:?}\n{}\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default(),
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
