@@ -535,7 +535,6 @@ fn group(n: u64) -> String {
     parts.join(",")
 }
 
-/// Print one run's figures; returns (rps, p50, p99, p99.9, max, cpu µs/push of the server).
 /// What [`print_measured`] printed, for the run's report.
 struct Printed {
     rps: f64,
@@ -550,6 +549,8 @@ struct Printed {
     load_generator_cpu: Option<f64>,
 }
 
+/// Print one run's figures: throughput, latency, non-201 responses, and the CPU per response
+/// of `server` and of every other watched process.
 fn print_measured(m: &Measured, server: &str) -> Printed {
     let l = &m.load;
     let ok = l.measured_of(201);
