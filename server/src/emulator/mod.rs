@@ -94,12 +94,9 @@ pub struct EmulatorArgs {
     pub token_lifetime: u64,
     /// Concurrent streams each h2c connection allows (its SETTINGS_MAX_CONCURRENT_STREAMS).
     /// Google's front ends allow 100; a lower one shows how a client spreads its sends.
-    #[arg(long, default_value_t = FCM_MAX_CONCURRENT_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = crate::fcm::FCM_MAX_CONCURRENT_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
 }
-
-/// What FCM's front ends advertise as SETTINGS_MAX_CONCURRENT_STREAMS.
-pub const FCM_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
@@ -523,7 +520,7 @@ pub async fn spawn(addr: SocketAddr, project: &str) -> anyhow::Result<(Emulator,
     let base = base_url(bound);
     let emu = Emulator::new(project, 10_000, Duration::from_secs(3600));
     let creds = issue_blocking(&emu, project, format!("{base}/token")).await?;
-    tokio::spawn(serve::serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS), std::future::pending()));
+    tokio::spawn(serve::serve(listener, Http::new(&emu, crate::fcm::FCM_MAX_CONCURRENT_STREAMS), std::future::pending()));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");
     Ok((emu, bound, creds))
 }

@@ -14,6 +14,11 @@ pub use client::FcmClient;
 pub use error::{ErrorClass, FcmError};
 pub use yup_oauth2::ServiceAccountKey;
 
+/// Concurrent streams Google's FCM front ends allow per HTTP/2 connection (their
+/// SETTINGS_MAX_CONCURRENT_STREAMS): what the client assumes before a connection tells
+/// its own, and what the emulator advertises.
+pub const FCM_MAX_CONCURRENT_STREAMS: u32 = 100;
+
 /// Parse a Google service-account JSON.
 pub fn service_account_from_json(json: &str) -> Result<ServiceAccountKey, FcmError> {
     yup_oauth2::parse_service_account_key(json).map_err(|e| FcmError::Auth(format!("not a service-account JSON: {e}")))
