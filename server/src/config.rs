@@ -196,14 +196,14 @@ pub struct LimitsConfig {
 
 impl LimitsConfig {
     /// The per-endpoint push limiter, if on.
-    pub fn push_rate(&self) -> Option<crate::store::Rate> {
+    pub fn push_rate(&self) -> Option<crate::limits::Rate> {
         (self.push_rate_per_second > 0.0)
-            .then(|| crate::store::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
+            .then(|| crate::limits::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
     }
     /// The per-IP device creation limiter, if on.
-    pub fn device_create_rate(&self) -> Option<crate::store::Rate> {
+    pub fn device_create_rate(&self) -> Option<crate::limits::Rate> {
         (self.device_create_per_minute > 0.0)
-            .then(|| crate::store::Rate { per_second: self.device_create_per_minute / 60.0, burst: self.device_create_burst.max(1) })
+            .then(|| crate::limits::Rate { per_second: self.device_create_per_minute / 60.0, burst: self.device_create_burst.max(1) })
     }
 }
 

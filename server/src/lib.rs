@@ -8,16 +8,16 @@
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod breaker;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod fcm;
 pub mod ids;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
-pub mod queue;
 pub mod relay;
 pub mod server;
 pub mod store;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::fcm::FcmClient;
-use crate::relay::{Relay, RelayOptions};
+use crate::relay::{Courier, Relay, RelayOptions, Worker};
 
 /// Run the server with `config` until a shutdown signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -60,18 +60,19 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         Err(e) => tracing::warn!(error = %e, "could not obtain an FCM access token yet"),
     }
 
-    let relay = Arc::new(Relay::new(
+    let push_rate = config.limits.push_rate();
+    let q = &config.queue;
+    let courier = Arc::new(Courier::new(
         store.clone(),
         fcm.clone(),
-        &config.public_base(),
-        RelayOptions {
-            high_priority_from: config.fcm.high_priority_from,
-            push_rate: config.limits.push_rate(),
-            queue: config.queue.clone(),
-        },
+        config.fcm.high_priority_from,
+        push_rate,
+        q.breaker_threshold,
+        q.breaker_cooldown_ms,
     ));
+    let relay = Arc::new(Relay::new(store.clone(), courier.clone(), &config.public_base(), RelayOptions { push_rate, queue: q.clone() }));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = config.queue.enabled.then(|| tokio::spawn(crate::queue::run(relay.clone(), stop_rx)));
+    let worker = q.enabled.then(|| tokio::spawn(Worker::new(store.clone(), courier, q.clone()).run(stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let state = AppState::new(config, default_project, store, fcm, relay, metrics);
     Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker })

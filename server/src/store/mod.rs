@@ -10,20 +10,19 @@
 
 mod codec;
 mod embedded;
-mod local_limits;
 mod redis;
 mod sealed;
 
 use async_trait::async_trait;
-use axum::http::StatusCode;
 
 pub use self::embedded::EmbeddedStore;
 pub use self::redis::{RedisStore, RECOMMENDED_LISTPACK_VALUE};
 use crate::ids::{DeviceId, EndpointId, MessageId, SecretHash};
+use crate::limits::{Admission, Rate};
 use crate::webpush::{Urgency, VapidKey};
 
 /// A failure of the storage backend itself (never of the caller's input).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or timed out; worth retrying.
     #[error("store unavailable: {0}")]
@@ -34,13 +33,6 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// 503 for an outage (retry later), 500 for anything else.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
     /// Metric label.
     pub fn label(&self) -> &'static str {
         match self {
@@ -124,50 +116,6 @@ pub struct QueuedMessage {
     pub body: Vec<u8>,
 }
 
-/// Token-bucket parameters (a GCRA: `burst` back to back, then `per_second`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    /// Sustained rate.
-    pub per_second: f64,
-    /// How many may come at once.
-    pub burst: u32,
-}
-
-impl Rate {
-    /// Milliseconds between two messages at the sustained rate.
-    pub fn interval_ms(&self) -> u64 {
-        (1000.0 / self.per_second).ceil().max(1.0) as u64
-    }
-    /// How far ahead the theoretical arrival time may run (burst tolerance).
-    pub fn tolerance_ms(&self) -> u64 {
-        self.interval_ms() * (self.burst.max(1) as u64 - 1)
-    }
-}
-
-/// Limiter parameters as (interval, tolerance) ms; (0, 0) means "no limit, holds only".
-pub fn limiter_params(rate: Option<&Rate>) -> (u64, u64) {
-    rate.map(|r| (r.interval_ms(), r.tolerance_ms())).unwrap_or((0, 0))
-}
-
-/// A rate limiter's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Go ahead.
-    Allowed,
-    /// Come back after this long.
-    Limited(std::time::Duration),
-}
-
-/// One GCRA step: given the stored theoretical arrival time, the verdict and the new TAT.
-pub fn gcra(stored_tat_ms: u64, now_ms: u64, rate: &Rate) -> (Admission, u64) {
-    let tat = stored_tat_ms.max(now_ms);
-    let allow_at = tat.saturating_sub(rate.tolerance_ms());
-    if allow_at > now_ms {
-        return (Admission::Limited(std::time::Duration::from_millis(allow_at - now_ms)), stored_tat_ms);
-    }
-    (Admission::Allowed, tat + rate.interval_ms())
-}
-
 /// Persistence for devices, registrations and routes.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -210,8 +158,9 @@ pub trait Store: Send + Sync + 'static {
     /// `now_ms + lease_ms` unless completed or rescheduled first, so a crashed worker's
     /// messages go to another worker and no two workers hold one message at once.
     async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError>;
-    /// Remove a message from the queue (sent, expired, or its device is gone).
-    async fn complete(&self, id: &MessageId) -> Result<(), StoreError>;
+    /// Remove a message from the queue (sent, expired, its device gone, or cancelled by
+    /// its sender). False when it was not there.
+    async fn complete(&self, id: &MessageId) -> Result<bool, StoreError>;
     /// Put a leased message back, due at `due_ms` (with its attempts updated).
     async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError>;
     /// Messages in the queue.

@@ -36,8 +36,9 @@ use std::time::Duration;
 
 use super::codec;
 use super::sealed::{Sealer, Tag, TAG_LEN};
-use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
+use super::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
+use crate::limits::{limiter_params, Admission, Rate};
 use crate::webpush::VapidKey;
 
 /// The hash tag of a device's bucket: its first two bytes in hex.
@@ -320,7 +321,7 @@ return out
 
 /// KEYS: due, msg. ARGV: id.
 static COMPLETE: LazyLock<Script> =
-    LazyLock::new(|| Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); return 1"));
+    LazyLock::new(|| Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); return redis.call('HDEL', KEYS[2], ARGV[1])"));
 
 /// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
 static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| {
@@ -746,10 +747,10 @@ where
         values.iter().map(|v| codec::decode_queued(v)).collect()
     }
 
-    async fn complete(&self, id: &MessageId) -> Result<(), StoreError> {
+    async fn complete(&self, id: &MessageId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let _: i64 = COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
-        Ok(())
+        let removed: i64 = COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(removed == 1)
     }
 
     async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError> {

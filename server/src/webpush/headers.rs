@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 
 /// A malformed Web Push header: always the sender's fault, always 400.
@@ -21,10 +21,6 @@ pub enum HeaderError {
 }
 
 impl HeaderError {
-    /// Always 400: the sender must fix the request.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
     /// Metric label.
     pub fn label(&self) -> &'static str {
         match self {
@@ -170,7 +166,7 @@ fn parse_delta_seconds(v: &str) -> Result<u64, HeaderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<PushHeaders, HeaderError> {
         let mut h = HeaderMap::new();

@@ -5,4 +5,4 @@ mod headers;
 mod vapid;
 
 pub use headers::{HeaderError, PushHeaders, Topic, Ttl, Urgency};
-pub use vapid::{VapidError, VapidKey, VapidVerifier};
+pub use vapid::{VapidClaim, VapidError, VapidKey, VapidVerifier};

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use axum::http::{header, HeaderMap, StatusCode};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use http::{header, HeaderMap};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
@@ -90,14 +90,7 @@ pub enum VapidError {
 }
 
 impl VapidError {
-    /// 401 when credentials are missing, 403 when they are wrong (RFC 8292 §4.2).
-    pub fn status(&self) -> StatusCode {
-        match self {
-            VapidError::Missing => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::FORBIDDEN,
-        }
-    }
-    /// Metric label.
+    /// Metric label: missing credentials (401) and wrong ones (403) are told apart.
     pub fn label(&self) -> &'static str {
         match self {
             VapidError::Missing => "vapid_missing",
@@ -117,6 +110,36 @@ struct JwtClaims {
     exp: Option<serde_json::Number>,
 }
 
+/// The VAPID credentials a push presented, parsed once at the edge. They are judged only
+/// when the endpoint is restricted to a key, so a malformed header on an open endpoint
+/// costs the sender nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VapidClaim {
+    /// No `vapid` or `WebPush` authorization at all.
+    Absent,
+    /// The header is there but cannot be read; why.
+    Malformed(&'static str),
+    /// A JWT and the key the sender says signed it (not verified yet).
+    Present {
+        /// The JWT text.
+        jwt: String,
+        /// The claimed application server key.
+        key: VapidKey,
+    },
+}
+
+impl VapidClaim {
+    /// Read `Authorization: vapid t=…, k=…` or the legacy `WebPush <jwt>` with
+    /// `Crypto-Key: p256ecdsa=…`.
+    pub fn from_headers(headers: &HeaderMap) -> VapidClaim {
+        match credentials(headers) {
+            Ok(Some((jwt, key))) => VapidClaim::Present { jwt: jwt.to_owned(), key },
+            Ok(None) => VapidClaim::Absent,
+            Err(why) => VapidClaim::Malformed(why),
+        }
+    }
+}
+
 /// Checks VAPID credentials against this service's origin.
 pub struct VapidVerifier {
     audience: String,
@@ -134,10 +157,14 @@ impl VapidVerifier {
         VapidVerifier { audience, verified: RwLock::new(HashMap::new()) }
     }
 
-    /// Verify the request's credentials for an endpoint restricted to `expected`.
-    pub fn verify(&self, headers: &HeaderMap, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
-        let (jwt, key) = credentials(headers)?;
-        if &key != expected {
+    /// Verify a push's credentials for an endpoint restricted to `expected`.
+    pub fn verify(&self, claim: &VapidClaim, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
+        let (jwt, key) = match claim {
+            VapidClaim::Absent => return Err(VapidError::Missing),
+            VapidClaim::Malformed(why) => return Err(VapidError::Malformed(why)),
+            VapidClaim::Present { jwt, key } => (jwt.as_str(), key),
+        };
+        if key != expected {
             return Err(VapidError::WrongKey);
         }
         if let Some((cached_key, exp)) = self.verified.read().unwrap().get(jwt) {
@@ -145,12 +172,12 @@ impl VapidVerifier {
                 return if now < *exp { Ok(()) } else { Err(VapidError::Expired) };
             }
         }
-        let exp = self.verify_jwt(jwt, &key, now)?;
+        let exp = self.verify_jwt(jwt, key, now)?;
         let mut cache = self.verified.write().unwrap();
         if cache.len() >= CACHE_CAP {
             cache.clear();
         }
-        cache.insert(jwt.to_owned(), (key, exp));
+        cache.insert(jwt.to_owned(), (key.clone(), exp));
         Ok(())
     }
 
@@ -194,11 +221,11 @@ fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Extract (jwt, key) from either header form.
-fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
+/// (jwt, key) from either header form; `None` when the request carries neither.
+fn credentials(headers: &HeaderMap) -> Result<Option<(&str, VapidKey)>, &'static str> {
     let auth = match headers.get(header::AUTHORIZATION) {
-        None => return Err(VapidError::Missing),
-        Some(v) => v.to_str().map_err(|_| VapidError::Malformed("Authorization is not ASCII"))?.trim(),
+        None => return Ok(None),
+        Some(v) => v.to_str().map_err(|_| "Authorization is not ASCII")?.trim(),
     };
     let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
     if scheme.eq_ignore_ascii_case("vapid") {
@@ -213,14 +240,14 @@ fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
                 _ => {} // RFC 8292: unknown parameters are ignored.
             }
         }
-        let t = t.filter(|t| !t.is_empty()).ok_or(VapidError::Malformed("vapid t= is missing"))?;
-        let k = k.ok_or(VapidError::Malformed("vapid k= is missing"))?;
-        let key = VapidKey::parse(k).ok_or(VapidError::Malformed("vapid k= is not an uncompressed P-256 key"))?;
-        Ok((t, key))
+        let t = t.filter(|t| !t.is_empty()).ok_or("vapid t= is missing")?;
+        let k = k.ok_or("vapid k= is missing")?;
+        let key = VapidKey::parse(k).ok_or("vapid k= is not an uncompressed P-256 key")?;
+        Ok(Some((t, key)))
     } else if scheme.eq_ignore_ascii_case("webpush") {
         let jwt = rest.trim();
         if jwt.is_empty() {
-            return Err(VapidError::Malformed("WebPush JWT is missing"));
+            return Err("WebPush JWT is missing");
         }
         let crypto_key = headers
             .get_all("crypto-key")
@@ -228,19 +255,19 @@ fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split([';', ',']))
             .find_map(|p| p.trim().strip_prefix("p256ecdsa="))
-            .ok_or(VapidError::Malformed("Crypto-Key: p256ecdsa= is missing"))?;
-        let key =
-            VapidKey::parse(crypto_key.trim_matches('"')).ok_or(VapidError::Malformed("p256ecdsa is not an uncompressed P-256 key"))?;
-        Ok((jwt, key))
+            .ok_or("Crypto-Key: p256ecdsa= is missing")?;
+        let key = VapidKey::parse(crypto_key.trim_matches('"')).ok_or("p256ecdsa is not an uncompressed P-256 key")?;
+        Ok(Some((jwt, key)))
     } else {
-        Err(VapidError::Missing)
+        // Another scheme (Bearer, Basic…) is not VAPID: as if there were none.
+        Ok(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
@@ -268,6 +295,11 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000;
 
+    /// What a push with `headers` gets from `v` (the edge parses, the relay verifies).
+    fn verify(v: &VapidVerifier, headers: &HeaderMap, key: &VapidKey, now: u64) -> Result<(), VapidError> {
+        v.verify(&VapidClaim::from_headers(headers), key, now)
+    }
+
     fn vapid_headers(jwt: &str, key: &VapidKey) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_str(&format!("vapid t={jwt}, k={}", key.to_b64())).unwrap());
@@ -283,22 +315,23 @@ mod tests {
         let s = Signer::new();
         let v = VapidVerifier::new("https://push.example.org/");
         let jwt = s.jwt(&claims("https://push.example.org", NOW + 3600));
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
         assert_eq!(v.verified.read().unwrap().len(), 1);
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
         // A cached JWT still expires.
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600), Err(VapidError::Expired));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600), Err(VapidError::Expired));
     }
 
     #[test]
     fn missing_and_foreign_schemes_are_401() {
         let s = Signer::new();
         let v = VapidVerifier::new("https://push.example.org");
-        assert_eq!(v.verify(&HeaderMap::new(), &s.key(), NOW), Err(VapidError::Missing));
+        assert_eq!(verify(&v, &HeaderMap::new(), &s.key(), NOW), Err(VapidError::Missing));
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Bearer abc"));
-        let err = v.verify(&h, &s.key(), NOW).unwrap_err();
-        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        let err = verify(&v, &h, &s.key(), NOW).unwrap_err();
+        assert_eq!(err, VapidError::Missing);
+        assert_eq!(err.label(), "vapid_missing");
     }
 
     #[test]
@@ -319,9 +352,9 @@ mod tests {
             (vapid_headers("a.b", &s.key()), VapidError::Malformed("JWT must have three parts")),
         ];
         for (headers, want) in cases {
-            let got = v.verify(&headers, &s.key(), NOW).unwrap_err();
+            let got = verify(&v, &headers, &s.key(), NOW).unwrap_err();
             assert_eq!(got, want);
-            assert_eq!(got.status(), StatusCode::FORBIDDEN);
+            assert_eq!(got.label(), "vapid_invalid");
         }
     }
 
@@ -331,11 +364,11 @@ mod tests {
         let v = VapidVerifier::new("https://push.example.org:443/");
         for aud in ["https://push.example.org", "https://push.example.org:443", "https://PUSH.example.org/", "https://push.example.org/x"] {
             let jwt = s.jwt(&claims(aud, NOW + 60));
-            assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()), "{aud}");
+            assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()), "{aud}");
         }
         for aud in ["http://push.example.org", "https://push.example.org:8443", "https://example.org", "push.example.org"] {
             let jwt = s.jwt(&claims(aud, NOW + 60));
-            assert!(matches!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::WrongAudience(_))), "{aud}");
+            assert!(matches!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::WrongAudience(_))), "{aud}");
         }
     }
 
@@ -347,7 +380,7 @@ mod tests {
         let parts: Vec<&str> = jwt.split('.').collect();
         let forged = B64URL_LENIENT.encode(claims("https://push.example.org", NOW + 70).as_bytes());
         let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
-        assert_eq!(v.verify(&vapid_headers(&tampered, &s.key()), &s.key(), NOW), Err(VapidError::BadSignature));
+        assert_eq!(verify(&v, &vapid_headers(&tampered, &s.key()), &s.key(), NOW), Err(VapidError::BadSignature));
     }
 
     #[test]
@@ -358,9 +391,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_str(&format!("WebPush {jwt}")).unwrap());
         h.insert("crypto-key", HeaderValue::from_str(&format!("dh=BAAA;p256ecdsa={}", s.key().to_b64())).unwrap());
-        assert_eq!(v.verify(&h, &s.key(), NOW), Ok(()));
+        assert_eq!(verify(&v, &h, &s.key(), NOW), Ok(()));
         h.remove("crypto-key");
-        assert!(matches!(v.verify(&h, &s.key(), NOW), Err(VapidError::Malformed(_))));
+        assert!(matches!(verify(&v, &h, &s.key(), NOW), Err(VapidError::Malformed(_))));
     }
 
     #[test]
