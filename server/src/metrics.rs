@@ -9,6 +9,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const PUSHES: &str = "uprelay_pushes_total";
 /// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
+/// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
+/// accepted the message.
+pub const FCM_ANOMALIES: &str = "uprelay_fcm_anomalies_total";
 /// Time from request to response for `POST /up/{id}`, seconds.
 pub const PUSH_DURATION: &str = "uprelay_push_duration_seconds";
 /// Registrations created or deleted (`op`).

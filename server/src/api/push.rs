@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
@@ -138,10 +138,11 @@ async fn discovery(State(state): State<AppState>, Path(endpoint): Path<String>) 
 
 /// `DELETE /m/{message}`: cancel a message still waiting in the retry queue (204). One
 /// already delivered, dropped or never known is 404, as autopush answers; so is a
-/// malformed id.
-async fn cancel(State(state): State<AppState>, Path(message): Path<String>) -> Response {
+/// malformed id. The id is read from the raw path: an escape that does not decode (the
+/// `Path` extractor's 400) is just another id we never handed out.
+async fn cancel(State(state): State<AppState>, uri: Uri) -> Response {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message waiting for delivery").into_response();
-    let Some(id) = MessageId::parse(&message) else { return not_found() };
+    let Some(id) = uri.path().strip_prefix("/m/").and_then(MessageId::parse) else { return not_found() };
     match state.inner.relay.cancel(&id).await {
         Ok(true) => {
             tracing::debug!(message = %id, "queued message cancelled by its sender");

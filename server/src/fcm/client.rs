@@ -53,7 +53,6 @@ pub struct FcmClient {
 
 #[derive(Deserialize)]
 struct SendResponse {
-    #[serde(default)]
     name: String,
 }
 
@@ -153,8 +152,7 @@ impl FcmClient {
             Sent::NotH2 => self.http1(&head, body).await?,
         };
         if answer.status == StatusCode::OK {
-            let parsed: SendResponse = serde_json::from_slice(&answer.body).unwrap_or(SendResponse { name: String::new() });
-            return Ok(parsed.name);
+            return Ok(message_name(&answer.body));
         }
         Err(FcmError::from_response(answer.status, &answer.headers, &answer.body))
     }
@@ -169,6 +167,21 @@ impl FcmClient {
         let (parts, incoming) = response.into_parts();
         let body = Limited::new(incoming, MAX_RESPONSE_BYTES).collect().await.map_err(|e| transport_error(e.as_ref()))?.to_bytes();
         Ok(Answer { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+/// The message name of FCM's 200 answer. FCM accepted the message either way, so a body
+/// without one is not a failure of the push; but it means FCM (or whatever answers at
+/// `fcm.api_url`) no longer speaks the protocol we know, which an operator must see.
+fn message_name(body: &[u8]) -> String {
+    match serde_json::from_slice::<SendResponse>(body) {
+        Ok(parsed) if !parsed.name.is_empty() => parsed.name,
+        _ => {
+            metrics::counter!(crate::metrics::FCM_ANOMALIES, "kind" => "no_message_name").increment(1);
+            // The body's length only: whatever it holds is not ours to log.
+            tracing::warn!(body_bytes = body.len(), "FCM answered 200 without a message name; counted as a protocol anomaly");
+            String::new()
+        }
     }
 }
 

@@ -367,12 +367,16 @@ impl RedisStore<ConnectionManager> {
             .set_number_of_retries(2);
         let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, config))
             .await
-            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", redact_url(url)))?
-            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
+            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", crate::config::redact_url(url)))?
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", crate::config::redact_url(url)))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
-        let mut store =
-            RedisStore { conn, sealer, projects: Arc::new(ProjectTable::new()), description: format!("redis at {}", redact_url(url)) };
+        let mut store = RedisStore {
+            conn,
+            sealer,
+            projects: Arc::new(ProjectTable::new()),
+            description: format!("redis at {}", crate::config::redact_url(url)),
+        };
         store.advise_on_encoding().await;
         Ok(store)
     }
@@ -443,17 +447,6 @@ async fn load_sealer<C: ConnectionLike + Send>(conn: &mut C) -> anyhow::Result<S
         .map_err(|e| anyhow::anyhow!("Redis: cannot read the endpoint sealing key: {e}"))?;
     let key: [u8; 32] = key.try_into().map_err(|_| anyhow::anyhow!("Redis key {SEALING_KEY} is not 32 bytes; it is not uprelay's"))?;
     Ok(Sealer::new(&key))
-}
-
-/// Hide a password in a Redis URL.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 impl<C> RedisStore<C>
