@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 use crate::clock::unix_ms;
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
 use crate::limits::Admission;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::error::{ApiError, BadPush};
-use super::AppState;
+use super::state::AppState;
 use crate::ids::{EndpointId, MessageId, Redacted};
 use crate::relay::{Accepted, Push, RelayError};
 use crate::webpush::{PushHeaders, VapidClaim};

@@ -10,7 +10,7 @@ use http::HeaderValue;
 use yup_oauth2::authenticator::DefaultAuthenticator;
 use yup_oauth2::ServiceAccountKey;
 
-use super::FcmError;
+use super::error::FcmError;
 
 /// The scope FCM HTTP v1 needs.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";

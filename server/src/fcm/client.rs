@@ -20,9 +20,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
+use super::auth::ProjectAuth;
+use super::error::FcmError;
 use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
 use super::transport::UnvectoredConnector;
-use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec;
-use super::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
+use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::limits::{Admission, LocalLimits, Rate};
 use crate::webpush::VapidKey;

@@ -35,8 +35,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use super::codec;
+use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use super::sealed::{Sealer, Tag, TAG_LEN};
-use super::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
 use crate::limits::{limiter_params, Admission, Rate};
 use crate::webpush::VapidKey;
