@@ -7,6 +7,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Pushes by outcome (`delivered`, `not_found`, `gone`, `bad_ttl`, …).
 pub const PUSHES: &str = "uprelay_pushes_total";
+/// Pushes that reached the relay, by `ingress` (webpush, matrix) and content `encoding`
+/// (aes128gcm, aesgcm, other).
+pub const PUSHES_RECEIVED: &str = "uprelay_pushes_received_total";
+/// Matrix gateway deliveries, one per pushkey, by `outcome` (delivered, rejected, transient)
+/// and `route` (local: one of this relay's endpoints; forwarded: another server's).
+pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 /// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
 /// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
@@ -54,6 +60,8 @@ pub fn install() -> PrometheusHandle {
 /// their key up in the recorder on each call (hashing the name and labels and allocating
 /// the label list), which showed as 5 of a push's ~80 allocations.
 pub struct HotMetrics {
+    /// `PUSHES_RECEIVED` by ingress (webpush, matrix) and encoding (aes128gcm, aesgcm, other).
+    received: [[Counter; 3]; 2],
     delivered: Counter,
     queued: Counter,
     fcm_ok: Counter,
@@ -67,7 +75,12 @@ static HOT: OnceLock<HotMetrics> = OnceLock::new();
 pub fn hot() -> &'static HotMetrics {
     HOT.get_or_init(|| {
         install();
+        let received = ["webpush", "matrix"].map(|ingress| {
+            ["aes128gcm", "aesgcm", "other"]
+                .map(|encoding| metrics::counter!(PUSHES_RECEIVED, "ingress" => ingress, "encoding" => encoding))
+        });
         HotMetrics {
+            received,
             delivered: metrics::counter!(PUSHES, "outcome" => "delivered"),
             queued: metrics::counter!(PUSHES, "outcome" => "queued"),
             fcm_ok: metrics::counter!(FCM_REQUESTS, "result" => "ok"),
@@ -77,6 +90,17 @@ pub fn hot() -> &'static HotMetrics {
 }
 
 impl HotMetrics {
+    /// Count one push reaching the relay (labels as `Ingress::label`, `Encoding::label`).
+    pub fn received(&self, ingress: &'static str, encoding: &'static str) {
+        let i = usize::from(ingress == "matrix");
+        let e = match encoding {
+            "aes128gcm" => 0,
+            "aesgcm" => 1,
+            _ => 2,
+        };
+        self.received[i][e].increment(1);
+    }
+
     /// Count one push with this outcome label.
     pub fn push(&self, outcome: &'static str) {
         match outcome {

@@ -15,8 +15,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::error::{ApiError, BadPush};
 use super::state::AppState;
 use crate::ids::{EndpointId, MessageId, Redacted};
-use crate::relay::{Accepted, Push, RelayError};
-use crate::webpush::{PushHeaders, VapidClaim};
+use crate::relay::{Accepted, Ingress, Push, RelayError};
+use crate::webpush::{aesgcm_prefix, Encoding, PushHeaders, VapidClaim};
 
 /// Largest push body accepted (RFC 8291 / UnifiedPush: 4096 bytes).
 pub const MAX_BODY: usize = 4096;
@@ -72,12 +72,28 @@ where
             BadPush::BadBody(e.to_string())
         }
     })?;
-    let body = body.to_bytes();
+    let mut body = body.to_bytes();
     if body.is_empty() {
         return Err(BadPush::EmptyBody.into());
     }
+    let encoding = Encoding::of(&headers);
+    if encoding == Encoding::Aesgcm {
+        // The limit applied to what the sender sent; the longer result is split as usual.
+        let mut framed = aesgcm_prefix(&headers).map_err(BadPush::from)?;
+        framed.extend_from_slice(&body);
+        body = Bytes::from(framed);
+    }
     let endpoint = EndpointId::parse(endpoint).ok_or(RelayError::NotFound)?;
-    Ok(Push { endpoint, ttl: parsed.ttl, urgency: parsed.urgency, topic: parsed.topic, vapid: VapidClaim::from_headers(&headers), body })
+    Ok(Push {
+        ingress: Ingress::WebPush,
+        encoding,
+        endpoint,
+        ttl: parsed.ttl,
+        urgency: parsed.urgency,
+        topic: parsed.topic,
+        vapid: VapidClaim::from_headers(&headers),
+        body,
+    })
 }
 
 async fn respond<B>(state: &AppState, endpoint: &str, headers: HeaderMap, body: B) -> Response

@@ -15,14 +15,37 @@ use crate::fcm::FcmError;
 use crate::ids::{EndpointId, MessageId};
 use crate::limits::{Admission, Rate};
 use crate::store::{QueuedMessage, Store, StoreError};
-use crate::webpush::{Topic, Ttl, Urgency, VapidClaim, VapidError, VapidVerifier};
+use crate::webpush::{Encoding, Topic, Ttl, Urgency, VapidClaim, VapidError, VapidVerifier};
 
 /// Retry-After suggested when FCM gave none.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// Where a push came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// A Web Push POST to the endpoint.
+    WebPush,
+    /// A Matrix homeserver's notification, delivered by the built-in push gateway.
+    Matrix,
+}
+
+impl Ingress {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ingress::WebPush => "webpush",
+            Ingress::Matrix => "matrix",
+        }
+    }
+}
+
 /// One push as the edge parsed it: every field already valid.
 #[derive(Debug)]
 pub struct Push {
+    /// Where it came in.
+    pub ingress: Ingress,
+    /// How the sender encoded the body (for metrics: the body is relayed as it is).
+    pub encoding: Encoding,
     /// The endpoint it was sent to.
     pub endpoint: EndpointId,
     /// How long it may wait for the device (after the relay's clamp).
@@ -33,7 +56,8 @@ pub struct Push {
     pub topic: Option<Topic>,
     /// The sender's VAPID credentials; judged only when the endpoint is restricted.
     pub vapid: VapidClaim,
-    /// The message body (1–4096 bytes).
+    /// What reaches the phone: the sender's body (1–4096 bytes), behind the `aesgcm`
+    /// parameters when it has them.
     pub body: Bytes,
 }
 
@@ -132,6 +156,7 @@ impl Relay {
     /// Deliver one push: straight to FCM, or into the retry queue when FCM is failing
     /// (both are accepted).
     pub async fn push(&self, push: Push) -> Result<Accepted, RelayError> {
+        crate::metrics::hot().received(push.ingress.label(), push.encoding.label());
         let now = unix_ms();
         // Even with the per-endpoint limiter off, this honours FCM quota holds.
         let (route, admission) =

@@ -13,6 +13,6 @@ mod deliver;
 mod queue;
 mod worker;
 
-pub use accept::{Accepted, Push, Relay, RelayError, RelayOptions};
+pub use accept::{Accepted, Ingress, Push, Relay, RelayError, RelayOptions};
 pub use deliver::Courier;
 pub use worker::Worker;

@@ -2,7 +2,7 @@
 //! Redis and in the embedded file are the same; a leading version byte leaves room
 //! to evolve them.
 
-use super::model::{Device, Registration, Route, StoreError};
+use super::model::{Device, QueuedMessage, Registration, Route, StoreError};
 use crate::ids::{DeviceId, EndpointId, SecretHash, SECRET_HASH_LEN};
 use crate::webpush::VapidKey;
 
@@ -352,7 +352,7 @@ pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<Device, StoreError> 
 }
 
 /// Queued message: version, id, endpoint, expiry, urgency, attempts, topic, body.
-pub fn encode_queued(m: &super::QueuedMessage) -> Vec<u8> {
+pub fn encode_queued(m: &QueuedMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(80 + m.body.len());
     out.push(VERSION);
     put_short(&mut out, m.id.as_str().as_bytes());
@@ -366,7 +366,7 @@ pub fn encode_queued(m: &super::QueuedMessage) -> Vec<u8> {
 }
 
 /// Inverse of [`encode_queued`].
-pub fn decode_queued(bytes: &[u8]) -> Result<super::QueuedMessage, StoreError> {
+pub fn decode_queued(bytes: &[u8]) -> Result<QueuedMessage, StoreError> {
     use crate::ids::MessageId;
     use crate::webpush::Urgency;
     let mut r = Reader(bytes);
@@ -390,7 +390,7 @@ pub fn decode_queued(bytes: &[u8]) -> Result<super::QueuedMessage, StoreError> {
     if !r.0.is_empty() {
         return Err(corrupt());
     }
-    Ok(super::QueuedMessage { id, endpoint, expires_ms, urgency, topic, attempts, body })
+    Ok(QueuedMessage { id, endpoint, expires_ms, urgency, topic, attempts, body })
 }
 
 #[cfg(test)]

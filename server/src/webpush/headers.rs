@@ -18,6 +18,12 @@ pub enum HeaderError {
     /// Topic is longer than 32 characters or leaves the base64url alphabet.
     #[error("Topic must be 1 to 32 characters of the base64url alphabet")]
     Topic,
+    /// An `aesgcm` push without `Encryption: salt=…`.
+    #[error("Content-Encoding aesgcm needs an Encryption header with salt=")]
+    Encryption,
+    /// An `aesgcm` push without `Crypto-Key: dh=…`.
+    #[error("Content-Encoding aesgcm needs a Crypto-Key header with dh=")]
+    CryptoKey,
 }
 
 impl HeaderError {
@@ -27,6 +33,8 @@ impl HeaderError {
             HeaderError::Ttl => "bad_ttl",
             HeaderError::Urgency => "bad_urgency",
             HeaderError::Topic => "bad_topic",
+            HeaderError::Encryption => "bad_encryption",
+            HeaderError::CryptoKey => "bad_crypto_key",
         }
     }
 }

@@ -21,9 +21,18 @@ const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so a
-/// minute of grace absorbs clock skew and transit time.
-const MAX_EXP_AHEAD: u64 = 24 * 3600 + 60;
+/// base64 with `+` and `/`, padded or not: some senders encode keys that way.
+const B64STD_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Clock skew allowed between a sender and us, seconds: a JWT whose `exp` passed less than
+/// this long ago still counts, and one this much beyond the 24 h limit too.
+const CLOCK_SKEW: u64 = 60;
+/// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so the
+/// skew allowance also absorbs its transit time.
+const MAX_EXP_AHEAD: u64 = 24 * 3600 + CLOCK_SKEW;
 /// Cap on remembered JWTs; the map is simply cleared when full.
 const CACHE_CAP: usize = 65_536;
 
@@ -32,13 +41,14 @@ const CACHE_CAP: usize = 65_536;
 pub struct VapidKey([u8; 65]);
 
 impl VapidKey {
-    /// Parse base64url (87 characters unpadded, or padded) of an uncompressed P-256 point.
+    /// Parse the base64 of an uncompressed P-256 point: base64url as RFC 8292 says
+    /// (87 characters), or padded, or in the standard alphabet, as senders in the field do.
     pub fn parse(s: &str) -> Option<VapidKey> {
         let s = s.trim();
         if s.len() > 90 {
             return None;
         }
-        let bytes = B64URL_LENIENT.decode(s).ok()?;
+        let bytes = B64URL_LENIENT.decode(s).or_else(|_| B64STD_LENIENT.decode(s)).ok()?;
         let arr: [u8; 65] = bytes.try_into().ok()?;
         (arr[0] == 0x04).then_some(VapidKey(arr))
     }
@@ -169,7 +179,7 @@ impl VapidVerifier {
         }
         if let Some((cached_key, exp)) = self.verified.read().unwrap().get(jwt) {
             if cached_key == expected {
-                return if now < *exp { Ok(()) } else { Err(VapidError::Expired) };
+                return if now < *exp + CLOCK_SKEW { Ok(()) } else { Err(VapidError::Expired) };
             }
         }
         let exp = self.verify_jwt(jwt, key, now)?;
@@ -206,7 +216,7 @@ impl VapidVerifier {
             .exp
             .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
             .ok_or(VapidError::Malformed("JWT exp must be a number"))?;
-        if exp <= now {
+        if exp + CLOCK_SKEW <= now {
             return Err(VapidError::Expired);
         }
         if exp > now + MAX_EXP_AHEAD {
@@ -221,6 +231,30 @@ fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The `name=value` parameters of an auth scheme, in any order and with any spacing:
+/// `t=…, k=…` as RFC 8292 writes it, `t=…,k=…` as common-proxies does, `k = …  t = …`.
+/// Values are a JWT and base64, which hold neither commas nor white space.
+fn auth_params(rest: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut words = rest.split([',', ' ', '\t']).filter(|w| !w.is_empty()).peekable();
+    std::iter::from_fn(move || loop {
+        let word = words.next()?;
+        // `name=value`, `name= value`, `name =value` or `name = value`
+        let (name, value) = match word.split_once('=') {
+            Some((name, "")) => (name, words.next().unwrap_or("")),
+            Some((name, value)) => (name, value),
+            None if words.peek().is_some_and(|w| w.starts_with('=')) => {
+                let next = words.next().unwrap_or("=");
+                match &next[1..] {
+                    "" => (word, words.next().unwrap_or("")),
+                    value => (word, value),
+                }
+            }
+            None => continue,
+        };
+        return Some((name, value.trim_matches('"')));
+    })
+}
+
 /// (jwt, key) from either header form; `None` when the request carries neither.
 fn credentials(headers: &HeaderMap) -> Result<Option<(&str, VapidKey)>, &'static str> {
     let auth = match headers.get(header::AUTHORIZATION) {
@@ -231,10 +265,8 @@ fn credentials(headers: &HeaderMap) -> Result<Option<(&str, VapidKey)>, &'static
     if scheme.eq_ignore_ascii_case("vapid") {
         let mut t = None;
         let mut k = None;
-        for param in rest.split(',') {
-            let Some((name, value)) = param.trim().split_once('=') else { continue };
-            let value = value.trim().trim_matches('"');
-            match name.trim().to_ascii_lowercase().as_str() {
+        for (name, value) in auth_params(rest) {
+            match name.to_ascii_lowercase().as_str() {
                 "t" => t = Some(value),
                 "k" => k = Some(value),
                 _ => {} // RFC 8292: unknown parameters are ignored.
@@ -318,8 +350,9 @@ mod tests {
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
         assert_eq!(v.verified.read().unwrap().len(), 1);
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
-        // A cached JWT still expires.
-        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600), Err(VapidError::Expired));
+        // A cached JWT still expires (after the minute of clock skew allowed).
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600 + 59), Ok(()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600 + 60), Err(VapidError::Expired));
     }
 
     #[test]
@@ -347,7 +380,7 @@ mod tests {
                 vapid_headers(&s.jwt(&claims("https://evil.example", NOW + 60)), &s.key()),
                 VapidError::WrongAudience("https://push.example.org".into()),
             ),
-            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 1)), &s.key()), VapidError::Expired),
+            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 61)), &s.key()), VapidError::Expired),
             (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW + 90_000)), &s.key()), VapidError::ExpTooFar),
             (vapid_headers("a.b", &s.key()), VapidError::Malformed("JWT must have three parts")),
         ];
@@ -405,5 +438,60 @@ mod tests {
         assert_eq!(VapidKey::parse(&format!("{b64}=")), Some(s.key()));
         assert!(VapidKey::parse(&b64[1..]).is_none());
         assert!(VapidKey::parse("not base64!").is_none());
+    }
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn lenient_but_correct_senders_pass() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        // No `sub` claim.
+        let jwt = s.jwt(r#"{"aud":"https://push.example.org","exp":1700003600}"#);
+        let url = s.key().to_b64();
+        let padded = URL_SAFE.encode(s.key().as_bytes());
+        let standard = STANDARD.encode(s.key().as_bytes());
+        assert!(standard.contains(['+', '/']) || padded.ends_with('='), "the key forms must differ");
+        for auth in [
+            format!("vapid t={jwt}, k={url}"),
+            format!("vapid t={jwt},k={url}"),
+            format!("vapid k={url}, t={jwt}"),
+            format!("VAPID  t = {jwt} ,  k= {padded}"),
+            format!("vapid k ={standard}\tt={jwt}"),
+            format!("vapid t=\"{jwt}\", k=\"{url}\""),
+        ] {
+            assert_eq!(verify(&v, &with_authorization(&auth), &s.key(), NOW), Ok(()), "{auth}");
+        }
+    }
+
+    #[test]
+    fn clock_skew_of_a_minute_is_allowed_on_exp() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let expired_30s_ago = s.jwt(&claims("https://push.example.org", NOW - 30));
+        assert_eq!(verify(&v, &vapid_headers(&expired_30s_ago, &s.key()), &s.key(), NOW), Ok(()));
+        let expired_61s_ago = s.jwt(&claims("https://push.example.org", NOW - 61));
+        assert_eq!(verify(&v, &vapid_headers(&expired_61s_ago, &s.key()), &s.key(), NOW), Err(VapidError::Expired));
+        let mastodon = s.jwt(&claims("https://push.example.org", NOW + 24 * 3600 + 30));
+        assert_eq!(verify(&v, &vapid_headers(&mastodon, &s.key()), &s.key(), NOW), Ok(()));
+        let too_far = s.jwt(&claims("https://push.example.org", NOW + 24 * 3600 + 61));
+        assert_eq!(verify(&v, &vapid_headers(&too_far, &s.key()), &s.key(), NOW), Err(VapidError::ExpTooFar));
+    }
+
+    #[test]
+    fn leniency_does_not_accept_wrong_algorithms() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let h = B64URL_LENIENT.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+        let c = B64URL_LENIENT.encode(claims("https://push.example.org", NOW + 60).as_bytes());
+        let input = format!("{h}.{c}");
+        let sig = s.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let jwt = format!("{input}.{}", B64URL_LENIENT.encode(sig.as_ref()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::Malformed("JWT alg must be ES256")));
     }
 }
