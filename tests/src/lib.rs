@@ -4,6 +4,7 @@
 //! Build the binary before running the tests: `cargo build -p uprelay && cargo test -p uprelay-tests`.
 
 pub mod emulator;
+pub mod fake_http;
 pub mod process;
 
 pub use process::{bin_path, free_port, python, wait_for_http, workspace_root, ChildGuard, TempDir};
