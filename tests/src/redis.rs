@@ -1,9 +1,11 @@
-//! Redis for tests: a private `redis-server` on a free port (plain, or with an AOF that
-//! survives SIGKILL and a restart on the same port and directory), the shared server named
-//! by `UPRELAY_TEST_REDIS_URL`, or a private 3-node Redis Cluster; and `redis-cli` on them.
+//! Redis for tests: a private `redis-server` on a free port (plain, with a password, or with
+//! an AOF that survives SIGKILL and a restart on the same port and directory), the shared
+//! server named by `UPRELAY_TEST_REDIS_URL`, or a private 3-node Redis Cluster; and
+//! `redis-cli` on them.
 //!
 //! `redis-server` is looked up on `PATH` unless `UPRELAY_TEST_REDIS_SERVER` names the binary.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,13 +21,10 @@ pub struct RedisServer {
     /// 0 for the shared server.
     port: u16,
     /// Extra `redis-server` arguments, kept for a restart.
-    args: &'static [&'static str],
+    args: Vec<String>,
     dir: Option<TempDir>,
     child: Option<ChildGuard>,
 }
-
-const PLAIN: &[&str] = &["--appendonly", "no"];
-const AOF: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
 
 impl RedisServer {
     /// `UPRELAY_TEST_REDIS_URL` when set (shared, never stopped by tests), else a private
@@ -40,21 +39,27 @@ impl RedisServer {
     /// A private server without persistence, even when `UPRELAY_TEST_REDIS_URL` is set (for
     /// tests that stop it or read its keys).
     pub async fn private() -> RedisServer {
-        Self::launch(PLAIN).await
+        Self::launch(&["--appendonly", "no"]).await
+    }
+
+    /// A private server without persistence that requires `password` (its URL does not carry it).
+    pub async fn with_password(password: &str) -> RedisServer {
+        Self::launch(&["--appendonly", "no", "--requirepass", password]).await
     }
 
     /// A private server with AOF (`appendfsync always`): what it acknowledged survives
     /// [`RedisServer::kill`] and [`RedisServer::restart`].
     pub async fn with_aof() -> RedisServer {
-        Self::launch(AOF).await
+        Self::launch(&["--appendonly", "yes", "--appendfsync", "always"]).await
     }
 
-    async fn launch(args: &'static [&'static str]) -> RedisServer {
+    async fn launch(args: &[&str]) -> RedisServer {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = TempDir::new("uprelay-redis");
         let mut last_output = String::new();
         for _ in 0..5 {
             let port = free_port();
-            match spawn(port, dir.path(), args).await {
+            match spawn(port, dir.path(), &args).await {
                 Ok(child) => {
                     let url = format!("redis://127.0.0.1:{port}");
                     return RedisServer { url, port, args, dir: Some(dir), child: Some(child) };
@@ -76,12 +81,17 @@ impl RedisServer {
         // Only reachability: a shared server may require AUTH before PING.
         let reachable = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(hostport)).await;
         assert!(matches!(reachable, Ok(Ok(_))), "UPRELAY_TEST_REDIS_URL={url}: cannot connect to {hostport}");
-        RedisServer { url: url.to_owned(), port: 0, args: PLAIN, dir: None, child: None }
+        RedisServer { url: url.to_owned(), port: 0, args: Vec::new(), dir: None, child: None }
     }
 
     /// `redis://127.0.0.1:<port>` (or the shared server's URL).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The port of a private server.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// SIGKILL a private server (an outage; without AOF its data is gone). Panics for a shared one.
@@ -95,7 +105,7 @@ impl RedisServer {
         let mut last = String::new();
         // The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
         for _ in 0..40 {
-            match spawn(self.port, dir.path(), self.args).await {
+            match spawn(self.port, dir.path(), &self.args).await {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -205,7 +215,7 @@ fn server_bin() -> String {
 
 /// Start `redis-server` on `port` with its files in `dir` and `extra` arguments; the child
 /// once it answers PING, or its output if it exited (e.g. the port was taken meanwhile).
-async fn spawn(port: u16, dir: &Path, extra: &[&str]) -> Result<ChildGuard, String> {
+async fn spawn(port: u16, dir: &Path, extra: &[impl AsRef<OsStr>]) -> Result<ChildGuard, String> {
     let mut cmd = Command::new(server_bin());
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no", "--loglevel", "warning"])
         .arg("--dir")
@@ -225,14 +235,14 @@ async fn spawn(port: u16, dir: &Path, extra: &[&str]) -> Result<ChildGuard, Stri
     }
 }
 
-/// `PING` in RESP, expecting `+PONG` within 2 s.
+/// `PING` in RESP, expecting `+PONG` (or the refusal of a server that wants a password) within 2 s.
 async fn ping(port: u16) -> bool {
     let attempt = async {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         s.write_all(b"*1\r\n$4\r\nPING\r\n").await.ok()?;
         let mut buf = [0u8; 16];
         let n = s.read(&mut buf).await.ok()?;
-        Some(buf[..n].starts_with(b"+PONG"))
+        Some(buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
     };
     matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Some(true)))
 }
