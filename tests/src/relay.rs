@@ -23,7 +23,7 @@ use reqwest::{Method, StatusCode};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::emulator::EmulatorProcess;
@@ -810,7 +810,7 @@ pub enum Ending {
 }
 
 /// Read from `stream` until EOF/reset or `limit`; returns what happened.
-pub async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Ending {
+pub async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> Ending {
     let started = Instant::now();
     let mut buf = Vec::new();
     let result = tokio::time::timeout(limit, async {

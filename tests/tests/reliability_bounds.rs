@@ -65,28 +65,7 @@ async fn slowloris_is_cut_off_without_harming_others() {
                 }
                 std::future::pending::<()>().await
             };
-            let reader = async move {
-                let started = Instant::now();
-                let mut buf = Vec::new();
-                let r = tokio::time::timeout(Duration::from_secs(6), async {
-                    use tokio::io::AsyncReadExt;
-                    let mut chunk = [0u8; 1024];
-                    loop {
-                        match r.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                })
-                .await;
-                match r {
-                    Ok(()) => {
-                        Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() }
-                    }
-                    Err(_) => Ending::Open,
-                }
-            };
-            tokio::select! { e = reader => e, _ = writer => unreachable!() }
+            tokio::select! { e = read_until_closed(&mut r, Duration::from_secs(6)) => e, _ = writer => unreachable!() }
         });
         let until = Instant::now() + Duration::from_millis(2500);
         let (halves, trickles, (worst, failures)) =
