@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
-use uprelay::webpush::{PushHeaders, Urgency, VapidKey, VapidVerifier};
+use uprelay::webpush::{PushHeaders, Urgency, VapidClaim, VapidKey, VapidVerifier};
 
 const CASES: u32 = 4096;
 
@@ -85,7 +85,7 @@ proptest! {
         let mut value = scheme.as_bytes().to_vec();
         value.extend(auth);
         let h = header_map(&[("authorization".into(), value), ("crypto-key".into(), crypto)]);
-        prop_assert!(verifier.verify(&h, &key, 1_700_000_000).is_err());
+        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), &key, 1_700_000_000).is_err());
     }
 
     /// JWT-shaped garbage (three base64url parts) with the right key never passes.
@@ -95,7 +95,7 @@ proptest! {
         let verifier = VapidVerifier::new("https://push.example.org");
         let value = format!("vapid t={a}.{b}.{c}, k={}", key.to_b64());
         let h = header_map(&[("authorization".into(), value.into_bytes())]);
-        prop_assert!(verifier.verify(&h, &key, 1_700_000_000).is_err());
+        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), &key, 1_700_000_000).is_err());
     }
 
     /// Key parsing accepts exactly the 65-byte uncompressed points.
