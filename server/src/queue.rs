@@ -39,6 +39,9 @@ pub async fn run(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
             if let Ok(n) = relay.store().queue_len().await {
                 metrics::gauge!(crate::metrics::QUEUE_LENGTH).set(n as f64);
             }
+            if let Ok(oldest) = relay.store().queue_oldest_ms().await {
+                crate::metrics::queue_oldest(oldest, now);
+            }
         }
         let batch = match relay.store().lease(now, cfg.lease_ms, cfg.batch).await {
             Ok(b) => b,
