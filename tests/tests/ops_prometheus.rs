@@ -251,6 +251,10 @@ async fn dashboard_case() {
             }
         }
         assert!(failures.is_empty(), "panel queries without data:\n{}", failures.join("\n"));
+        // Messages for the failing token have waited since the load began.
+        let oldest = prometheus.query("max(uprelay_queue_oldest_age_seconds)").await;
+        let age: f64 = oldest[0]["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(age >= 2.0, "the oldest queued message is {age} s old after seconds of failing sends");
         // The instance variable's values.
         let instances = prometheus.get("/api/v1/label/instance/values?match[]=up{job=\"uprelay\"}").await;
         assert_eq!(instances["data"].as_array().map(Vec::len), Some(1), "{instances}");
