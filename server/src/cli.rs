@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::{Config, FcmConfig};
-use crate::fcm::{ErrorClass, FcmClient};
+use crate::fcm::{ErrorClass, FcmClient, ServiceAccountKey};
 
 /// uprelay: a UnifiedPush distributor backed by Firebase Cloud Messaging.
 #[derive(Parser, Debug)]
@@ -74,14 +74,14 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = load_or_exit(args.config.as_deref());
+            let (config, accounts) = load_or_exit(args.config.as_deref());
             crate::logging::init(&config.log.level, config.log.format);
-            crate::server::serve(config).await?;
+            crate::server::serve(config, accounts).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::CheckConfig(args) => {
-            let config = load_or_exit(args.config.as_deref());
-            println!("{}", toml_of(&config));
+            let (config, _) = load_or_exit(args.config.as_deref());
+            print!("{}", config.to_redacted_toml());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Emulator(args) => {
@@ -96,10 +96,11 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
-/// A broken configuration is one clear line on stderr and exit status 2.
-fn load_or_exit(path: Option<&std::path::Path>) -> Config {
-    match Config::load(path) {
-        Ok(c) => c,
+/// The configuration and its projects' service accounts. A broken configuration is one
+/// clear line on stderr naming the key, and exit status 2.
+fn load_or_exit(path: Option<&std::path::Path>) -> (Config, Vec<(String, ServiceAccountKey)>) {
+    match Config::load(path).and_then(|c| crate::server::project_accounts(&c).map(|a| (c, a))) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("uprelay: {e}");
             std::process::exit(2);
@@ -107,15 +108,8 @@ fn load_or_exit(path: Option<&std::path::Path>) -> Config {
     }
 }
 
-fn toml_of(config: &Config) -> String {
-    // serde_json → toml would need another crate; the Debug form is honest enough.
-    format!("{config:#?}")
-}
-
 async fn fcm_send(args: FcmSendArgs) -> anyhow::Result<std::process::ExitCode> {
-    let raw = std::fs::read_to_string(&args.credentials).with_context(|| format!("cannot read {}", args.credentials.display()))?;
-    let key = yup_oauth2::parse_service_account_key(&raw)
-        .with_context(|| format!("{} is not a service-account JSON", args.credentials.display()))?;
+    let key = crate::fcm::read_service_account(&args.credentials)?;
     let project =
         args.project.clone().or_else(|| key.project_id.clone()).context("no --project given and the credentials have no project_id")?;
     let mut data = BTreeMap::new();

@@ -196,14 +196,14 @@ pub struct LimitsConfig {
 
 impl LimitsConfig {
     /// The per-endpoint push limiter, if on.
-    pub fn push_rate(&self) -> Option<crate::store::Rate> {
+    pub fn push_rate(&self) -> Option<crate::limits::Rate> {
         (self.push_rate_per_second > 0.0)
-            .then(|| crate::store::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
+            .then(|| crate::limits::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
     }
     /// The per-IP device creation limiter, if on.
-    pub fn device_create_rate(&self) -> Option<crate::store::Rate> {
+    pub fn device_create_rate(&self) -> Option<crate::limits::Rate> {
         (self.device_create_per_minute > 0.0)
-            .then(|| crate::store::Rate { per_second: self.device_create_per_minute / 60.0, burst: self.device_create_burst.max(1) })
+            .then(|| crate::limits::Rate { per_second: self.device_create_per_minute / 60.0, burst: self.device_create_burst.max(1) })
     }
 }
 
@@ -321,14 +321,21 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error at `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError { key: key.into(), message: message.into() }
     }
 }
 
-/// Top-level keys, so that unrelated `UPRELAY_*` variables (e.g. ones tests use)
-/// are not mistaken for configuration.
-const TOP_LEVEL_KEYS: &[&str] = &["listen", "public_url", "default_ttl", "max_ttl", "store", "fcm", "limits", "log", "sandbox", "queue"];
+/// The top-level keys of [`Config`], read off its serialized default so a new key can
+/// never be forgotten here. Only `UPRELAY_*` variables that start with one of them are
+/// configuration; others (e.g. ones tests use) are left alone.
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => unreachable!("Config serializes as a map"),
+    }
+}
 
 impl Config {
     /// Read defaults, then `file` (if any), then the environment; then validate.
@@ -344,16 +351,17 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = env.split("__").filter(|key| {
+        let tops = top_level_keys();
+        let env = env.split("__").filter(move |key| {
             let top = key.as_str().split('.').next().unwrap_or("").to_ascii_lowercase();
-            TOP_LEVEL_KEYS.contains(&top.as_str())
+            tops.contains(&top)
         });
         figment = figment.merge(env);
         let config: Config = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
             // figment's Display repeats the path and source; keep the kind plus where it came from.
             let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-            ConfigError::new(key, format!("{}{}", one_line(&e.kind.to_string()), source))
+            ConfigError::new(key, format!("{}{}", describe_without_value(&e.kind), source))
         })?;
         config.validate()?;
         Ok(config)
@@ -402,16 +410,8 @@ impl Config {
                     return Err(ConfigError::new(format!("fcm.projects[{i}].sender_id"), "must be the numeric project number"));
                 }
             }
-            let key = format!("fcm.projects[{i}].credentials");
-            let raw = std::fs::read_to_string(&p.credentials)
-                .map_err(|e| ConfigError::new(key.clone(), format!("{}: {e}", p.credentials.display())))?;
-            let account = yup_oauth2::parse_service_account_key(&raw).map_err(|e| {
-                ConfigError::new(key.clone(), format!("{} is not a Google service-account JSON: {e}", p.credentials.display()))
-            })?;
-            // The RS256 key is otherwise only parsed at the first token request.
-            <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&account.private_key)
-                .or_else(|_| <rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(&account.private_key))
-                .map_err(|e| ConfigError::new(key.clone(), format!("private_key is not an RSA key in PEM: {e}")))?;
+            // The file itself is read by `server::project_accounts`, through the FCM
+            // client's one service-account parser.
         }
         if let Some(default) = &self.fcm.default_project {
             if !self.fcm.projects.iter().any(|p| &p.name == default) {
@@ -485,9 +485,59 @@ impl Config {
         }
     }
 
+    /// The effective configuration as TOML, secrets redacted (Redis users and passwords;
+    /// credentials appear only as the paths they are read from), for `check-config`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.store.redis_url = shown.store.redis_url.as_deref().map(redact_url);
+        for url in &mut shown.store.redis_cluster {
+            *url = redact_url(url);
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show the configuration as TOML: {e}\n"))
+    }
+
     /// Whether no Firebase project is configured (deliver to the in-process emulator).
     pub fn sandbox_mode(&self) -> bool {
         self.fcm.projects.is_empty()
+    }
+}
+
+/// What was wrong, without the value that was wrong: a misplaced secret (a Redis URL
+/// with its password under the wrong key) must not end up in a log or a terminal.
+fn describe_without_value(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    let shape = |actual: &Actual| match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a float",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "another kind of value",
+    };
+    match kind {
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {}", shape(actual)),
+        Kind::InvalidValue(actual, expected) => format!("invalid value ({}): expected {expected}", shape(actual)),
+        Kind::UnknownVariant(_, expected) => format!("unknown value: expected one of {}", expected.join(", ")),
+        // Syntax errors and the rest name places and kinds, not values.
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// A Redis URL fit for logs and `check-config`: user and password replaced.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            if !u.username().is_empty() {
+                let _ = u.set_username("REDACTED");
+            }
+            if u.password().is_some() {
+                let _ = u.set_password(Some("REDACTED"));
+            }
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -560,27 +610,10 @@ mod tests {
     }
 
     #[test]
-    fn missing_credentials_file_is_named() {
-        let e = load_toml("[[fcm.projects]]\nname = \"p\"\ncredentials = \"/nonexistent/sa.json\"").unwrap_err();
-        assert_eq!(e.key, "fcm.projects[0].credentials");
-    }
-
-    #[test]
     fn toml_syntax_errors_are_one_line() {
         let e = load_toml("listen = = 1\n[store\n").unwrap_err();
         assert!(!e.to_string().contains('\n'), "{e}");
         assert!(e.to_string().contains("line 1"), "{e}");
-    }
-
-    #[test]
-    fn credentials_must_be_a_service_account() {
-        let dir = std::env::temp_dir().join(format!("uprelay-sa-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sa = dir.join("sa.json");
-        std::fs::write(&sa, "{}").unwrap();
-        let e = load_toml(&format!("[[fcm.projects]]\nname = \"p\"\ncredentials = \"{}\"", sa.display())).unwrap_err();
-        assert_eq!(e.key, "fcm.projects[0].credentials", "{e}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -597,5 +630,50 @@ mod tests {
         let c = Config::load_with_env(None, Env::prefixed("UPRELAY_CFGTEST_")).unwrap();
         assert_eq!(c.default_ttl, 60);
         assert_eq!(c.store.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+    }
+
+    #[test]
+    fn every_top_level_key_is_read_from_the_environment() {
+        let keys = top_level_keys();
+        assert!(keys.len() >= 10 && keys.contains(&"queue".to_string()) && keys.contains(&"public_url".to_string()), "{keys:?}");
+        for key in keys {
+            // A list fits no key's type: if the variable is read, loading fails and names it.
+            let prefix = format!("UPRELAY_ENVKEY_{}_", key.to_ascii_uppercase());
+            let var = format!("{prefix}{}", key.to_ascii_uppercase());
+            std::env::set_var(&var, "[1, 2]");
+            let e = Config::load_with_env(None, Env::prefixed(&prefix)).expect_err(&var);
+            std::env::remove_var(&var);
+            // (serde reads a list into a struct field by field, so a table may fail at `key.0`)
+            assert!(e.key == key || e.key.starts_with(&format!("{key}.")), "{var}: {e}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_but_never_echo_the_value() {
+        let e = load_toml("[log]\nlevel = \"redis://:hunter2@10.1.2.3\"\nformat = \"redis://:hunter2@h\"\n").unwrap_err();
+        assert_eq!(e.key, "log.format", "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = load_toml("default_ttl = \"hunter2\"").unwrap_err();
+        assert_eq!(e.key, "default_ttl");
+        assert!(!e.to_string().contains("hunter2") && e.to_string().contains("a string"), "{e}");
+        let e = load_toml("[store]\npath = [\"hunter2\"]").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn check_config_output_is_toml_without_redis_secrets() {
+        let c = load_toml(
+            "public_url = \"https://push.example.org\"\n[store]\nredis_cluster = [\"redis://admin:hunter2@10.0.0.1:7001\", \"redis://:s3cret@b:7002/0\"]",
+        )
+        .unwrap();
+        let text = c.to_redacted_toml();
+        assert!(!text.contains("hunter2") && !text.contains("s3cret") && !text.contains("admin"), "{text}");
+        assert!(text.contains("redis://REDACTED:REDACTED@10.0.0.1:7001"), "{text}");
+        // It is the effective configuration, and it loads back to the same values.
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.public_url.as_deref(), Some("https://push.example.org"));
+        assert_eq!(back.queue.max_len, c.queue.max_len);
+        assert_eq!(back.limits.push_burst, c.limits.push_burst);
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -7,18 +7,18 @@
 
 #![warn(missing_docs)]
 
-pub mod api;
-pub mod breaker;
+mod api;
 pub mod cli;
+mod clock;
 pub mod config;
 pub mod emulator;
 pub mod fcm;
 pub mod ids;
-pub mod listener;
-pub mod logging;
+mod limits;
+mod listener;
+mod logging;
 pub mod metrics;
-pub mod queue;
-pub mod relay;
-pub mod server;
+mod relay;
+mod server;
 pub mod store;
 pub mod webpush;

@@ -7,15 +7,23 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Pushes by outcome (`delivered`, `queued`, `not_found`, `gone`, `throttled`, …) and
-/// ingress (`webpush`; gateways add their own).
+/// Pushes by outcome (`delivered`, `queued`, `not_found`, `gone`, `throttled`, …).
 pub const PUSHES: &str = "uprelay_pushes_total";
+/// Pushes that reached the relay, by `ingress` (webpush, matrix) and content `encoding`
+/// (aes128gcm, aesgcm, other).
+pub const PUSHES_RECEIVED: &str = "uprelay_pushes_received_total";
+/// Matrix gateway deliveries, one per pushkey, by `outcome` (delivered, rejected, transient)
+/// and `route` (local: one of this relay's endpoints; forwarded: another server's).
+pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 /// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
 /// Time one FCM send request took (token, request and answer), seconds.
 pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
 /// OAuth access-token fetches by result (`ok`, `error`).
 pub const OAUTH_REFRESHES: &str = "uprelay_oauth_refreshes_total";
+/// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
+/// accepted the message.
+pub const FCM_ANOMALIES: &str = "uprelay_fcm_anomalies_total";
 /// Time from request to response for `POST /up/{id}`, seconds.
 pub const PUSH_DURATION: &str = "uprelay_push_duration_seconds";
 /// Registrations created or deleted (`op`).
@@ -152,6 +160,8 @@ pub fn queue_oldest(enqueued_ms: Option<u64>, now_ms: u64) {
 /// their key up in the recorder on each call (hashing the name and labels and allocating
 /// the label list), which showed as 5 of a push's ~80 allocations.
 pub struct HotMetrics {
+    /// `PUSHES_RECEIVED` by ingress (webpush, matrix) and encoding (aes128gcm, aesgcm, other).
+    received: [[Counter; 3]; 2],
     delivered: Counter,
     queued: Counter,
     fcm_ok: Counter,
@@ -167,9 +177,14 @@ static HOT: OnceLock<HotMetrics> = OnceLock::new();
 pub fn hot() -> &'static HotMetrics {
     HOT.get_or_init(|| {
         install();
+        let received = ["webpush", "matrix"].map(|ingress| {
+            ["aes128gcm", "aesgcm", "other"]
+                .map(|encoding| metrics::counter!(PUSHES_RECEIVED, "ingress" => ingress, "encoding" => encoding))
+        });
         HotMetrics {
-            delivered: metrics::counter!(PUSHES, "outcome" => "delivered", "ingress" => "webpush"),
-            queued: metrics::counter!(PUSHES, "outcome" => "queued", "ingress" => "webpush"),
+            received,
+            delivered: metrics::counter!(PUSHES, "outcome" => "delivered"),
+            queued: metrics::counter!(PUSHES, "outcome" => "queued"),
             fcm_ok: metrics::counter!(FCM_REQUESTS, "result" => "ok"),
             push_duration: metrics::histogram!(PUSH_DURATION),
             fcm_send_duration: metrics::histogram!(FCM_SEND_DURATION),
@@ -189,12 +204,23 @@ impl Drop for StoreTimer {
 }
 
 impl HotMetrics {
-    /// Count one Web Push with this outcome label.
+    /// Count one push reaching the relay (labels as `Ingress::label`, `Encoding::label`).
+    pub fn received(&self, ingress: &'static str, encoding: &'static str) {
+        let i = usize::from(ingress == "matrix");
+        let e = match encoding {
+            "aes128gcm" => 0,
+            "aesgcm" => 1,
+            _ => 2,
+        };
+        self.received[i][e].increment(1);
+    }
+
+    /// Count one push with this outcome label.
     pub fn push(&self, outcome: &'static str) {
         match outcome {
             "delivered" => self.delivered.increment(1),
             "queued" => self.queued.increment(1),
-            other => metrics::counter!(PUSHES, "outcome" => other, "ingress" => "webpush").increment(1),
+            other => metrics::counter!(PUSHES, "outcome" => other).increment(1),
         }
     }
 

@@ -6,15 +6,36 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
-use crate::fcm::FcmClient;
-use crate::relay::{Relay, RelayOptions};
+use crate::config::{Config, ConfigError};
+use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
+use crate::relay::{Courier, Relay, RelayOptions, Worker};
 
-/// Run the server with `config` until a shutdown signal.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// The service accounts of the configured Firebase projects (none in sandbox mode), each
+/// read through the FCM client's one parser. A bad file is a configuration error naming
+/// its key, like any other, so `check-config` and `serve` refuse it before starting.
+pub fn project_accounts(config: &Config) -> Result<Vec<(String, ServiceAccountKey)>, ConfigError> {
+    config
+        .fcm
+        .projects
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            crate::fcm::read_service_account(&p.credentials).map(|key| (p.name.clone(), key)).map_err(|e| {
+                let message = match e {
+                    FcmError::Auth(m) => m,
+                    other => other.to_string(),
+                };
+                ConfigError::new(format!("fcm.projects[{i}].credentials"), message)
+            })
+        })
+        .collect()
+}
+
+/// Run the server with `config` and the `accounts` of its projects until a shutdown signal.
+pub async fn serve(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen: cannot bind {}", config.listen))?;
     let limits = config.limits.clone();
-    let server = build(config).await?;
+    let server = build(config, accounts).await?;
     crate::listener::serve(listener, server.http.clone(), &limits, shutdown_signal()).await;
     // In-flight requests are done; queued messages stay in the store for the next start.
     server.stop_worker().await;
@@ -22,9 +43,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Build the server (store opened, credentials loaded, sandbox emulator started if
-/// needed, retry worker running).
-pub async fn build(config: Config) -> anyhow::Result<Server> {
+/// Build the server (store opened, sandbox emulator started if no project is configured,
+/// retry worker running).
+pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -> anyhow::Result<Server> {
     let metrics = crate::metrics::install();
     let store = crate::store::open(&config.store).await?;
     tracing::info!(store = %store.describe(), "store ready");
@@ -39,16 +60,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             "sandbox mode: no [[fcm.projects]] configured, delivering to the built-in FCM emulator; \
              see what your pushes become at http://{addr}/emulator/messages"
         );
-        let key = yup_oauth2::parse_service_account_key(account.to_string()).context("sandbox emulator wrote unusable credentials")?;
+        let key = crate::fcm::service_account_from_json(&account.to_string()).context("sandbox emulator wrote unusable credentials")?;
         vec![(config.sandbox.project.clone(), key)]
     } else {
-        let mut accounts = Vec::new();
-        for (i, p) in config.fcm.projects.iter().enumerate() {
-            let key = yup_oauth2::read_service_account_key(&p.credentials)
-                .await
-                .with_context(|| format!("fcm.projects[{i}].credentials: {} is not a service-account JSON", p.credentials.display()))?;
-            accounts.push((p.name.clone(), key));
-        }
         accounts
     };
     let default_project =
@@ -60,18 +74,19 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         Err(e) => tracing::warn!(error = %e, "could not obtain an FCM access token yet"),
     }
 
-    let relay = Arc::new(Relay::new(
+    let push_rate = config.limits.push_rate();
+    let q = &config.queue;
+    let courier = Arc::new(Courier::new(
         store.clone(),
         fcm.clone(),
-        &config.public_base(),
-        RelayOptions {
-            high_priority_from: config.fcm.high_priority_from,
-            push_rate: config.limits.push_rate(),
-            queue: config.queue.clone(),
-        },
+        config.fcm.high_priority_from,
+        push_rate,
+        q.breaker_threshold,
+        q.breaker_cooldown_ms,
     ));
+    let relay = Arc::new(Relay::new(store.clone(), courier.clone(), &config.public_base(), RelayOptions { push_rate, queue: q.clone() }));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = config.queue.enabled.then(|| tokio::spawn(crate::queue::run(relay.clone(), stop_rx)));
+    let worker = q.enabled.then(|| tokio::spawn(Worker::new(store.clone(), courier, q.clone()).run(stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let state = AppState::new(config, default_project, store, fcm, relay, metrics);
     Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker })
@@ -116,4 +131,46 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received; draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_with_credentials(path: &std::path::Path) -> Config {
+        let mut c = Config::default();
+        c.fcm.projects.push(crate::config::ProjectConfig { name: "p".into(), credentials: path.to_owned(), sender_id: None });
+        c
+    }
+
+    #[test]
+    fn missing_credentials_file_is_named() {
+        let e = project_accounts(&config_with_credentials(std::path::Path::new("/nonexistent/sa.json"))).unwrap_err();
+        assert_eq!(e.key, "fcm.projects[0].credentials");
+        assert!(e.message.contains("/nonexistent/sa.json"), "{e}");
+    }
+
+    #[test]
+    fn credentials_must_be_a_service_account_with_an_rsa_key() {
+        let dir = std::env::temp_dir().join(format!("uprelay-sa-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sa = dir.join("sa.json");
+        for (content, says) in [
+            ("{}".to_string(), "service-account"),
+            (
+                serde_json::json!({"type": "service_account", "project_id": "p", "private_key_id": "k",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                    "client_email": "a@p.iam.gserviceaccount.com", "client_id": "1",
+                    "token_uri": "https://oauth2.googleapis.com/token"})
+                .to_string(),
+                "RSA",
+            ),
+        ] {
+            std::fs::write(&sa, content).unwrap();
+            let e = project_accounts(&config_with_credentials(&sa)).unwrap_err();
+            assert_eq!(e.key, "fcm.projects[0].credentials", "{e}");
+            assert!(e.message.contains(says), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -397,3 +397,59 @@ async fn h2_sends_beyond_one_connections_streams_open_another() {
     }
     assert_eq!(emu.client.stats().await["accepted"], 502);
 }
+
+/// A 200 whose body has no message name is still a success (FCM took the message), but
+/// counted and logged as a protocol anomaly instead of silently becoming an empty name.
+/// The answering server is a few lines of HTTP/1.1 here; OAuth still goes to the emulator.
+#[tokio::test]
+async fn a_200_without_a_message_name_is_counted_as_an_anomaly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let metrics = uprelay::metrics::install();
+    let emu = EmulatorProcess::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut seen = Vec::new();
+                // One request per connection is enough: read its head and body, answer, close.
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .unwrap_or(0usize);
+                        if seen.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"nom":"projects/x/messages/1"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let anomalies = || {
+        metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with("uprelay_fcm_anomalies_total{kind=\"no_message_name\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = anomalies();
+    let client = client_over(&url, &emu, 5_000, Wire::H1).await;
+    let name = client.send_json(&emu.project, &message("anything")).await.expect("a 200 is a success");
+    assert_eq!(name, "");
+    assert_eq!(anomalies(), before + 1);
+}

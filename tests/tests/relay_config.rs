@@ -185,3 +185,58 @@ fn unusable_credentials_file_exits_2_naming_the_key() {
         assert!(!s.dir.join("store-dir").exists(), "the store was opened before the credentials were checked");
     }
 }
+
+/// `check-config` prints the effective configuration as TOML with the Redis password and
+/// user redacted and nothing of the credentials file but its path; `serve` against a real
+/// password-protected Redis (debug logging) never prints the password either.
+#[test]
+fn no_secret_reaches_check_config_output_or_the_start_logs() {
+    let s = setup();
+    const PASSWORD: &str = "hunter2-not-for-logs";
+    let port = uprelay_tests::free_port();
+    let mut redis = std::process::Command::new("redis-server");
+    redis.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", PASSWORD]);
+    let _redis = ChildGuard::spawn("redis-secret", redis);
+    let path = s.dir.join("secret.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:{}\"\n\n[store]\nredis_url = \"redis://default:{PASSWORD}@127.0.0.1:{port}/0\"\n\n\
+         [fcm]\napi_url = \"http://127.0.0.1:1\"\n\n[[fcm.projects]]\nname = \"p\"\ncredentials = {:?}\n\n[log]\nlevel = \"debug\"\n",
+        uprelay_tests::free_port(),
+        s.creds
+    );
+    std::fs::write(&path, toml).unwrap();
+    let private_key = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&s.creds).unwrap()).unwrap()["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    let out = Command::new(bin_path("uprelay")).args(["check-config", "--config"]).arg(&path).env_remove("RUST_LOG").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "check-config: {stderr}");
+    assert!(stdout.contains("[store]") && stdout.contains("[[fcm.projects]]") && stdout.contains("[limits]"), "not TOML tables:\n{stdout}");
+    assert!(stdout.contains(&format!("redis_url = \"redis://REDACTED:REDACTED@127.0.0.1:{port}/0\"")), "{stdout}");
+    assert!(stdout.contains(&format!("credentials = {:?}", s.creds)), "the credentials path is shown:\n{stdout}");
+    for secret in [PASSWORD, "default:", private_key.as_str(), "PRIVATE KEY"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "check-config shows {secret:?}:\n{stdout}{stderr}");
+    }
+
+    // The server starts against the protected Redis (so the URL was used in full), logs at
+    // debug level, and none of it shows the password.
+    let mut cmd = Command::new(bin_path("uprelay"));
+    cmd.args(["serve", "--config"]).arg(&path).current_dir(s.dir.path()).env_remove("RUST_LOG");
+    let mut serve = ChildGuard::spawn("uprelay-secret", cmd);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !serve.output().contains("uprelay serving") {
+        assert!(Instant::now() < deadline, "serve did not start:\n{}", serve.output());
+        assert!(serve.child_try_wait().unwrap().is_none(), "serve exited:\n{}", serve.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serve.terminate(Duration::from_secs(10));
+    let logs = serve.output();
+    assert!(logs.contains("store ready"), "{logs}");
+    assert!(!logs.contains(PASSWORD), "the Redis password is in the logs:\n{logs}");
+    assert!(!logs.contains(&private_key), "the service-account key is in the logs");
+}

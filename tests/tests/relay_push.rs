@@ -311,7 +311,7 @@ async fn vapid_missing_is_401_and_invalid_is_403(store: StoreKind) {
         ("aud other port", signer.authorization(&signer.jwt("http://127.0.0.1:1", now + 3600))),
         ("aud https", signer.authorization(&signer.jwt(&origin.replace("http://", "https://"), now + 3600))),
         ("aud missing", signer.authorization(&signer.jwt_with(&header, &json!({ "exp": now + 3600 })))),
-        ("exp past", signer.authorization(&signer.jwt(&origin, now - 10))),
+        ("exp past (beyond the minute of clock skew)", signer.authorization(&signer.jwt(&origin, now - 120))),
         ("exp > 24 h ahead", signer.authorization(&signer.jwt(&origin, now + 24 * 3600 + 600))),
         ("exp missing", signer.authorization(&signer.jwt_with(&header, &json!({ "aud": origin })))),
         ("exp string", signer.authorization(&signer.jwt_with(&header, &json!({ "aud": origin, "exp": "soon" })))),
@@ -380,8 +380,8 @@ async fn vapid_legacy_webpush_form(store: StoreKind) {
     // No Crypto-Key: the credentials are incomplete, not absent.
     let r = relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &auth)], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
-    // Expired JWT in the legacy form.
-    let old = format!("WebPush {}", signer.jwt(&relay.base_url, unix_now() - 5));
+    // Expired JWT in the legacy form (beyond the minute of clock skew).
+    let old = format!("WebPush {}", signer.jwt(&relay.base_url, unix_now() - 120));
     let r = relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &old), ("Crypto-Key", &ck_only)], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
     assert_eq!(relay.messages(&dev.token).await.len(), 2);

@@ -12,10 +12,12 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
+use crate::clock::unix_ms;
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
-use crate::relay::unix_ms;
-use crate::store::{AddOutcome, Admission, Device};
+use crate::limits::Admission;
+use crate::store::{AddOutcome, Device};
 use crate::webpush::VapidKey;
 
 /// Longest FCM token accepted (real ones are ~160 characters).

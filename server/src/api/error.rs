@@ -1,5 +1,10 @@
-//! Error responses: JSON `{"error": "<code>", "message": "<text>"}` with the right
-//! status, and `Retry-After` where a retry makes sense.
+//! Every error answer of the HTTP surface — JSON `{"error": "<code>", "message": "<text>"}`
+//! with `Retry-After` where a retry makes sense — and the one place where what went wrong
+//! below the edge (a [`RelayError`], a [`StoreError`]) or at the edge ([`BadPush`])
+//! becomes a status code.
+//!
+//! Only "your request is wrong" and "this endpoint is gone" are 4xx: Mastodon and others
+//! delete a subscription on any other 4xx but 408/429.
 
 use std::time::Duration;
 
@@ -7,10 +12,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::relay::PushError;
+use crate::relay::RelayError;
 use crate::store::StoreError;
+use crate::webpush::{HeaderError, VapidError};
 
-/// An error answer of the distributor or operations API.
+/// How long a client should wait after a store outage.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -41,47 +50,130 @@ impl ApiError {
     pub fn unknown_device() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_device", "no such device")
     }
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
+    /// The stable code, also the metric label.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    /// Whether the fault is ours (5xx) rather than the client's.
+    pub fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+}
+
+/// A push the edge refused before it reached the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum BadPush {
+    /// Empty body.
+    #[error("the push message body must not be empty")]
+    EmptyBody,
+    /// Body over the limit.
+    #[error("the push message body must be at most {0} bytes")]
+    TooLarge(usize),
+    /// The body could not be read.
+    #[error("could not read the request body: {0}")]
+    BadBody(String),
+    /// A malformed Web Push header.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+}
+
+impl From<BadPush> for ApiError {
+    fn from(e: BadPush) -> ApiError {
+        let (status, code) = match &e {
+            BadPush::EmptyBody => (StatusCode::BAD_REQUEST, "empty_body"),
+            BadPush::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            BadPush::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+            BadPush::Header(h) => (StatusCode::BAD_REQUEST, h.label()),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> ApiError {
+        let code = e.label();
+        let (status, retry_after) = match &e {
+            RelayError::NotFound => (StatusCode::NOT_FOUND, None),
+            RelayError::Gone => (StatusCode::GONE, None),
+            // RFC 8292 §4.2: 401 when credentials are missing, 403 when they are wrong.
+            RelayError::Vapid(VapidError::Missing) => (StatusCode::UNAUTHORIZED, None),
+            RelayError::Vapid(_) => (StatusCode::FORBIDDEN, None),
+            RelayError::Throttled(d) => (StatusCode::TOO_MANY_REQUESTS, Some(*d)),
+            RelayError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, Some(*d)),
+            RelayError::Upstream(_) => (StatusCode::BAD_GATEWAY, None),
+            RelayError::Store(store) => return ApiError::from(store.clone()),
+        };
+        // Internal details (FCM's answers) are logged, not told to app servers.
+        let message = match &e {
+            RelayError::Upstream(_) => "the relay's own request to FCM failed; the operator has been told".to_string(),
+            other => other.to_string(),
+        };
+        ApiError { status, code, message, retry_after }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        tracing::warn!(error = %e, "store failure in distributor API");
-        let err = ApiError::new(e.status(), e.label(), "storage temporarily failed; retry later");
+        tracing::warn!(error = %e, "store failure");
+        // The backend's own text (addresses, keys) stays in the log.
+        let err = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.label(), "storage temporarily failed; retry later");
         match e {
-            StoreError::Unavailable(_) => err.with_retry_after(Duration::from_secs(5)),
+            StoreError::Unavailable(_) => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, ..err }.with_retry_after(STORE_RETRY_AFTER),
             StoreError::Internal(_) => err,
         }
     }
 }
 
-fn error_response(status: StatusCode, code: &str, message: &str, retry_after: Option<Duration>) -> Response {
-    let mut resp = (status, Json(serde_json::json!({ "error": code, "message": message }))).into_response();
-    if let Some(d) = retry_after {
-        // Round up: a sender that waits exactly this long must not be refused again.
-        let secs = d.as_millis().div_ceil(1000).max(1) as u64;
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    resp
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.status, self.code, &self.message, self.retry_after)
+        let mut resp = (self.status, Json(serde_json::json!({ "error": self.code, "message": self.message }))).into_response();
+        if let Some(d) = self.retry_after {
+            // Round up: a sender that waits exactly this long must not be refused again.
+            let secs = d.as_millis().div_ceil(1000).max(1) as u64;
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
-impl IntoResponse for PushError {
-    fn into_response(self) -> Response {
-        // Internal details (Redis errors, FCM bodies) are logged, not told to app servers.
-        let message = match &self {
-            PushError::Store(_) => "storage temporarily failed; retry later".to_string(),
-            PushError::Upstream(_) => "the relay's own request to FCM failed; the operator has been told".to_string(),
-            other => other.to_string(),
-        };
-        error_response(self.status(), self.label(), &message, self.retry_after())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fcm::FcmError;
+
+    fn answer(e: impl Into<ApiError>) -> (StatusCode, &'static str, Option<Duration>) {
+        let e = e.into();
+        (e.status, e.code, e.retry_after)
+    }
+
+    #[test]
+    fn relay_outcomes_map_to_statuses_senders_understand() {
+        let s = Duration::from_secs(7);
+        assert_eq!(answer(RelayError::NotFound), (StatusCode::NOT_FOUND, "not_found", None));
+        assert_eq!(answer(RelayError::Gone), (StatusCode::GONE, "gone", None));
+        assert_eq!(answer(RelayError::Vapid(VapidError::Missing)), (StatusCode::UNAUTHORIZED, "vapid_missing", None));
+        for wrong in [VapidError::WrongKey, VapidError::BadSignature, VapidError::Expired, VapidError::Malformed("x")] {
+            assert_eq!(answer(RelayError::Vapid(wrong)), (StatusCode::FORBIDDEN, "vapid_invalid", None));
+        }
+        assert_eq!(answer(RelayError::Throttled(s)), (StatusCode::TOO_MANY_REQUESTS, "throttled", Some(s)));
+        assert_eq!(answer(RelayError::Unavailable(s)), (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(s)));
+        assert_eq!(answer(RelayError::Upstream(FcmError::Timeout)), (StatusCode::BAD_GATEWAY, "upstream_error", None));
+        let down = RelayError::Store(StoreError::Unavailable("redis: connection refused".into()));
+        assert_eq!(answer(down), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", Some(STORE_RETRY_AFTER)));
+        let broken = RelayError::Store(StoreError::Internal("bad record".into()));
+        assert_eq!(answer(broken), (StatusCode::INTERNAL_SERVER_ERROR, "store_internal", None));
+    }
+
+    #[test]
+    fn edge_refusals_are_the_senders_fault() {
+        assert_eq!(answer(BadPush::EmptyBody).0, StatusCode::BAD_REQUEST);
+        assert_eq!(answer(BadPush::TooLarge(4096)).0, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer(BadPush::Header(HeaderError::Ttl)), (StatusCode::BAD_REQUEST, "bad_ttl", None));
+    }
+
+    #[test]
+    fn store_text_never_reaches_the_client() {
+        let e = ApiError::from(StoreError::Unavailable("redis://:hunter2@10.0.0.1 refused".into()));
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
     }
 }

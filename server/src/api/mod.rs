@@ -4,6 +4,7 @@ mod devices;
 mod error;
 mod ops;
 mod push;
+mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,47 +15,12 @@ use axum::http::{Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-pub use error::ApiError;
+pub use state::AppState;
 
-use crate::config::Config;
-use crate::fcm::FcmClient;
-use crate::relay::Relay;
-use crate::store::Store;
-
-/// Shared state of every handler.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: Config,
-    public_base: String,
-    default_project: String,
-    store: Arc<dyn Store>,
-    fcm: Arc<FcmClient>,
-    relay: Arc<Relay>,
-    metrics: PrometheusHandle,
-}
-
-impl AppState {
-    /// Assemble the state from its parts.
-    pub fn new(
-        config: Config,
-        default_project: String,
-        store: Arc<dyn Store>,
-        fcm: Arc<FcmClient>,
-        relay: Arc<Relay>,
-        metrics: PrometheusHandle,
-    ) -> AppState {
-        let public_base = config.public_base();
-        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, metrics }) }
-    }
-}
+use error::ApiError;
 
 /// The whole HTTP surface, as hyper serves it: every request is bounded here (load
 /// shedding at `max_concurrent_requests`, `request_timeout_ms`), then Web Push posts go

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,9 +20,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
+use super::auth::ProjectAuth;
+use super::error::FcmError;
 use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
 use super::transport::UnvectoredConnector;
-use super::{FcmError, ProjectAuth};
 use crate::config::FcmConfig;
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.
@@ -53,7 +54,6 @@ pub struct FcmClient {
 
 #[derive(Deserialize)]
 struct SendResponse {
-    #[serde(default)]
     name: String,
 }
 
@@ -156,8 +156,7 @@ impl FcmClient {
             Sent::NotH2 => self.http1(&head, body).await?,
         };
         if answer.status == StatusCode::OK {
-            let parsed: SendResponse = serde_json::from_slice(&answer.body).unwrap_or(SendResponse { name: String::new() });
-            return Ok(parsed.name);
+            return Ok(message_name(&answer.body));
         }
         Err(FcmError::from_response(answer.status, &answer.headers, &answer.body))
     }
@@ -172,6 +171,21 @@ impl FcmClient {
         let (parts, incoming) = response.into_parts();
         let body = Limited::new(incoming, MAX_RESPONSE_BYTES).collect().await.map_err(|e| transport_error(e.as_ref()))?.to_bytes();
         Ok(Answer { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+/// The message name of FCM's 200 answer. FCM accepted the message either way, so a body
+/// without one is not a failure of the push; but it means FCM (or whatever answers at
+/// `fcm.api_url`) no longer speaks the protocol we know, which an operator must see.
+fn message_name(body: &[u8]) -> String {
+    match serde_json::from_slice::<SendResponse>(body) {
+        Ok(parsed) if !parsed.name.is_empty() => parsed.name,
+        _ => {
+            metrics::counter!(crate::metrics::FCM_ANOMALIES, "kind" => "no_message_name").increment(1);
+            // The body's length only: whatever it holds is not ours to log.
+            tracing::warn!(body_bytes = body.len(), "FCM answered 200 without a message name; counted as a protocol anomaly");
+            String::new()
+        }
     }
 }
 

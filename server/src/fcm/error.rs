@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 /// Why one FCM send did not succeed.
@@ -229,7 +229,7 @@ struct Detail {
 
 /// `Retry-After` as delta-seconds or an HTTP-date.
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let v = headers.get(axum::http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

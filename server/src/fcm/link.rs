@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
+use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::TokioIo;
 use tower::{Service, ServiceExt};

@@ -2,7 +2,7 @@
 //! Redis and in the embedded file are the same; a leading version byte leaves room
 //! to evolve them.
 
-use super::{Registration, Route, StoreError};
+use super::model::{Device, QueuedMessage, Registration, Route, StoreError};
 use crate::ids::{DeviceId, EndpointId, SecretHash, SECRET_HASH_LEN};
 use crate::webpush::VapidKey;
 
@@ -319,7 +319,7 @@ pub fn decode_device_head(bytes: &[u8]) -> Result<(SecretHash, u8, String), Stor
 }
 
 /// The whole device for the embedded store: secret hash, project, token, registrations.
-pub fn encode_device(d: &super::Device) -> Vec<u8> {
+pub fn encode_device(d: &Device) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + d.fcm_token.len() + d.registrations.len() * 160);
     out.push(DEVICE_VERSION);
     out.extend_from_slice(&d.secret_hash);
@@ -333,7 +333,7 @@ pub fn encode_device(d: &super::Device) -> Vec<u8> {
 }
 
 /// Inverse of [`encode_device`].
-pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<super::Device, StoreError> {
+pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<Device, StoreError> {
     let mut r = Reader(bytes);
     let stored_hash_len = match r.take(1)?[0] {
         VERSION => 32,
@@ -348,11 +348,11 @@ pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<super::Device, Store
         let instance = Reader::str(r.short()?)?;
         registrations.push(decode_registration(instance, r.short()?)?);
     }
-    Ok(super::Device { id: id.clone(), secret_hash, project, fcm_token, registrations })
+    Ok(Device { id: id.clone(), secret_hash, project, fcm_token, registrations })
 }
 
 /// Queued message: version, id, endpoint, expiry, urgency, attempts, topic, body.
-pub fn encode_queued(m: &super::QueuedMessage) -> Vec<u8> {
+pub fn encode_queued(m: &QueuedMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(80 + m.body.len());
     out.push(VERSION);
     put_short(&mut out, m.id.as_str().as_bytes());
@@ -366,7 +366,7 @@ pub fn encode_queued(m: &super::QueuedMessage) -> Vec<u8> {
 }
 
 /// Inverse of [`encode_queued`].
-pub fn decode_queued(bytes: &[u8]) -> Result<super::QueuedMessage, StoreError> {
+pub fn decode_queued(bytes: &[u8]) -> Result<QueuedMessage, StoreError> {
     use crate::ids::MessageId;
     use crate::webpush::Urgency;
     let mut r = Reader(bytes);
@@ -390,7 +390,7 @@ pub fn decode_queued(bytes: &[u8]) -> Result<super::QueuedMessage, StoreError> {
     if !r.0.is_empty() {
         return Err(corrupt());
     }
-    Ok(super::QueuedMessage { id, endpoint, expires_ms, urgency, topic, attempts, body })
+    Ok(QueuedMessage { id, endpoint, expires_ms, urgency, topic, attempts, body })
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec;
-use super::local_limits::LocalLimits;
-use super::{AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
+use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
+use crate::limits::{Admission, LocalLimits, Rate};
 use crate::webpush::VapidKey;
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -301,20 +301,19 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn complete(&self, id: &MessageId) -> Result<(), StoreError> {
+    async fn complete(&self, id: &MessageId) -> Result<bool, StoreError> {
         let id = id.clone();
         self.write(move |txn| {
             let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
             let old = msgs.remove(id.as_str()).map_err(internal)?.map(|v| v.value().to_vec());
-            if let Some(old) = old {
-                let due_ms = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);
-                txn.open_table(QUEUE_DUE).map_err(internal)?.remove(due_key(due_ms, id.as_str()).as_slice()).map_err(internal)?;
-            }
             let born = txn.open_table(QUEUE_BORN_OF).map_err(internal)?.remove(id.as_str()).map_err(internal)?.map(|v| v.value());
             if let Some(born) = born {
                 txn.open_table(QUEUE_BORN).map_err(internal)?.remove(due_key(born, id.as_str()).as_slice()).map_err(internal)?;
             }
-            Ok(())
+            let Some(old) = old else { return Ok(false) };
+            let due_ms = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);
+            txn.open_table(QUEUE_DUE).map_err(internal)?.remove(due_key(due_ms, id.as_str()).as_slice()).map_err(internal)?;
+            Ok(true)
         })
         .await
     }

@@ -36,9 +36,10 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use super::codec;
+use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use super::sealed::{Sealer, Tag, TAG_LEN};
-use super::{limiter_params, AddOutcome, Admission, Device, QueuedMessage, Rate, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
+use crate::limits::{limiter_params, Admission, Rate};
 use crate::webpush::VapidKey;
 
 /// The hash tag of a device's bucket: its first two bytes in hex.
@@ -324,11 +325,9 @@ return out
     )
 });
 
-/// KEYS: due, msg, born. ARGV: id.
+/// KEYS: due, msg, born. ARGV: id. Returns whether the message was queued.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1]); return 1",
-    )
+    Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1]); return redis.call('HDEL', KEYS[2], ARGV[1])")
 });
 
 /// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
@@ -375,12 +374,16 @@ impl RedisStore<ConnectionManager> {
             .set_number_of_retries(2);
         let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, config))
             .await
-            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", redact_url(url)))?
-            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
+            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", crate::config::redact_url(url)))?
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", crate::config::redact_url(url)))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
-        let mut store =
-            RedisStore { conn, sealer, projects: Arc::new(ProjectTable::new()), description: format!("redis at {}", redact_url(url)) };
+        let mut store = RedisStore {
+            conn,
+            sealer,
+            projects: Arc::new(ProjectTable::new()),
+            description: format!("redis at {}", crate::config::redact_url(url)),
+        };
         store.advise_on_encoding().await;
         Ok(store)
     }
@@ -451,17 +454,6 @@ async fn load_sealer<C: ConnectionLike + Send>(conn: &mut C) -> anyhow::Result<S
         .map_err(|e| anyhow::anyhow!("Redis: cannot read the endpoint sealing key: {e}"))?;
     let key: [u8; 32] = key.try_into().map_err(|_| anyhow::anyhow!("Redis key {SEALING_KEY} is not 32 bytes; it is not uprelay's"))?;
     Ok(Sealer::new(&key))
-}
-
-/// Hide a password in a Redis URL.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 impl<C> RedisStore<C>
@@ -766,11 +758,11 @@ where
         values.iter().map(|v| codec::decode_queued(v)).collect()
     }
 
-    async fn complete(&self, id: &MessageId) -> Result<(), StoreError> {
+    async fn complete(&self, id: &MessageId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let _: i64 =
+        let removed: i64 =
             COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).key(QUEUE_BORN).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
-        Ok(())
+        Ok(removed == 1)
     }
 
     async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError> {

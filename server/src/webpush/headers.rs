@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 
 /// A malformed Web Push header: always the sender's fault, always 400.
@@ -18,19 +18,23 @@ pub enum HeaderError {
     /// Topic is longer than 32 characters or leaves the base64url alphabet.
     #[error("Topic must be 1 to 32 characters of the base64url alphabet")]
     Topic,
+    /// An `aesgcm` push without `Encryption: salt=…`.
+    #[error("Content-Encoding aesgcm needs an Encryption header with salt=")]
+    Encryption,
+    /// An `aesgcm` push without `Crypto-Key: dh=…`.
+    #[error("Content-Encoding aesgcm needs a Crypto-Key header with dh=")]
+    CryptoKey,
 }
 
 impl HeaderError {
-    /// Always 400: the sender must fix the request.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
     /// Metric label.
     pub fn label(&self) -> &'static str {
         match self {
             HeaderError::Ttl => "bad_ttl",
             HeaderError::Urgency => "bad_urgency",
             HeaderError::Topic => "bad_topic",
+            HeaderError::Encryption => "bad_encryption",
+            HeaderError::CryptoKey => "bad_crypto_key",
         }
     }
 }
@@ -170,7 +174,7 @@ fn parse_delta_seconds(v: &str) -> Result<u64, HeaderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<PushHeaders, HeaderError> {
         let mut h = HeaderMap::new();

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use axum::http::{header, HeaderMap, StatusCode};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use http::{header, HeaderMap};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
@@ -21,9 +21,18 @@ const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so a
-/// minute of grace absorbs clock skew and transit time.
-const MAX_EXP_AHEAD: u64 = 24 * 3600 + 60;
+/// base64 with `+` and `/`, padded or not: some senders encode keys that way.
+const B64STD_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Clock skew allowed between a sender and us, seconds: a JWT whose `exp` passed less than
+/// this long ago still counts, and one this much beyond the 24 h limit too.
+const CLOCK_SKEW: u64 = 60;
+/// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so the
+/// skew allowance also absorbs its transit time.
+const MAX_EXP_AHEAD: u64 = 24 * 3600 + CLOCK_SKEW;
 /// Cap on remembered JWTs; the map is simply cleared when full.
 const CACHE_CAP: usize = 65_536;
 
@@ -32,13 +41,14 @@ const CACHE_CAP: usize = 65_536;
 pub struct VapidKey([u8; 65]);
 
 impl VapidKey {
-    /// Parse base64url (87 characters unpadded, or padded) of an uncompressed P-256 point.
+    /// Parse the base64 of an uncompressed P-256 point: base64url as RFC 8292 says
+    /// (87 characters), or padded, or in the standard alphabet, as senders in the field do.
     pub fn parse(s: &str) -> Option<VapidKey> {
         let s = s.trim();
         if s.len() > 90 {
             return None;
         }
-        let bytes = B64URL_LENIENT.decode(s).ok()?;
+        let bytes = B64URL_LENIENT.decode(s).or_else(|_| B64STD_LENIENT.decode(s)).ok()?;
         let arr: [u8; 65] = bytes.try_into().ok()?;
         (arr[0] == 0x04).then_some(VapidKey(arr))
     }
@@ -90,14 +100,7 @@ pub enum VapidError {
 }
 
 impl VapidError {
-    /// 401 when credentials are missing, 403 when they are wrong (RFC 8292 §4.2).
-    pub fn status(&self) -> StatusCode {
-        match self {
-            VapidError::Missing => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::FORBIDDEN,
-        }
-    }
-    /// Metric label.
+    /// Metric label: missing credentials (401) and wrong ones (403) are told apart.
     pub fn label(&self) -> &'static str {
         match self {
             VapidError::Missing => "vapid_missing",
@@ -117,6 +120,36 @@ struct JwtClaims {
     exp: Option<serde_json::Number>,
 }
 
+/// The VAPID credentials a push presented, parsed once at the edge. They are judged only
+/// when the endpoint is restricted to a key, so a malformed header on an open endpoint
+/// costs the sender nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VapidClaim {
+    /// No `vapid` or `WebPush` authorization at all.
+    Absent,
+    /// The header is there but cannot be read; why.
+    Malformed(&'static str),
+    /// A JWT and the key the sender says signed it (not verified yet).
+    Present {
+        /// The JWT text.
+        jwt: String,
+        /// The claimed application server key.
+        key: VapidKey,
+    },
+}
+
+impl VapidClaim {
+    /// Read `Authorization: vapid t=…, k=…` or the legacy `WebPush <jwt>` with
+    /// `Crypto-Key: p256ecdsa=…`.
+    pub fn from_headers(headers: &HeaderMap) -> VapidClaim {
+        match credentials(headers) {
+            Ok(Some((jwt, key))) => VapidClaim::Present { jwt: jwt.to_owned(), key },
+            Ok(None) => VapidClaim::Absent,
+            Err(why) => VapidClaim::Malformed(why),
+        }
+    }
+}
+
 /// Checks VAPID credentials against this service's origin.
 pub struct VapidVerifier {
     audience: String,
@@ -134,23 +167,27 @@ impl VapidVerifier {
         VapidVerifier { audience, verified: RwLock::new(HashMap::new()) }
     }
 
-    /// Verify the request's credentials for an endpoint restricted to `expected`.
-    pub fn verify(&self, headers: &HeaderMap, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
-        let (jwt, key) = credentials(headers)?;
-        if &key != expected {
+    /// Verify a push's credentials for an endpoint restricted to `expected`.
+    pub fn verify(&self, claim: &VapidClaim, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
+        let (jwt, key) = match claim {
+            VapidClaim::Absent => return Err(VapidError::Missing),
+            VapidClaim::Malformed(why) => return Err(VapidError::Malformed(why)),
+            VapidClaim::Present { jwt, key } => (jwt.as_str(), key),
+        };
+        if key != expected {
             return Err(VapidError::WrongKey);
         }
         if let Some((cached_key, exp)) = self.verified.read().unwrap().get(jwt) {
             if cached_key == expected {
-                return if now < *exp { Ok(()) } else { Err(VapidError::Expired) };
+                return if now < *exp + CLOCK_SKEW { Ok(()) } else { Err(VapidError::Expired) };
             }
         }
-        let exp = self.verify_jwt(jwt, &key, now)?;
+        let exp = self.verify_jwt(jwt, key, now)?;
         let mut cache = self.verified.write().unwrap();
         if cache.len() >= CACHE_CAP {
             cache.clear();
         }
-        cache.insert(jwt.to_owned(), (key, exp));
+        cache.insert(jwt.to_owned(), (key.clone(), exp));
         Ok(())
     }
 
@@ -179,7 +216,7 @@ impl VapidVerifier {
             .exp
             .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
             .ok_or(VapidError::Malformed("JWT exp must be a number"))?;
-        if exp <= now {
+        if exp + CLOCK_SKEW <= now {
             return Err(VapidError::Expired);
         }
         if exp > now + MAX_EXP_AHEAD {
@@ -194,33 +231,55 @@ fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Extract (jwt, key) from either header form.
-fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
+/// The `name=value` parameters of an auth scheme, in any order and with any spacing:
+/// `t=…, k=…` as RFC 8292 writes it, `t=…,k=…` as common-proxies does, `k = …  t = …`.
+/// Values are a JWT and base64, which hold neither commas nor white space.
+fn auth_params(rest: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut words = rest.split([',', ' ', '\t']).filter(|w| !w.is_empty()).peekable();
+    std::iter::from_fn(move || loop {
+        let word = words.next()?;
+        // `name=value`, `name= value`, `name =value` or `name = value`
+        let (name, value) = match word.split_once('=') {
+            Some((name, "")) => (name, words.next().unwrap_or("")),
+            Some((name, value)) => (name, value),
+            None if words.peek().is_some_and(|w| w.starts_with('=')) => {
+                let next = words.next().unwrap_or("=");
+                match &next[1..] {
+                    "" => (word, words.next().unwrap_or("")),
+                    value => (word, value),
+                }
+            }
+            None => continue,
+        };
+        return Some((name, value.trim_matches('"')));
+    })
+}
+
+/// (jwt, key) from either header form; `None` when the request carries neither.
+fn credentials(headers: &HeaderMap) -> Result<Option<(&str, VapidKey)>, &'static str> {
     let auth = match headers.get(header::AUTHORIZATION) {
-        None => return Err(VapidError::Missing),
-        Some(v) => v.to_str().map_err(|_| VapidError::Malformed("Authorization is not ASCII"))?.trim(),
+        None => return Ok(None),
+        Some(v) => v.to_str().map_err(|_| "Authorization is not ASCII")?.trim(),
     };
     let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
     if scheme.eq_ignore_ascii_case("vapid") {
         let mut t = None;
         let mut k = None;
-        for param in rest.split(',') {
-            let Some((name, value)) = param.trim().split_once('=') else { continue };
-            let value = value.trim().trim_matches('"');
-            match name.trim().to_ascii_lowercase().as_str() {
+        for (name, value) in auth_params(rest) {
+            match name.to_ascii_lowercase().as_str() {
                 "t" => t = Some(value),
                 "k" => k = Some(value),
                 _ => {} // RFC 8292: unknown parameters are ignored.
             }
         }
-        let t = t.filter(|t| !t.is_empty()).ok_or(VapidError::Malformed("vapid t= is missing"))?;
-        let k = k.ok_or(VapidError::Malformed("vapid k= is missing"))?;
-        let key = VapidKey::parse(k).ok_or(VapidError::Malformed("vapid k= is not an uncompressed P-256 key"))?;
-        Ok((t, key))
+        let t = t.filter(|t| !t.is_empty()).ok_or("vapid t= is missing")?;
+        let k = k.ok_or("vapid k= is missing")?;
+        let key = VapidKey::parse(k).ok_or("vapid k= is not an uncompressed P-256 key")?;
+        Ok(Some((t, key)))
     } else if scheme.eq_ignore_ascii_case("webpush") {
         let jwt = rest.trim();
         if jwt.is_empty() {
-            return Err(VapidError::Malformed("WebPush JWT is missing"));
+            return Err("WebPush JWT is missing");
         }
         let crypto_key = headers
             .get_all("crypto-key")
@@ -228,19 +287,19 @@ fn credentials(headers: &HeaderMap) -> Result<(&str, VapidKey), VapidError> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split([';', ',']))
             .find_map(|p| p.trim().strip_prefix("p256ecdsa="))
-            .ok_or(VapidError::Malformed("Crypto-Key: p256ecdsa= is missing"))?;
-        let key =
-            VapidKey::parse(crypto_key.trim_matches('"')).ok_or(VapidError::Malformed("p256ecdsa is not an uncompressed P-256 key"))?;
-        Ok((jwt, key))
+            .ok_or("Crypto-Key: p256ecdsa= is missing")?;
+        let key = VapidKey::parse(crypto_key.trim_matches('"')).ok_or("p256ecdsa is not an uncompressed P-256 key")?;
+        Ok(Some((jwt, key)))
     } else {
-        Err(VapidError::Missing)
+        // Another scheme (Bearer, Basic…) is not VAPID: as if there were none.
+        Ok(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
@@ -268,6 +327,11 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000;
 
+    /// What a push with `headers` gets from `v` (the edge parses, the relay verifies).
+    fn verify(v: &VapidVerifier, headers: &HeaderMap, key: &VapidKey, now: u64) -> Result<(), VapidError> {
+        v.verify(&VapidClaim::from_headers(headers), key, now)
+    }
+
     fn vapid_headers(jwt: &str, key: &VapidKey) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_str(&format!("vapid t={jwt}, k={}", key.to_b64())).unwrap());
@@ -283,22 +347,24 @@ mod tests {
         let s = Signer::new();
         let v = VapidVerifier::new("https://push.example.org/");
         let jwt = s.jwt(&claims("https://push.example.org", NOW + 3600));
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
         assert_eq!(v.verified.read().unwrap().len(), 1);
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
-        // A cached JWT still expires.
-        assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600), Err(VapidError::Expired));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
+        // A cached JWT still expires (after the minute of clock skew allowed).
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600 + 59), Ok(()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600 + 60), Err(VapidError::Expired));
     }
 
     #[test]
     fn missing_and_foreign_schemes_are_401() {
         let s = Signer::new();
         let v = VapidVerifier::new("https://push.example.org");
-        assert_eq!(v.verify(&HeaderMap::new(), &s.key(), NOW), Err(VapidError::Missing));
+        assert_eq!(verify(&v, &HeaderMap::new(), &s.key(), NOW), Err(VapidError::Missing));
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Bearer abc"));
-        let err = v.verify(&h, &s.key(), NOW).unwrap_err();
-        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        let err = verify(&v, &h, &s.key(), NOW).unwrap_err();
+        assert_eq!(err, VapidError::Missing);
+        assert_eq!(err.label(), "vapid_missing");
     }
 
     #[test]
@@ -314,14 +380,14 @@ mod tests {
                 vapid_headers(&s.jwt(&claims("https://evil.example", NOW + 60)), &s.key()),
                 VapidError::WrongAudience("https://push.example.org".into()),
             ),
-            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 1)), &s.key()), VapidError::Expired),
+            (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW - 61)), &s.key()), VapidError::Expired),
             (vapid_headers(&s.jwt(&claims("https://push.example.org", NOW + 90_000)), &s.key()), VapidError::ExpTooFar),
             (vapid_headers("a.b", &s.key()), VapidError::Malformed("JWT must have three parts")),
         ];
         for (headers, want) in cases {
-            let got = v.verify(&headers, &s.key(), NOW).unwrap_err();
+            let got = verify(&v, &headers, &s.key(), NOW).unwrap_err();
             assert_eq!(got, want);
-            assert_eq!(got.status(), StatusCode::FORBIDDEN);
+            assert_eq!(got.label(), "vapid_invalid");
         }
     }
 
@@ -331,11 +397,11 @@ mod tests {
         let v = VapidVerifier::new("https://push.example.org:443/");
         for aud in ["https://push.example.org", "https://push.example.org:443", "https://PUSH.example.org/", "https://push.example.org/x"] {
             let jwt = s.jwt(&claims(aud, NOW + 60));
-            assert_eq!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()), "{aud}");
+            assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()), "{aud}");
         }
         for aud in ["http://push.example.org", "https://push.example.org:8443", "https://example.org", "push.example.org"] {
             let jwt = s.jwt(&claims(aud, NOW + 60));
-            assert!(matches!(v.verify(&vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::WrongAudience(_))), "{aud}");
+            assert!(matches!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::WrongAudience(_))), "{aud}");
         }
     }
 
@@ -347,7 +413,7 @@ mod tests {
         let parts: Vec<&str> = jwt.split('.').collect();
         let forged = B64URL_LENIENT.encode(claims("https://push.example.org", NOW + 70).as_bytes());
         let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
-        assert_eq!(v.verify(&vapid_headers(&tampered, &s.key()), &s.key(), NOW), Err(VapidError::BadSignature));
+        assert_eq!(verify(&v, &vapid_headers(&tampered, &s.key()), &s.key(), NOW), Err(VapidError::BadSignature));
     }
 
     #[test]
@@ -358,9 +424,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_str(&format!("WebPush {jwt}")).unwrap());
         h.insert("crypto-key", HeaderValue::from_str(&format!("dh=BAAA;p256ecdsa={}", s.key().to_b64())).unwrap());
-        assert_eq!(v.verify(&h, &s.key(), NOW), Ok(()));
+        assert_eq!(verify(&v, &h, &s.key(), NOW), Ok(()));
         h.remove("crypto-key");
-        assert!(matches!(v.verify(&h, &s.key(), NOW), Err(VapidError::Malformed(_))));
+        assert!(matches!(verify(&v, &h, &s.key(), NOW), Err(VapidError::Malformed(_))));
     }
 
     #[test]
@@ -372,5 +438,60 @@ mod tests {
         assert_eq!(VapidKey::parse(&format!("{b64}=")), Some(s.key()));
         assert!(VapidKey::parse(&b64[1..]).is_none());
         assert!(VapidKey::parse("not base64!").is_none());
+    }
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn lenient_but_correct_senders_pass() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        // No `sub` claim.
+        let jwt = s.jwt(r#"{"aud":"https://push.example.org","exp":1700003600}"#);
+        let url = s.key().to_b64();
+        let padded = URL_SAFE.encode(s.key().as_bytes());
+        let standard = STANDARD.encode(s.key().as_bytes());
+        assert!(standard.contains(['+', '/']) || padded.ends_with('='), "the key forms must differ");
+        for auth in [
+            format!("vapid t={jwt}, k={url}"),
+            format!("vapid t={jwt},k={url}"),
+            format!("vapid k={url}, t={jwt}"),
+            format!("VAPID  t = {jwt} ,  k= {padded}"),
+            format!("vapid k ={standard}\tt={jwt}"),
+            format!("vapid t=\"{jwt}\", k=\"{url}\""),
+        ] {
+            assert_eq!(verify(&v, &with_authorization(&auth), &s.key(), NOW), Ok(()), "{auth}");
+        }
+    }
+
+    #[test]
+    fn clock_skew_of_a_minute_is_allowed_on_exp() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let expired_30s_ago = s.jwt(&claims("https://push.example.org", NOW - 30));
+        assert_eq!(verify(&v, &vapid_headers(&expired_30s_ago, &s.key()), &s.key(), NOW), Ok(()));
+        let expired_61s_ago = s.jwt(&claims("https://push.example.org", NOW - 61));
+        assert_eq!(verify(&v, &vapid_headers(&expired_61s_ago, &s.key()), &s.key(), NOW), Err(VapidError::Expired));
+        let mastodon = s.jwt(&claims("https://push.example.org", NOW + 24 * 3600 + 30));
+        assert_eq!(verify(&v, &vapid_headers(&mastodon, &s.key()), &s.key(), NOW), Ok(()));
+        let too_far = s.jwt(&claims("https://push.example.org", NOW + 24 * 3600 + 61));
+        assert_eq!(verify(&v, &vapid_headers(&too_far, &s.key()), &s.key(), NOW), Err(VapidError::ExpTooFar));
+    }
+
+    #[test]
+    fn leniency_does_not_accept_wrong_algorithms() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let h = B64URL_LENIENT.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+        let c = B64URL_LENIENT.encode(claims("https://push.example.org", NOW + 60).as_bytes());
+        let input = format!("{h}.{c}");
+        let sig = s.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let jwt = format!("{input}.{}", B64URL_LENIENT.encode(sig.as_ref()));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::Malformed("JWT alg must be ES256")));
     }
 }

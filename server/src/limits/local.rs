@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{gcra, Admission, Rate};
+use super::gcra::{gcra, Admission, Rate};
 
 /// Past this many tracked keys, entries whose bucket is full again are dropped.
 const PRUNE_AT: usize = 100_000;

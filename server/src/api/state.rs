@@ -1,0 +1,42 @@
+//! The state every handler shares: configuration, store, FCM client, relay and the
+//! metrics handle.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::fcm::FcmClient;
+use crate::relay::Relay;
+use crate::store::Store;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) config: Config,
+    pub(super) public_base: String,
+    pub(super) default_project: String,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) fcm: Arc<FcmClient>,
+    pub(super) relay: Arc<Relay>,
+    pub(super) metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Assemble the state from its parts.
+    pub fn new(
+        config: Config,
+        default_project: String,
+        store: Arc<dyn Store>,
+        fcm: Arc<FcmClient>,
+        relay: Arc<Relay>,
+        metrics: PrometheusHandle,
+    ) -> AppState {
+        let public_base = config.public_base();
+        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, metrics }) }
+    }
+}

@@ -1,0 +1,18 @@
+//! The push path in one place: a push accepted at the edge is looked up, checked against
+//! VAPID and the limits ([`accept`]), sent to FCM as one or two data messages, and FCM's
+//! answer is settled by one function ([`deliver`]) whether the push is live or a retry.
+//! Transient failures wait in the store's durable queue ([`queue`]) until the retry
+//! [`worker`] takes them again.
+//!
+//! Nothing here knows HTTP: the edge (`api/`) hands in typed values and maps what comes
+//! back to status codes.
+
+mod accept;
+mod breaker;
+mod deliver;
+mod queue;
+mod worker;
+
+pub use accept::{Accepted, Ingress, Push, Relay, RelayError, RelayOptions};
+pub use deliver::Courier;
+pub use worker::Worker;
