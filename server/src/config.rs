@@ -44,6 +44,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The durable retry queue and the circuit breaker in front of FCM.
     pub queue: QueueConfig,
+    /// The built-in Matrix push gateway.
+    pub matrix: MatrixConfig,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             log: LogConfig::default(),
             sandbox: SandboxConfig::default(),
             queue: QueueConfig::default(),
+            matrix: MatrixConfig::default(),
         }
     }
 }
@@ -310,6 +313,30 @@ impl Default for QueueConfig {
     }
 }
 
+/// The Matrix push gateway at `/_matrix/push/v1/notify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatrixConfig {
+    /// TTL of the pushes a notification becomes, seconds.
+    pub ttl: u32,
+    /// Forward notifications for other UnifiedPush servers' endpoints (off: those
+    /// pushkeys are rejected, as this gateway serves this relay's endpoints).
+    pub forward: bool,
+    /// Hosts forwarding may reach over plain http and at non-public addresses. For tests
+    /// only: empty unless set.
+    pub forward_allow: Vec<String>,
+    /// Whole-request time limit of one forward, milliseconds.
+    pub forward_timeout_ms: u64,
+    /// Forwards in flight at once; more wait for a slot within the time limit.
+    pub forward_concurrency: usize,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        MatrixConfig { ttl: 86_400, forward: false, forward_allow: Vec::new(), forward_timeout_ms: 5_000, forward_concurrency: 64 }
+    }
+}
+
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {key}: {message}")]
@@ -472,6 +499,12 @@ impl Config {
             if q.breaker_threshold == 0 {
                 return Err(ConfigError::new("queue.breaker_threshold", "must be positive"));
             }
+        }
+        if self.matrix.forward_timeout_ms == 0 || self.matrix.forward_concurrency == 0 {
+            return Err(ConfigError::new("matrix", "forward_timeout_ms and forward_concurrency must be positive"));
+        }
+        if self.matrix.ttl > self.max_ttl {
+            return Err(ConfigError::new("matrix.ttl", format!("exceeds max_ttl ({})", self.max_ttl)));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         Ok(())

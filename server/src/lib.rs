@@ -13,6 +13,7 @@ mod clock;
 pub mod config;
 pub mod emulator;
 pub mod fcm;
+mod gateway;
 pub mod ids;
 mod limits;
 mod listener;

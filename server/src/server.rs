@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::api::{self, AppState};
 use crate::config::{Config, ConfigError};
 use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
+use crate::gateway::Gateway;
 use crate::relay::{Courier, Relay, RelayOptions, Worker};
 
 /// The service accounts of the configured Firebase projects (none in sandbox mode), each
@@ -88,7 +89,8 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = q.enabled.then(|| tokio::spawn(Worker::new(store.clone(), courier, q.clone()).run(stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
-    let state = AppState::new(config, default_project, store, fcm, relay, metrics);
+    let gateway = Gateway::new(relay.clone(), &config.public_base(), &config.matrix, config.max_ttl)?;
+    let state = AppState::new(config, default_project, store, fcm, relay, gateway, metrics);
     Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker })
 }
 

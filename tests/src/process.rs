@@ -1,6 +1,7 @@
-//! Child processes, ports, paths and temporary directories.
+//! Child processes, ports, paths, temporary directories and bounded waiting.
 
 use std::fs::File;
+use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -190,13 +191,21 @@ impl ChildGuard {
         }
     }
 
+    /// Send SIGTERM (a graceful stop) without waiting; whether the signal was delivered.
+    pub fn sigterm(&self) -> bool {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().is_ok_and(|s| s.success())
+    }
+
+    /// SIGKILL (no chance to flush anything) and reap; the output stays readable.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Send SIGTERM (graceful stop) and wait for the exit, at most `timeout`; returns whether
     /// the process exited by itself.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
-        #[cfg(unix)]
-        {
-            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        }
+        self.sigterm();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -210,8 +219,7 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         if std::thread::panicking() {
             eprintln!("{}", self.output());
         }
@@ -227,6 +235,24 @@ pub async fn wait_for_http(url: &str) {
             return;
         }
         assert!(Instant::now() < deadline, "nothing answered on {url} within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait (at most `limit`) until `cond` holds, polling every 50 ms; whether it did.
+pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,14 +1,19 @@
-//! Driving `uprelay serve` end to end: an emulator (project `test-project`) and, for the Redis
-//! store, a private `redis-server` (or `UPRELAY_TEST_REDIS_URL`), the relay as a child process
-//! with a generated TOML config, and clients for the distributor API and the push endpoint.
-//! uprelay reaches the emulator over h2c (`http2_prior_knowledge`), the HTTP/2 path it takes to FCM.
+//! Driving `uprelay serve` end to end. [`Relay`] is one relay process — a generated TOML
+//! config, start, stop (SIGTERM), kill (SIGKILL), restart on the same port and data — with
+//! clients for the distributor API and the push endpoint. It runs against an FCM emulator
+//! (project `test-project`, reached over h2c, the HTTP/2 path uprelay takes to FCM) and, for
+//! the Redis stores, a Redis or Redis Cluster it starts itself or is given; siblings share
+//! one emulator and one store. Also here: what a sender does (VAPID, random bodies and
+//! tokens, decoding what FCM received) and raw HTTP/1.1 connections.
 //!
-//! [`per_store!`](crate::per_store) turns `async fn case(store: StoreKind)` into one
-//! `#[tokio::test]` per store (`case::embedded`, `case::redis`), each bounded in time.
+//! [`per_store!`](crate::per_store) turns `async fn case(store: StoreKind)` into one bounded
+//! `#[tokio::test]` per store: `case::embedded`, `case::redis`, `case::cluster`.
 
+use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -18,69 +23,89 @@ use reqwest::{Method, StatusCode};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::emulator::EmulatorProcess;
 use crate::process::{bin_path, free_port, python, workspace_root, ChildGuard, TempDir};
-use crate::redis::RedisServer;
+use crate::redis::{RedisCluster, RedisServer};
 
 /// Firebase project the emulator plays and the relay is configured with.
 pub const PROJECT: &str = "test-project";
 
-/// Longest a single per-store test may run before it fails (and its children are killed).
+/// Longest an end-to-end test may run before it fails (and its children are killed).
 pub const TEST_LIMIT: Duration = Duration::from_secs(150);
 
-/// Run a test body with a time limit; children are killed when the future is dropped.
-pub async fn run_bounded<F: Future<Output = ()>>(name: &str, f: F) {
+/// Longest a reliability (chaos) test may run.
+pub const CHAOS_LIMIT: Duration = Duration::from_secs(90);
+
+/// Run a test body within `limit`; children are killed when the future is dropped.
+pub async fn run_bounded<F: Future<Output = ()>>(name: &str, limit: Duration, f: F) {
     let started = Instant::now();
-    if tokio::time::timeout(TEST_LIMIT, f).await.is_err() {
-        panic!("{name} did not finish within {TEST_LIMIT:?}");
+    if tokio::time::timeout(limit, f).await.is_err() {
+        panic!("{name} did not finish within {limit:?}");
     }
     eprintln!("{name}: {:.2} s", started.elapsed().as_secs_f64());
 }
 
-/// One `#[tokio::test]` per store for each `async fn NAME(store: StoreKind)` named.
+/// One `#[tokio::test]` per store for each `async fn NAME(store: StoreKind)` named:
+/// `per_store!(a, b)` runs each on every store within [`TEST_LIMIT`];
+/// `per_store!([embedded, redis], CHAOS_LIMIT; a, b)` on the stores listed, within a limit of this module.
 #[macro_export]
 macro_rules! per_store {
-    ($($name:ident),* $(,)?) => {$(
+    (@one $name:ident [$($store:ident),+] $limit:ident) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                $crate::relay::run_bounded(
-                    concat!(stringify!($name), "::embedded"),
-                    super::$name($crate::relay::StoreKind::Embedded),
-                )
-                .await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                $crate::relay::run_bounded(
-                    concat!(stringify!($name), "::redis"),
-                    super::$name($crate::relay::StoreKind::Redis),
-                )
-                .await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cluster() {
-                $crate::relay::run_bounded(
-                    concat!(stringify!($name), "::cluster"),
-                    super::$name($crate::relay::StoreKind::Cluster),
-                )
-                .await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $store() {
+                    let store = $crate::relay::StoreKind::named(stringify!($store));
+                    $crate::relay::run_bounded(concat!(stringify!($name), "::", stringify!($store)), $crate::relay::$limit, super::$name(store)).await
+                }
+            )+
         }
-    )*};
+    };
+    (@each $stores:tt $limit:ident; $($name:ident),*) => {
+        $( $crate::per_store!(@one $name $stores $limit); )*
+    };
+    ([$($store:ident),+], $limit:ident; $($name:ident),* $(,)?) => {
+        $crate::per_store!(@each [$($store),+] $limit; $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::per_store!(@each [embedded, redis, cluster] TEST_LIMIT; $($name),*);
+    };
 }
 
 /// Which `trait Store` implementation the relay uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
-    /// The embedded redb store in the test's temporary directory.
+    /// The embedded redb store in the relay's temporary directory.
     Embedded,
-    /// Redis (a private `redis-server`, or `UPRELAY_TEST_REDIS_URL`).
+    /// Redis (`store.redis_url`).
     Redis,
-    /// A private 3-node Redis Cluster (`store.redis_cluster`).
+    /// A 3-node Redis Cluster (`store.redis_cluster`).
     Cluster,
+}
+
+impl StoreKind {
+    /// The kind a test is named after: `embedded`, `redis` or `cluster`.
+    pub fn named(name: &str) -> StoreKind {
+        match name {
+            "embedded" => StoreKind::Embedded,
+            "redis" => StoreKind::Redis,
+            "cluster" => StoreKind::Cluster,
+            other => panic!("no store kind {other:?}"),
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Redis => "redis",
+            StoreKind::Cluster => "cluster",
+        })
+    }
 }
 
 /// Which service-account file the relay is given.
@@ -94,10 +119,17 @@ pub enum Credentials {
     Untrusted,
 }
 
-/// How to start the relay.
+/// How to start a relay.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
+    /// Names the process in logs and the ledger.
+    pub name: String,
     pub store: StoreKind,
+    /// The running Redis (one URL) or cluster nodes to use; when empty, the relay starts its own.
+    pub store_urls: Vec<String>,
+    /// Start a private Redis even when `UPRELAY_TEST_REDIS_URL` names a shared one (for tests
+    /// that read the store's keys or whose retry queue must hold only their own messages).
+    pub private_store: bool,
     /// `[fcm] timeout_ms`.
     pub fcm_timeout_ms: u64,
     /// Extra `key = value` lines placed before any table (e.g. `default_ttl = 60`).
@@ -116,7 +148,10 @@ pub struct RelayConfig {
 impl RelayConfig {
     pub fn new(store: StoreKind) -> RelayConfig {
         RelayConfig {
+            name: "uprelay".to_owned(),
             store,
+            store_urls: Vec::new(),
+            private_store: false,
             fcm_timeout_ms: 2000,
             top_level: Vec::new(),
             limits: Vec::new(),
@@ -125,6 +160,18 @@ impl RelayConfig {
             credentials: Credentials::Valid,
             env: Vec::new(),
         }
+    }
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+    pub fn store_urls(mut self, urls: Vec<String>) -> Self {
+        self.store_urls = urls;
+        self
+    }
+    pub fn private_store(mut self) -> Self {
+        self.private_store = true;
+        self
     }
     pub fn top(mut self, line: &str) -> Self {
         self.top_level.push(line.to_owned());
@@ -141,6 +188,15 @@ impl RelayConfig {
     /// No per-endpoint push limit and no per-IP device-creation limit.
     pub fn no_rate_limits(self) -> Self {
         self.limit("push_rate_per_second = 0").limit("device_create_per_minute = 0")
+    }
+    /// A retry queue that reacts within a second or so: 3 s leases (with `[fcm] timeout_ms`
+    /// 1000), 50 ms polls, backoff 200 ms doubling up to 1 s.
+    pub fn fast_queue(self) -> Self {
+        self.fcm_timeout_ms(1000)
+            .queue("lease_ms = 3000")
+            .queue("poll_ms = 50")
+            .queue("initial_backoff_ms = 200")
+            .queue("max_backoff_ms = 1000")
     }
     pub fn tables(mut self, toml: &str) -> Self {
         self.tables.push_str(toml);
@@ -159,6 +215,31 @@ impl RelayConfig {
         self.env.push((k.to_owned(), v.to_owned()));
         self
     }
+
+    /// The TOML file of a relay listening on `port`.
+    fn toml(&self, port: u16, data: &Path, fcm_url: &str, credentials: &Path) -> String {
+        let quoted = |v: &str| format!("{v:?}");
+        let store = match self.store {
+            StoreKind::Embedded => format!("path = {}", quoted(&data.display().to_string())),
+            StoreKind::Redis => format!("redis_url = {}", quoted(&self.store_urls[0])),
+            StoreKind::Cluster => format!("redis_cluster = [{}]", self.store_urls.iter().map(|u| quoted(u)).collect::<Vec<_>>().join(", ")),
+        };
+        let mut tables = String::new();
+        for (name, lines) in [("limits", &self.limits), ("queue", &self.queue)] {
+            if !lines.is_empty() {
+                tables.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
+            }
+        }
+        tables.push_str(&self.tables);
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
+             [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",
+            top = self.top_level.join("\n"),
+            api = quoted(fcm_url),
+            timeout = self.fcm_timeout_ms,
+            creds = quoted(&credentials.display().to_string()),
+        )
+    }
 }
 
 /// A device as the distributor API created it.
@@ -170,7 +251,7 @@ pub struct Device {
     pub token: String,
 }
 
-/// The answer to one push.
+/// The answer to one request (a push or a distributor-API call).
 #[derive(Debug)]
 pub struct PushResponse {
     pub status: StatusCode,
@@ -196,22 +277,34 @@ impl PushResponse {
     }
     /// The JSON error code of an error body.
     pub fn error_code(&self) -> String {
-        serde_json::from_str::<Value>(&self.body).ok().and_then(|v| v["error"].as_str().map(str::to_owned)).unwrap_or_default()
+        self.json().1["error"].as_str().unwrap_or_default().to_owned()
+    }
+    /// Status and JSON body (`Null` when empty, a JSON string when not JSON).
+    pub fn json(&self) -> (StatusCode, Value) {
+        let v =
+            if self.body.is_empty() { Value::Null } else { serde_json::from_str(&self.body).unwrap_or(Value::String(self.body.clone())) };
+        (self.status, v)
     }
 }
 
-/// `uprelay serve` with its emulator (and Redis), killed on drop.
+/// One `uprelay serve` process (killed on drop) with its emulator and, when it started
+/// them, its Redis or cluster.
 pub struct Relay {
-    pub emulator: EmulatorProcess,
+    /// Shared with sibling relays.
+    pub emulator: Arc<EmulatorProcess>,
+    /// The Redis or cluster this relay started for itself (`None` when given or shared).
     pub redis: Option<RedisServer>,
-    pub cluster: Option<crate::chaos::RedisCluster>,
-    child: Option<ChildGuard>,
+    pub cluster: Option<RedisCluster>,
+    /// As started: `store_urls` holds the URLs in use.
+    pub config: RelayConfig,
     pub port: u16,
     pub base_url: String,
     pub config_path: PathBuf,
-    pub config: RelayConfig,
+    /// A client for this relay (30 s timeout per request).
     pub http: reqwest::Client,
     pub dir: TempDir,
+    /// The latest process (running or not).
+    child: ChildGuard,
 }
 
 impl Relay {
@@ -220,33 +313,41 @@ impl Relay {
         Self::start_with(RelayConfig::new(store)).await
     }
 
+    /// Emulator, store (unless `config.store_urls` names one) and relay.
     pub async fn start_with(config: RelayConfig) -> Relay {
         let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
-        let (redis, cluster) = match config.store {
-            StoreKind::Redis => (Some(RedisServer::start().await), None),
-            StoreKind::Cluster => (None, Some(crate::chaos::RedisCluster::start().await)),
-            StoreKind::Embedded => (None, None),
-        };
-        Self::start_full(config, emulator, redis, cluster).await
+        Self::start_on(Arc::new(emulator), config).await
     }
 
-    /// Start with a given emulator and Redis (e.g. a private Redis the test stops).
-    pub async fn start_on(config: RelayConfig, emulator: EmulatorProcess, redis: Option<RedisServer>) -> Relay {
-        Self::start_full(config, emulator, redis, None).await
+    /// Another relay on this one's emulator and store (its own port; with the embedded store,
+    /// its own data). `config.store` and `config.store_urls` are taken from this relay.
+    pub async fn sibling(&self, config: RelayConfig) -> Relay {
+        let config = RelayConfig { store: self.config.store, store_urls: self.config.store_urls.clone(), ..config };
+        Self::start_on(self.emulator.clone(), config).await
     }
 
-    async fn start_full(
-        config: RelayConfig,
-        emulator: EmulatorProcess,
-        redis: Option<RedisServer>,
-        cluster: Option<crate::chaos::RedisCluster>,
-    ) -> Relay {
-        let dir = TempDir::new("uprelay-relay");
+    async fn start_on(emulator: Arc<EmulatorProcess>, mut config: RelayConfig) -> Relay {
+        let (mut redis, mut cluster) = (None, None);
+        if config.store_urls.is_empty() {
+            match config.store {
+                StoreKind::Embedded => {}
+                StoreKind::Redis => {
+                    let r = if config.private_store { RedisServer::private().await } else { RedisServer::start().await };
+                    config.store_urls = vec![r.url().to_owned()];
+                    redis = Some(r);
+                }
+                StoreKind::Cluster => {
+                    let c = RedisCluster::start().await;
+                    config.store_urls = c.urls();
+                    cluster = Some(c);
+                }
+            }
+        }
+        let dir = TempDir::new(&format!("uprelay-{}", config.name));
         let credentials = match config.credentials {
             Credentials::Valid => emulator.credentials_path.clone(),
             Credentials::OtherProject | Credentials::Untrusted => {
-                let sa = emulator.client.new_credentials("other-project").await;
-                let mut json = sa.json.clone();
+                let mut json = emulator.client.new_credentials("other-project").await.json;
                 if config.credentials == Credentials::Untrusted {
                     json["client_email"] = json!("nobody@unknown-project.iam.gserviceaccount.com");
                     json["private_key_id"] = json!("0000000000000000000000000000000000000000");
@@ -257,130 +358,100 @@ impl Relay {
                 path
             }
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         let config_path = dir.join("uprelay.toml");
-        let mut relay = Relay { emulator, redis, cluster, child: None, port: 0, base_url: String::new(), config_path, config, http, dir };
         let mut last = String::new();
         for _ in 0..5 {
-            relay.port = free_port();
-            relay.base_url = format!("http://127.0.0.1:{}", relay.port);
-            relay.write_config(&credentials);
-            match relay.spawn().await {
-                Ok(()) => return relay,
+            let port = free_port();
+            std::fs::write(&config_path, config.toml(port, &dir.join("data"), &emulator.base_url, &credentials)).unwrap();
+            match spawn(&config, &config_path, port).await {
+                Ok(child) => {
+                    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                    let base_url = format!("http://127.0.0.1:{port}");
+                    return Relay { emulator, redis, cluster, config, port, base_url, config_path, http, dir, child };
+                }
                 Err(output) => last = output,
             }
         }
-        panic!("uprelay serve failed to start 5 times; last output:\n{last}");
+        panic!("{}: uprelay serve failed to start 5 times; last output:\n{last}", config.name);
     }
 
-    fn write_config(&self, credentials: &std::path::Path) {
-        let store = match (&self.config.store, &self.redis) {
-            (StoreKind::Redis, Some(r)) => format!("redis_url = {:?}", r.url()),
-            (StoreKind::Redis, None) => panic!("Redis store without a Redis"),
-            (StoreKind::Cluster, _) => {
-                let cluster = self.cluster.as_ref().expect("cluster store without a cluster");
-                let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("\"redis://127.0.0.1:{p}\"")).collect();
-                format!("redis_cluster = [{}]", nodes.join(", "))
-            }
-            (StoreKind::Embedded, _) => format!("path = {:?}", self.dir.join("data").display().to_string()),
-        };
-        let mut tables = String::new();
-        if !self.config.limits.is_empty() {
-            tables.push_str(&format!("[limits]\n{}\n\n", self.config.limits.join("\n")));
-        }
-        if !self.config.queue.is_empty() {
-            tables.push_str(&format!("[queue]\n{}\n\n", self.config.queue.join("\n")));
-        }
-        tables.push_str(&self.config.tables);
-        let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = \"{api}\"\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
-             [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds:?}\n\n{tables}",
-            port = self.port,
-            top = self.config.top_level.join("\n"),
-            api = self.emulator.base_url,
-            timeout = self.config.fcm_timeout_ms,
-            creds = credentials.display().to_string(),
-        );
-        std::fs::write(&self.config_path, toml).unwrap();
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(&mut self) {
+        self.child.kill();
     }
 
-    /// Spawn `uprelay serve` and wait for `/healthz` = 200. Err(output) if it exited.
-    async fn spawn(&mut self) -> Result<(), String> {
-        let mut cmd = Command::new(bin_path("uprelay"));
-        cmd.arg("serve").arg("--config").arg(&self.config_path).env_remove("RUST_LOG");
-        for (k, v) in &self.config.env {
-            cmd.env(k, v);
-        }
-        let mut child = ChildGuard::spawn("uprelay-serve", cmd);
-        let url = self.url("/healthz");
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// Send SIGTERM (a graceful stop) without waiting.
+    pub fn sigterm(&self) {
+        assert!(self.child.sigterm(), "{}: kill -TERM {} failed", self.config.name, self.pid());
+    }
+
+    /// Wait at most `limit` for the process to exit; its status, or `None` on timeout.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
         loop {
-            if let Ok(Some(status)) = child.child_try_wait() {
-                return Err(format!("exited with {status}\n{}", child.output()));
+            if let Ok(Some(status)) = self.child.child_try_wait() {
+                return Some(status);
             }
-            if let Ok(r) = client.get(&url).send().await {
-                if r.status() == StatusCode::OK {
-                    // Our child, not someone else on a recycled port?
-                    if let Ok(Some(status)) = child.child_try_wait() {
-                        return Err(format!("exited with {status}\n{}", child.output()));
-                    }
-                    self.child = Some(child);
-                    return Ok(());
-                }
+            if Instant::now() >= deadline {
+                return None;
             }
-            assert!(Instant::now() < deadline, "uprelay serve: no 200 on {url} within 60 s\n{}", child.output());
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Kill the relay (SIGKILL: no chance to flush anything) and start it again with the
-    /// same configuration, port and data.
+    /// SIGTERM, then require a clean exit (status 0) within 10 s.
+    pub async fn stop(&mut self) {
+        self.sigterm();
+        let status = self.wait_exit(Duration::from_secs(10)).await;
+        let status = status.unwrap_or_else(|| panic!("uprelay did not exit within 10 s of SIGTERM\n{}", self.output()));
+        assert!(status.success(), "uprelay exited with {status} after SIGTERM\n{}", self.output());
+    }
+
+    /// Start again with the same configuration, port and data (SIGKILL first if it still runs).
     pub async fn restart(&mut self) {
-        drop(self.child.take());
-        self.respawn().await;
-    }
-
-    /// SIGTERM, require a clean exit within 10 s, then start again.
-    pub async fn restart_graceful(&mut self) {
-        let mut child = self.child.take().expect("relay running");
-        assert!(child.terminate(Duration::from_secs(10)), "uprelay did not exit within 10 s of SIGTERM\n{}", child.output());
-        let status = child.child_try_wait().unwrap().unwrap();
-        assert!(status.success(), "uprelay exited with {status} after SIGTERM\n{}", child.output());
-        drop(child);
-        self.respawn().await;
-    }
-
-    async fn respawn(&mut self) {
+        self.kill();
         // The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
         let mut last = String::new();
-        for _ in 0..20 {
-            match self.spawn().await {
-                Ok(()) => return,
+        for _ in 0..40 {
+            match spawn(&self.config, &self.config_path, self.port).await {
+                Ok(child) => {
+                    self.child = child;
+                    return;
+                }
                 Err(out) => last = out,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("uprelay did not come back on port {}:\n{last}", self.port);
+        panic!("{} did not come back on port {}:\n{last}", self.config.name, self.port);
     }
 
-    /// Everything the relay printed so far.
+    /// [`Relay::stop`], then [`Relay::restart`].
+    pub async fn restart_graceful(&mut self) {
+        self.stop().await;
+        self.restart().await;
+    }
+
+    /// The process id of the latest process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the latest process printed so far.
     pub fn output(&self) -> String {
-        self.child.as_ref().map(|c| c.output()).unwrap_or_default()
+        self.child.output()
+    }
+
+    /// The emulator, for a relay that does not share it (e.g. to stop it).
+    pub fn emulator_mut(&mut self) -> &mut EmulatorProcess {
+        Arc::get_mut(&mut self.emulator).expect("the emulator is shared with a sibling")
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
 
-    /// Any distributor-API call; returns status and JSON body (`Null` when empty).
-    pub async fn api(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-        self.api_raw(method, path, bearer.map(|b| format!("Bearer {b}")).as_deref(), body).await
-    }
-
-    /// A distributor-API call with a raw `Authorization` header and raw body bytes.
-    pub async fn api_raw(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, Value) {
+    /// Any request with a raw `Authorization` header and raw JSON body bytes.
+    pub async fn request_raw(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Vec<u8>>) -> PushResponse {
         let mut req = self.http.request(method.clone(), self.url(path));
         if let Some(a) = authorization {
             req = req.header("authorization", a);
@@ -388,17 +459,35 @@ impl Relay {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.output()));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        (status, v)
+        let r = send(req).await;
+        r.unwrap_or_else(|e| panic!("{method} {path} on {}: {e}\n{}", self.config.name, self.output()))
+    }
+
+    /// Any request with a bearer secret and a JSON body.
+    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> PushResponse {
+        let authorization = bearer.map(|b| format!("Bearer {b}"));
+        self.request_raw(method, path, authorization.as_deref(), body.map(|b| serde_json::to_vec(&b).unwrap())).await
+    }
+
+    /// A distributor-API call; returns status and JSON body (`Null` when empty).
+    pub async fn api(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        self.request(method, path, bearer, body).await.json()
+    }
+
+    /// A distributor-API call with a raw `Authorization` header and raw body bytes.
+    pub async fn api_raw(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, Value) {
+        self.request_raw(method, path, authorization, body).await.json()
+    }
+
+    /// `POST /v1/devices` without asserting the outcome.
+    pub async fn try_create_device(&self, token: &str) -> PushResponse {
+        self.request(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": token }))).await
     }
 
     /// `POST /v1/devices` (asserts 201).
     pub async fn create_device(&self, token: &str) -> Device {
-        let (status, body) = self.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_token": token }))).await;
-        assert_eq!(status, StatusCode::CREATED, "create device: {body}");
+        let (status, body) = self.try_create_device(token).await.json();
+        assert_eq!(status, StatusCode::CREATED, "create device on {}: {body}", self.config.name);
         Device {
             id: body["device_id"].as_str().expect("device_id").to_owned(),
             secret: body["secret"].as_str().expect("secret").to_owned(),
@@ -406,7 +495,7 @@ impl Relay {
         }
     }
 
-    /// `POST /v1/devices/{id}/registrations`; returns status and the endpoint URL (if any).
+    /// `POST /v1/devices/{id}/registrations`; returns status and body.
     pub async fn try_register(&self, dev: &Device, instance: &str, vapid: Option<&str>) -> (StatusCode, Value) {
         let mut body = json!({ "instance": instance });
         if let Some(v) = vapid {
@@ -418,7 +507,7 @@ impl Relay {
     /// Register and return the endpoint URL (asserts 201).
     pub async fn register(&self, dev: &Device, instance: &str, vapid: Option<&str>) -> String {
         let (status, body) = self.try_register(dev, instance, vapid).await;
-        assert_eq!(status, StatusCode::CREATED, "register {instance}: {body}");
+        assert_eq!(status, StatusCode::CREATED, "register {instance} on {}: {body}", self.config.name);
         let endpoint = body["endpoint"].as_str().expect("endpoint").to_owned();
         assert!(endpoint.starts_with(&format!("{}/up/", self.base_url)), "endpoint {endpoint} is not under {}", self.base_url);
         endpoint
@@ -429,13 +518,27 @@ impl Relay {
         self.api(Method::GET, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), None).await
     }
 
-    /// POST a push with extra headers (appended, so repeating a name repeats the header).
+    /// POST a push to the URL `endpoint` with extra headers (appended, so repeating a name
+    /// repeats the header); panics on a transport error.
     pub async fn push(&self, endpoint: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> PushResponse {
-        let mut req = self.http.post(endpoint).body(body.into());
+        let r = self.try_push(&self.http, endpoint, headers, body.into()).await;
+        r.unwrap_or_else(|e| panic!("push on {}: {e}\n{}", self.config.name, self.output()))
+    }
+
+    /// Like [`Relay::push`] with a given client (e.g. one with a short timeout); Err on a
+    /// transport error (killed relay, timeout), which a test counts as "not acknowledged".
+    pub async fn try_push(
+        &self,
+        http: &reqwest::Client,
+        endpoint: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<PushResponse, String> {
+        let mut req = http.post(endpoint).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        self.send_push(req).await
+        send(req).await
     }
 
     /// POST a push with raw header values (may be non-ASCII).
@@ -444,15 +547,8 @@ impl Relay {
         for (k, v) in headers {
             map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_bytes(v).unwrap());
         }
-        self.send_push(self.http.post(endpoint).headers(map).body(body.into())).await
-    }
-
-    async fn send_push(&self, req: reqwest::RequestBuilder) -> PushResponse {
-        let resp = req.send().await.unwrap_or_else(|e| panic!("push: {e}\n{}", self.output()));
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.unwrap_or_default();
-        PushResponse { status, headers, body }
+        let r = send(self.http.post(endpoint).headers(map).body(body.into())).await;
+        r.unwrap_or_else(|e| panic!("push: {e}\n{}", self.output()))
     }
 
     /// Accepted FCM messages for `token`, oldest first.
@@ -482,15 +578,64 @@ impl Relay {
 
     /// `GET /metrics` text.
     pub async fn metrics(&self) -> String {
-        let resp = self.http.get(self.url("/metrics")).send().await.expect("GET /metrics");
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.text().await.unwrap()
+        let r = self.request(Method::GET, "/metrics", None, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        r.body
+    }
+
+    /// One sample of `/metrics` (`name{labels}` exactly as rendered); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics().await, series)
     }
 
     /// A connection speaking raw HTTP/1.1 to the relay.
-    pub async fn raw(&self) -> tokio::net::TcpStream {
-        tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to relay")
+    pub async fn raw(&self) -> TcpStream {
+        TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to relay")
     }
+}
+
+/// Spawn `uprelay serve` and wait for `/healthz` = 200; Err(output) if it exited.
+async fn spawn(config: &RelayConfig, config_path: &Path, port: u16) -> Result<ChildGuard, String> {
+    let mut cmd = Command::new(bin_path("uprelay"));
+    cmd.arg("serve").arg("--config").arg(config_path).env_remove("RUST_LOG");
+    for (k, v) in &config.env {
+        cmd.env(k, v);
+    }
+    let mut child = ChildGuard::spawn(&config.name, cmd);
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    // A throwaway client: its pooled connection must not count against max_connections later.
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).pool_max_idle_per_host(0).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.child_try_wait() {
+            return Err(format!("exited with {status}\n{}", child.output()));
+        }
+        if client.get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            // Our child, not someone else on a recycled port?
+            if let Ok(Some(status)) = child.child_try_wait() {
+                return Err(format!("exited with {status}\n{}", child.output()));
+            }
+            return Ok(child);
+        }
+        assert!(Instant::now() < deadline, "{}: no 200 on {url} within 60 s\n{}", config.name, child.output());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<PushResponse, String> {
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    Ok(PushResponse { status, headers, body: resp.text().await.unwrap_or_default() })
+}
+
+/// The value of a Prometheus series (`name` or `name{label="v"}`) in `text`; 0 when absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(k, _)| *k == series)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
 }
 
 /// Endpoint id: the last path segment of an endpoint URL.
@@ -616,7 +761,7 @@ impl VapidSigner {
 
 /// Send `head` (request line + headers, without the blank line) and `body` over a raw
 /// connection; return the status code and the whole response text read within 10 s.
-pub async fn raw_request(stream: &mut tokio::net::TcpStream, head: &str, body: &[u8]) -> (u16, String) {
+pub async fn raw_request(stream: &mut TcpStream, head: &str, body: &[u8]) -> (u16, String) {
     let mut req = format!("{head}\r\n\r\n").into_bytes();
     req.extend_from_slice(body);
     let _ = stream.write_all(&req).await;
@@ -624,7 +769,7 @@ pub async fn raw_request(stream: &mut tokio::net::TcpStream, head: &str, body: &
 }
 
 /// Read one HTTP/1.1 response (headers plus a Content-Length body) within 10 s.
-pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
+pub async fn read_response(stream: &mut TcpStream) -> (u16, String) {
     let mut buf = Vec::new();
     let read = async {
         let mut chunk = [0u8; 4096];
@@ -655,6 +800,35 @@ pub async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) 
     (status, text)
 }
 
+/// How a raw connection ended when read until EOF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed it (EOF or reset) after `ms`, having sent `bytes`.
+    Closed { ms: u64, bytes: String },
+    /// Still open after the limit.
+    Open,
+}
+
+/// Read from `stream` until EOF/reset or `limit`; returns what happened.
+pub async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> Ending {
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let result = tokio::time::timeout(limit, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() },
+        Err(_) => Ending::Open,
+    }
+}
+
 /// Run `tests/python/<script>` with the venv's interpreter; parse its stdout as JSON.
 pub fn run_python(script: &str, args: &[&str]) -> Value {
     let path = workspace_root().join("tests").join("python").join(script);
@@ -663,4 +837,17 @@ pub fn run_python(script: &str, args: &[&str]) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{script} {args:?} failed with {}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    #[test]
+    fn metric_value_reads_one_series() {
+        let text = "# TYPE x counter\nuprelay_queue_total{result=\"expired\"} 3\nuprelay_queue_total{result=\"retry\"} 7\nuprelay_queue_length 0\n";
+        assert_eq!(metric_value(text, "uprelay_queue_total{result=\"expired\"}"), 3.0);
+        assert_eq!(metric_value(text, "uprelay_queue_length"), 0.0);
+        assert_eq!(metric_value(text, "absent"), 0.0);
+    }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use uprelay_tests::redis::RedisServer;
 use uprelay_tests::{bin_path, ChildGuard, TempDir};
 
 /// Run `uprelay <cmd> --config <file>` in `dir` with extra environment; wait at most 20 s.
@@ -189,14 +190,12 @@ fn unusable_credentials_file_exits_2_naming_the_key() {
 /// `check-config` prints the effective configuration as TOML with the Redis password and
 /// user redacted and nothing of the credentials file but its path; `serve` against a real
 /// password-protected Redis (debug logging) never prints the password either.
-#[test]
-fn no_secret_reaches_check_config_output_or_the_start_logs() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_check_config_output_or_the_start_logs() {
     let s = setup();
     const PASSWORD: &str = "hunter2-not-for-logs";
-    let port = uprelay_tests::free_port();
-    let mut redis = std::process::Command::new("redis-server");
-    redis.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", PASSWORD]);
-    let _redis = ChildGuard::spawn("redis-secret", redis);
+    let redis = RedisServer::with_password(PASSWORD).await;
+    let port = redis.port();
     let path = s.dir.join("secret.toml");
     let toml = format!(
         "listen = \"127.0.0.1:{}\"\n\n[store]\nredis_url = \"redis://default:{PASSWORD}@127.0.0.1:{port}/0\"\n\n\

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::per_store;
 use uprelay_tests::redis::RedisServer;
-use uprelay_tests::relay::{endpoint_id, run_bounded, unique_token, Relay, RelayConfig, StoreKind, VapidSigner, PROJECT};
+use uprelay_tests::relay::{endpoint_id, run_bounded, unique_token, Relay, RelayConfig, StoreKind, VapidSigner, PROJECT, TEST_LIMIT};
 
 per_store!(
     health_readiness_and_metrics,
@@ -225,15 +224,13 @@ async fn oauth_credentials_never_appear_in_logs(store: StoreKind) {
 /// senders would take as "subscription gone"), and /readyz reports the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_is_503_with_retry_after_never_4xx() {
-    run_bounded("store_outage_is_503_with_retry_after_never_4xx", async {
-        let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
-        let redis = RedisServer::private().await;
-        let mut relay = Relay::start_on(RelayConfig::new(StoreKind::Redis), emulator, Some(redis)).await;
+    run_bounded("store_outage_is_503_with_retry_after_never_4xx", TEST_LIMIT, async {
+        let mut relay = Relay::start_with(RelayConfig::new(StoreKind::Redis).private_store()).await;
         let dev = relay.create_device(&unique_token("outage")).await;
         let endpoint = relay.register(&dev, "app", None).await;
         assert_eq!(relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
 
-        relay.redis.as_mut().unwrap().stop();
+        relay.redis.as_mut().unwrap().kill();
         let started = std::time::Instant::now();
         let r = relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "push during a store outage: {r:?}");
@@ -258,11 +255,9 @@ async fn store_outage_is_503_with_retry_after_never_4xx() {
 /// right: the same bucket takes less memory under the recommended value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_encoding_advice_follows_the_servers_setting() {
-    run_bounded("redis_encoding_advice_follows_the_servers_setting", async {
-        let emulator = EmulatorProcess::start_with(&["--project", PROJECT]).await;
-        let redis = RedisServer::private().await;
-        let url = redis.url().to_owned();
-        let mut relay = Relay::start_on(RelayConfig::new(StoreKind::Redis), emulator, Some(redis)).await;
+    run_bounded("redis_encoding_advice_follows_the_servers_setting", TEST_LIMIT, async {
+        let mut relay = Relay::start_with(RelayConfig::new(StoreKind::Redis).private_store()).await;
+        let url = relay.config.store_urls[0].clone();
         assert!(relay.output().contains("hash-max-listpack-value"), "no advice on a stock Redis:\n{}", relay.output());
         let dev = relay.create_device(&unique_token("encoding")).await;
         relay.register(&dev, "app", None).await;
@@ -308,7 +303,7 @@ fn bucket_key(device_id: &str) -> String {
 /// line naming the key) instead of overwriting it or minting endpoints nobody can open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_sealing_key_in_redis_stops_the_start() {
-    run_bounded("a_foreign_sealing_key_in_redis_stops_the_start", async {
+    run_bounded("a_foreign_sealing_key_in_redis_stops_the_start", TEST_LIMIT, async {
         let redis = RedisServer::private().await;
         let mut conn = ::redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let _: () = ::redis::cmd("SET").arg("up:sealing-key").arg("not thirty-two bytes").query_async(&mut conn).await.unwrap();

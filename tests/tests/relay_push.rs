@@ -595,7 +595,7 @@ async fn fcm_transient_failures_are_queued_201_and_delivered_later(store: StoreK
 
     // FCM unreachable altogether (the emulator is gone): still accepted, kept in the queue.
     let mut relay = relay;
-    assert!(relay.emulator.child.terminate(std::time::Duration::from_secs(10)), "emulator did not stop");
+    assert!(relay.emulator_mut().child.terminate(std::time::Duration::from_secs(10)), "emulator did not stop");
     let r = relay.push(&endpoint, &[("TTL", "600")], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::CREATED, "FCM unreachable, queue on: {r:?}");
     let metrics = relay.metrics().await;
@@ -643,7 +643,7 @@ async fn fcm_transient_failures_without_queue_are_503_with_retry_after(store: St
     }
     // FCM unreachable altogether (the emulator is gone).
     let mut relay = relay;
-    assert!(relay.emulator.child.terminate(std::time::Duration::from_secs(10)), "emulator did not stop");
+    assert!(relay.emulator_mut().child.terminate(std::time::Duration::from_secs(10)), "emulator did not stop");
     let r = relay.push(&endpoint, &[("TTL", "60")], b"x".to_vec()).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "FCM unreachable: {r:?}");
     assert!(r.retry_after() >= 1, "{r:?}");

@@ -16,18 +16,16 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use uprelay_tests::chaos::{await_delivery, bounded, eventually, read_until_closed, Backend, Ending, Ledger, Node, NodeConfig, Rig};
-use uprelay_tests::chaos_per_store;
-use uprelay_tests::relay::{raw_request, unique_token};
+use uprelay_tests::ledger::{await_delivery, Ledger};
+use uprelay_tests::relay::{
+    endpoint_path, raw_request, read_until_closed, run_bounded, unique_token, Ending, Relay, RelayConfig, StoreKind, CHAOS_LIMIT,
+};
+use uprelay_tests::{eventually, per_store};
 
-chaos_per_store!(graceful_shutdown_finishes_in_flight_push);
-
-async fn connect(node: &Node) -> TcpStream {
-    TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect")
-}
+per_store!([embedded, redis], CHAOS_LIMIT; graceful_shutdown_finishes_in_flight_push);
 
 /// A normal client polling `/healthz` until `until`; the slowest answer and the failures.
-async fn normal_client(node: &Node, until: Instant) -> (Duration, Vec<String>) {
+async fn normal_client(node: &Relay, until: Instant) -> (Duration, Vec<String>) {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
     let (mut worst, mut failures) = (Duration::ZERO, Vec::new());
     while Instant::now() < until {
@@ -45,18 +43,17 @@ async fn normal_client(node: &Node, until: Instant) -> (Duration, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_is_cut_off_without_harming_others() {
-    bounded("slowloris_is_cut_off_without_harming_others", async {
-        let rig = Rig::new(false).await;
-        let node = rig.node("slow", NodeConfig::new(Backend::Embedded).limit("header_read_timeout_ms = 1000")).await;
+    run_bounded("slowloris_is_cut_off_without_harming_others", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("slow").limit("header_read_timeout_ms = 1000")).await;
         let head_start = "POST /up/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nX-Slow: ";
         // Ten clients send half a head and stop; five trickle a byte every 200 ms.
         let half = (0..10).map(|_| async {
-            let mut s = connect(&node).await;
+            let mut s = node.raw().await;
             s.write_all(head_start.as_bytes()).await.unwrap();
             read_until_closed(&mut s, Duration::from_secs(6)).await
         });
         let trickle = (0..5).map(|_| async {
-            let s = connect(&node).await;
+            let s = node.raw().await;
             let (mut r, mut w) = s.into_split();
             let writer = async move {
                 let _ = w.write_all(head_start.as_bytes()).await;
@@ -68,28 +65,7 @@ async fn slowloris_is_cut_off_without_harming_others() {
                 }
                 std::future::pending::<()>().await
             };
-            let reader = async move {
-                let started = Instant::now();
-                let mut buf = Vec::new();
-                let r = tokio::time::timeout(Duration::from_secs(6), async {
-                    use tokio::io::AsyncReadExt;
-                    let mut chunk = [0u8; 1024];
-                    loop {
-                        match r.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                })
-                .await;
-                match r {
-                    Ok(()) => {
-                        Ending::Closed { ms: started.elapsed().as_millis() as u64, bytes: String::from_utf8_lossy(&buf).into_owned() }
-                    }
-                    Err(_) => Ending::Open,
-                }
-            };
-            tokio::select! { e = reader => e, _ = writer => unreachable!() }
+            tokio::select! { e = read_until_closed(&mut r, Duration::from_secs(6)) => e, _ = writer => unreachable!() }
         });
         let until = Instant::now() + Duration::from_millis(2500);
         let (halves, trickles, (worst, failures)) =
@@ -129,15 +105,13 @@ async fn slowloris_is_cut_off_without_harming_others() {
 /// sockets (`max_connections` = 10000 by default) lock every client out for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_are_cut_off() {
-    bounded("silent_connections_are_cut_off", async {
-        let rig = Rig::new(false).await;
-        let node = rig
-            .node("silent", NodeConfig::new(Backend::Embedded).limit("header_read_timeout_ms = 1000").limit("max_connections = 5"))
+    run_bounded("silent_connections_are_cut_off", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("silent").limit("header_read_timeout_ms = 1000").limit("max_connections = 5"))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut conns = Vec::new();
         for i in 0..5 {
-            let mut s = connect(&node).await;
+            let mut s = node.raw().await;
             if i >= 3 {
                 s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
             }
@@ -162,17 +136,16 @@ async fn silent_connections_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_closes_the_sixth() {
-    bounded("max_connections_closes_the_sixth", async {
-        let rig = Rig::new(false).await;
-        let node = rig.node("conns", NodeConfig::new(Backend::Embedded).limit("max_connections = 5")).await;
+    run_bounded("max_connections_closes_the_sixth", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("conns").limit("max_connections = 5")).await;
         // The start-up health check's connection must be gone before we count.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut five = Vec::new();
         for _ in 0..5 {
-            five.push(connect(&node).await);
+            five.push(node.raw().await);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut sixth = connect(&node).await; // the kernel completes the handshake; the server closes it
+        let mut sixth = node.raw().await; // the kernel completes the handshake; the server closes it
         let _ = sixth.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
         match read_until_closed(&mut sixth, Duration::from_secs(3)).await {
             Ending::Closed { ms, bytes } => {
@@ -189,7 +162,7 @@ async fn max_connections_closes_the_sixth() {
         // Closing one frees a slot.
         drop(five.pop());
         let freed = eventually(Duration::from_secs(3), || async {
-            let mut s = connect(&node).await;
+            let mut s = node.raw().await;
             raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
         })
         .await;
@@ -204,16 +177,15 @@ async fn max_connections_closes_the_sixth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_header_is_431_and_server_stays_healthy() {
-    bounded("oversize_header_is_431_and_server_stays_healthy", async {
-        let rig = Rig::new(false).await;
-        let node = rig.node("hdr", NodeConfig::new(Backend::Embedded)).await;
+    run_bounded("oversize_header_is_431_and_server_stays_healthy", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("hdr")).await;
         // Under the default 16384-byte bound: served.
-        let mut s = connect(&node).await;
+        let mut s = node.raw().await;
         let ok = format!("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: {}", "a".repeat(8000));
         assert_eq!(raw_request(&mut s, &ok, b"").await.0, 200);
         // Over it: 431 and the connection is closed; the same for a push.
         for path in ["/healthz", "/up/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-            let mut s = connect(&node).await;
+            let mut s = node.raw().await;
             let big = format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nX-Big: {}\r\n\r\nx", "a".repeat(20_000));
             let _ = s.write_all(big.as_bytes()).await;
             match read_until_closed(&mut s, Duration::from_secs(3)).await {
@@ -224,7 +196,7 @@ async fn oversize_header_is_431_and_server_stays_healthy() {
             }
         }
         // Many header lines adding up past the bound: same.
-        let mut s = connect(&node).await;
+        let mut s = node.raw().await;
         let many: String = (0..400).map(|i| format!("X-H{i}: {}\r\n", "b".repeat(60))).collect();
         let _ = s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()).await;
         match read_until_closed(&mut s, Duration::from_secs(3)).await {
@@ -239,14 +211,13 @@ async fn oversize_header_is_431_and_server_stays_healthy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_body_gets_408() {
-    bounded("slow_body_gets_408", async {
-        let rig = Rig::new(false).await;
-        let node = rig.node("slowbody", NodeConfig::new(Backend::Embedded).limit("request_timeout_ms = 1000")).await;
+    run_bounded("slow_body_gets_408", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("slowbody").limit("request_timeout_ms = 1000")).await;
         let dev = node.create_device(&unique_token("slowbody")).await;
-        let ep = node.register(&dev, "app").await;
-        let mut s = connect(&node).await;
+        let ep = node.register(&dev, "app", None).await;
+        let mut s = node.raw().await;
         let t = Instant::now();
-        let head = format!("POST /up/{ep} HTTP/1.1\r\nHost: a\r\nTTL: 60\r\nContent-Length: 100\r\n\r\n0123456789");
+        let head = format!("POST {} HTTP/1.1\r\nHost: a\r\nTTL: 60\r\nContent-Length: 100\r\n\r\n0123456789", endpoint_path(&ep));
         s.write_all(head.as_bytes()).await.unwrap();
         match read_until_closed(&mut s, Duration::from_secs(4)).await {
             Ending::Closed { bytes, .. } => {
@@ -256,7 +227,7 @@ async fn slow_body_gets_408() {
         }
         let took = t.elapsed();
         assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "408 after {took:?}");
-        assert!(rig.fcm().messages(Some(&dev.token)).await.is_empty());
+        assert!(node.messages(&dev.token).await.is_empty());
     })
     .await
 }
@@ -264,24 +235,30 @@ async fn slow_body_gets_408() {
 /// SIGTERM during a push whose FCM send takes 1.5 s: it completes with 201 and reaches FCM;
 /// new connections are refused meanwhile; exit status 0 within the grace period; a message
 /// queued before the signal stays in the store and is delivered after a restart.
-async fn graceful_shutdown_finishes_in_flight_push(rig: Rig) {
-    let store = rig.store();
-    let config = NodeConfig::new(rig.backend()).no_rate_limits().fcm_timeout_ms(3000).queue("lease_ms = 7000").queue("poll_ms = 50");
-    let mut node = rig.node("graceful", config).await;
+async fn graceful_shutdown_finishes_in_flight_push(store: StoreKind) {
+    let config = RelayConfig::new(store)
+        .private_store()
+        .named("graceful")
+        .no_rate_limits()
+        .fcm_timeout_ms(3000)
+        .queue("lease_ms = 7000")
+        .queue("poll_ms = 50");
+    let mut node = Relay::start_with(config).await;
+    let fcm = node.emulator.client.clone();
     let slow = node.create_device(&unique_token("slow")).await;
-    let slow_ep = node.register(&slow, "app").await;
+    let slow_ep = node.register(&slow, "app", None).await;
     let queued = node.create_device(&unique_token("queued")).await;
-    let queued_ep = node.register(&queued, "app").await;
+    let queued_ep = node.register(&queued, "app", None).await;
 
     // A message that waits in the retry queue across the shutdown.
-    rig.fcm().add_fault(json!({ "token": queued.token, "error": "UNAVAILABLE" })).await;
+    fcm.add_fault(json!({ "token": queued.token, "error": "UNAVAILABLE" })).await;
     let mut keep = Ledger::default();
     let body = b"queued across a graceful restart".to_vec();
     let r = node.push(&queued_ep, &[("TTL", "600")], body.clone()).await;
-    assert_eq!(r.as_ref().unwrap().status, 201, "[{store}] {r:?}");
-    keep.record("graceful", &queued.token, 600, body, &r);
+    assert_eq!(r.status, 201, "[{store}] {r:?}");
+    keep.record("graceful", &queued.token, 600, body, Ok(&r));
 
-    rig.fcm().add_fault(json!({ "token": slow.token, "delay_ms": 1500 })).await;
+    fcm.add_fault(json!({ "token": slow.token, "delay_ms": 1500 })).await;
     let started = Instant::now();
     let in_flight = node.push(&slow_ep, &[("TTL", "600")], b"in flight at SIGTERM".to_vec());
     let signal = async {
@@ -294,7 +271,6 @@ async fn graceful_shutdown_finishes_in_flight_push(rig: Rig) {
         (sent, refused)
     };
     let (r, (sent, refused)) = tokio::join!(in_flight, signal);
-    let r = r.unwrap_or_else(|e| panic!("[{store}] in-flight push failed at SIGTERM: {e}\n{}", node.output()));
     let push_took = started.elapsed();
     assert_eq!(r.status, 201, "[{store}] in-flight push: {r:?}");
     assert!(push_took >= Duration::from_millis(1400), "[{store}] the push did not wait for FCM? {push_took:?}");
@@ -304,18 +280,17 @@ async fn graceful_shutdown_finishes_in_flight_push(rig: Rig) {
     eprintln!("[{store}] in-flight push 201 after {push_took:?}; exit {status} {:?} after SIGTERM", sent.elapsed());
     assert!(status.success(), "[{store}] exit status {status}\n{}", node.output());
     let m = r.message_id();
-    let got = rig.fcm().messages(Some(&slow.token)).await;
+    let got = fcm.messages(Some(&slow.token)).await;
     assert!(got.iter().any(|v| v["message"]["data"]["m"] == m.as_str()), "[{store}] the in-flight push did not reach FCM");
 
     // The queued message is still in the store: start again, let FCM recover, it arrives.
-    if let Some(redis) = &rig.redis {
-        let port: u16 = redis.url().rsplit(':').next().unwrap().parse().unwrap();
-        let len = uprelay_tests::chaos::redis_cli(port, false, &["hlen", "{up:q}:msg"]).await;
+    if let Some(redis) = &node.redis {
+        let len = redis.cli(&["hlen", "{up:q}:msg"]).await;
         assert_eq!(len, "1", "[{store}] the queued message is not in Redis after the shutdown");
     }
-    rig.fcm().clear_faults().await;
-    node.start_again().await;
-    let tally = await_delivery(rig.fcm(), &keep, Duration::from_secs(10), Duration::from_millis(300)).await;
+    fcm.clear_faults().await;
+    node.restart().await;
+    let tally = await_delivery(&fcm, &keep, Duration::from_secs(10), Duration::from_millis(300)).await;
     tally.assert_sound("graceful restart");
     assert_eq!(tally.delivered, 1);
 }

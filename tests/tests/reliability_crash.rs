@@ -15,33 +15,26 @@
 use std::time::Duration;
 
 use serde_json::json;
-use uprelay_tests::chaos::{
-    await_delivery, bounded, eventually, make_targets, push_load, received, routes, start_emulator, Backend, Node, NodeConfig, Tally,
-};
-use uprelay_tests::redis::RedisServer;
+use uprelay_tests::eventually;
+use uprelay_tests::ledger::{await_delivery, make_targets, now_ms, push_load, received, routes, Tally};
+use uprelay_tests::relay::{metric_value, run_bounded, Relay, RelayConfig, StoreKind, CHAOS_LIMIT};
 
 const BATCH: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_nothing_embedded() {
-    bounded("crash_loses_nothing_embedded", crash_loses_nothing(false)).await
+    run_bounded("crash_loses_nothing_embedded", CHAOS_LIMIT, crash_loses_nothing(StoreKind::Embedded)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_nothing_redis() {
-    bounded("crash_loses_nothing_redis", crash_loses_nothing(true)).await
+    run_bounded("crash_loses_nothing_redis", CHAOS_LIMIT, crash_loses_nothing(StoreKind::Redis)).await
 }
 
-async fn crash_loses_nothing(redis: bool) {
-    let store = if redis { "redis" } else { "embedded" };
-    let emulator = start_emulator().await;
-    let redis_server = if redis { Some(RedisServer::private().await) } else { None };
-    let backend = match &redis_server {
-        Some(r) => Backend::Redis(r.url().to_owned()),
-        None => Backend::Embedded,
-    };
-    let config = NodeConfig::new(backend).no_rate_limits().fast_queue().queue(&format!("batch = {BATCH}"));
-    let mut node = Node::start("crash", &emulator, config).await;
+async fn crash_loses_nothing(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().named("crash").no_rate_limits().fast_queue().queue(&format!("batch = {BATCH}"));
+    let mut node = Relay::start_with(config).await;
+    let emulator = node.emulator.clone();
     let targets = make_targets(&node, "crash", 4, 2).await;
     let routes = routes(&targets);
 
@@ -56,8 +49,8 @@ async fn crash_loses_nothing(redis: bool) {
     // Let the worker churn on the failing queue until the TTL-1 messages are past expiry.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let metrics = node.metrics().await;
-    let retries = uprelay_tests::chaos::metric_value(&metrics, "uprelay_queue_total{result=\"retry\"}");
-    let expired_before = uprelay_tests::chaos::metric_value(&metrics, "uprelay_queue_total{result=\"expired\"}");
+    let retries = metric_value(&metrics, "uprelay_queue_total{result=\"retry\"}");
+    let expired_before = metric_value(&metrics, "uprelay_queue_total{result=\"expired\"}");
     assert!(retries > 0.0, "[{store}] the worker never retried while FCM failed:\n{metrics}");
     assert!(received(&emulator.client).await.is_empty(), "[{store}] FCM accepted something while failing every send");
 
@@ -81,18 +74,18 @@ async fn crash_loses_nothing(redis: bool) {
     // 3. FCM back (slowly), restart, crash again during the drain, restart.
     emulator.client.clear_faults().await;
     emulator.client.add_fault(json!({ "delay_ms": 60 })).await;
-    node.start_again().await;
+    node.restart().await;
     let accepted = ledger.acked.len();
     let third = (accepted / 3).max(1);
     let reached = eventually(Duration::from_secs(20), || async {
-        let t = Tally::compute(&ledger, &received(&emulator.client).await, uprelay_tests::chaos::now_ms());
+        let t = Tally::compute(&ledger, &received(&emulator.client).await, now_ms());
         t.delivered >= third
     })
     .await;
     assert!(reached, "[{store}] nothing drained within 20 s after the restart\n{}", node.output());
     node.kill();
-    let at_second_kill = Tally::compute(&ledger, &received(&emulator.client).await, uprelay_tests::chaos::now_ms());
-    node.start_again().await;
+    let at_second_kill = Tally::compute(&ledger, &received(&emulator.client).await, now_ms());
+    node.restart().await;
     emulator.client.clear_faults().await;
 
     // 4. Everything acknowledged arrives.
@@ -125,10 +118,9 @@ async fn crash_loses_nothing(redis: bool) {
         "[{store}] expired drops: {expired_before} before the crash + {expired_after} after, for {} TTL-1 messages",
         short_ids.len()
     );
-    if let Some(r) = &redis_server {
-        let port = r.url().rsplit(':').next().unwrap().parse::<u16>().unwrap();
-        let len = uprelay_tests::chaos::redis_cli(port, false, &["hlen", "{up:q}:msg"]).await;
-        let due = uprelay_tests::chaos::redis_cli(port, false, &["zcard", "{up:q}:due"]).await;
+    if let Some(r) = &node.redis {
+        let len = r.cli(&["hlen", "{up:q}:msg"]).await;
+        let due = r.cli(&["zcard", "{up:q}:due"]).await;
         assert_eq!((len.as_str(), due.as_str()), ("0", "0"), "[{store}] retry queue not empty in Redis");
     }
 }

@@ -11,11 +11,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use uprelay_tests::chaos::{await_delivery, make_targets, routes, Backend, Ledger, Node, NodeConfig, Rig};
-use uprelay_tests::chaos_per_store;
-use uprelay_tests::relay::PushResponse;
+use uprelay_tests::ledger::{await_delivery, make_targets, routes, Ledger};
+use uprelay_tests::per_store;
+use uprelay_tests::relay::{endpoint_path, unique_token, PushResponse, Relay, RelayConfig, StoreKind};
 
-chaos_per_store!(
+per_store!([embedded, redis], CHAOS_LIMIT;
     push_burst_then_429,
     waiting_retry_after_is_enough,
     device_creation_limited_per_ip,
@@ -27,12 +27,13 @@ chaos_per_store!(
     full_queue_answers_503_with_retry_after,
 );
 
-async fn push(node: &Node, endpoint: &str, body: &str) -> PushResponse {
-    node.push(endpoint, &[("TTL", "60")], body.as_bytes().to_vec()).await.unwrap_or_else(|e| panic!("push: {e}\n{}", node.output()))
+/// A push to `endpoint` (made by any relay) through `node`.
+async fn push(node: &Relay, endpoint: &str, body: &str) -> PushResponse {
+    node.push(&node.url(&endpoint_path(endpoint)), &[("TTL", "60")], body).await
 }
 
 /// Pushes `n` messages back to back; the responses and how long the whole run took.
-async fn quick_pushes(nodes: &[&Node], endpoint: &str, n: usize) -> (Vec<PushResponse>, Duration) {
+async fn quick_pushes(nodes: &[&Relay], endpoint: &str, n: usize) -> (Vec<PushResponse>, Duration) {
     let t0 = Instant::now();
     let mut out = Vec::new();
     for i in 0..n {
@@ -55,13 +56,12 @@ fn assert_throttled(r: &PushResponse, min: u64, max: u64) {
 /// `push_rate_per_second = 1`, `push_burst = 5`: five quick pushes pass, the sixth gets 429
 /// with Retry-After ≥ 1 and does not reach FCM; another endpoint is unaffected; with Redis
 /// the limit is shared by two relays.
-async fn push_burst_then_429(rig: Rig) {
-    let store = rig.store();
-    let config = NodeConfig::new(rig.backend()).limit("push_rate_per_second = 1").limit("push_burst = 5");
-    let a = rig.node("a", config.clone()).await;
-    let dev = a.create_device(&uprelay_tests::relay::unique_token("rl")).await;
-    let ep = a.register(&dev, "one").await;
-    let other = a.register(&dev, "two").await;
+async fn push_burst_then_429(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("push_rate_per_second = 1").limit("push_burst = 5");
+    let a = Relay::start_with(config.clone().named("a")).await;
+    let dev = a.create_device(&unique_token("rl")).await;
+    let ep = a.register(&dev, "one", None).await;
+    let other = a.register(&dev, "two", None).await;
 
     let (rs, took) = quick_pushes(&[&a], &ep, 6).await;
     assert_eq!(&statuses(&rs)[..5], &[201; 5], "[{store}] burst of 5: {:?}", statuses(&rs));
@@ -71,16 +71,16 @@ async fn push_burst_then_429(rig: Rig) {
     } else {
         eprintln!("[{store}] machine slow ({took:?} for 6 pushes): 6th push check relaxed");
     }
-    let delivered = rig.fcm().messages(Some(&dev.token)).await.len();
+    let delivered = a.emulator.messages(Some(&dev.token)).await.len();
     let accepted = rs.iter().filter(|r| r.status == 201).count();
     assert_eq!(delivered, accepted, "[{store}] a throttled push reached FCM");
     // Per endpoint: the device's other endpoint has its own bucket.
     assert_eq!(push(&a, &other, "other").await.status, 201);
 
-    if rig.redis.is_some() {
+    if store == StoreKind::Redis {
         // Two relays on one Redis share each endpoint's bucket.
-        let b = rig.node("b", config).await;
-        let shared = a.register(&dev, "shared").await;
+        let b = a.sibling(config.named("b")).await;
+        let shared = a.register(&dev, "shared", None).await;
         let (rs, took) = quick_pushes(&[&a, &b], &shared, 6).await;
         assert_eq!(&statuses(&rs)[..5], &[201; 5], "[shared] burst of 5 through a, b, a, b, a: {:?}", statuses(&rs));
         if took < Duration::from_millis(950) {
@@ -95,12 +95,11 @@ async fn push_burst_then_429(rig: Rig) {
 
 /// A sender that waits the Retry-After it was given must get through. With 0.4 pushes/s
 /// and a burst of 1 the real wait after a push is ~2.5 s.
-async fn waiting_retry_after_is_enough(rig: Rig) {
-    let store = rig.store();
-    let config = NodeConfig::new(rig.backend()).limit("push_rate_per_second = 0.4").limit("push_burst = 1");
-    let a = rig.node("a", config).await;
-    let dev = a.create_device(&uprelay_tests::relay::unique_token("ra")).await;
-    let ep = a.register(&dev, "one").await;
+async fn waiting_retry_after_is_enough(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("push_rate_per_second = 0.4").limit("push_burst = 1");
+    let a = Relay::start_with(config.named("a")).await;
+    let dev = a.create_device(&unique_token("ra")).await;
+    let ep = a.register(&dev, "one", None).await;
     assert_eq!(push(&a, &ep, "first").await.status, 201);
     let limited = push(&a, &ep, "second").await;
     assert_eq!(limited.status, 429, "[{store}] {limited:?}");
@@ -116,77 +115,75 @@ async fn waiting_retry_after_is_enough(rig: Rig) {
 
 /// `device_create_per_minute = 6`, burst 3: the 4th creation from one IP is 429 with a
 /// Retry-After within the 10 s interval; with Redis two relays share the limit.
-async fn device_creation_limited_per_ip(rig: Rig) {
-    let store = rig.store();
-    let config = NodeConfig::new(rig.backend()).limit("device_create_per_minute = 6").limit("device_create_burst = 3");
-    let a = rig.node("a", config.clone()).await;
-    let b = if rig.redis.is_some() { Some(rig.node("b", config).await) } else { None };
-    let nodes: Vec<&Node> = match &b {
+async fn device_creation_limited_per_ip(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("device_create_per_minute = 6").limit("device_create_burst = 3");
+    let a = Relay::start_with(config.clone().named("a")).await;
+    let b = if store == StoreKind::Redis { Some(a.sibling(config.named("b")).await) } else { None };
+    let nodes: Vec<&Relay> = match &b {
         Some(b) => vec![&a, b, &a, b],
         None => vec![&a, &a, &a, &a],
     };
     let mut rs = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        rs.push(n.try_create_device(&uprelay_tests::relay::unique_token(&format!("dc{i}"))).await);
+        rs.push(n.try_create_device(&unique_token(&format!("dc{i}"))).await);
     }
     let st: Vec<u16> = rs.iter().map(|r| r.status.as_u16()).collect();
     assert_eq!(st, [201, 201, 201, 429], "[{store}] 3 creations then 429 (through {} relays): {rs:?}", if b.is_some() { 2 } else { 1 });
     assert_throttled(&rs[3], 1, 10);
     assert_eq!(rs[3].error_code(), "rate_limited");
     if let Some(b) = &b {
-        assert_throttled(&b.try_create_device(&uprelay_tests::relay::unique_token("dcb")).await, 1, 10);
+        assert_throttled(&b.try_create_device(&unique_token("dcb")).await, 1, 10);
     }
 }
 
 /// QUOTA_EXCEEDED with Retry-After 30 → 429 + Retry-After 30, and the next push to that
 /// endpoint is 429 at once, without a request to FCM.
-async fn fcm_quota_exceeded_holds_the_endpoint_back(rig: Rig) {
-    quota_case(rig, NodeConfig::new(Backend::Embedded), false).await
+async fn fcm_quota_exceeded_holds_the_endpoint_back(store: StoreKind) {
+    quota_case(RelayConfig::new(store), false).await
 }
 
 /// The same with the per-endpoint limiter turned off (`push_rate_per_second = 0`): FCM's
 /// per-device quota must still be honoured.
-async fn fcm_quota_exceeded_holds_back_without_push_limiter(rig: Rig) {
-    quota_case(rig, NodeConfig::new(Backend::Embedded).limit("push_rate_per_second = 0"), false).await
+async fn fcm_quota_exceeded_holds_back_without_push_limiter(store: StoreKind) {
+    quota_case(RelayConfig::new(store).limit("push_rate_per_second = 0"), false).await
 }
 
 /// FCM's quota is per device: after QUOTA_EXCEEDED on one endpoint, a push to another
 /// endpoint of the same device must not hit FCM before the Retry-After either (issue 5:
 /// "FCM QUOTA_EXCEEDED backs that device off").
-async fn fcm_quota_exceeded_holds_back_the_whole_device(rig: Rig) {
-    quota_case(rig, NodeConfig::new(Backend::Embedded), true).await
+async fn fcm_quota_exceeded_holds_back_the_whole_device(store: StoreKind) {
+    quota_case(RelayConfig::new(store), true).await
 }
 
 /// The same with the limiter off. With Redis, a push then checks for a hold by the
 /// limiter key's TTL instead of running the limiter script, which must see the hold too.
-async fn fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter(rig: Rig) {
-    quota_case(rig, NodeConfig::new(Backend::Embedded).limit("push_rate_per_second = 0"), true).await
+async fn fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter(store: StoreKind) {
+    quota_case(RelayConfig::new(store).limit("push_rate_per_second = 0"), true).await
 }
 
-async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
-    let store = rig.store();
-    config.backend = rig.backend();
-    let a = rig.node("a", config).await;
-    let dev = a.create_device(&uprelay_tests::relay::unique_token("quota")).await;
-    let ep = a.register(&dev, "one").await;
-    let ep2 = a.register(&dev, "two").await;
-    let bystander = a.create_device(&uprelay_tests::relay::unique_token("bystander")).await;
-    let bystander_ep = a.register(&bystander, "one").await;
-    rig.fcm().add_fault(json!({ "token": dev.token, "error": "QUOTA_EXCEEDED", "retry_after": 30, "times": 1 })).await;
+async fn quota_case(config: RelayConfig, sibling: bool) {
+    let store = config.store;
+    let a = Relay::start_with(config.private_store().named("a")).await;
+    let dev = a.create_device(&unique_token("quota")).await;
+    let ep = a.register(&dev, "one", None).await;
+    let ep2 = a.register(&dev, "two", None).await;
+    let bystander = a.create_device(&unique_token("bystander")).await;
+    let bystander_ep = a.register(&bystander, "one", None).await;
+    a.emulator.add_fault(json!({ "token": dev.token, "error": "QUOTA_EXCEEDED", "retry_after": 30, "times": 1 })).await;
 
     let first = push(&a, &ep, "over quota").await;
     assert_throttled(&first, 30, 30);
-    let sends_before = rig.fcm().stats().await["send_requests"].as_u64().unwrap();
+    let sends_before = a.emulator.stats().await["send_requests"].as_u64().unwrap();
     let target = if sibling { &ep2 } else { &ep };
     let next = push(&a, target, "still over quota").await;
-    let sends_after = rig.fcm().stats().await["send_requests"].as_u64().unwrap();
+    let sends_after = a.emulator.stats().await["send_requests"].as_u64().unwrap();
     let what = if sibling { "another endpoint of the same device" } else { "the same endpoint" };
     assert_eq!(
         sends_after, sends_before,
         "[{store}] the push to {what} went to FCM although FCM asked for 30 s of quiet (answer {next:?})"
     );
     assert_throttled(&next, 25, 30);
-    assert!(rig.fcm().messages(Some(&dev.token)).await.is_empty(), "[{store}] a held-back push reached FCM");
+    assert!(a.emulator.messages(Some(&dev.token)).await.is_empty(), "[{store}] a held-back push reached FCM");
     // Other devices are not held back.
     assert_eq!(push(&a, &bystander_ep, "bystander").await.status, 201);
 }
@@ -194,14 +191,17 @@ async fn quota_case(rig: Rig, mut config: NodeConfig, sibling: bool) {
 /// `max_concurrent_requests = 2`, FCM sends take 1 s: a burst of 12 concurrent pushes gets
 /// 201 for those admitted and 503 + Retry-After 1 ("overloaded") for the rest, at once; the
 /// admitted ones reach FCM, and the relay serves normally afterwards.
-async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
-    let store = rig.store();
-    let config =
-        NodeConfig::new(rig.backend()).no_rate_limits().fcm_timeout_ms(3000).queue("lease_ms = 7000").limit("max_concurrent_requests = 2");
-    let a = rig.node("a", config).await;
+async fn load_shedding_answers_503_with_retry_after(store: StoreKind) {
+    let config = RelayConfig::new(store)
+        .private_store()
+        .no_rate_limits()
+        .fcm_timeout_ms(3000)
+        .queue("lease_ms = 7000")
+        .limit("max_concurrent_requests = 2");
+    let a = Relay::start_with(config.named("a")).await;
     let targets = make_targets(&a, "shed", 3, 2).await;
     let routes = routes(&targets);
-    rig.fcm().add_fault(json!({ "delay_ms": 1000 })).await;
+    a.emulator.add_fault(json!({ "delay_ms": 1000 })).await;
     let t0 = Instant::now();
     let results = futures::future::join_all((0..12).map(|i| {
         let (ep, token) = routes[i % routes.len()].clone();
@@ -218,7 +218,6 @@ async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
     let mut ledger = Ledger::default();
     let mut shed = 0;
     for (token, body, r, elapsed) in &results {
-        let r = r.as_ref().unwrap_or_else(|e| panic!("[{store}] push failed: {e}"));
         match r.status.as_u16() {
             201 => {}
             503 => {
@@ -229,20 +228,14 @@ async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
             }
             other => panic!("[{store}] unexpected {other}: {r:?}"),
         }
-        ledger.record(
-            "a",
-            token,
-            600,
-            body.clone(),
-            &Ok(PushResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone() }),
-        );
+        ledger.record("a", token, 600, body.clone(), Ok(r));
     }
     let accepted = ledger.acked.len();
     eprintln!("[{store}] burst of 12 with max_concurrent_requests = 2: {accepted} × 201, {shed} × 503 in {took:?}");
     assert!(shed >= 1, "[{store}] nothing was shed");
     assert!(accepted >= 2, "[{store}] fewer than 2 pushes admitted");
-    rig.fcm().clear_faults().await;
-    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(10), Duration::from_millis(300)).await;
+    a.emulator.clear_faults().await;
+    let tally = await_delivery(&a.emulator, &ledger, Duration::from_secs(10), Duration::from_millis(300)).await;
     tally.assert_sound("load shedding");
     assert_eq!(tally.delivered, accepted);
     assert_eq!(push(&a, &routes[0].0, "after the burst").await.status, 201);
@@ -251,26 +244,25 @@ async fn load_shedding_answers_503_with_retry_after(rig: Rig) {
 /// `[queue] max_len = 3` with FCM failing: three pushes are queued (201), the fourth is
 /// 503 with Retry-After (not dropped silently); when FCM is back the three arrive and the
 /// queue accepts again.
-async fn full_queue_answers_503_with_retry_after(rig: Rig) {
-    let store = rig.store();
-    let config = NodeConfig::new(rig.backend()).no_rate_limits().fast_queue().queue("max_len = 3");
-    let a = rig.node("a", config).await;
+async fn full_queue_answers_503_with_retry_after(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().no_rate_limits().fast_queue().queue("max_len = 3");
+    let a = Relay::start_with(config.named("a")).await;
     let targets = make_targets(&a, "full", 1, 1).await;
     let (ep, token) = routes(&targets)[0].clone();
-    rig.fcm().add_fault(json!({ "error": "UNAVAILABLE" })).await;
+    a.emulator.add_fault(json!({ "error": "UNAVAILABLE" })).await;
     let mut ledger = Ledger::default();
     for i in 0..3 {
         let body = format!("queued {i}").into_bytes();
         let r = a.push(&ep, &[("TTL", "600")], body.clone()).await;
-        assert_eq!(r.as_ref().unwrap().status, 201, "[{store}] push {i} must be queued: {r:?}");
-        ledger.record("a", &token, 600, body, &r);
+        assert_eq!(r.status, 201, "[{store}] push {i} must be queued: {r:?}");
+        ledger.record("a", &token, 600, body, Ok(&r));
     }
     let fourth = push(&a, &ep, "no room").await;
     assert_eq!(fourth.status, 503, "[{store}] 4th push with a full queue: {fourth:?}");
     assert!(fourth.retry_after() >= 1, "[{store}] {fourth:?}");
     assert_eq!(a.metric("uprelay_queue_total{result=\"full\"}").await, 1.0);
-    rig.fcm().clear_faults().await;
-    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(15), Duration::from_millis(500)).await;
+    a.emulator.clear_faults().await;
+    let tally = await_delivery(&a.emulator, &ledger, Duration::from_secs(15), Duration::from_millis(500)).await;
     tally.assert_sound("full queue");
     assert_eq!(tally.delivered, 3);
     assert_eq!(tally.unacknowledged_delivered, 0, "[{store}] the refused 4th push was delivered anyway");

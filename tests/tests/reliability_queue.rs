@@ -9,20 +9,25 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use uprelay_tests::chaos::{await_delivery, eventually, make_targets, received, Ledger, NodeConfig, Rig};
-use uprelay_tests::chaos_per_store;
+use uprelay_tests::ledger::{await_delivery, make_targets, received, routes, Ledger};
+use uprelay_tests::relay::{Relay, RelayConfig, StoreKind};
+use uprelay_tests::{eventually, per_store};
 
-chaos_per_store!(breaker_answers_fast_while_fcm_hangs, queue_honours_retry_after, queued_message_for_dead_token_is_dropped);
+per_store!([embedded, redis], CHAOS_LIMIT; breaker_answers_fast_while_fcm_hangs, queue_honours_retry_after, queued_message_for_dead_token_is_dropped);
 
-async fn breaker_answers_fast_while_fcm_hangs(rig: Rig) {
-    let store = rig.store();
-    let config =
-        NodeConfig::new(rig.backend()).no_rate_limits().fast_queue().queue("breaker_threshold = 3").queue("breaker_cooldown_ms = 10000");
-    let node = rig.node("breaker", config).await;
+async fn breaker_answers_fast_while_fcm_hangs(store: StoreKind) {
+    let config = RelayConfig::new(store)
+        .private_store()
+        .named("breaker")
+        .no_rate_limits()
+        .fast_queue()
+        .queue("breaker_threshold = 3")
+        .queue("breaker_cooldown_ms = 10000");
+    let node = Relay::start_with(config).await;
     let targets = make_targets(&node, "brk", 2, 2).await;
-    let routes = uprelay_tests::chaos::routes(&targets);
+    let routes = routes(&targets);
     // FCM hangs: every send takes 3 s, the relay gives up after 1 s.
-    rig.fcm().add_fault(json!({ "delay_ms": 3000 })).await;
+    node.emulator.add_fault(json!({ "delay_ms": 3000 })).await;
     let mut ledger = Ledger::default();
     let mut took = Vec::new();
     for i in 0..12 {
@@ -31,8 +36,8 @@ async fn breaker_answers_fast_while_fcm_hangs(rig: Rig) {
         let t = Instant::now();
         let r = node.push(ep, &[("TTL", "600")], body.clone()).await;
         took.push(t.elapsed());
-        assert_eq!(r.as_ref().map(|r| r.status.as_u16()), Ok(201), "[{store}] push {i} while FCM hangs: {r:?}");
-        ledger.record("breaker", token, 600, body, &r);
+        assert_eq!(r.status, 201, "[{store}] push {i} while FCM hangs: {r:?}");
+        ledger.record("breaker", token, 600, body, Ok(&r));
     }
     let ms: Vec<u128> = took.iter().map(|d| d.as_millis()).collect();
     eprintln!("[{store}] push latencies while FCM hangs (ms): {ms:?}");
@@ -45,8 +50,8 @@ async fn breaker_answers_fast_while_fcm_hangs(rig: Rig) {
         took[4..].iter().all(|d| *d < Duration::from_millis(500)),
         "[{store}] after 3 timeouts the breaker should send pushes straight to the queue: {ms:?}"
     );
-    rig.fcm().clear_faults().await;
-    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(20), Duration::from_millis(3500)).await;
+    node.emulator.clear_faults().await;
+    let tally = await_delivery(&node.emulator, &ledger, Duration::from_secs(20), Duration::from_millis(3500)).await;
     eprintln!("[{store}] {}", tally.row("FCM hanging (3 s > 1 s timeout), circuit breaker"));
     tally.assert_sound("breaker");
     assert_eq!(tally.delivered, tally.accepted);
@@ -56,44 +61,42 @@ async fn breaker_answers_fast_while_fcm_hangs(rig: Rig) {
     assert!(tally.duplicated.len() <= 4, "[{store}] {:?}", tally.duplicated);
 }
 
-async fn queue_honours_retry_after(rig: Rig) {
-    let store = rig.store();
-    let node = rig.node("ra", NodeConfig::new(rig.backend()).no_rate_limits().fast_queue()).await;
+async fn queue_honours_retry_after(store: StoreKind) {
+    let node = Relay::start_with(RelayConfig::new(store).private_store().named("ra").no_rate_limits().fast_queue()).await;
     let targets = make_targets(&node, "ra", 1, 1).await;
-    let (ep, token) = uprelay_tests::chaos::routes(&targets)[0].clone();
-    rig.fcm().add_fault(json!({ "token": token, "error": "UNAVAILABLE", "retry_after": 3, "times": 1 })).await;
+    let (ep, token) = routes(&targets)[0].clone();
+    node.emulator.add_fault(json!({ "token": token, "error": "UNAVAILABLE", "retry_after": 3, "times": 1 })).await;
     let mut ledger = Ledger::default();
     let body = b"after retry-after".to_vec();
     let r = node.push(&ep, &[("TTL", "600")], body.clone()).await;
-    assert_eq!(r.as_ref().map(|r| r.status.as_u16()), Ok(201), "[{store}] {r:?}");
-    ledger.record("ra", &token, 600, body, &r);
-    let tally = await_delivery(rig.fcm(), &ledger, Duration::from_secs(10), Duration::from_millis(300)).await;
+    assert_eq!(r.status, 201, "[{store}] {r:?}");
+    ledger.record("ra", &token, 600, body, Ok(&r));
+    let tally = await_delivery(&node.emulator, &ledger, Duration::from_secs(10), Duration::from_millis(300)).await;
     tally.assert_sound("retry-after");
     assert_eq!(tally.delivered, 1);
-    let got = received(rig.fcm()).await;
+    let got = received(&node.emulator).await;
     let waited = got[0].received_ms as i64 - ledger.acked[0].acked_ms as i64;
     eprintln!("[{store}] delivered {waited} ms after the 201 (FCM said Retry-After: 3)");
     assert!(waited >= 2800, "[{store}] retried {waited} ms after FCM asked for 3 s");
     assert!(waited < 6000, "[{store}] retried only {waited} ms later (backoff 200 ms, Retry-After 3 s)");
 }
 
-async fn queued_message_for_dead_token_is_dropped(rig: Rig) {
-    let store = rig.store();
-    let node = rig.node("dead", NodeConfig::new(rig.backend()).no_rate_limits().fast_queue()).await;
+async fn queued_message_for_dead_token_is_dropped(store: StoreKind) {
+    let node = Relay::start_with(RelayConfig::new(store).private_store().named("dead").no_rate_limits().fast_queue()).await;
     let targets = make_targets(&node, "dead", 1, 2).await;
     let dev = &targets[0].device;
-    rig.fcm().add_fault(json!({ "token": dev.token, "error": "UNAVAILABLE" })).await;
-    let r = node.push(&targets[0].endpoints[0], &[("TTL", "600")], b"to a phone that is gone".to_vec()).await.unwrap();
+    node.emulator.add_fault(json!({ "token": dev.token, "error": "UNAVAILABLE" })).await;
+    let r = node.push(&targets[0].endpoints[0], &[("TTL", "600")], b"to a phone that is gone".to_vec()).await;
     assert_eq!(r.status, 201, "[{store}] {r:?}");
-    rig.fcm().clear_faults().await;
-    rig.fcm().add_fault(json!({ "token": dev.token, "error": "UNREGISTERED" })).await;
+    node.emulator.clear_faults().await;
+    node.emulator.add_fault(json!({ "token": dev.token, "error": "UNREGISTERED" })).await;
     let dropped =
         eventually(Duration::from_secs(10), || async { node.metric("uprelay_queue_total{result=\"dead_token\"}").await >= 1.0 }).await;
     assert!(dropped, "[{store}] queued message for a dead token not dropped:\n{}", node.metrics().await);
     let (status, _) = node.api(Method::GET, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), None).await;
     assert_eq!(status, 404, "[{store}] the device of a dead token must be deleted by the retry worker");
     for ep in &targets[0].endpoints {
-        assert_eq!(node.push(ep, &[("TTL", "60")], b"x".to_vec()).await.unwrap().status, 404, "[{store}] endpoint of a dead device");
+        assert_eq!(node.push(ep, &[("TTL", "60")], b"x".to_vec()).await.status, 404, "[{store}] endpoint of a dead device");
     }
-    assert!(rig.fcm().messages(Some(&dev.token)).await.is_empty());
+    assert!(node.emulator.messages(Some(&dev.token)).await.is_empty());
 }

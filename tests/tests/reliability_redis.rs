@@ -10,20 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use uprelay_tests::chaos::{
-    await_delivery, bounded, eventually, make_targets, now_ms, push_load, received, redis_cli, routes, start_emulator, tagged_body,
-    Backend, Ledger, Node, NodeConfig, PersistentRedis, Tally,
-};
+use uprelay_tests::eventually;
+use uprelay_tests::ledger::{await_delivery, make_targets, now_ms, push_load, received, routes, tagged_body, Ledger, Tally};
 use uprelay_tests::redis::RedisServer;
+use uprelay_tests::relay::{endpoint_path, run_bounded, Relay, RelayConfig, StoreKind, CHAOS_LIMIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_with_aof_mid_load_loses_nothing() {
-    bounded("redis_restart_with_aof_mid_load_loses_nothing", redis_restart_with_aof()).await
+    run_bounded("redis_restart_with_aof_mid_load_loses_nothing", CHAOS_LIMIT, redis_restart_with_aof()).await
 }
 
 /// Push continuously (4 at a time, round robin over `routes`) until `stop` is set or `max`
 /// pushes were made; every push carries its phase in `phase_of(seq)`.
-async fn pusher(node: &Node, routes: &[(String, String)], stop: &AtomicBool, max: usize) -> Vec<(u64, Ledger)> {
+async fn pusher(node: &Relay, routes: &[(String, String)], stop: &AtomicBool, max: usize) -> Vec<(u64, Ledger)> {
     use futures::StreamExt;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(8)).build().unwrap();
     let results: Vec<(u64, Ledger)> = futures::stream::iter(0..max)
@@ -34,9 +33,9 @@ async fn pusher(node: &Node, routes: &[(String, String)], stop: &AtomicBool, max
             async move {
                 let body = tagged_body("aof", i, 80);
                 let started = now_ms();
-                let r = node.push_with(http, &endpoint, &[("TTL", "600")], body.clone()).await;
+                let r = node.try_push(http, &node.url(&endpoint_path(&endpoint)), &[("TTL", "600")], body.clone()).await;
                 let mut l = Ledger::default();
-                l.record(&node.name, &token, 600, body, &r);
+                l.record(&node.config.name, &token, 600, body, r.as_ref());
                 // Pace the load: ~4 × 25 pushes/s.
                 tokio::time::sleep(Duration::from_millis(40)).await;
                 (started, l)
@@ -49,10 +48,10 @@ async fn pusher(node: &Node, routes: &[(String, String)], stop: &AtomicBool, max
 }
 
 async fn redis_restart_with_aof() {
-    let emulator = start_emulator().await;
-    let mut redis = PersistentRedis::start().await;
-    let config = NodeConfig::new(Backend::Redis(redis.url())).no_rate_limits().fast_queue();
-    let node = Node::start("aof", &emulator, config).await;
+    let mut redis = RedisServer::with_aof().await;
+    let config = RelayConfig::new(StoreKind::Redis).store_urls(vec![redis.url().to_owned()]).named("aof").no_rate_limits().fast_queue();
+    let node = Relay::start_with(config).await;
+    let emulator = node.emulator.clone();
     let targets = make_targets(&node, "aof", 3, 2).await;
     let routes = routes(&targets);
     emulator.client.add_fault(json!({ "error": "UNAVAILABLE" })).await;
@@ -123,16 +122,14 @@ async fn redis_restart_with_aof() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_queue_and_survive_one_crash() {
-    bounded("two_instances_share_the_queue_and_survive_one_crash", two_instances()).await
+    run_bounded("two_instances_share_the_queue_and_survive_one_crash", CHAOS_LIMIT, two_instances()).await
 }
 
 async fn two_instances() {
-    let emulator = start_emulator().await;
-    let redis = RedisServer::private().await;
-    let port: u16 = redis.url().rsplit(':').next().unwrap().parse().unwrap();
-    let config = NodeConfig::new(Backend::Redis(redis.url().to_owned())).no_rate_limits().fast_queue().queue("batch = 16");
-    let mut a = Node::start("a", &emulator, config.clone()).await;
-    let b = Node::start("b", &emulator, config).await;
+    let config = RelayConfig::new(StoreKind::Redis).private_store().no_rate_limits().fast_queue().queue("batch = 16");
+    let mut a = Relay::start_with(config.clone().named("a")).await;
+    let b = a.sibling(config.named("b")).await;
+    let emulator = a.emulator.clone();
     let targets = make_targets(&a, "pair", 4, 2).await;
     let routes = routes(&targets);
 
@@ -200,7 +197,7 @@ async fn two_instances() {
     assert_eq!(tally.delivered, tally.accepted);
     // Nothing was delivered before the kill (FCM failed throughout), so no duplicates either.
     assert!(tally.duplicated.is_empty(), "duplicates although FCM accepted nothing before the crash: {:?}", tally.duplicated);
-    let queue = redis_cli(port, false, &["hlen", "{up:q}:msg"]).await;
+    let queue = a.redis.as_ref().unwrap().cli(&["hlen", "{up:q}:msg"]).await;
     assert_eq!(queue, "0", "shared queue not empty after b drained it");
     // And the whole run, both phases.
     let whole = Tally::compute(&all, &received(&emulator.client).await, now_ms());

@@ -1,7 +1,9 @@
-//! HTTP routers: the Web Push endpoint, the distributor API and operations.
+//! HTTP routers: the Web Push endpoint, the Matrix push gateway, the distributor API and
+//! operations.
 
 mod devices;
 mod error;
+mod matrix;
 mod ops;
 mod push;
 mod state;
@@ -46,6 +48,7 @@ impl Http {
         let request_timeout = Duration::from_millis(limits.request_timeout_ms);
         let router = Router::new()
             .merge(push::routes())
+            .merge(matrix::routes())
             .merge(devices::routes())
             .merge(ops::routes())
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource") })

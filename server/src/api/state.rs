@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::fcm::FcmClient;
+use crate::gateway::Gateway;
 use crate::relay::Relay;
 use crate::store::Store;
 
@@ -23,6 +24,7 @@ pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
     pub(super) fcm: Arc<FcmClient>,
     pub(super) relay: Arc<Relay>,
+    pub(super) gateway: Gateway,
     pub(super) metrics: PrometheusHandle,
 }
 
@@ -34,9 +36,10 @@ impl AppState {
         store: Arc<dyn Store>,
         fcm: Arc<FcmClient>,
         relay: Arc<Relay>,
+        gateway: Gateway,
         metrics: PrometheusHandle,
     ) -> AppState {
         let public_base = config.public_base();
-        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, metrics }) }
+        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, gateway, metrics }) }
     }
 }
