@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use uprelay_tests::relay::{run_bounded, unique_token, Relay, RelayConfig, StoreKind};
+use uprelay_tests::relay::{run_bounded, unique_token, Relay, RelayConfig, StoreKind, TEST_LIMIT};
 use uprelay_tests::{free_port, workspace_root, ChildGuard, TempDir};
 
 fn rules_path() -> PathBuf {
@@ -275,5 +275,5 @@ async fn dashboard_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_has_data_in_a_real_prometheus_scraping_uprelay() {
-    run_bounded("dashboard", dashboard_case()).await;
+    run_bounded("dashboard", TEST_LIMIT, dashboard_case()).await;
 }
