@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 # Python senders/decoders used by the end-to-end tests.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ece, firebase_admin' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ece, firebase_admin, kubernetes_validate' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi

@@ -747,6 +747,9 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     clean_env(&mut cmd);
     let mut relay = ChildProc::spawn(&format!("uprelay-{}", env.run_seq), cmd, &env.dir)?;
     relay.wait_ready(&format!("{origin}/readyz"), Duration::from_secs(60)).await?;
+    // Resident memory before and after the load: nothing scrapes /metrics in between, so
+    // growth here is what an unscraped relay keeps (issue 14).
+    let rss_before = sysstat::proc_status_kib(relay.pid(), "VmRSS");
 
     let authorization = match &sender {
         Some(s) => Some(s.authorization(&origin)?),
@@ -772,6 +775,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     let m = measure(env, spec, watched).await?;
     relay.check_running()?;
     let rss = sysstat::proc_status_kib(relay.pid(), "VmHWM");
+    let rss_after = sysstat::proc_status_kib(relay.pid(), "VmRSS");
 
     // Every 201 means FCM accepted the message (or it was queued for retry, which then
     // lands shortly): wait a little for the counts to meet.
@@ -786,6 +790,14 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     let printed = print_measured(&m, "uprelay");
     if let Some(kib) = rss {
         println!("  uprelay      peak RSS (VmHWM) {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        println!(
+            "  uprelay      RSS {:.1} MiB before the load, {:.1} MiB after it ({:+.1} MiB; /metrics not scraped)",
+            before as f64 / 1024.0,
+            after as f64 / 1024.0,
+            (after as f64 - before as f64) / 1024.0
+        );
     }
     let check_ok = emu_delta == total_201;
     println!(

@@ -1,11 +1,13 @@
-//! Prometheus metrics: names in one place so dashboards and code agree.
+//! Prometheus metrics: names in one place so dashboards, alert rules and code agree, the
+//! recorder's upkeep, and the process figures (CPU, memory) Prometheus' own clients export.
 
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Pushes by outcome (`delivered`, `not_found`, `gone`, `bad_ttl`, …).
+/// Pushes by outcome (`delivered`, `queued`, `not_found`, `gone`, `throttled`, …).
 pub const PUSHES: &str = "uprelay_pushes_total";
 /// Pushes that reached the relay, by `ingress` (webpush, matrix) and content `encoding`
 /// (aes128gcm, aesgcm, other).
@@ -15,6 +17,10 @@ pub const PUSHES_RECEIVED: &str = "uprelay_pushes_received_total";
 pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 /// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
+/// Time one FCM send request took (token, request and answer), seconds.
+pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
+/// OAuth access-token fetches by result (`ok`, `error`).
+pub const OAUTH_REFRESHES: &str = "uprelay_oauth_refreshes_total";
 /// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
 /// accepted the message.
 pub const FCM_ANOMALIES: &str = "uprelay_fcm_anomalies_total";
@@ -29,31 +35,125 @@ pub const DEVICES: &str = "uprelay_devices_total";
 pub const QUEUE: &str = "uprelay_queue_total";
 /// Messages in the retry queue (sampled by the worker).
 pub const QUEUE_LENGTH: &str = "uprelay_queue_length";
+/// Age of the oldest message in the retry queue, seconds; 0 when it is empty (sampled by the worker).
+pub const QUEUE_OLDEST_AGE: &str = "uprelay_queue_oldest_age_seconds";
+/// 1 from the moment the FCM circuit breaker opens until FCM next accepts a message, else 0.
+pub const BREAKER_OPEN: &str = "uprelay_breaker_open";
 /// Requests refused by a rate limiter (`limit`: push, device_create).
 pub const RATE_LIMITED: &str = "uprelay_rate_limited_total";
+
+/// Failed store operations (`kind`: store_unavailable, store_internal).
+pub const STORE_ERRORS: &str = "uprelay_store_errors_total";
+/// Time of the push path's store round trip (route lookup and limiter), seconds.
+pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
 
+/// CPU time of the process (user + system), seconds. Named as Prometheus' client
+/// libraries name it, so the usual process dashboards work.
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+/// Resident memory of the process, bytes.
+pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+/// Open file descriptors (connections included).
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+
+/// How often the recorder's upkeep runs. Histogram samples wait in the recorder until
+/// upkeep (or a scrape) folds them into buckets, so without it memory grows with every
+/// push while nobody scrapes; a second bounds the backlog to one second of pushes.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const STORE_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Install the global recorder (once per process) and return the handle that renders it.
+/// Install the global recorder (once per process), start its upkeep thread and return
+/// the handle that renders it.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(PUSH_DURATION.to_string()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-                )
-                .expect("static bucket list is non-empty")
-                .build_recorder();
+            let mut builder = PrometheusBuilder::new();
+            for (name, buckets) in [(PUSH_DURATION, LATENCY_BUCKETS), (FCM_SEND_DURATION, LATENCY_BUCKETS), (STORE_DURATION, STORE_BUCKETS)]
+            {
+                builder =
+                    builder.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets).expect("static bucket list is non-empty");
+            }
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Another recorder may be installed already (tests); ours still renders its own data.
             let _ = metrics::set_global_recorder(recorder);
+            pre_register();
+            let upkeep = handle.clone();
+            // A thread of its own: the recorder is process-wide and outlives any runtime.
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+                sample_process();
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread; memory then only shrinks at scrapes");
+            }
+            sample_process();
             handle
         })
         .clone()
+}
+
+/// Series that alerts and dashboards read exist from the start at 0 (a rate over a
+/// series that appears only with the first error says nothing until then).
+fn pre_register() {
+    for kind in ["store_unavailable", "store_internal"] {
+        metrics::counter!(STORE_ERRORS, "kind" => kind).increment(0);
+    }
+    for result in ["ok", "error"] {
+        metrics::counter!(OAUTH_REFRESHES, "result" => result).increment(0);
+    }
+    metrics::counter!(CONNECTIONS_REFUSED).increment(0);
+    metrics::gauge!(BREAKER_OPEN).set(0.0);
+}
+
+/// Refresh the `process_*` gauges from `/proc/self` (Linux; elsewhere they are absent).
+fn sample_process() {
+    let Some(stat) = std::fs::read_to_string("/proc/self/stat").ok() else { return };
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    // SAFETY: sysconf only reads a configuration value.
+    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    // utime and stime are fields 14 and 15 of stat(5): 11 and 12 after the name.
+    let cpu_ticks: Option<u64> =
+        fields.get(11).zip(fields.get(12)).and_then(|(u, s)| Some(u.parse::<u64>().ok()? + s.parse::<u64>().ok()?));
+    if let (Some(t), true) = (cpu_ticks, ticks > 0) {
+        metrics::gauge!(PROCESS_CPU).set(t as f64 / ticks as f64);
+    }
+    let rss_pages = std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
+    if let (Some(pages), true) = (rss_pages, page > 0) {
+        metrics::gauge!(PROCESS_RSS).set((pages * page as u64) as f64);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!(PROCESS_OPEN_FDS).set(fds.count() as f64);
+    }
+}
+
+/// Count a failed store operation (`kind` is [`StoreError::label`](crate::store::StoreError::label)).
+pub fn store_error(kind: &'static str) {
+    metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
+}
+
+/// Count one OAuth access-token fetch.
+pub fn oauth_refresh(ok: bool) {
+    metrics::counter!(OAUTH_REFRESHES, "result" => if ok { "ok" } else { "error" }).increment(1);
+}
+
+/// The FCM circuit breaker opened (`true`) or closed again.
+pub fn breaker_open(open: bool) {
+    metrics::gauge!(BREAKER_OPEN).set(if open { 1.0 } else { 0.0 });
+}
+
+/// The retry queue's oldest message was enqueued at this unix ms (`None`: the queue is empty).
+pub fn queue_oldest(enqueued_ms: Option<u64>, now_ms: u64) {
+    let age = enqueued_ms.map(|t| now_ms.saturating_sub(t) as f64 / 1000.0).unwrap_or(0.0);
+    metrics::gauge!(QUEUE_OLDEST_AGE).set(age);
 }
 
 /// Handles of the series every push touches, registered once: the `counter!` macros look
@@ -66,6 +166,8 @@ pub struct HotMetrics {
     queued: Counter,
     fcm_ok: Counter,
     push_duration: Histogram,
+    fcm_send_duration: Histogram,
+    store_duration: Histogram,
 }
 
 static HOT: OnceLock<HotMetrics> = OnceLock::new();
@@ -85,8 +187,20 @@ pub fn hot() -> &'static HotMetrics {
             queued: metrics::counter!(PUSHES, "outcome" => "queued"),
             fcm_ok: metrics::counter!(FCM_REQUESTS, "result" => "ok"),
             push_duration: metrics::histogram!(PUSH_DURATION),
+            fcm_send_duration: metrics::histogram!(FCM_SEND_DURATION),
+            store_duration: metrics::histogram!(STORE_DURATION),
         }
     })
+}
+
+/// Records the time from its creation to its drop as the push path's store round trip
+/// (a guard, so every return of a lookup is timed).
+pub struct StoreTimer(Instant);
+
+impl Drop for StoreTimer {
+    fn drop(&mut self) {
+        hot().store_duration.record(self.0.elapsed().as_secs_f64());
+    }
 }
 
 impl HotMetrics {
@@ -121,5 +235,15 @@ impl HotMetrics {
     /// Record how long a push took, in seconds.
     pub fn push_duration(&self, seconds: f64) {
         self.push_duration.record(seconds);
+    }
+
+    /// Record how long one FCM send request took.
+    pub fn fcm_send_duration(&self, elapsed: Duration) {
+        self.fcm_send_duration.record(elapsed.as_secs_f64());
+    }
+
+    /// Start timing a push-path store round trip.
+    pub fn store_timer(&self) -> StoreTimer {
+        StoreTimer(Instant::now())
     }
 }

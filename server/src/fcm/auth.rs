@@ -96,8 +96,9 @@ impl ProjectAuth {
         // replacing one we already have (ahead of time, or after a 401) needs force.
         let force = had_token;
         let scopes = [FCM_SCOPE];
-        let token = if force { self.authenticator.force_refreshed_token(&scopes).await } else { self.authenticator.token(&scopes).await }
-            .map_err(|e| FcmError::Auth(format!("project {}: {e}", self.project)))?;
+        let token = if force { self.authenticator.force_refreshed_token(&scopes).await } else { self.authenticator.token(&scopes).await };
+        crate::metrics::oauth_refresh(token.is_ok());
+        let token = token.map_err(|e| FcmError::Auth(format!("project {}: {e}", self.project)))?;
         let text = token.token().ok_or_else(|| FcmError::Auth("token endpoint returned no access_token".into()))?;
         let header = HeaderValue::from_str(&format!("Bearer {text}"))
             .map_err(|_| FcmError::Auth("access token is not a valid header value".into()))?;

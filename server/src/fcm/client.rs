@@ -139,7 +139,10 @@ impl FcmClient {
 
     /// One request under the whole-request timeout (headers and body).
     async fn post(&self, uri: &Uri, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
-        tokio::time::timeout(self.timeout, self.exchange(uri, bearer, body)).await.map_err(|_| FcmError::Timeout)?
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.timeout, self.exchange(uri, bearer, body)).await.map_err(|_| FcmError::Timeout);
+        crate::metrics::hot().fcm_send_duration(started.elapsed());
+        result?
     }
 
     async fn exchange(&self, uri: &Uri, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {

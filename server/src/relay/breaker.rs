@@ -31,6 +31,7 @@ impl Breaker {
             let was_open = self.is_open(now_ms);
             self.open_until_ms.store(now_ms + self.cooldown_ms, Ordering::Relaxed);
             if !was_open {
+                crate::metrics::breaker_open(true);
                 tracing::warn!(
                     failures = n,
                     cooldown_ms = self.cooldown_ms,
@@ -43,6 +44,7 @@ impl Breaker {
     /// A successful FCM send.
     pub fn success(&self) {
         if self.failures.swap(0, Ordering::Relaxed) >= self.threshold {
+            crate::metrics::breaker_open(false);
             tracing::info!("FCM answering again: circuit breaker closed");
         }
         self.open_until_ms.store(0, Ordering::Relaxed);

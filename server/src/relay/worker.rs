@@ -54,6 +54,9 @@ impl Worker {
                 if let Ok(n) = self.store.queue_len().await {
                     metrics::gauge!(crate::metrics::QUEUE_LENGTH).set(n as f64);
                 }
+                if let Ok(oldest) = self.store.queue_oldest_ms().await {
+                    crate::metrics::queue_oldest(oldest, now);
+                }
             }
             let batch = match self.store.lease(now, self.cfg.lease_ms, self.cfg.batch).await {
                 Ok(b) => b,

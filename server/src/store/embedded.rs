@@ -22,6 +22,11 @@ const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints"
 const QUEUE_DUE: TableDefinition<&[u8], ()> = TableDefinition::new("queue_due");
 /// Retry queue messages: id → due ms (big-endian) ‖ encoded message.
 const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg");
+/// Retry queue ordered by enqueue time (for the oldest message's age): key = enqueue ms
+/// (big-endian) ‖ message id.
+const QUEUE_BORN: TableDefinition<&[u8], ()> = TableDefinition::new("queue_born");
+/// Enqueue time of each queued message: id → unix ms (to find its `QUEUE_BORN` key).
+const QUEUE_BORN_OF: TableDefinition<&str, u64> = TableDefinition::new("queue_born_of");
 
 fn due_key(due_ms: u64, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + id.len());
@@ -45,7 +50,9 @@ pub struct EmbeddedStore {
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+    let err = StoreError::Internal(e.to_string());
+    crate::metrics::store_error(err.label());
+    err
 }
 
 impl EmbeddedStore {
@@ -60,6 +67,8 @@ impl EmbeddedStore {
         txn.open_table(ENDPOINTS)?;
         txn.open_table(QUEUE_DUE)?;
         txn.open_table(QUEUE_MSG)?;
+        txn.open_table(QUEUE_BORN)?;
+        txn.open_table(QUEUE_BORN_OF)?;
         txn.commit()?;
         Ok(EmbeddedStore { db: Arc::new(db), path, limits: Arc::new(LocalLimits::default()) })
     }
@@ -222,6 +231,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn route_admit(&self, endpoint: &EndpointId, rate: Option<&Rate>, now_ms: u64) -> Result<Option<(Route, Admission)>, StoreError> {
+        let _timer = crate::metrics::hot().store_timer();
         let Some(route) = self.route(endpoint).await? else { return Ok(None) };
         Ok(Some((route, self.limits.admit_or_check(endpoint.as_str(), rate, now_ms))))
     }
@@ -245,6 +255,9 @@ impl Store for EmbeddedStore {
             let id = msg.id.as_str();
             msgs.insert(id, msg_value(due_ms, &msg).as_slice()).map_err(internal)?;
             txn.open_table(QUEUE_DUE).map_err(internal)?.insert(due_key(due_ms, id).as_slice(), ()).map_err(internal)?;
+            let born = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+            txn.open_table(QUEUE_BORN).map_err(internal)?.insert(due_key(born, id).as_slice(), ()).map_err(internal)?;
+            txn.open_table(QUEUE_BORN_OF).map_err(internal)?.insert(id, born).map_err(internal)?;
             Ok(true)
         })
         .await
@@ -293,6 +306,10 @@ impl Store for EmbeddedStore {
         self.write(move |txn| {
             let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
             let old = msgs.remove(id.as_str()).map_err(internal)?.map(|v| v.value().to_vec());
+            let born = txn.open_table(QUEUE_BORN_OF).map_err(internal)?.remove(id.as_str()).map_err(internal)?.map(|v| v.value());
+            if let Some(born) = born {
+                txn.open_table(QUEUE_BORN).map_err(internal)?.remove(due_key(born, id.as_str()).as_slice()).map_err(internal)?;
+            }
             let Some(old) = old else { return Ok(false) };
             let due_ms = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);
             txn.open_table(QUEUE_DUE).map_err(internal)?.remove(due_key(due_ms, id.as_str()).as_slice()).map_err(internal)?;
@@ -323,6 +340,13 @@ impl Store for EmbeddedStore {
         let txn = self.db.begin_read().map_err(internal)?;
         let msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
         msgs.len().map_err(internal)
+    }
+
+    async fn queue_oldest_ms(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let born = txn.open_table(QUEUE_BORN).map_err(internal)?;
+        let first = born.first().map_err(internal)?;
+        Ok(first.and_then(|(k, _)| Some(u64::from_be_bytes(k.value().get(..8)?.try_into().ok()?))))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -158,6 +158,8 @@ pub trait Store: Send + Sync + 'static {
     async fn reschedule(&self, msg: &QueuedMessage, due_ms: u64) -> Result<(), StoreError>;
     /// Messages in the queue.
     async fn queue_len(&self) -> Result<u64, StoreError>;
+    /// When the oldest message still queued was enqueued (unix ms); `None` when empty.
+    async fn queue_oldest_ms(&self) -> Result<Option<u64>, StoreError>;
     // --- Operations ---
     /// Whether the backend answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -15,7 +15,8 @@
 //! - `up:rl:<name>` → other limiters (device creation per client IP);
 //! - `up:projects` → the project table: `n:<name>` → number, `i:<number>` → name
 //!   (device heads hold the one-byte number instead of the name);
-//! - `{up:q}:due` (sorted set, score = due ms) and `{up:q}:msg` (hash) → the retry queue,
+//! - `{up:q}:due` (sorted set, score = due ms), `{up:q}:msg` (hash) and `{up:q}:born`
+//!   (sorted set, score = enqueue ms, for the age of the oldest message) → the retry queue,
 //!   sharing one hash slot so every queue operation is a single-slot script;
 //! - `up:sealing-key` → the 32 random bytes every instance seals endpoint ids with,
 //!   created by the first instance that starts.
@@ -81,15 +82,18 @@ fn limiter_key(dev: &RawDeviceId, tag: &Tag) -> [u8; 13 + 48] {
 
 const QUEUE_DUE: &str = "{up:q}:due";
 const QUEUE_MSG: &str = "{up:q}:msg";
+const QUEUE_BORN: &str = "{up:q}:born";
 const SEALING_KEY: &str = "up:sealing-key";
 const PROJECTS: &str = "up:projects";
 
 fn map_err(e: redis::RedisError) -> StoreError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_cluster_error() {
+    let err = if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_cluster_error() {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Internal(e.to_string())
-    }
+    };
+    crate::metrics::store_error(err.label());
+    err
 }
 
 /// Lua helpers over bucket KEYS[1]: `regs(dev)` lists a device's registration fields and
@@ -285,19 +289,20 @@ return 1
     )
 });
 
-/// KEYS: due, msg. ARGV: id, value, max_len, due_ms. 0 when full.
+/// KEYS: due, msg, born. ARGV: id, value, max_len, due_ms, now_ms. 0 when full.
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 1
 "#,
     )
 });
 
-/// KEYS: due, msg. ARGV: now_ms, lease_ms, max. Leases due messages and returns them.
+/// KEYS: due, msg, born. ARGV: now_ms, lease_ms, max. Leases due messages and returns them.
 static LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -312,6 +317,7 @@ for i, id in ipairs(ids) do
     table.insert(out, values[i])
   else
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[3], id)
   end
 end
 return out
@@ -319,9 +325,10 @@ return out
     )
 });
 
-/// KEYS: due, msg. ARGV: id.
-static COMPLETE: LazyLock<Script> =
-    LazyLock::new(|| Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); return redis.call('HDEL', KEYS[2], ARGV[1])"));
+/// KEYS: due, msg, born. ARGV: id. Returns whether the message was queued.
+static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1]); return redis.call('HDEL', KEYS[2], ARGV[1])")
+});
 
 /// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
 static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| {
@@ -652,6 +659,7 @@ where
         _now_ms: u64,
     ) -> Result<Option<(Route, Admission)>, StoreError> {
         let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(None) };
+        let _timer = crate::metrics::hot().store_timer();
         let device = DeviceId::from_bytes(&dev);
         let (interval, tolerance) = limiter_params(rate);
         let (bucket, limiter, field) = (bucket_key(&dev), limiter_key(&dev, &tag), reg_field(&dev, &tag));
@@ -723,10 +731,12 @@ where
         let added: i64 = ENQUEUE
             .key(QUEUE_DUE)
             .key(QUEUE_MSG)
+            .key(QUEUE_BORN)
             .arg(msg.id.as_str())
             .arg(codec::encode_queued(msg))
             .arg(max_len)
             .arg(due_ms)
+            .arg(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
@@ -735,14 +745,23 @@ where
 
     async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError> {
         let mut conn = self.conn.clone();
-        let values: Vec<Vec<u8>> =
-            LEASE.key(QUEUE_DUE).key(QUEUE_MSG).arg(now_ms).arg(lease_ms).arg(max).invoke_async(&mut conn).await.map_err(map_err)?;
+        let values: Vec<Vec<u8>> = LEASE
+            .key(QUEUE_DUE)
+            .key(QUEUE_MSG)
+            .key(QUEUE_BORN)
+            .arg(now_ms)
+            .arg(lease_ms)
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
         values.iter().map(|v| codec::decode_queued(v)).collect()
     }
 
     async fn complete(&self, id: &MessageId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let removed: i64 = COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
+        let removed: i64 =
+            COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).key(QUEUE_BORN).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
         Ok(removed == 1)
     }
 
@@ -763,6 +782,12 @@ where
     async fn queue_len(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         conn.hlen(QUEUE_MSG).await.map_err(map_err)
+    }
+
+    async fn queue_oldest_ms(&self) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        let oldest: Vec<(String, f64)> = conn.zrange_withscores(QUEUE_BORN, 0, 0).await.map_err(map_err)?;
+        Ok(oldest.first().map(|(_, ms)| *ms as u64))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
