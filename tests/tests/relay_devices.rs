@@ -475,7 +475,7 @@ async fn bad_vapid_is_400(store: StoreKind) {
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &good).unwrap(),
     );
-    let mut cases: Vec<(&str, String)> = vec![
+    let cases: Vec<(&str, String)> = vec![
         ("one character short", good[..86].to_owned()),
         ("one character long", format!("{good}A")),
         ("not base64", format!("{}!!", &good[..85])),
