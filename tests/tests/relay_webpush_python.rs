@@ -48,15 +48,21 @@ fn send(endpoint: &str, sub: &Subscription, sender: &Subscription, message: &[u8
 }
 
 fn decrypt(sub: &Subscription, body: &[u8]) -> Vec<u8> {
+    decrypt_as(sub, body, "aes128gcm").0
+}
+
+/// The plaintext, and the decrypter's whole answer (for aesgcm: the header lines it read).
+fn decrypt_as(sub: &Subscription, body: &[u8], encoding: &str) -> (Vec<u8>, Value) {
     let args = [
         format!("--ua-private={}", sub.keys["ua_private"].as_str().unwrap()),
         format!("--auth={}", sub.keys["auth"].as_str().unwrap()),
         format!("--body-b64={}", STANDARD.encode(body)),
+        format!("--encoding={encoding}"),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_python("webpush_decrypt.py", &args);
     let h = out["plaintext_hex"].as_str().unwrap();
-    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    ((0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect(), out)
 }
 
 async fn pywebpush_aes128gcm_with_vapid_round_trips(store: StoreKind) {
@@ -120,7 +126,9 @@ async fn pywebpush_with_a_wrong_vapid_key_gets_403(store: StoreKind) {
 }
 
 /// pywebpush's legacy mode (aesgcm + `Authorization: WebPush <jwt>` + `Crypto-Key:
-/// p256ecdsa=…`), as older Mastodon versions send it: accepted and relayed.
+/// dh=…;p256ecdsa=…` + `Encryption: salt=…`), as Mastodon before 4.4 sends it: the phone
+/// gets the body behind its Encryption and Crypto-Key lines and decrypts it with them; the
+/// VAPID key and JWT stay with the relay.
 async fn pywebpush_legacy_webpush_vapid_is_accepted(store: StoreKind) {
     let relay = Relay::start(store).await;
     let dev = relay.create_device(&unique_token("legacy")).await;
@@ -131,6 +139,26 @@ async fn pywebpush_legacy_webpush_vapid_is_accepted(store: StoreKind) {
     let m = answer["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
     let msgs = relay.messages_with_id(&dev.token, &m).await;
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    // aesgcm: the body is the bare ciphertext: plaintext + 2 bytes of padding length + 16 tag.
-    assert_eq!(decode_body(&msgs).len(), b"legacy".len() + 2 + 16);
+    let delivered = decode_body(&msgs);
+    let (plaintext, lines) = decrypt_as(&sub, &delivered, "aesgcm");
+    assert_eq!(plaintext, b"legacy");
+    assert!(lines["encryption"].as_str().unwrap().starts_with("salt="), "{lines}");
+    assert!(lines["crypto_key"].as_str().unwrap().starts_with("dh="), "{lines}");
+    // Nothing of the sender's VAPID credentials reaches FCM: no p256ecdsa, no JWT (which
+    // starts "eyJ") in the header lines or in any other data value.
+    let header_end = delivered.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(2).unwrap().0;
+    let header = String::from_utf8(delivered[..header_end].to_vec()).unwrap();
+    assert!(!header.contains("p256ecdsa") && !header.contains("eyJ"), "{header}");
+    let data = msgs[0]["message"]["data"].as_object().unwrap();
+    for (k, v) in data.iter().filter(|(k, _)| k.as_str() != "b") {
+        assert!(!v.as_str().unwrap_or_default().contains("eyJ"), "data.{k} = {v}");
+    }
+    // A long aesgcm body (4096 bytes as sent) still arrives whole: the prefixed result is split.
+    let big = random_body(4096 - 2 - 16);
+    let answer = send(&endpoint, &sub, &sub, &big, &["--legacy", "--encoding=aesgcm"]);
+    assert_eq!(answer["status"], 201, "{answer}");
+    let m = answer["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let msgs = relay.messages_with_id(&dev.token, &m).await;
+    assert_eq!(msgs.len(), 2, "a 4096-byte aesgcm body plus its header lines is split: {msgs:?}");
+    assert_eq!(decrypt_as(&sub, &decode_body(&msgs), "aesgcm").0, big);
 }
