@@ -114,6 +114,42 @@ public class RelayClientTest {
     }
 
     @Test
+    public void infoGivesTheSenderIdOfEachProjectAndTheVapidRule() throws Exception {
+        // The shape uprelay's GET /v1/info answers (server/src/api/devices.rs).
+        answer(200, "{\"version\":\"0.1.0\",\"default_project\":\"main\",\"projects\":["
+                + "{\"id\":\"main\",\"sender_id\":\"123456789012\"},{\"id\":\"other\",\"sender_id\":null},"
+                + "{\"id\":\"odd\",\"sender_id\":\"not-a-number\"}],"
+                + "\"require_vapid\":true,\"max_registrations_per_device\":100}");
+        RelayInfo info = client.info();
+        Seen req = last();
+        assertEquals("GET", req.method);
+        assertEquals("/v1/info", req.path);
+        assertNull("the info is public", req.authorization);
+        assertEquals("main", info.defaultProject);
+        assertEquals("123456789012", info.senderFor(""));
+        assertEquals("123456789012", info.senderFor(null));
+        assertEquals("123456789012", info.senderFor("main"));
+        assertNull("published as null", info.senderFor("other"));
+        assertNull("only a project number is a sender", info.senderFor("odd"));
+        assertNull("unknown project", info.senderFor("nope"));
+        assertTrue(info.requireVapid);
+    }
+
+    @Test
+    public void aRelayWithoutInfoPublishesNothingAndOtherFailuresStayFailures() throws Exception {
+        answer(404, "{\"error\":\"not_found\",\"message\":\"no\"}");
+        RelayInfo info = client.info();
+        assertNull(info.senderFor(""));
+        assertFalse(info.requireVapid);
+        answer(200, "{}");
+        assertNull(client.info().senderFor(""));
+        answer(503, "{\"error\":\"unavailable\",\"message\":\"later\"}");
+        assertKind(RelayFailure.Kind.SERVER, () -> client.info());
+        answer(200, "[]");
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.info());
+    }
+
+    @Test
     public void createDeviceOmitsAnEmptyProject() throws Exception {
         answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
         client.createDevice("fcm-token", "");
