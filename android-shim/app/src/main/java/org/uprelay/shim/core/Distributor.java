@@ -60,6 +60,8 @@ public final class Distributor {
     private volatile String project;
     private volatile String manualSender;
     private volatile String requestedSender;
+    // A token request Play services has not answered with a token yet: retries repeat it.
+    private volatile boolean tokenWanted;
     private int tokenFailures;
 
     /**
@@ -211,6 +213,7 @@ public final class Distributor {
 
     private void onFcmToken(String token) {
         tokenFailures = 0;
+        tokenWanted = false;
         String sender = requestedSender != null ? requestedSender : sender();
         boolean changed = !token.equals(state.fcmToken());
         state.setFcmToken(token, sender, clock.nowMillis());
@@ -227,6 +230,7 @@ public final class Distributor {
             return Math.min(FIRST_TOKEN_RETRY_MILLIS << doublings, MAX_TOKEN_RETRY_MILLIS);
         }
         tokenFailures = 0;
+        tokenWanted = false;
         if (!tokenUsable()) {
             for (Registration r : state.book.owingAnswers()) {
                 failOwed(r.token, FailureReason.ACTION_REQUIRED, "Play services refused a token: " + code, r.announced());
@@ -364,7 +368,8 @@ public final class Distributor {
 
     /**
      * On start-up, retries and the periodic check: answer overdue REGISTERs, re-read the relay's
-     * info when due, get a token if there is none (or it is a week old), then catch up with the relay.
+     * info when due, ask for a token if there is none, it is a week old or an earlier request
+     * is still unanswered, then catch up with the relay.
      */
     public void resume() {
         answerOverdue();
@@ -377,7 +382,7 @@ public final class Distributor {
             long now = clock.nowMillis();
             long obtained = state.tokenObtainedAt();
             boolean old = state.fcmToken() != null && (now - obtained >= TOKEN_REFRESH_MILLIS || now < obtained);
-            if (!tokenUsable() || old) {
+            if (!tokenUsable() || old || tokenWanted) {
                 if (old) {
                     note("the FCM token is a week old; asking Play services again");
                 }
@@ -438,6 +443,7 @@ public final class Distributor {
 
     private void requestToken(String sender) {
         requestedSender = sender;
+        tokenWanted = true;
         tokens.requestToken(sender);
     }
 
@@ -495,7 +501,12 @@ public final class Distributor {
     private DeviceCredentials ensureDevice() throws RelayFailure {
         DeviceCredentials device = state.device();
         if (device == null) {
-            device = relay.createDevice(state.fcmToken(), project);
+            String token = state.fcmToken();
+            if (token == null) {
+                // Play services voided it (RST, on the main thread) since this sync began.
+                throw RelayFailure.network("the FCM token was reset; waiting for the new one");
+            }
+            device = relay.createDevice(token, project);
             state.setDevice(device);
             note("registered this phone with the relay");
         }
@@ -544,11 +555,12 @@ public final class Distributor {
 
     private void pushTokenIfStale() {
         DeviceCredentials device = state.device();
-        if (device == null || !state.relayTokenStale()) {
+        String token = state.fcmToken();
+        if (device == null || token == null || !state.relayTokenStale()) {
             return;
         }
         try {
-            relay.updateToken(device, state.fcmToken());
+            relay.updateToken(device, token);
             state.relayTokenUpdated();
             note("sent the new FCM token to the relay");
         } catch (RelayFailure f) {

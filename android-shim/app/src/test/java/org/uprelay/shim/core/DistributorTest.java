@@ -510,7 +510,12 @@ public class DistributorTest {
         token("fcm-1");
         assertFalse(relay.calls.stream().anyMatch(c -> c.startsWith("updateToken")));
         command("SYNC");
+        assertEquals("a temporary failure is retried", 10_000, tokenError("|ID|1|:SERVICE_NOT_AVAILABLE"));
+        distributor.resume();
+        assertEquals(3, tokenRequests.size());
         token("fcm-2");
+        distributor.resume();
+        assertEquals("answered: no more requests", 3, tokenRequests.size());
         assertEquals(List.of("updateToken dev-1 fcm-2"),
                 relay.calls.stream().filter(c -> c.startsWith("updateToken")).collect(java.util.stream.Collectors.toList()));
     }
