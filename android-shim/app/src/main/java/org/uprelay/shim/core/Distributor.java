@@ -56,7 +56,9 @@ public final class Distributor {
     // (another thread) and a relay answer arriving at the same moment cannot both answer one REGISTER.
     private final Object answers = new Object();
     private final Object saving = new Object();
-    private volatile TrackedRelay relay;
+    private volatile RelayApi relay;
+    // True while the worker waits for the relay: an app whose deadline passes then hears NETWORK.
+    private volatile boolean relayBusy;
     private volatile String project;
     private volatile String manualSender;
     private volatile String requestedSender;
@@ -73,7 +75,7 @@ public final class Distributor {
                        String manualSender, Clock clock, Apps apps, TokenSource tokens, Persistence persistence) {
         this.state = state;
         this.decoder = decoder;
-        this.relay = TrackedRelay.wrap(relay);
+        this.relay = relay;
         this.project = project;
         this.manualSender = manualSender;
         this.clock = clock;
@@ -315,7 +317,7 @@ public final class Distributor {
         long now = clock.nowMillis();
         for (Registration r : state.book.owingAnswers()) {
             if (now >= deadlineOf(r, now) || now < r.requestedAt) {
-                boolean network = !tokenUsable() || state.info() == null && sender() == null || relayBusyOrDown();
+                boolean network = !tokenUsable() || state.info() == null && sender() == null || relayBusy;
                 failOwed(r.token, network ? FailureReason.NETWORK : FailureReason.INTERNAL_ERROR,
                         "no answer within " + ANSWER_DEADLINE_MILLIS / 1000 + " s", true);
             }
@@ -338,11 +340,6 @@ public final class Distributor {
         return r.requestedAt == 0 ? now : r.requestedAt + ANSWER_DEADLINE_MILLIS;
     }
 
-    private boolean relayBusyOrDown() {
-        TrackedRelay r = relay;
-        return r != null && (r.busy || r.unreachable);
-    }
-
     /**
      * New relay settings. The old device is deleted (best effort) because its endpoints would
      * otherwise stay valid on a relay the phone no longer listens to; every registration is made
@@ -350,15 +347,18 @@ public final class Distributor {
      */
     public void reconfigure(RelayApi newRelay, String newProject, String newManualSender) {
         DeviceCredentials old = state.device();
-        TrackedRelay previous = relay;
+        RelayApi previous = relay;
         if (old != null && previous != null) {
+            relayBusy = true;
             try {
                 previous.deleteDevice(old);
             } catch (RelayFailure f) {
                 note("could not delete the old device: " + f.getMessage());
+            } finally {
+                relayBusy = false;
             }
         }
-        relay = TrackedRelay.wrap(newRelay);
+        relay = newRelay;
         project = newProject;
         manualSender = newManualSender;
         state.setInfo(null, 0);
@@ -403,6 +403,15 @@ public final class Distributor {
         if (relay == null || !tokenUsable()) {
             return;
         }
+        relayBusy = true;
+        try {
+            syncWithRelay();
+        } finally {
+            relayBusy = false;
+        }
+    }
+
+    private void syncWithRelay() {
         pushTokenIfStale();
         flushDeletions();
         boolean recovered = false;
@@ -449,27 +458,32 @@ public final class Distributor {
 
     /** Reads {@code GET /v1/info} when it was never read or is a day old; returns the failure, if any. */
     private RelayFailure refreshInfoIfDue() {
-        TrackedRelay r = relay;
+        RelayApi r = relay;
         long now = clock.nowMillis();
         long at = state.infoFetchedAt();
         if (r == null || state.info() != null && now - at < INFO_REFRESH_MILLIS && now >= at) {
             return null;
         }
+        RelayInfo info;
+        // Set here as well as in sync(): a REGISTER reads the info first, and may wait on it.
+        relayBusy = true;
         try {
-            RelayInfo info = r.info();
-            String before = sender();
-            state.setInfo(info, now);
-            String after = sender();
-            if (after != null && !after.equals(before)) {
-                note("the relay's Firebase sender id is " + after);
-            } else {
-                save();
-            }
-            return null;
+            info = r.info();
         } catch (RelayFailure f) {
             note("could not read the relay's info: " + f.getMessage());
             return f;
+        } finally {
+            relayBusy = false;
         }
+        String before = sender();
+        state.setInfo(info, now);
+        String after = sender();
+        if (after != null && !after.equals(before)) {
+            note("the relay's Firebase sender id is " + after);
+        } else {
+            save();
+        }
+        return null;
     }
 
     private Registration firstUntried(Set<String> tried) {
@@ -611,106 +625,6 @@ public final class Distributor {
     private void save() {
         synchronized (saving) {
             persistence.save(state.toJson());
-        }
-    }
-
-    /**
-     * The relay, remembering whether a call is under way and whether the last one found the
-     * relay unreachable: what the REGISTER deadline tells apps depends on it.
-     */
-    private static final class TrackedRelay implements RelayApi {
-        private final RelayApi inner;
-        volatile boolean busy;
-        volatile boolean unreachable;
-
-        private TrackedRelay(RelayApi inner) {
-            this.inner = inner;
-        }
-
-        static TrackedRelay wrap(RelayApi api) {
-            return api == null ? null : api instanceof TrackedRelay ? (TrackedRelay) api : new TrackedRelay(api);
-        }
-
-        private interface Call<T> {
-            T run() throws RelayFailure;
-        }
-
-        private <T> T track(Call<T> call) throws RelayFailure {
-            busy = true;
-            try {
-                T result = call.run();
-                unreachable = false;
-                return result;
-            } catch (RelayFailure f) {
-                unreachable = f.kind == RelayFailure.Kind.NETWORK || f.kind == RelayFailure.Kind.SERVER;
-                throw f;
-            } finally {
-                busy = false;
-            }
-        }
-
-        @Override
-        public RelayInfo info() throws RelayFailure {
-            return track(new Call<RelayInfo>() {
-                @Override
-                public RelayInfo run() throws RelayFailure {
-                    return inner.info();
-                }
-            });
-        }
-
-        @Override
-        public DeviceCredentials createDevice(final String fcmToken, final String project) throws RelayFailure {
-            return track(new Call<DeviceCredentials>() {
-                @Override
-                public DeviceCredentials run() throws RelayFailure {
-                    return inner.createDevice(fcmToken, project);
-                }
-            });
-        }
-
-        @Override
-        public void updateToken(final DeviceCredentials device, final String fcmToken) throws RelayFailure {
-            track(new Call<Void>() {
-                @Override
-                public Void run() throws RelayFailure {
-                    inner.updateToken(device, fcmToken);
-                    return null;
-                }
-            });
-        }
-
-        @Override
-        public void deleteDevice(final DeviceCredentials device) throws RelayFailure {
-            track(new Call<Void>() {
-                @Override
-                public Void run() throws RelayFailure {
-                    inner.deleteDevice(device);
-                    return null;
-                }
-            });
-        }
-
-        @Override
-        public RelayEndpoint register(final DeviceCredentials device, final String instance, final String vapid)
-                throws RelayFailure {
-            return track(new Call<RelayEndpoint>() {
-                @Override
-                public RelayEndpoint run() throws RelayFailure {
-                    return inner.register(device, instance, vapid);
-                }
-            });
-        }
-
-        @Override
-        public void unregister(final DeviceCredentials device, final String instance) throws RelayFailure {
-            track(new Call<Void>() {
-                @Override
-                public Void run() throws RelayFailure {
-                    inner.unregister(device, instance);
-                    return null;
-                }
-            });
         }
     }
 }

@@ -12,10 +12,10 @@ import org.uprelay.shim.core.ActivityLog;
 import org.uprelay.shim.core.DeviceCredentials;
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.DistributorState;
-import org.uprelay.shim.core.FailureReason;
 import org.uprelay.shim.core.InboundDecoder;
 import org.uprelay.shim.core.JsonHttp;
 import org.uprelay.shim.core.RandomIds;
+import org.uprelay.shim.core.RecordingApps;
 import org.uprelay.shim.core.Registration;
 import org.uprelay.shim.core.RegistrationBook;
 import org.uprelay.shim.core.RelayClient;
@@ -53,55 +53,13 @@ final class PhoneScenario {
         }
     }
 
-    /** The apps' side: what their connectors received. */
-    private static final class FakeApps implements Distributor.Apps {
-        final Map<String, String> endpoints = new HashMap<>();
-        final List<String> events = new ArrayList<>();
-        final List<Delivery> messages = new ArrayList<>();
-
-        @Override
-        public void newEndpoint(String packageName, String token, String endpoint) {
-            endpoints.put(token, endpoint);
-            events.add("NEW_ENDPOINT " + packageName + " " + token);
-        }
-
-        @Override
-        public void registrationFailed(String packageName, String token, FailureReason reason) {
-            events.add("REGISTRATION_FAILED " + packageName + " " + token + " " + reason);
-        }
-
-        @Override
-        public void unregistered(String packageName, String token) {
-            events.add("UNREGISTERED " + packageName + " " + token);
-        }
-
-        @Override
-        public void message(String packageName, String token, byte[] body, String id) {
-            messages.add(new Delivery(packageName, token, body, id));
-        }
-    }
-
-    private static final class Delivery {
-        final String packageName;
-        final String token;
-        final byte[] body;
-        final String id;
-
-        Delivery(String packageName, String token, byte[] body, String id) {
-            this.packageName = packageName;
-            this.token = token;
-            this.body = body;
-            this.id = id;
-        }
-    }
-
     private final Report report;
     private final String relayUrl;
     private final String emulatorUrl;
     private final String sender;
     private final Random rnd;
     private final FakePlayServices gms = new FakePlayServices();
-    private final FakeApps apps = new FakeApps();
+    private final RecordingApps apps = new RecordingApps();
     private final DistributorState state = new DistributorState(new RegistrationBook(new RandomIds()),
             new ActivityLog(new WallClock(), 200));
     private final Distributor distributor;
@@ -127,7 +85,7 @@ final class PhoneScenario {
                 "a REGISTER asks Play services for a token with the sender id " + sender + ": " + gms.requests);
 
         long retry = distributor.onGmsRegistration(Map.of("error", "|ID|1|:SERVICE_NOT_AVAILABLE"));
-        report.check(retry > 0 && apps.events.isEmpty(),
+        report.check(retry > 0 && apps.sent.isEmpty(),
                 "|ID|1|:SERVICE_NOT_AVAILABLE is temporary: retry in " + retry + " ms, the app is not told to give up");
         distributor.resume();
         report.check(gms.requests.size() == 2, "the retry asks Play services again");
@@ -135,10 +93,10 @@ final class PhoneScenario {
         String token1 = Outside.fakeFcmToken(rnd);
         distributor.onGmsRegistration(Map.of("registration_id", "|ID|1|:" + token1));
         distributor.register(MATRIX, "tok-matrix", null, null);
-        report.check(apps.events.equals(List.of("NEW_ENDPOINT " + CHAT + " tok-chat", "NEW_ENDPOINT " + MATRIX + " tok-matrix")),
-                "both apps got their endpoints: " + apps.events);
         String chatEndpoint = apps.endpoints.get("tok-chat");
         String matrixEndpoint = apps.endpoints.get("tok-matrix");
+        report.check(apps.drain().equals(List.of("NEW_ENDPOINT " + CHAT + " tok-chat " + chatEndpoint,
+                "NEW_ENDPOINT " + MATRIX + " tok-matrix " + matrixEndpoint)), "both apps got their endpoints");
         report.check(chatEndpoint != null && matrixEndpoint != null && !chatEndpoint.equals(matrixEndpoint),
                 "the two endpoints differ");
         Registration chat = state.book.get("tok-chat");
@@ -151,7 +109,7 @@ final class PhoneScenario {
         deliverThrough(token1, first, Map.of("tok-chat", chatEndpoint, "tok-matrix", matrixEndpoint),
                 "a split body, an aesgcm-prefixed body and two Matrix gateway bodies (one split)");
 
-        for (Delivery d : new ArrayList<>(apps.messages)) {
+        for (RecordingApps.Message d : apps.messages) {
             distributor.messageAcknowledged(d.token, d.id);
         }
         distributor.messageAcknowledged("a-token-nobody-has", "x");
@@ -163,10 +121,10 @@ final class PhoneScenario {
         report.check(gms.requests.size() == 3 && sender.equals(gms.requests.get(2)) && state.fcmToken() == null,
                 "Play services' RST voids the token and a new one is requested");
         String token2 = Outside.fakeFcmToken(rnd);
-        int eventsBefore = apps.events.size();
+        apps.drain();
         distributor.onGmsRegistration(Map.of("registration_id", "|ID|1|" + token2));
         report.check(!distributor.needsRetry() && !state.relayTokenStale(), "the new token was PUT to the relay");
-        report.check(apps.events.size() == eventsBefore, "the apps keep their endpoints and hear nothing");
+        report.check(apps.sent.isEmpty(), "the apps keep their endpoints and hear nothing");
 
         int oldTokenMessages = Outside.captured(emulatorUrl, token1).size();
         apps.messages.clear();
@@ -178,10 +136,11 @@ final class PhoneScenario {
         report.check(Outside.captured(emulatorUrl, token1).size() == oldTokenMessages,
                 "nothing more went to the reset token");
 
+        apps.drain();
         distributor.unregister(CHAT, "tok-chat");
         distributor.unregister(MATRIX, "tok-matrix");
         distributor.unregister(MATRIX, "tok-never-registered");
-        report.check(apps.events.subList(eventsBefore, apps.events.size()).equals(
+        report.check(apps.drain().equals(
                 List.of("UNREGISTERED " + CHAT + " tok-chat", "UNREGISTERED " + MATRIX + " tok-matrix")),
                 "UNREGISTER is confirmed, and ignored for an unknown token");
         int status = Outside.push(chatEndpoint, random(10));
@@ -235,7 +194,7 @@ final class PhoneScenario {
         boolean exact = apps.messages.size() == all.size();
         for (Map.Entry<String, List<byte[]>> e : bodiesByToken.entrySet()) {
             List<byte[]> expected = new ArrayList<>(e.getValue());
-            for (Delivery d : apps.messages) {
+            for (RecordingApps.Message d : apps.messages) {
                 if (d.token.equals(e.getKey())) {
                     exact &= d.id != null && Outside.removeEqual(expected, d.body);
                 }
