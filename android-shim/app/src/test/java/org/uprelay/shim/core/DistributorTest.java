@@ -7,7 +7,6 @@ import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -20,21 +19,10 @@ public class DistributorTest {
     private final FakeClock clock = new FakeClock();
     private final FakeRelay relay = new FakeRelay();
     private final RecordingApps apps = new RecordingApps();
+    private final RecordingTokenSource tokens = new RecordingTokenSource();
     /** The sender of every token request, in order. */
-    private final List<String> tokenRequests = new ArrayList<>();
-    private String unavailable;
+    private final List<String> tokenRequests = tokens.requests;
     private String saved;
-    private final Distributor.TokenSource tokens = new Distributor.TokenSource() {
-        @Override
-        public String unavailableReason() {
-            return unavailable;
-        }
-
-        @Override
-        public void requestToken(String sender) {
-            tokenRequests.add(sender);
-        }
-    };
     private Distributor distributor = create(relay, "", freshState());
 
     private DistributorState freshState() {
@@ -138,7 +126,7 @@ public class DistributorTest {
         assertEquals(List.of("REGISTRATION_FAILED org.app tok-1 ACTION_REQUIRED"), apps.drain());
         assertTrue(unconfigured.state().book.all().isEmpty());
 
-        unavailable = "Google Play services is not installed";
+        tokens.unavailable = "Google Play services is not installed";
         distributor.register("org.app", "tok-2", null, null);
         assertEquals(List.of("REGISTRATION_FAILED org.app tok-2 ACTION_REQUIRED"), apps.drain());
         assertTrue(tokenRequests.isEmpty());

@@ -16,6 +16,7 @@ import org.uprelay.shim.core.InboundDecoder;
 import org.uprelay.shim.core.JsonHttp;
 import org.uprelay.shim.core.RandomIds;
 import org.uprelay.shim.core.RecordingApps;
+import org.uprelay.shim.core.RecordingTokenSource;
 import org.uprelay.shim.core.Registration;
 import org.uprelay.shim.core.RegistrationBook;
 import org.uprelay.shim.core.RelayClient;
@@ -38,27 +39,12 @@ final class PhoneScenario {
     private static final String MATRIX = "org.example.matrix";
     private static final long WAIT_MILLIS = 20_000;
 
-    /** Play services' side: remembers the sender of each token request; the scenario answers by hand. */
-    private static final class FakePlayServices implements Distributor.TokenSource {
-        final List<String> requests = new ArrayList<>();
-
-        @Override
-        public String unavailableReason() {
-            return null;
-        }
-
-        @Override
-        public void requestToken(String sender) {
-            requests.add(sender);
-        }
-    }
-
     private final Report report;
     private final String relayUrl;
     private final String emulatorUrl;
     private final String sender;
     private final Random rnd;
-    private final FakePlayServices gms = new FakePlayServices();
+    private final RecordingTokenSource gms = new RecordingTokenSource();
     private final RecordingApps apps = new RecordingApps();
     private final DistributorState state = new DistributorState(new RegistrationBook(new RandomIds()),
             new ActivityLog(new WallClock(), 200));
