@@ -40,6 +40,12 @@ final class RetryScheduler {
      * which sets this again.
      */
     void dailyCheck() {
+        Intent check = new Intent(context, RetryReceiver.class).setAction(ACTION_CHECK);
+        // Already set (the PendingIntent lives while AlarmManager holds it): setting it again
+        // on every process start would push the first run back a day each time.
+        if (PendingIntent.getBroadcast(context, 0, check, PendingIntent.FLAG_NO_CREATE | PendingIntent.FLAG_IMMUTABLE) != null) {
+            return;
+        }
         alarms().setInexactRepeating(AlarmManager.ELAPSED_REALTIME,
                 SystemClock.elapsedRealtime() + AlarmManager.INTERVAL_DAY, AlarmManager.INTERVAL_DAY,
                 intent(ACTION_CHECK));

@@ -137,7 +137,8 @@ public final class StatusActivity extends Activity {
                 : sender + (info != null && info.senderFor(shim.settings.projectId()) != null ? " (from the relay)" : ""));
         text.append("\nFCM: ").append(unavailable != null ? unavailable
                 : state.fcmToken() == null ? "no token yet"
-                : "token " + abbreviate(state.fcmToken()) + ", from " + time.format(new Date(state.tokenObtainedAt())));
+                : "token " + abbreviate(state.fcmToken()) + (state.tokenObtainedAt() == 0 ? ""
+                        : ", from " + time.format(new Date(state.tokenObtainedAt()))));
         DeviceCredentials device = state.device();
         text.append("\nRelay device: ").append(device == null ? "not registered" : abbreviate(device.deviceId));
         if (info != null && info.requireVapid) {
