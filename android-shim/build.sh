@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds and checks the android-shim without Gradle or Google's Maven:
-#   1. fetches android-23.jar and dx.jar from Debian bullseye into build/sdk (once),
-#   2. compiles the pure-Java core and runs its JUnit tests on the JVM,
-#   3. leaves the end-to-end check's classes in build/e2e (see run-e2e.sh),
+#   1. compiles the pure-Java core (and the build's own helper, tools/) and runs their JUnit tests,
+#   2. leaves the end-to-end check's classes in build/e2e (see run-e2e.sh),
+#   3. fetches android-23.jar and dx.jar from Debian bullseye into build/sdk (once),
 #   4. builds, dexes, packages, aligns and signs build/uprelay-shim-debug.apk, runs apksigner verify,
 #   5. checks the compiled manifest with aapt dump xmltree.
 # Needs (Debian 12): default-jdk-headless junit4 libhamcrest-java libandroid-json-java aapt zipalign apksigner
 # Build-time defaults for the status screen: UPRELAY_RELAY_URL, UPRELAY_FCM_SENDER, UPRELAY_FCM_PROJECT.
-# UPRELAY_BULLSEYE_MIRROR overrides where bullseye comes from (default http://deb.debian.org/debian).
+# Bullseye comes from the Debian mirrors this machine's apt uses (its sources.list and
+# sources.list.d, one-line and deb822), so a local mirror or proxy is honoured;
+# UPRELAY_BULLSEYE_MIRROR=<uri> overrides them.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +18,8 @@ start=$(date +%s)
 out=build
 src=app/src/main
 test_src=app/src/test/java
+tools_src=tools/src
+tools_test=tools/test
 sdk=$out/sdk
 android_jar=$sdk/android-23.jar
 dx_jar=$sdk/dx.jar
@@ -27,16 +31,29 @@ step() { printf '\n== %s\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 step "checking tools"
-for tool in java javac jar keytool aapt zipalign apksigner apt-get dpkg; do
+for tool in java javac jar keytool aapt zipalign apksigner apt-get apt-config dpkg; do
     command -v "$tool" >/dev/null || die "missing $tool (apt-get install -y default-jdk-headless aapt zipalign apksigner)"
 done
 for lib in "$junit_jar" "$hamcrest_jar" "$json_jar"; do
     [ -f "$lib" ] || die "missing $lib (apt-get install -y junit4 libhamcrest-java libandroid-json-java)"
 done
 
-fetch_sdk() {
-    # A private apt tree: bullseye's lists never touch the system's apt state or sources.
-    local apt=$out/cache/apt mirror=${UPRELAY_BULLSEYE_MIRROR:-http://deb.debian.org/debian}
+# The mirrors to fetch bullseye from, one a line: the override, else what apt uses here.
+mirrors() {
+    if [ -n "${UPRELAY_BULLSEYE_MIRROR:-}" ]; then
+        echo "$UPRELAY_BULLSEYE_MIRROR"
+        return
+    fi
+    local SL="" SP=""
+    eval "$(apt-config shell SL Dir::Etc::sourcelist/f SP Dir::Etc::sourceparts/d)"
+    java -cp "$out/jvm/tools" org.uprelay.shim.build.AptMirrors "$SL" "$SP"
+}
+
+# Fetches the two packages from bullseye at mirror $1 into build/sdk; fails without changing it.
+fetch_sdk_from() {
+    # A private apt tree: bullseye's lists never touch the system's apt state or sources. The
+    # system's apt.conf still applies, so a configured proxy is used too.
+    local mirror=$1 apt=$out/cache/apt
     rm -rf "$apt" && mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/debs" "$apt/root"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main" >"$apt/sources.list"
     : >"$apt/status"
@@ -47,9 +64,10 @@ fetch_sdk() {
         -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
         -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
         -o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false)
-    apt-get "${opts[@]}" -q update >"$apt/update.log" 2>&1 || { cat "$apt/update.log" >&2; die "apt-get update for bullseye failed"; }
-    (cd "$apt/debs" && apt-get "${opts[@]}" -q download libandroid-23-java dalvik-exchange) \
-        || die "apt-get download from bullseye failed"
+    # Some apt versions exit 0 for a mirror without bullseye; the download below is what tells.
+    apt-get "${opts[@]}" -q update >"$apt/update.log" 2>&1 || { cat "$apt/update.log" >&2; return 1; }
+    (cd "$apt/debs" && apt-get "${opts[@]}" -q download libandroid-23-java dalvik-exchange) >>"$apt/update.log" 2>&1 \
+        || { cat "$apt/update.log" >&2; return 1; }
     for deb in "$apt"/debs/*.deb; do dpkg -x "$deb" "$apt/root"; done
     cp "$apt/root/usr/share/java/com.android.android-23.jar" "$android_jar.tmp"
     cp -L "$apt/root/usr/share/java/com.android.dx.jar" "$dx_jar.tmp"
@@ -58,27 +76,22 @@ fetch_sdk() {
     rm -rf "$apt/root" "$apt/lists" "$apt/archives" "$apt/debs"
 }
 
-step "Android SDK pieces from Debian bullseye"
-mkdir -p "$sdk"
-if [ -s "$android_jar" ] && [ -s "$dx_jar" ]; then
-    echo "cached in $sdk"
-else
-    fetch_sdk
-fi
-
 step "compiling the core for the JVM"
-rm -rf "$out/jvm" "$out/e2e" && mkdir -p "$out/jvm/main" "$out/jvm/test" "$out/e2e"
+rm -rf "$out/jvm" "$out/e2e" && mkdir -p "$out/jvm/main" "$out/jvm/test" "$out/jvm/tools" "$out/e2e"
+find "$tools_src" -name '*.java' >"$out/jvm/tools-sources.txt"
+javac -encoding UTF-8 -Xlint:all -Werror -d "$out/jvm/tools" @"$out/jvm/tools-sources.txt"
 find "$src/java/org/uprelay/shim/core" -name '*.java' >"$out/jvm/core-sources.txt"
 javac -encoding UTF-8 --release 8 -Xlint:all,-serial -Werror -cp "$json_jar" -d "$out/jvm/main" @"$out/jvm/core-sources.txt"
-find "$test_src" -name '*.java' >"$out/jvm/test-sources.txt"
-javac -encoding UTF-8 -Xlint:all -cp "$out/jvm/main:$json_jar:$junit_jar:$hamcrest_jar" -d "$out/jvm/test" \
+find "$test_src" "$tools_test" -name '*.java' >"$out/jvm/test-sources.txt"
+javac -encoding UTF-8 -Xlint:all -cp "$out/jvm/main:$out/jvm/tools:$json_jar:$junit_jar:$hamcrest_jar" -d "$out/jvm/test" \
     @"$out/jvm/test-sources.txt"
 
 step "JUnit tests"
-tests=$(cd "$test_src" && find . -name '*Test.java' | sed 's|^\./||; s|\.java$||; s|/|.|g' | sort)
+tests=$(for dir in "$test_src" "$tools_test"; do (cd "$dir" && find . -name '*Test.java'); done \
+    | sed 's|^\./||; s|\.java$||; s|/|.|g' | sort)
 [ -n "$tests" ] || die "no tests found"
 set +e
-java -cp "$out/jvm/main:$out/jvm/test:$json_jar:$junit_jar:$hamcrest_jar" org.junit.runner.JUnitCore $tests \
+java -cp "$out/jvm/main:$out/jvm/test:$out/jvm/tools:$json_jar:$junit_jar:$hamcrest_jar" org.junit.runner.JUnitCore $tests \
     >"$out/jvm/junit.log" 2>&1
 junit_rc=$?
 set -e
@@ -95,7 +108,26 @@ echo "JUnit: $((run - failed)) passed, $failed failed"
 
 # The end-to-end check runs with `java -cp build/e2e`, so everything it needs sits in one folder.
 cp -r "$out/jvm/main/." "$out/jvm/test/." "$out/e2e/"
-(cd "$out/e2e" && jar xf "$json_jar" org && rm -rf org/uprelay/shim/core/*Test.class org/uprelay/shim/core/*Test\$*.class)
+(cd "$out/e2e" && jar xf "$json_jar" org && rm -rf org/uprelay/shim/core/*Test.class org/uprelay/shim/core/*Test\$*.class \
+    org/uprelay/shim/build)
+
+step "Android SDK pieces from Debian bullseye"
+mkdir -p "$sdk"
+if [ -s "$android_jar" ] && [ -s "$dx_jar" ]; then
+    echo "cached in $sdk"
+else
+    mapfile -t candidates < <(mirrors)
+    [ ${#candidates[@]} -gt 0 ] || die "no Debian mirror in this machine's apt sources; set UPRELAY_BULLSEYE_MIRROR"
+    fetched=
+    for mirror in "${candidates[@]}"; do
+        echo "trying bullseye at $mirror"
+        if fetch_sdk_from "$mirror"; then
+            fetched=$mirror
+            break
+        fi
+    done
+    [ -n "$fetched" ] || die "bullseye's libandroid-23-java and dalvik-exchange are at none of: ${candidates[*]}; set UPRELAY_BULLSEYE_MIRROR"
+fi
 
 step "building the APK"
 apk=$out/uprelay-shim-debug.apk

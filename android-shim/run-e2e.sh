@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the shim core against a running uprelay and its FCM emulator (see CrossLanguageCheck).
-# usage: run-e2e.sh <relay_base_url> <emulator_base_url> <project>
+# usage: run-e2e.sh <relay_base_url> <emulator_base_url> <project> [<sender_id>]
+#   sender_id: the Firebase project number the relay publishes at GET /v1/info, if it does.
 # build.sh must have run first; it leaves every class the check needs in build/e2e.
 set -euo pipefail
-if [ $# -ne 3 ]; then
-    echo "usage: $0 <relay_base_url> <emulator_base_url> <project>" >&2
+if [ $# -ne 3 ] && [ $# -ne 4 ]; then
+    echo "usage: $0 <relay_base_url> <emulator_base_url> <project> [<sender_id>]" >&2
     exit 2
 fi
 classes=$(cd "$(dirname "$0")" && pwd)/build/e2e

@@ -1,7 +1,10 @@
 //! Across languages: the real uprelay server and emulator, and the Android shim's pure-Java
 //! core driven from the JVM (`android-shim/run-e2e.sh`): device creation, registration,
 //! random bodies of 1..4096 bytes pushed by an app server, what the emulator captured fed
-//! to the shim's decoder shuffled and with a duplicate, token rotation, unregister.
+//! to the shim's decoder shuffled and with a duplicate, token rotation, unregister; then the
+//! whole distributor through a fake Play services and fake apps (sender id from `/v1/info`,
+//! a temporary Play services error, two apps, split / aesgcm / Matrix bodies, ACKs, a token
+//! reset whose new token must reach the relay).
 //! Needs `android-shim/build.sh` to have run (tests/run.sh runs it first).
 
 use std::process::Command;
@@ -9,18 +12,24 @@ use std::process::Command;
 use uprelay_tests::relay::{Relay, RelayConfig, StoreKind};
 use uprelay_tests::workspace_root;
 
+/// The Firebase project number the relay publishes at `GET /v1/info`; the shim must request
+/// its token with it.
+const SENDER_ID: &str = "123456789012";
+
 #[tokio::test]
 async fn shim_core_decodes_exactly_what_was_pushed() {
     let root = workspace_root();
     let classes = root.join("android-shim/build/e2e");
     assert!(classes.is_dir(), "{} is missing: run `bash android-shim/build.sh` first (tests/run.sh does)", classes.display());
     for store in [StoreKind::Embedded, StoreKind::Redis] {
-        let relay = Relay::start_with(RelayConfig::new(store)).await;
+        // With no [limits] or [queue] lines the extra TOML lands in the `[[fcm.projects]]` table.
+        let relay = Relay::start_with(RelayConfig::new(store).tables(&format!("sender_id = \"{SENDER_ID}\""))).await;
         let out = Command::new("bash")
             .arg(root.join("android-shim/run-e2e.sh"))
             .arg(&relay.base_url)
             .arg(&relay.emulator.base_url)
             .arg(&relay.emulator.project)
+            .arg(SENDER_ID)
             .output()
             .expect("run android-shim/run-e2e.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);

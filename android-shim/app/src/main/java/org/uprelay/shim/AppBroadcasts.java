@@ -36,15 +36,14 @@ final class AppBroadcasts implements Distributor.Apps {
     }
 
     @Override
-    public void message(final String packageName, String token, byte[] body, String id) {
+    public void message(String packageName, String token, byte[] body, String id) {
         Intent intent = to(packageName, "MESSAGE", token).putExtra("bytesMessage", body);
         if (id != null) {
             intent.putExtra("id", id);
         }
         // The app may need to start a foreground service to handle the push; that is only
-        // allowed while it has foreground importance, so the binding comes first.
-        raiser.raise(packageName);
-        send(intent);
+        // allowed while it has foreground importance, so the MESSAGE waits for the binding.
+        raiser.deliver(packageName, intent);
     }
 
     private static Intent to(String packageName, String action, String token) {

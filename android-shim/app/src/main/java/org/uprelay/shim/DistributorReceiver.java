@@ -14,47 +14,51 @@ public final class DistributorReceiver extends BroadcastReceiver {
 
     @Override
     public void onReceive(Context context, Intent intent) {
-        final String caller = CallerIdentity.of(this, context, intent);
-        if (caller == null) {
-            Log.w(TAG, "ignoring " + intent.getAction() + " from an unidentified sender");
-            return;
-        }
-        final String token = intent.getStringExtra("token");
         String action = String.valueOf(intent.getAction());
+        final String token = intent.getStringExtra("token");
         Shim.Task task;
-        if (action.equals(PREFIX + "REGISTER")) {
-            final String vapid = intent.getStringExtra("vapid");
-            final String description = intent.getStringExtra("message");
-            task = new Shim.Task() {
-                @Override
-                public void run(Distributor distributor) {
-                    distributor.register(caller, token, vapid, description);
-                }
-            };
-        } else if (action.equals(PREFIX + "UNREGISTER")) {
+        if (action.equals(PREFIX + "MESSAGE_ACK")) {
+            // The connector sends ACKs as plain broadcasts without any identity; the token names
+            // the registration, and an ACK cannot harm anyone.
+            final String id = intent.getStringExtra("id");
             if (token == null) {
                 return;
             }
             task = new Shim.Task() {
                 @Override
                 public void run(Distributor distributor) {
-                    distributor.unregister(caller, token);
+                    distributor.messageAcknowledged(token, id);
                 }
             };
-        } else if (action.equals(PREFIX + "MESSAGE_ACK")) {
-            final String id = intent.getStringExtra("id");
-            if (id == null) {
+        } else if (action.equals(PREFIX + "REGISTER") || action.equals(PREFIX + "UNREGISTER")) {
+            final String caller = CallerIdentity.of(this, context, intent);
+            if (caller == null) {
+                Log.w(TAG, "ignoring " + action + " from an unidentified sender");
                 return;
             }
-            task = new Shim.Task() {
-                @Override
-                public void run(Distributor distributor) {
-                    distributor.messageAcknowledged(caller, id);
+            if (action.equals(PREFIX + "REGISTER")) {
+                final String vapid = intent.getStringExtra("vapid");
+                final String description = intent.getStringExtra("message");
+                task = new Shim.Task() {
+                    @Override
+                    public void run(Distributor distributor) {
+                        distributor.register(caller, token, vapid, description);
+                    }
+                };
+            } else {
+                if (token == null) {
+                    return;
                 }
-            };
+                task = new Shim.Task() {
+                    @Override
+                    public void run(Distributor distributor) {
+                        distributor.unregister(caller, token);
+                    }
+                };
+            }
         } else {
             return;
         }
-        Shim.get(context).runAsync(goAsync(), task, null);
+        Shim.get(context).runAsync(goAsync(), Shim.holdFor(intent), task);
     }
 }

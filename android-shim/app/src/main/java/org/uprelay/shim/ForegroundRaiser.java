@@ -12,81 +12,114 @@ import android.util.Log;
 import java.util.HashMap;
 import java.util.Map;
 
+import org.uprelay.shim.core.ForegroundRaise;
+
 /**
- * Gives an app foreground importance for a few seconds by binding to its connector's
- * RAISE_TO_FOREGROUND service (AND_3.0.0), the one way open to an unprivileged distributor.
- * One binding per app: messages arriving close together extend it instead of stacking binds.
+ * Android's half of {@link ForegroundRaise}: binds to an app's connector RAISE_TO_FOREGROUND
+ * service with BIND_IMPORTANT, so that the app is brought to our own (foreground) importance
+ * while we deliver a message, the one way open to an unprivileged distributor. Everything runs
+ * on the main thread, where ServiceConnection callbacks arrive.
  */
-final class ForegroundRaiser {
+final class ForegroundRaiser implements ForegroundRaise.Binder, ForegroundRaise.Timer {
     private static final String TAG = "uprelay";
     private static final String ACTION = "org.unifiedpush.android.connector.RAISE_TO_FOREGROUND";
-    private static final long HOLD_MILLIS = 5000;
 
-    private final class Binding implements ServiceConnection, Runnable {
+    private final class Connection implements ServiceConnection {
         final String packageName;
 
-        Binding(String packageName) {
+        Connection(String packageName) {
             this.packageName = packageName;
         }
 
         @Override
         public void onServiceConnected(ComponentName name, IBinder service) {
+            raise.connected(packageName);
         }
 
         @Override
         public void onServiceDisconnected(ComponentName name) {
+            raise.lost(packageName);
         }
 
-        /** The hold expired. */
-        @Override
-        public void run() {
-            release(this);
+        // API 26. Compiled against API 23 this cannot say @Override, but newer Android still calls it.
+        public void onBindingDied(ComponentName name) {
+            raise.lost(packageName);
+        }
+
+        // API 28: the service returned no binder; the binding exists all the same, and with it the importance.
+        public void onNullBinding(ComponentName name) {
+            raise.connected(packageName);
         }
     }
 
     private final Context context;
     private final Handler main = new Handler(Looper.getMainLooper());
-    private final Map<String, Binding> bound = new HashMap<String, Binding>();
+    private final Map<String, Connection> connections = new HashMap<String, Connection>();
+    final ForegroundRaise raise = new ForegroundRaise(this, this);
 
     ForegroundRaiser(Context context) {
         this.context = context;
     }
 
-    synchronized void raise(String packageName) {
-        Binding existing = bound.get(packageName);
-        if (existing != null) {
-            main.removeCallbacks(existing);
-            main.postDelayed(existing, HOLD_MILLIS);
-            return;
-        }
-        Binding binding = new Binding(packageName);
+    /** Sends {@code message} to {@code packageName} with the app raised, on the main thread. */
+    void deliver(final String packageName, final Intent message) {
+        final Runnable send = new Runnable() {
+            @Override
+            public void run() {
+                context.sendBroadcast(message);
+            }
+        };
+        main.post(new Runnable() {
+            @Override
+            public void run() {
+                raise.deliver(packageName, send);
+            }
+        });
+    }
+
+    @Override
+    public boolean bind(String packageName) {
+        Connection c = new Connection(packageName);
         boolean ok;
         try {
-            ok = context.bindService(new Intent(ACTION).setPackage(packageName), binding, Context.BIND_AUTO_CREATE);
+            ok = context.bindService(new Intent(ACTION).setPackage(packageName), c,
+                    Context.BIND_AUTO_CREATE | Context.BIND_IMPORTANT);
         } catch (SecurityException e) {
             ok = false;
         }
         if (!ok) {
             // Connectors before AND_3 have no such service; the message is still delivered.
             Log.i(TAG, packageName + " has no RAISE_TO_FOREGROUND service");
-            unbindQuietly(binding);
-            return;
+            unbindQuietly(c);
+            return false;
         }
-        bound.put(packageName, binding);
-        main.postDelayed(binding, HOLD_MILLIS);
+        connections.put(packageName, c);
+        return true;
     }
 
-    private synchronized void release(Binding binding) {
-        if (bound.get(binding.packageName) == binding) {
-            bound.remove(binding.packageName);
-            unbindQuietly(binding);
+    @Override
+    public void unbind(String packageName) {
+        Connection c = connections.remove(packageName);
+        if (c != null) {
+            unbindQuietly(c);
         }
+    }
+
+    @Override
+    public ForegroundRaise.Cancellable schedule(final Runnable task, long delayMillis) {
+        main.postDelayed(task, delayMillis);
+        return new ForegroundRaise.Cancellable() {
+            @Override
+            public void cancel() {
+                main.removeCallbacks(task);
+            }
+        };
     }
 
     // Android wants unbindService even after a failed bind, and throws if nothing was bound.
-    private void unbindQuietly(Binding binding) {
+    private void unbindQuietly(Connection c) {
         try {
-            context.unbindService(binding);
+            context.unbindService(c);
         } catch (IllegalArgumentException ignored) {
             // Nothing was bound.
         }

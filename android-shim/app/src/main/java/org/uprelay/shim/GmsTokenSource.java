@@ -15,18 +15,13 @@ final class GmsTokenSource implements Distributor.TokenSource {
     static final String GMS_PACKAGE = "com.google.android.gms";
 
     private final Context context;
-    private final Settings settings;
 
-    GmsTokenSource(Context context, Settings settings) {
+    GmsTokenSource(Context context) {
         this.context = context;
-        this.settings = settings;
     }
 
     @Override
     public String unavailableReason() {
-        if (!Settings.isValidSender(settings.senderNumber())) {
-            return "no Firebase project number is configured";
-        }
         try {
             context.getPackageManager().getPackageInfo(GMS_PACKAGE, 0);
             return null;
@@ -36,18 +31,14 @@ final class GmsTokenSource implements Distributor.TokenSource {
     }
 
     @Override
-    public void requestToken() {
-        String sender = settings.senderNumber();
-        if (!Settings.isValidSender(sender)) {
-            return;
-        }
+    public void requestToken(String sender) {
         Intent request = new Intent("com.google.iid.TOKEN_REQUEST").setPackage(GMS_PACKAGE);
         // Play services reads the caller's package from this PendingIntent's creator.
         request.putExtra("app", PendingIntent.getBroadcast(context, 0, new Intent(), PendingIntent.FLAG_IMMUTABLE));
         request.putExtra("sender", sender);
         request.putExtra("subtype", sender);
         request.putExtra("scope", "*");
-        // Echoed in front of the token; GmsReplies.tokenOf strips it again.
+        // Echoed in front of the token and of errors; GmsReplies strips it again.
         request.putExtra("kid", "|ID|1|");
         context.sendBroadcast(request);
     }

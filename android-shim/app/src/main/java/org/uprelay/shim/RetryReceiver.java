@@ -6,20 +6,25 @@ import android.content.Intent;
 
 import org.uprelay.shim.core.Distributor;
 
-/** Not exported: only this app's own alarms reach it. */
+/**
+ * Not exported: only this app's own alarms and the system's boot and update broadcasts reach it.
+ * Every alarm (relay retry, token retry, REGISTER deadline, daily check) comes down to resume().
+ */
 public final class RetryReceiver extends BroadcastReceiver {
     @Override
     public void onReceive(Context context, Intent intent) {
+        String action = intent.getAction();
+        boolean start = Intent.ACTION_BOOT_COMPLETED.equals(action) || Intent.ACTION_MY_PACKAGE_REPLACED.equals(action);
         Shim shim = Shim.get(context);
-        if (RetryScheduler.ACTION_TOKEN.equals(intent.getAction())) {
-            shim.tokens.requestToken();
-            return;
-        }
-        shim.runAsync(goAsync(), new Shim.Task() {
+        shim.runAsync(goAsync(), Shim.holdFor(intent), new Shim.Task() {
             @Override
             public void run(Distributor distributor) {
-                distributor.resume();
+                // After a boot or an update the process is new, and starting it already queued a
+                // resume() ahead of this task: holding the broadcast until here keeps it alive for that.
+                if (!start) {
+                    distributor.resume();
+                }
             }
-        }, null);
+        });
     }
 }

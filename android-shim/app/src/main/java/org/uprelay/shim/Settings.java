@@ -25,7 +25,10 @@ final class Settings {
         return prefs.getString("relay_url", context.getString(R.string.default_relay_url)).trim();
     }
 
-    /** The Firebase project number: GMS's "sender" for the token request. */
+    /**
+     * The Firebase project number the user typed: GMS's "sender" for the token request, used only
+     * when the relay does not publish one at GET /v1/info.
+     */
     String senderNumber() {
         return prefs.getString("fcm_sender", context.getString(R.string.default_fcm_sender)).trim();
     }
@@ -57,6 +60,6 @@ final class Settings {
     }
 
     static boolean isValidSender(String sender) {
-        return sender.matches("[0-9]{1,20}");
+        return RelayClient.isSenderId(sender);
     }
 }

@@ -2,11 +2,11 @@ package org.uprelay.shim;
 
 import android.content.BroadcastReceiver;
 import android.content.Context;
+import android.content.Intent;
 import android.content.SharedPreferences;
 import android.util.Log;
 
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledFuture;
 
 import org.json.JSONException;
 import org.uprelay.shim.core.ActivityLog;
@@ -18,8 +18,9 @@ import org.uprelay.shim.core.RegistrationBook;
 import org.uprelay.shim.core.SeenIds;
 import org.uprelay.shim.core.SplitReassembler;
 import org.uprelay.shim.core.WallClock;
+import org.uprelay.shim.core.Worker;
 
-/** The process-wide wiring: one distributor, its persisted state, and the one worker thread. */
+/** The process-wide wiring: one distributor, its persisted state, the worker and the REGISTER deadline. */
 final class Shim {
     interface Task {
         void run(Distributor distributor);
@@ -31,6 +32,10 @@ final class Shim {
     private static final int MAX_BUFFERED_HALF_BYTES = 256 * 1024;
     private static final int REMEMBERED_MESSAGE_IDS = 1000;
     private static final int LOG_ENTRIES = 50;
+    // Android gives a receiver 10 s for a foreground broadcast and 60 s for a background one;
+    // the broadcast is let go a little before, and the work goes on without it.
+    private static final long FOREGROUND_HOLD_MILLIS = 8000;
+    private static final long BACKGROUND_HOLD_MILLIS = 50000;
 
     private static Shim instance;
 
@@ -38,8 +43,9 @@ final class Shim {
     final Distributor distributor;
     final GmsTokenSource tokens;
     final RetryScheduler retries;
-    // One thread, so relay calls never race each other over the device and the book.
-    private final ExecutorService worker = Executors.newSingleThreadExecutor();
+    private final Worker worker = new Worker();
+    private final WallClock clock = new WallClock();
+    private ScheduledFuture<?> deadline;
 
     static synchronized Shim get(Context context) {
         if (instance == null) {
@@ -50,19 +56,28 @@ final class Shim {
 
     private Shim(Context app) {
         settings = new Settings(app);
-        tokens = new GmsTokenSource(app, settings);
+        tokens = new GmsTokenSource(app);
         retries = new RetryScheduler(app);
         final SharedPreferences prefs = app.getSharedPreferences("state", Context.MODE_PRIVATE);
         InboundDecoder decoder = new InboundDecoder(
                 new SplitReassembler(new ElapsedClock(), HALF_EXPIRY_MILLIS, MAX_BUFFERED_HALF_BYTES),
                 new SeenIds(REMEMBERED_MESSAGE_IDS));
         distributor = new Distributor(load(prefs), decoder, settings.relay(), settings.projectId(),
-                new AppBroadcasts(app, new ForegroundRaiser(app)), tokens, new Distributor.Persistence() {
+                settings.senderNumber(), clock, new AppBroadcasts(app, new ForegroundRaiser(app)), tokens,
+                new Distributor.Persistence() {
                     @Override
                     public void save(String stateJson) {
                         prefs.edit().putString("state", stateJson).apply();
                     }
                 });
+        retries.dailyCheck();
+        // On every start: overdue answers, a week-old token, relay work left over from last time.
+        runAsync(null, 0, new Task() {
+            @Override
+            public void run(Distributor distributor) {
+                distributor.resume();
+            }
+        });
     }
 
     private static DistributorState load(SharedPreferences prefs) {
@@ -79,12 +94,28 @@ final class Shim {
         return new DistributorState(new RegistrationBook(new RandomIds()), log);
     }
 
+    /** How long a receiver may hold {@code intent}'s broadcast for its work. */
+    static long holdFor(Intent intent) {
+        return (intent.getFlags() & Intent.FLAG_RECEIVER_FOREGROUND) != 0 ? FOREGROUND_HOLD_MILLIS : BACKGROUND_HOLD_MILLIS;
+    }
+
+    void runAsync(BroadcastReceiver.PendingResult pending, long holdMillis, Task task) {
+        runAsync(pending, holdMillis, task, null);
+    }
+
     /**
-     * Runs {@code task} on the worker. A receiver passes its goAsync() result so that Android
-     * keeps the process alive until the relay calls are done; null elsewhere.
+     * Runs {@code task} on the worker. A receiver passes its goAsync() result, which is finished
+     * when the task is done or after {@code holdMillis}, whichever is first; null elsewhere.
      */
-    void runAsync(final BroadcastReceiver.PendingResult pending, final Task task, final Runnable thenOnWorker) {
-        worker.execute(new Runnable() {
+    void runAsync(final BroadcastReceiver.PendingResult pending, long holdMillis, final Task task,
+                  final Runnable thenOnWorker) {
+        Runnable finish = pending == null ? null : new Runnable() {
+            @Override
+            public void run() {
+                pending.finish();
+            }
+        };
+        worker.submit(new Runnable() {
             @Override
             public void run() {
                 try {
@@ -92,17 +123,42 @@ final class Shim {
                     if (distributor.needsRetry()) {
                         retries.syncLater();
                     }
+                    scheduleDeadline();
                     if (thenOnWorker != null) {
                         thenOnWorker.run();
                     }
                 } catch (RuntimeException e) {
                     Log.e(TAG, "distributor task failed", e);
-                } finally {
-                    if (pending != null) {
-                        pending.finish();
-                    }
                 }
             }
-        });
+        }, finish, holdMillis);
+    }
+
+    /**
+     * Arms the next REGISTER deadline on the timer thread, which answers even while the worker
+     * waits for a slow relay, and an alarm behind it in case the process dies meanwhile.
+     */
+    private synchronized void scheduleDeadline() {
+        long at = distributor.nextAnswerDeadline();
+        if (deadline != null) {
+            deadline.cancel(false);
+            deadline = null;
+        }
+        if (at < 0) {
+            return;
+        }
+        long delay = at - clock.nowMillis();
+        deadline = worker.later(new Runnable() {
+            @Override
+            public void run() {
+                try {
+                    distributor.answerOverdue();
+                    scheduleDeadline();
+                } catch (RuntimeException e) {
+                    Log.e(TAG, "answering overdue registrations failed", e);
+                }
+            }
+        }, delay);
+        retries.deadlineLater(Math.max(0, delay) + 5000);
     }
 }

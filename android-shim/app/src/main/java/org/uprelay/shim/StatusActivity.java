@@ -18,6 +18,7 @@ import org.uprelay.shim.core.DeviceCredentials;
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.DistributorState;
 import org.uprelay.shim.core.Registration;
+import org.uprelay.shim.core.RelayInfo;
 
 /** Settings and a read-only view of the distributor: relay, FCM, registrations, recent activity. */
 public final class StatusActivity extends Activity {
@@ -64,7 +65,7 @@ public final class StatusActivity extends Activity {
         super.onResume();
         render();
         // Opening the screen is a good moment to retry whatever is pending.
-        shim.runAsync(null, new Shim.Task() {
+        shim.runAsync(null, 0, new Shim.Task() {
             @Override
             public void run(Distributor distributor) {
                 distributor.resume();
@@ -96,16 +97,16 @@ public final class StatusActivity extends Activity {
             return;
         }
         Settings settings = shim.settings;
-        final boolean senderChanged = !newSender.equals(settings.senderNumber());
-        boolean changed = senderChanged || !url.equals(settings.relayUrl()) || !newProject.equals(settings.projectId());
+        boolean changed = !newSender.equals(settings.senderNumber()) || !url.equals(settings.relayUrl())
+                || !newProject.equals(settings.projectId());
         if (!changed) {
             return;
         }
         settings.save(url, newSender, newProject);
-        shim.runAsync(null, new Shim.Task() {
+        shim.runAsync(null, 0, new Shim.Task() {
             @Override
             public void run(Distributor distributor) {
-                distributor.reconfigure(Settings.relayFor(url), newProject, senderChanged);
+                distributor.reconfigure(Settings.relayFor(url), newProject, newSender);
             }
         }, renderLater());
     }
@@ -125,13 +126,29 @@ public final class StatusActivity extends Activity {
     }
 
     private void render() {
-        DistributorState state = shim.distributor.state();
+        Distributor distributor = shim.distributor;
+        DistributorState state = distributor.state();
+        DateFormat time = DateFormat.getDateTimeInstance(DateFormat.SHORT, DateFormat.MEDIUM);
         StringBuilder text = new StringBuilder();
         String unavailable = shim.tokens.unavailableReason();
+        String sender = distributor.sender();
+        RelayInfo info = state.info();
+        text.append("\nFCM sender id: ").append(sender == null ? "unknown"
+                : sender + (info != null && info.senderFor(shim.settings.projectId()) != null ? " (from the relay)" : ""));
         text.append("\nFCM: ").append(unavailable != null ? unavailable
-                : state.fcmToken() == null ? "no token yet" : "token " + abbreviate(state.fcmToken()));
+                : state.fcmToken() == null ? "no token yet"
+                : "token " + abbreviate(state.fcmToken()) + (state.tokenObtainedAt() == 0 ? ""
+                        : ", from " + time.format(new Date(state.tokenObtainedAt()))));
         DeviceCredentials device = state.device();
         text.append("\nRelay device: ").append(device == null ? "not registered" : abbreviate(device.deviceId));
+        if (info != null && info.requireVapid) {
+            text.append("\nThe relay only accepts apps that give a VAPID key.");
+        }
+        if (state.deletedMessagesEvents() > 0) {
+            text.append("\nFCM dropped messages for this phone ").append(state.deletedMessagesEvents())
+                    .append(" times (more than 100 waited while it was offline), last at ")
+                    .append(time.format(new Date(state.lastDeletedMessagesAt())));
+        }
         text.append("\n\nRegistrations:");
         for (Registration r : state.book.all()) {
             text.append("\n• ").append(r.packageName);
@@ -139,9 +156,9 @@ public final class StatusActivity extends Activity {
                 text.append(" (").append(r.description).append(')');
             }
             text.append(r.confirmed ? "\n   " + r.endpoint : "\n   pending");
+            text.append("\n   last ACK: ").append(r.lastAckAt == 0 ? "none" : time.format(new Date(r.lastAckAt)));
         }
         text.append("\n\nRecent activity:");
-        DateFormat time = DateFormat.getDateTimeInstance(DateFormat.SHORT, DateFormat.MEDIUM);
         for (ActivityLog.Entry e : state.log.entries()) {
             text.append("\n").append(time.format(new Date(e.timeMillis))).append("  ").append(e.text);
         }

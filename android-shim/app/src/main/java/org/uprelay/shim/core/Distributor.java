@@ -8,9 +8,10 @@ import java.util.Set;
 /**
  * The distributor's decisions, free of Android: what to ask the relay, what to tell apps.
  *
- * <p>Everything except {@link #onFcmMessage} performs network calls and must be called from one
- * worker thread. {@link #onFcmMessage} never touches the network, so the GMS receiver can call it
- * on the main thread while the worker is busy.
+ * <p>Methods that may call the relay run on one worker thread. {@link #onGmsReceive} and
+ * {@link #answerOverdue} never touch the network and may run on any thread (Android calls
+ * them on the main thread), even while the worker waits for a slow relay: an app's answer
+ * must not depend on how long the relay takes.
  */
 public final class Distributor {
     /** The apps' side of AND_3.0.0. */
@@ -24,40 +25,60 @@ public final class Distributor {
         void message(String packageName, String token, byte[] body, String id);
     }
 
-    /** Google Play services' token registration, which answers later through {@link #onFcmToken}. */
+    /** Google Play services' token registration, which answers later through {@link #onGmsRegistration}. */
     public interface TokenSource {
         /** Null when a token can be requested, else a sentence for the user (Play services missing, ...). */
         String unavailableReason();
 
-        void requestToken();
+        void requestToken(String sender);
     }
 
     public interface Persistence {
         void save(String stateJson);
     }
 
-    private static final int MAX_TOKEN_ATTEMPTS = 5;
-    private static final long FIRST_TOKEN_RETRY_MILLIS = 10000;
+    /** Longest an app waits for the answer to a REGISTER (the spec wants one; connectors give up silently). */
+    public static final long ANSWER_DEADLINE_MILLIS = 30_000;
+    /** A token this old is asked for again: Play services may have replaced it without telling. */
+    public static final long TOKEN_REFRESH_MILLIS = 7L * 24 * 60 * 60 * 1000;
+    /** {@code GET /v1/info} is read again after this long, so a new sender id or VAPID rule is noticed. */
+    public static final long INFO_REFRESH_MILLIS = 24L * 60 * 60 * 1000;
+    private static final long FIRST_TOKEN_RETRY_MILLIS = 10_000;
+    private static final long MAX_TOKEN_RETRY_MILLIS = 60L * 60 * 1000;
 
     private final DistributorState state;
     private final InboundDecoder decoder;
+    private final Clock clock;
     private final Apps apps;
     private final TokenSource tokens;
     private final Persistence persistence;
-    private RelayApi relay;
-    private String project;
+    // Every change of who is owed an answer happens under this lock, so that the deadline
+    // (another thread) and a relay answer arriving at the same moment cannot both answer one REGISTER.
+    private final Object answers = new Object();
+    private final Object saving = new Object();
+    private volatile RelayApi relay;
+    // True while the worker waits for the relay: an app whose deadline passes then hears NETWORK.
+    private volatile boolean relayBusy;
+    private volatile String project;
+    private volatile String manualSender;
+    private volatile String requestedSender;
+    // A token request Play services has not answered with a token yet: retries repeat it.
+    private volatile boolean tokenWanted;
     private int tokenFailures;
-    // Tokens whose app is waiting for an answer to a REGISTER right now. The spec requires one
-    // (NEW_ENDPOINT or REGISTRATION_FAILED), whereas a background re-registration may just retry.
-    private final Set<String> awaitingAnswer = new HashSet<String>();
 
-    /** @param relay null while no relay URL is configured */
-    public Distributor(DistributorState state, InboundDecoder decoder, RelayApi relay, String project, Apps apps,
-                       TokenSource tokens, Persistence persistence) {
+    /**
+     * @param relay        null while no relay URL is configured
+     * @param manualSender the Firebase project number the user typed, used only when the relay publishes none
+     * @param clock        wall time: deadlines and token age survive process deaths in the persisted state
+     */
+    public Distributor(DistributorState state, InboundDecoder decoder, RelayApi relay, String project,
+                       String manualSender, Clock clock, Apps apps, TokenSource tokens, Persistence persistence) {
         this.state = state;
         this.decoder = decoder;
         this.relay = relay;
         this.project = project;
+        this.manualSender = manualSender;
+        this.clock = clock;
         this.apps = apps;
         this.tokens = tokens;
         this.persistence = persistence;
@@ -67,32 +88,65 @@ public final class Distributor {
         return state;
     }
 
+    /**
+     * The FCM sender id the token is requested for: the relay's published project number, else
+     * the one the user typed; null when neither is known.
+     */
+    public String sender() {
+        RelayInfo info = state.info();
+        String published = info == null ? null : info.senderFor(project);
+        if (published != null) {
+            return published;
+        }
+        String manual = manualSender;
+        return RelayClient.isSenderId(manual) ? manual : null;
+    }
+
     public void register(String packageName, String token, String vapid, String description) {
         Registration r;
-        try {
-            r = state.book.request(packageName, token, vapid, description);
-        } catch (InvalidRequestException e) {
-            note("ignored REGISTER from " + packageName + ": " + e.getMessage());
-            return;
-        } catch (TokenTakenException e) {
-            note("refused REGISTER from " + packageName + ": " + e.getMessage());
-            apps.registrationFailed(packageName, token, FailureReason.INTERNAL_ERROR);
-            return;
+        synchronized (answers) {
+            try {
+                r = state.book.request(packageName, token, vapid, description, clock.nowMillis());
+            } catch (InvalidRequestException e) {
+                note("ignored REGISTER from " + packageName + ": " + e.getMessage());
+                return;
+            } catch (TokenTakenException e) {
+                note("refused REGISTER from " + packageName + ": " + e.getMessage());
+                apps.registrationFailed(packageName, token, FailureReason.INTERNAL_ERROR);
+                return;
+            }
+            if (r.confirmed) {
+                note("re-sent endpoint to " + packageName);
+                apps.newEndpoint(packageName, token, r.endpoint);
+                return;
+            }
         }
-        if (r.confirmed) {
-            note("re-sent endpoint to " + packageName);
-            apps.newEndpoint(packageName, token, r.endpoint);
-            return;
-        }
-        awaitingAnswer.add(token);
         String blocker = relay == null ? "no relay URL is configured" : tokens.unavailableReason();
         if (blocker != null) {
-            fail(r, FailureReason.ACTION_REQUIRED, blocker, r.announced());
+            failOwed(r.token, FailureReason.ACTION_REQUIRED, blocker, r.announced());
             return;
         }
-        if (state.fcmToken() == null) {
+        RelayFailure infoFailure = refreshInfoIfDue();
+        RelayInfo info = state.info();
+        if (info != null && info.requireVapid && r.vapid == null) {
+            failOwed(r.token, FailureReason.VAPID_REQUIRED, "the relay only issues endpoints for a VAPID key",
+                    r.announced());
+            return;
+        }
+        String sender = sender();
+        if (sender == null) {
+            if (infoFailure != null) {
+                failOwed(r.token, infoFailure.registrationReason(), "the relay's sender id is unknown: "
+                        + infoFailure.getMessage(), r.announced());
+            } else {
+                failOwed(r.token, FailureReason.ACTION_REQUIRED,
+                        "no Firebase sender id: the relay publishes none and none is set", r.announced());
+            }
+            return;
+        }
+        if (!tokenUsable()) {
             note("waiting for an FCM token before registering " + packageName);
-            tokens.requestToken();
+            requestToken(sender);
             return;
         }
         sync();
@@ -100,69 +154,140 @@ public final class Distributor {
 
     public void unregister(String packageName, String token) {
         Registration r = state.book.get(token);
-        if (r != null && !r.packageName.equals(packageName)) {
+        if (r == null) {
+            // The spec: an UNREGISTER for a token this distributor does not know is ignored.
+            return;
+        }
+        if (!r.packageName.equals(packageName)) {
             note("ignored UNREGISTER from " + packageName + " for another app's token");
             return;
         }
-        if (r != null) {
+        synchronized (answers) {
             state.book.remove(token);
-            awaitingAnswer.remove(token);
-            state.queueDeletion(r.instance);
-            note("unregistered " + packageName);
         }
-        // Confirming an unknown token is harmless and lets a confused app settle.
+        state.queueDeletion(r.instance);
+        note("unregistered " + packageName);
         apps.unregistered(packageName, token);
         if (relay != null) {
             flushDeletions();
         }
     }
 
-    public void messageAcknowledged(String packageName, String id) {
-        note(packageName + " acknowledged " + id);
-    }
-
-    public void onFcmToken(String token) {
-        tokenFailures = 0;
-        if (!token.equals(state.fcmToken())) {
-            state.setFcmToken(token);
-            note("got a new FCM token");
+    /**
+     * A MESSAGE_ACK. The connector sends it without any caller identity, so the token alone
+     * names the registration; ACKs for tokens this distributor does not know are ignored.
+     */
+    public void messageAcknowledged(String token, String id) {
+        if (token != null && state.book.acknowledge(token, clock.nowMillis()) != null) {
+            save();
         }
-        sync();
     }
 
     /**
-     * Play services could not give a token. Returns how long to wait before asking again, or -1
-     * when giving up, in which case every app still waiting for an endpoint is told.
+     * A REGISTRATION broadcast from Play services, its String extras as a map. Returns how long
+     * to wait before asking for a token again, or -1 when no retry is due.
      */
-    public long onFcmTokenError(String error) {
-        note("FCM token request failed: " + error);
-        if (state.fcmToken() != null) {
+    public long onGmsRegistration(Map<String, String> extras) {
+        String registrationId = extras.get("registration_id");
+        if (registrationId != null) {
+            String token = GmsReplies.tokenOf(registrationId);
+            if (token == null) {
+                note("Play services sent an unusable registration_id");
+                return -1;
+            }
+            onFcmToken(token);
             return -1;
         }
-        tokenFailures++;
-        boolean transientError = GmsReplies.isTransientError(error);
-        if (transientError && tokenFailures < MAX_TOKEN_ATTEMPTS) {
-            return FIRST_TOKEN_RETRY_MILLIS << (tokenFailures - 1);
+        String error = extras.get("error");
+        if (error != null) {
+            String code = GmsReplies.errorCodeOf(error);
+            if (GmsReplies.RESET.equals(code)) {
+                onTokenCommand(code);
+                return -1;
+            }
+            return onFcmTokenError(code);
+        }
+        if (extras.get("unregistered") != null) {
+            onTokenCommand(GmsReplies.RESET);
+        }
+        return -1;
+    }
+
+    private void onFcmToken(String token) {
+        tokenFailures = 0;
+        tokenWanted = false;
+        String sender = requestedSender != null ? requestedSender : sender();
+        boolean changed = !token.equals(state.fcmToken());
+        state.setFcmToken(token, sender, clock.nowMillis());
+        note(changed ? "got a new FCM token" : "Play services confirmed the FCM token");
+        sync();
+    }
+
+    /** Temporary errors are retried with backoff for as long as they last; waiting apps hear from the deadline. */
+    private long onFcmTokenError(String code) {
+        note("FCM token request failed: " + code);
+        if (GmsReplies.isTransientError(code)) {
+            tokenFailures++;
+            int doublings = Math.min(tokenFailures - 1, 20);
+            return Math.min(FIRST_TOKEN_RETRY_MILLIS << doublings, MAX_TOKEN_RETRY_MILLIS);
         }
         tokenFailures = 0;
-        FailureReason reason = transientError ? FailureReason.NETWORK : FailureReason.ACTION_REQUIRED;
-        for (Registration r : state.book.unconfirmed()) {
-            if (mustAnswer(r)) {
-                fail(r, reason, "no FCM token: " + error, r.announced());
+        tokenWanted = false;
+        if (!tokenUsable()) {
+            for (Registration r : state.book.owingAnswers()) {
+                failOwed(r.token, FailureReason.ACTION_REQUIRED, "Play services refused a token: " + code, r.announced());
             }
         }
         return -1;
     }
 
-    /** Play services dropped our token (instance reset); the relay keeps the endpoints and gets the next one. */
-    public void onFcmTokenReset() {
-        state.setFcmToken(null);
-        note("FCM token was reset; asking for a new one");
-        tokens.requestToken();
+    /**
+     * Every RECEIVE from Play services, its String extras as a map: FCM data from the relay,
+     * Play services' own commands about the token, and FCM's notice of dropped messages.
+     * Never blocks on the network.
+     */
+    public void onGmsReceive(Map<String, String> extras) {
+        String type = extras.get("message_type");
+        if ("deleted_messages".equals(type)) {
+            state.deletedMessagesReported(clock.nowMillis());
+            note("FCM dropped messages that waited too long for this phone (" + state.deletedMessagesEvents()
+                    + " times so far)");
+            return;
+        }
+        if (type != null && !type.equals("gcm")) {
+            return;
+        }
+        String from = extras.get("from");
+        String command = GmsReplies.tokenCommandOf(from, extras.get("CMD"));
+        if (command != null) {
+            onTokenCommand(command);
+            return;
+        }
+        if (GmsReplies.INSTANCE_ID_SENDER.equals(from)) {
+            note("ignored a Play services command: " + extras.get("CMD"));
+            return;
+        }
+        onFcmMessage(extras);
     }
 
-    /** Called with the FCM data map of every RECEIVE; never blocks on the network. */
-    public void onFcmMessage(Map<String, String> data) {
+    /**
+     * RST / RST_FULL: the token is void, so a new one is requested (the relay gets it with PUT
+     * and the endpoints stay). SYNC: the token is asked for again and sent on if it changed.
+     */
+    private void onTokenCommand(String command) {
+        String sender = state.tokenSender() != null ? state.tokenSender() : sender();
+        if (GmsReplies.voidsToken(command)) {
+            state.setFcmToken(null, null, 0);
+            note("Play services reset the FCM token (" + command + "); asking for a new one");
+        } else {
+            note("Play services asked to check the FCM token (" + command + ")");
+        }
+        if (sender != null) {
+            requestToken(sender);
+        }
+    }
+
+    private void onFcmMessage(Map<String, String> data) {
         InboundMessage m;
         try {
             m = decoder.accept(data);
@@ -185,40 +310,84 @@ public final class Distributor {
     }
 
     /**
+     * Answers every REGISTER that has waited {@link #ANSWER_DEADLINE_MILLIS}: NETWORK while the
+     * token or the relay is what it waits for, INTERNAL_ERROR otherwise. Safe on any thread.
+     */
+    public void answerOverdue() {
+        long now = clock.nowMillis();
+        for (Registration r : state.book.owingAnswers()) {
+            if (now >= deadlineOf(r, now) || now < r.requestedAt) {
+                boolean network = !tokenUsable() || state.info() == null && sender() == null || relayBusy;
+                failOwed(r.token, network ? FailureReason.NETWORK : FailureReason.INTERNAL_ERROR,
+                        "no answer within " + ANSWER_DEADLINE_MILLIS / 1000 + " s", true);
+            }
+        }
+    }
+
+    /** Wall time of the next REGISTER deadline, or -1 when no app waits. */
+    public long nextAnswerDeadline() {
+        long now = clock.nowMillis();
+        long next = -1;
+        for (Registration r : state.book.owingAnswers()) {
+            long at = deadlineOf(r, now);
+            next = next < 0 ? at : Math.min(next, at);
+        }
+        return next;
+    }
+
+    // A registration restored from state written before deadlines existed has no time: it is due now.
+    private static long deadlineOf(Registration r, long now) {
+        return r.requestedAt == 0 ? now : r.requestedAt + ANSWER_DEADLINE_MILLIS;
+    }
+
+    /**
      * New relay settings. The old device is deleted (best effort) because its endpoints would
      * otherwise stay valid on a relay the phone no longer listens to; every registration is made
-     * again and apps get their new endpoints.
-     *
-     * @param senderChanged the Firebase project number changed, so the FCM token is useless
+     * again and apps get their new endpoints. A token for another sender id is replaced first.
      */
-    public void reconfigure(RelayApi newRelay, String newProject, boolean senderChanged) {
+    public void reconfigure(RelayApi newRelay, String newProject, String newManualSender) {
         DeviceCredentials old = state.device();
-        if (old != null && relay != null) {
+        RelayApi previous = relay;
+        if (old != null && previous != null) {
+            relayBusy = true;
             try {
-                relay.deleteDevice(old);
+                previous.deleteDevice(old);
             } catch (RelayFailure f) {
                 note("could not delete the old device: " + f.getMessage());
+            } finally {
+                relayBusy = false;
             }
         }
         relay = newRelay;
         project = newProject;
+        manualSender = newManualSender;
+        state.setInfo(null, 0);
         forgetDevice("relay settings changed");
-        if (senderChanged) {
-            state.setFcmToken(null);
-            save();
-            if (relay != null) {
-                tokens.requestToken();
-            }
-            return;
-        }
-        sync();
+        resume();
     }
 
-    /** On start-up and retries: get a token if one is missing, else catch up with the relay. */
+    /**
+     * On start-up, retries and the periodic check: answer overdue REGISTERs, re-read the relay's
+     * info when due, ask for a token if there is none, it is a week old or an earlier request
+     * is still unanswered, then catch up with the relay.
+     */
     public void resume() {
-        if (relay != null && state.fcmToken() == null && tokens.unavailableReason() == null) {
-            tokens.requestToken();
+        answerOverdue();
+        if (relay == null) {
             return;
+        }
+        refreshInfoIfDue();
+        String sender = sender();
+        if (sender != null && tokens.unavailableReason() == null) {
+            long now = clock.nowMillis();
+            long obtained = state.tokenObtainedAt();
+            boolean old = state.fcmToken() != null && (now - obtained >= TOKEN_REFRESH_MILLIS || now < obtained);
+            if (!tokenUsable() || old || tokenWanted) {
+                if (old) {
+                    note("the FCM token is a week old; asking Play services again");
+                }
+                requestToken(sender);
+            }
         }
         sync();
     }
@@ -226,14 +395,23 @@ public final class Distributor {
     /** Whether some relay work is left for a later {@link #sync()}. */
     public boolean needsRetry() {
         return !state.book.unconfirmed().isEmpty() || !state.pendingDeletions().isEmpty()
-                || state.relayTokenStale();
+                || state.relayTokenStale() || relay != null && state.info() == null;
     }
 
     /** Brings the relay in line with local state: token, deletions, then every unconfirmed registration. */
     public void sync() {
-        if (relay == null || state.fcmToken() == null) {
+        if (relay == null || !tokenUsable()) {
             return;
         }
+        relayBusy = true;
+        try {
+            syncWithRelay();
+        } finally {
+            relayBusy = false;
+        }
+    }
+
+    private void syncWithRelay() {
         pushTokenIfStale();
         flushDeletions();
         boolean recovered = false;
@@ -262,6 +440,52 @@ public final class Distributor {
         }
     }
 
+    /** Whether the current token was issued for the sender the relay expects (an unknown sender accepts any). */
+    private boolean tokenUsable() {
+        if (state.fcmToken() == null) {
+            return false;
+        }
+        String sender = sender();
+        String issuedFor = state.tokenSender();
+        return sender == null || issuedFor == null || sender.equals(issuedFor);
+    }
+
+    private void requestToken(String sender) {
+        requestedSender = sender;
+        tokenWanted = true;
+        tokens.requestToken(sender);
+    }
+
+    /** Reads {@code GET /v1/info} when it was never read or is a day old; returns the failure, if any. */
+    private RelayFailure refreshInfoIfDue() {
+        RelayApi r = relay;
+        long now = clock.nowMillis();
+        long at = state.infoFetchedAt();
+        if (r == null || state.info() != null && now - at < INFO_REFRESH_MILLIS && now >= at) {
+            return null;
+        }
+        RelayInfo info;
+        // Set here as well as in sync(): a REGISTER reads the info first, and may wait on it.
+        relayBusy = true;
+        try {
+            info = r.info();
+        } catch (RelayFailure f) {
+            note("could not read the relay's info: " + f.getMessage());
+            return f;
+        } finally {
+            relayBusy = false;
+        }
+        String before = sender();
+        state.setInfo(info, now);
+        String after = sender();
+        if (after != null && !after.equals(before)) {
+            note("the relay's Firebase sender id is " + after);
+        } else {
+            save();
+        }
+        return null;
+    }
+
     private Registration firstUntried(Set<String> tried) {
         for (Registration r : state.book.unconfirmed()) {
             if (!tried.contains(r.token)) {
@@ -274,9 +498,15 @@ public final class Distributor {
     private void registerAtRelay(Registration r) throws RelayFailure {
         DeviceCredentials device = ensureDevice();
         RelayEndpoint endpoint = relay.register(device, r.instance, r.vapid);
-        Registration done = state.book.confirm(r.token, endpoint.url);
-        awaitingAnswer.remove(r.token);
-        if (done != null) {
+        synchronized (answers) {
+            Registration current = state.book.get(r.token);
+            if (current == null || !current.instance.equals(r.instance)) {
+                // Answered (the deadline passed) or unregistered while the relay was busy: undo it there.
+                state.queueDeletion(r.instance);
+                save();
+                return;
+            }
+            Registration done = state.book.confirm(r.token, endpoint.url);
             note("new endpoint for " + done.packageName);
             apps.newEndpoint(done.packageName, done.token, done.endpoint);
         }
@@ -285,7 +515,12 @@ public final class Distributor {
     private DeviceCredentials ensureDevice() throws RelayFailure {
         DeviceCredentials device = state.device();
         if (device == null) {
-            device = relay.createDevice(state.fcmToken(), project);
+            String token = state.fcmToken();
+            if (token == null) {
+                // Play services voided it (RST, on the main thread) since this sync began.
+                throw RelayFailure.network("the FCM token was reset; waiting for the new one");
+            }
+            device = relay.createDevice(token, project);
             state.setDevice(device);
             note("registered this phone with the relay");
         }
@@ -293,42 +528,53 @@ public final class Distributor {
     }
 
     private void handleFailure(Registration r, RelayFailure f) {
-        if (mustAnswer(r)) {
+        Registration current = state.book.get(r.token);
+        if (current == null) {
+            return;
+        }
+        if (current.answerOwed()) {
             // After a timeout or a garbled answer the relay may have created the registration after all.
-            boolean relayMayHoldIt = r.announced() || f.isTransient() || f.kind == RelayFailure.Kind.PROTOCOL;
-            fail(r, f.registrationReason(), f.getMessage(), relayMayHoldIt);
+            boolean relayMayHoldIt = current.announced() || f.isTransient() || f.kind == RelayFailure.Kind.PROTOCOL;
+            failOwed(current.token, f.registrationReason(), f.getMessage(), relayMayHoldIt);
         } else if (f.isTransient()) {
-            note("will retry registering " + r.packageName + ": " + f.getMessage());
+            note("will retry registering " + current.packageName + ": " + f.getMessage());
         } else {
-            state.book.remove(r.token);
-            state.queueDeletion(r.instance);
-            note("dropped " + r.packageName + "'s registration: " + f.getMessage());
-            apps.unregistered(r.packageName, r.token);
+            synchronized (answers) {
+                state.book.remove(current.token);
+            }
+            state.queueDeletion(current.instance);
+            note("dropped " + current.packageName + "'s registration: " + f.getMessage());
+            apps.unregistered(current.packageName, current.token);
         }
     }
 
-    private boolean mustAnswer(Registration r) {
-        return !r.announced() || awaitingAnswer.contains(r.token);
-    }
-
-    /** The connector picks a new token after REGISTRATION_FAILED, so this one is forgotten here and at the relay. */
-    private void fail(Registration r, FailureReason reason, String why, boolean relayMayHoldIt) {
-        state.book.remove(r.token);
-        awaitingAnswer.remove(r.token);
-        if (relayMayHoldIt) {
-            state.queueDeletion(r.instance);
+    /**
+     * Sends REGISTRATION_FAILED if {@code token}'s app still waits for an answer. The connector
+     * picks a new token after it, so this one is forgotten here and at the relay.
+     */
+    private void failOwed(String token, FailureReason reason, String why, boolean relayMayHoldIt) {
+        synchronized (answers) {
+            Registration r = state.book.get(token);
+            if (r == null || !r.answerOwed()) {
+                return;
+            }
+            state.book.remove(token);
+            if (relayMayHoldIt) {
+                state.queueDeletion(r.instance);
+            }
+            note("registration of " + r.packageName + " failed (" + reason + "): " + why);
+            apps.registrationFailed(r.packageName, r.token, reason);
         }
-        note("registration of " + r.packageName + " failed (" + reason + "): " + why);
-        apps.registrationFailed(r.packageName, r.token, reason);
     }
 
     private void pushTokenIfStale() {
         DeviceCredentials device = state.device();
-        if (device == null || !state.relayTokenStale()) {
+        String token = state.fcmToken();
+        if (device == null || token == null || !state.relayTokenStale()) {
             return;
         }
         try {
-            relay.updateToken(device, state.fcmToken());
+            relay.updateToken(device, token);
             state.relayTokenUpdated();
             note("sent the new FCM token to the relay");
         } catch (RelayFailure f) {
@@ -375,7 +621,10 @@ public final class Distributor {
         save();
     }
 
+    // Two threads may save; the lock keeps an older snapshot from being written after a newer one.
     private void save() {
-        persistence.save(state.toJson());
+        synchronized (saving) {
+            persistence.save(state.toJson());
+        }
     }
 }

@@ -1,8 +1,11 @@
 package org.uprelay.shim.core;
 
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 
 import org.json.JSONArray;
 import org.json.JSONException;
@@ -20,7 +23,14 @@ public final class DistributorState {
     public final ActivityLog log;
     private DeviceCredentials device;
     private String fcmToken;
+    // The sender the token was issued for: a token of another Firebase project is useless to the relay.
+    private String tokenSender;
+    private long tokenObtainedAt;
     private boolean relayTokenStale;
+    private RelayInfo info;
+    private long infoFetchedAt;
+    private long deletedMessagesEvents;
+    private long lastDeletedMessagesAt;
     // Instances the relay should forget, kept until it confirms so that no endpoint outlives its app.
     private final LinkedHashSet<String> pendingDeletions = new LinkedHashSet<String>();
 
@@ -46,10 +56,21 @@ public final class DistributorState {
         return fcmToken;
     }
 
-    /** A new token has to reach the relay too when a device already exists there. */
-    public synchronized void setFcmToken(String token) {
+    public synchronized String tokenSender() {
+        return tokenSender;
+    }
+
+    /** Wall time at which Play services last handed out (or confirmed) the token; 0 when unknown. */
+    public synchronized long tokenObtainedAt() {
+        return tokenObtainedAt;
+    }
+
+    /** Play services gave {@code token} for {@code sender} at {@code at}; a changed token has to reach the relay too. */
+    public synchronized void setFcmToken(String token, String sender, long at) {
         boolean changed = token == null ? fcmToken != null : !token.equals(fcmToken);
         fcmToken = token;
+        tokenSender = token == null ? null : sender;
+        tokenObtainedAt = token == null ? 0 : at;
         if (changed && token != null && device != null) {
             relayTokenStale = true;
         }
@@ -61,6 +82,34 @@ public final class DistributorState {
 
     public synchronized void relayTokenUpdated() {
         relayTokenStale = false;
+    }
+
+    /** What the relay published at {@code GET /v1/info}; null until it answered once. */
+    public synchronized RelayInfo info() {
+        return info;
+    }
+
+    public synchronized long infoFetchedAt() {
+        return infoFetchedAt;
+    }
+
+    public synchronized void setInfo(RelayInfo info, long at) {
+        this.info = info;
+        this.infoFetchedAt = info == null ? 0 : at;
+    }
+
+    /** FCM dropped messages for this phone (more than 100 waited while it was offline). */
+    public synchronized void deletedMessagesReported(long at) {
+        deletedMessagesEvents++;
+        lastDeletedMessagesAt = at;
+    }
+
+    public synchronized long deletedMessagesEvents() {
+        return deletedMessagesEvents;
+    }
+
+    public synchronized long lastDeletedMessagesAt() {
+        return lastDeletedMessagesAt;
     }
 
     public synchronized void queueDeletion(String instance) {
@@ -85,7 +134,19 @@ public final class DistributorState {
                 root.put("device", new JSONObject().put("id", device.deviceId).put("secret", device.secret));
             }
             root.put("fcm_token", fcmToken);
+            root.put("token_sender", tokenSender);
+            root.put("token_obtained_at", tokenObtainedAt);
             root.put("relay_token_stale", relayTokenStale);
+            if (info != null) {
+                JSONObject senders = new JSONObject();
+                for (Map.Entry<String, String> e : info.senderIds.entrySet()) {
+                    senders.put(e.getKey(), e.getValue() == null ? JSONObject.NULL : e.getValue());
+                }
+                root.put("info", new JSONObject().put("default_project", info.defaultProject)
+                        .put("senders", senders).put("require_vapid", info.requireVapid).put("at", infoFetchedAt));
+            }
+            root.put("deleted_messages", deletedMessagesEvents);
+            root.put("deleted_messages_at", lastDeletedMessagesAt);
             root.put("book", book.toJson());
             root.put("pending_deletions", new JSONArray(pendingDeletions));
             root.put("log", log.toJson());
@@ -95,7 +156,11 @@ public final class DistributorState {
         }
     }
 
-    /** Restores what {@link #toJson()} wrote; throws rather than half-load anything else. */
+    /**
+     * Restores what {@link #toJson()} wrote; throws rather than half-load anything else. Fields
+     * added after the first release (token sender and age, relay info, deleted-message counts)
+     * are optional so that an update keeps the phone's registrations.
+     */
     public static DistributorState fromJson(String json, IdSource ids, ActivityLog log) throws JSONException {
         JSONObject root = new JSONObject(json);
         if (root.getInt("format") != FORMAT) {
@@ -107,7 +172,23 @@ public final class DistributorState {
             state.device = new DeviceCredentials(d.getString("id"), d.getString("secret"));
         }
         state.fcmToken = RegistrationBook.optionalString(root, "fcm_token");
+        state.tokenSender = RegistrationBook.optionalString(root, "token_sender");
+        state.tokenObtainedAt = root.optLong("token_obtained_at", 0);
         state.relayTokenStale = root.getBoolean("relay_token_stale");
+        if (!root.isNull("info")) {
+            JSONObject i = root.getJSONObject("info");
+            Map<String, String> senders = new HashMap<String, String>();
+            JSONObject s = i.getJSONObject("senders");
+            for (Iterator<String> keys = s.keys(); keys.hasNext(); ) {
+                String project = keys.next();
+                senders.put(project, RegistrationBook.optionalString(s, project));
+            }
+            state.info = new RelayInfo(RegistrationBook.optionalString(i, "default_project"), senders,
+                    i.getBoolean("require_vapid"));
+            state.infoFetchedAt = i.getLong("at");
+        }
+        state.deletedMessagesEvents = root.optLong("deleted_messages", 0);
+        state.lastDeletedMessagesAt = root.optLong("deleted_messages_at", 0);
         JSONArray deletions = root.getJSONArray("pending_deletions");
         for (int i = 0; i < deletions.length(); i++) {
             state.pendingDeletions.add(deletions.getString(i));

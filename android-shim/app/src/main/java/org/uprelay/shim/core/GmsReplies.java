@@ -1,8 +1,31 @@
 package org.uprelay.shim.core;
 
-/** Reads Google Play services' answers to a token request (the REGISTRATION broadcast). */
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * Reads Google Play services' raw intents: answers to a token request (REGISTRATION) and its
+ * own commands among the RECEIVE broadcasts.
+ */
 public final class GmsReplies {
     private static final String REQUEST_ID_PREFIX = "|ID|";
+    /** The {@code from} of Play services' own messages (as opposed to FCM data from a sender). */
+    public static final String INSTANCE_ID_SENDER = "google.com/iid";
+    /** The error (after the kid) that says the token was deleted. */
+    public static final String RESET = "RST";
+
+    /**
+     * Errors after which asking again cannot help until the user does something (add a Google
+     * account, fix the sender id, ...). Everything else, unknown codes included, is retried:
+     * taking a passing outage for a permanent failure makes every app give up for good.
+     */
+    private static final Set<String> PERMANENT = new HashSet<String>(Arrays.asList(
+            "ACCOUNT_MISSING", "AUTHENTICATION_FAILED", "INVALID_SENDER", "INVALID_PARAMETERS",
+            "PHONE_REGISTRATION_ERROR", "TOO_MANY_REGISTRATIONS", "MISSING_INSTANCEID_SERVICE"));
+
+    /** Play services' commands about the token itself ({@code CMD} of a RECEIVE from google.com/iid). */
+    private static final Set<String> TOKEN_COMMANDS = new HashSet<String>(Arrays.asList("RST", "RST_FULL", "SYNC"));
 
     private GmsReplies() {
     }
@@ -13,26 +36,52 @@ public final class GmsReplies {
      * bare token. Returns null when nothing usable is left.
      */
     public static String tokenOf(String registrationId) {
-        if (registrationId == null) {
-            return null;
-        }
-        String token = registrationId.trim();
-        if (token.startsWith(REQUEST_ID_PREFIX)) {
-            int end = token.indexOf('|', REQUEST_ID_PREFIX.length());
-            if (end < 0) {
-                return null;
-            }
-            token = token.substring(end + 1);
-            if (token.startsWith(":")) {
-                token = token.substring(1);
-            }
-        }
-        return token.isEmpty() || token.indexOf('|') >= 0 ? null : token;
+        String token = withoutRequestId(registrationId);
+        return token == null || token.isEmpty() || token.indexOf('|') >= 0 ? null : token;
     }
 
-    /** Errors that Play services documents as "try again later". */
-    public static boolean isTransientError(String error) {
-        return "SERVICE_NOT_AVAILABLE".equals(error) || "INTERNAL_SERVER_ERROR".equals(error)
-                || "TIMEOUT".equals(error);
+    /**
+     * The error code of a REGISTRATION's {@code error}, which carries the same kid prefix as a
+     * token ({@code |ID|1|SERVICE_NOT_AVAILABLE} from microG, {@code |ID|1|:SERVICE_NOT_AVAILABLE}
+     * from Google's Play services). Null for null.
+     */
+    public static String errorCodeOf(String error) {
+        String code = withoutRequestId(error);
+        return code == null ? null : code.trim();
+    }
+
+    /** Whether asking for a token again later may succeed by itself; unknown codes count as temporary. */
+    public static boolean isTransientError(String code) {
+        return code != null && !PERMANENT.contains(code) && !RESET.equals(code);
+    }
+
+    /** The {@code CMD} of a RECEIVE that is Play services' own word about the token, else null. */
+    public static String tokenCommandOf(String from, String command) {
+        if (!INSTANCE_ID_SENDER.equals(from) || command == null) {
+            return null;
+        }
+        String cmd = command.trim();
+        return TOKEN_COMMANDS.contains(cmd) ? cmd : null;
+    }
+
+    /** Whether a token command means the current token no longer works (as opposed to "check it"). */
+    public static boolean voidsToken(String command) {
+        return "RST".equals(command) || "RST_FULL".equals(command);
+    }
+
+    private static String withoutRequestId(String value) {
+        if (value == null) {
+            return null;
+        }
+        String v = value.trim();
+        if (!v.startsWith(REQUEST_ID_PREFIX)) {
+            return v;
+        }
+        int end = v.indexOf('|', REQUEST_ID_PREFIX.length());
+        if (end < 0) {
+            return null;
+        }
+        v = v.substring(end + 1);
+        return v.startsWith(":") ? v.substring(1) : v;
     }
 }

@@ -30,6 +30,25 @@ public final class Limits {
         return new String(b, UTF_8);
     }
 
+    /** The longest prefix of {@code s} whose UTF-8 form fits {@code maxBytes}, never splitting a character. */
+    public static String truncateUtf8(String s, int maxBytes) {
+        if (utf8Length(s) <= maxBytes) {
+            return s;
+        }
+        int bytes = 0;
+        int end = 0;
+        while (end < s.length()) {
+            int cp = s.codePointAt(end);
+            int size = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+            if (bytes + size > maxBytes) {
+                break;
+            }
+            bytes += size;
+            end += Character.charCount(cp);
+        }
+        return s.substring(0, end);
+    }
+
     /** The base64url alphabet without padding, as used by VAPID keys and relay instances. */
     public static boolean isBase64Url(String s) {
         for (int i = 0; i < s.length(); i++) {

@@ -14,9 +14,17 @@ public final class Registration {
     public final String description;
     public final String endpoint;
     public final boolean confirmed;
+    /**
+     * Wall time of the REGISTER that still waits for its answer (NEW_ENDPOINT or
+     * REGISTRATION_FAILED), 0 when none does. Persisted, so that a process death cannot leave an
+     * app waiting forever.
+     */
+    public final long requestedAt;
+    /** Wall time of the app's last MESSAGE_ACK, 0 when it never sent one. */
+    public final long lastAckAt;
 
     public Registration(String token, String packageName, String instance, String vapid, String description,
-                        String endpoint, boolean confirmed) {
+                        String endpoint, boolean confirmed, long requestedAt, long lastAckAt) {
         this.token = token;
         this.packageName = packageName;
         this.instance = instance;
@@ -24,23 +32,40 @@ public final class Registration {
         this.description = description;
         this.endpoint = endpoint;
         this.confirmed = confirmed;
+        this.requestedAt = requestedAt;
+        this.lastAckAt = lastAckAt;
     }
 
-    Registration withVapid(String newVapid, String newDescription) {
+    Registration requested(String newVapid, String newDescription, long at) {
         boolean same = newVapid == null ? vapid == null : newVapid.equals(vapid);
-        return new Registration(token, packageName, instance, newVapid, newDescription, endpoint, confirmed && same);
+        return new Registration(token, packageName, instance, newVapid, newDescription, endpoint, confirmed && same,
+                at, lastAckAt);
     }
 
+    /** The relay holds it at {@code newEndpoint} and the app is being told, so no answer is owed any more. */
     Registration confirmedAt(String newEndpoint) {
-        return new Registration(token, packageName, instance, vapid, description, newEndpoint, true);
+        return new Registration(token, packageName, instance, vapid, description, newEndpoint, true, 0, lastAckAt);
     }
 
     Registration unconfirmed() {
-        return new Registration(token, packageName, instance, vapid, description, endpoint, false);
+        return new Registration(token, packageName, instance, vapid, description, endpoint, false, requestedAt,
+                lastAckAt);
+    }
+
+    Registration acknowledgedAt(long at) {
+        return new Registration(token, packageName, instance, vapid, description, endpoint, confirmed, requestedAt, at);
     }
 
     /** Whether the app already holds an endpoint, so a failure must not leave it silently dead. */
     public boolean announced() {
         return endpoint != null;
+    }
+
+    /**
+     * Whether the app waits for an answer: a REGISTER not yet answered, or a registration that
+     * never had an endpoint (whose REGISTER is the only reason it exists).
+     */
+    public boolean answerOwed() {
+        return requestedAt != 0 || !announced();
     }
 }

@@ -24,11 +24,12 @@ public final class RegistrationBook {
     }
 
     /**
-     * Records a REGISTER. A known token keeps its instance and endpoint; a changed vapid key
-     * leaves the registration unconfirmed, because the relay then issues a new endpoint.
+     * Records a REGISTER made at wall time {@code now}. A known token keeps its instance and
+     * endpoint; a changed vapid key leaves the registration unconfirmed, because the relay then
+     * issues a new endpoint. A registration that is not confirmed owes the app an answer from now on.
      */
-    public synchronized Registration request(String packageName, String token, String vapid, String description)
-            throws InvalidRequestException, TokenTakenException {
+    public synchronized Registration request(String packageName, String token, String vapid, String description,
+                                             long now) throws InvalidRequestException, TokenTakenException {
         if (packageName == null || packageName.isEmpty()) {
             throw new InvalidRequestException("caller identity unknown");
         }
@@ -36,17 +37,20 @@ public final class RegistrationBook {
             throw new InvalidRequestException("token must be 1.." + Limits.MAX_TOKEN_BYTES + " bytes");
         }
         String key = normaliseVapid(vapid);
-        if (description != null && Limits.utf8Length(description) > Limits.MAX_DESCRIPTION_BYTES) {
-            throw new InvalidRequestException("message must be at most " + Limits.MAX_DESCRIPTION_BYTES + " bytes");
-        }
+        // The connector does not shorten the description; refusing a long one would leave the app waiting.
+        String shown = description == null ? null : Limits.truncateUtf8(description, Limits.MAX_DESCRIPTION_BYTES);
         Registration known = byToken.get(token);
         Registration next;
         if (known == null) {
-            next = new Registration(token, packageName, ids.newId(), key, description, null, false);
+            next = new Registration(token, packageName, ids.newId(), key, shown, null, false, now, 0);
         } else if (!known.packageName.equals(packageName)) {
             throw new TokenTakenException();
         } else {
-            next = known.withVapid(key, description);
+            next = known.requested(key, shown, now);
+        }
+        if (next.confirmed) {
+            // Answered at once with the endpoint it already has.
+            next = next.confirmedAt(next.endpoint);
         }
         byToken.put(token, next);
         return next;
@@ -82,6 +86,28 @@ public final class RegistrationBook {
     public static boolean isAcceptableEndpoint(String endpoint) {
         return endpoint != null && Limits.utf8Length(endpoint) <= Limits.MAX_ENDPOINT_BYTES
                 && (endpoint.startsWith("https://") || endpoint.startsWith("http://"));
+    }
+
+    /** Notes a MESSAGE_ACK; returns null (and changes nothing) for a token this book does not know. */
+    public synchronized Registration acknowledge(String token, long at) {
+        Registration known = byToken.get(token);
+        if (known == null) {
+            return null;
+        }
+        Registration next = known.acknowledgedAt(at);
+        byToken.put(token, next);
+        return next;
+    }
+
+    /** Registrations whose app still waits for an answer to its REGISTER. */
+    public synchronized List<Registration> owingAnswers() {
+        List<Registration> out = new ArrayList<Registration>();
+        for (Registration r : byToken.values()) {
+            if (r.answerOwed()) {
+                out.add(r);
+            }
+        }
+        return out;
     }
 
     public synchronized Registration get(String token) {
@@ -133,6 +159,8 @@ public final class RegistrationBook {
             o.put("description", r.description);
             o.put("endpoint", r.endpoint);
             o.put("confirmed", r.confirmed);
+            o.put("requested_at", r.requestedAt);
+            o.put("last_ack_at", r.lastAckAt);
             list.put(o);
         }
         JSONObject root = new JSONObject();
@@ -141,7 +169,10 @@ public final class RegistrationBook {
         return root;
     }
 
-    /** Rejects anything it did not write, rather than guessing at half-understood state. */
+    /**
+     * Rejects anything it did not write, rather than guessing at half-understood state. The
+     * times were added later; state written before them reads as "no answer owed, no ACK yet".
+     */
     public static RegistrationBook fromJson(JSONObject root, IdSource ids) throws JSONException {
         if (root.getInt("format") != FORMAT) {
             throw new JSONException("unknown registration book format");
@@ -152,7 +183,7 @@ public final class RegistrationBook {
             JSONObject o = list.getJSONObject(i);
             Registration r = new Registration(o.getString("token"), o.getString("package"), o.getString("instance"),
                     optionalString(o, "vapid"), optionalString(o, "description"), optionalString(o, "endpoint"),
-                    o.getBoolean("confirmed"));
+                    o.getBoolean("confirmed"), o.optLong("requested_at", 0), o.optLong("last_ack_at", 0));
             book.byToken.put(r.token, r);
         }
         return book;

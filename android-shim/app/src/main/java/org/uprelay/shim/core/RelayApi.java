@@ -2,6 +2,9 @@ package org.uprelay.shim.core;
 
 /** The distributor side of the uprelay HTTP API (see DESIGN.md). */
 public interface RelayApi {
+    /** {@code GET /v1/info}; a relay without it answers {@link RelayInfo#NONE}. */
+    RelayInfo info() throws RelayFailure;
+
     DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure;
 
     void updateToken(DeviceCredentials device, String fcmToken) throws RelayFailure;

@@ -2,7 +2,10 @@ package org.uprelay.shim.core;
 
 import java.net.MalformedURLException;
 import java.net.URL;
+import java.util.HashMap;
+import java.util.Map;
 
+import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
 
@@ -31,6 +34,40 @@ public final class RelayClient implements RelayApi {
             throw new IllegalArgumentException("relay URL is not a URL: " + e.getMessage());
         }
         return b;
+    }
+
+    @Override
+    public RelayInfo info() throws RelayFailure {
+        HttpAnswer answer;
+        try {
+            answer = expectSuccess(http.send("GET", base + "/v1/info", null, null));
+        } catch (RelayFailure f) {
+            if (f.kind == RelayFailure.Kind.NOT_FOUND) {
+                // A relay from before /v1/info: it publishes nothing, which is an answer too.
+                return RelayInfo.NONE;
+            }
+            throw f;
+        }
+        JSONObject o = parse(answer);
+        Map<String, String> senders = new HashMap<String, String>();
+        JSONArray projects = o.optJSONArray("projects");
+        for (int i = 0; projects != null && i < projects.length(); i++) {
+            JSONObject p = projects.optJSONObject(i);
+            Object id = p == null ? null : p.opt("id");
+            if (id instanceof String) {
+                Object sender = p.opt("sender_id");
+                // Only a project number is a usable sender; anything else is treated as unpublished.
+                senders.put((String) id, sender instanceof String && isSenderId((String) sender) ? (String) sender : null);
+            }
+        }
+        Object defaultProject = o.opt("default_project");
+        return new RelayInfo(defaultProject instanceof String ? (String) defaultProject : null, senders,
+                o.optBoolean("require_vapid", false));
+    }
+
+    /** A Firebase project number, which is what Play services wants as the sender. */
+    public static boolean isSenderId(String s) {
+        return s != null && s.matches("[0-9]{1,20}");
     }
 
     @Override

@@ -71,7 +71,7 @@ public final class RelayFailure extends Exception {
 
     /** What to tell an app whose REGISTER this failure ended. */
     public FailureReason registrationReason() {
-        // The relay contract has no such code today; honouring it costs nothing if it appears.
+        // The relay answers 400 vapid_required when it only issues VAPID-restricted endpoints.
         if ("vapid_required".equals(errorCode)) {
             return FailureReason.VAPID_REQUIRED;
         }

@@ -12,6 +12,12 @@ final class FakeRelay implements RelayApi {
     final Map<String, String> tokenOfDevice = new HashMap<>();
     final Map<String, Map<String, String>> endpoints = new HashMap<>();
     final List<String> calls = new ArrayList<>();
+    /** What GET /v1/info answers; counted in {@link #infoCalls}, not in {@link #calls}. */
+    RelayInfo info = new RelayInfo("proj", Map.of("proj", SENDER), false);
+    int infoCalls;
+    /** Runs inside the next register call, before it answers: what happens while the relay is slow. */
+    Runnable duringNextRegister;
+    static final String SENDER = "123456789012";
     private final Map<String, Deque<RelayFailure>> failures = new HashMap<>();
     private int nextDevice = 1;
     private int nextEndpoint = 1;
@@ -45,6 +51,13 @@ final class FakeRelay implements RelayApi {
     }
 
     @Override
+    public RelayInfo info() throws RelayFailure {
+        infoCalls++;
+        maybeFail("info");
+        return info;
+    }
+
+    @Override
     public DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure {
         calls.add("createDevice " + fcmToken);
         maybeFail("createDevice");
@@ -74,6 +87,11 @@ final class FakeRelay implements RelayApi {
     public RelayEndpoint register(DeviceCredentials d, String instance, String vapid) throws RelayFailure {
         calls.add("register " + d.deviceId + " " + instance);
         maybeFail("register");
+        Runnable during = duringNextRegister;
+        duringNextRegister = null;
+        if (during != null) {
+            during.run();
+        }
         Map<String, String> regs = device(d);
         String key = instance + "|" + vapid;
         String existing = regs.get(key);

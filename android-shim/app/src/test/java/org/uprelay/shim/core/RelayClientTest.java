@@ -78,12 +78,17 @@ public class RelayClientTest {
             }
         });
         server.start();
-        client = new RelayClient("http://127.0.0.1:" + server.getAddress().getPort() + "/", new JsonHttp(2000, 500));
+        // Generous: a loaded CI machine must not turn a normal answer into a timeout.
+        client = new RelayClient(base(), new JsonHttp(2000, 10_000));
     }
 
     @After
     public void stop() {
         server.stop(0);
+    }
+
+    private String base() {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/";
     }
 
     private void answer(int status, String body) {
@@ -111,6 +116,42 @@ public class RelayClientTest {
         JSONObject body = new JSONObject(req.body);
         assertEquals("fcm-token", body.getString("fcm_token"));
         assertEquals("my-project", body.getString("project"));
+    }
+
+    @Test
+    public void infoGivesTheSenderIdOfEachProjectAndTheVapidRule() throws Exception {
+        // The shape uprelay's GET /v1/info answers (server/src/api/devices.rs).
+        answer(200, "{\"version\":\"0.1.0\",\"default_project\":\"main\",\"projects\":["
+                + "{\"id\":\"main\",\"sender_id\":\"123456789012\"},{\"id\":\"other\",\"sender_id\":null},"
+                + "{\"id\":\"odd\",\"sender_id\":\"not-a-number\"}],"
+                + "\"require_vapid\":true,\"max_registrations_per_device\":100}");
+        RelayInfo info = client.info();
+        Seen req = last();
+        assertEquals("GET", req.method);
+        assertEquals("/v1/info", req.path);
+        assertNull("the info is public", req.authorization);
+        assertEquals("main", info.defaultProject);
+        assertEquals("123456789012", info.senderFor(""));
+        assertEquals("123456789012", info.senderFor(null));
+        assertEquals("123456789012", info.senderFor("main"));
+        assertNull("published as null", info.senderFor("other"));
+        assertNull("only a project number is a sender", info.senderFor("odd"));
+        assertNull("unknown project", info.senderFor("nope"));
+        assertTrue(info.requireVapid);
+    }
+
+    @Test
+    public void aRelayWithoutInfoPublishesNothingAndOtherFailuresStayFailures() throws Exception {
+        answer(404, "{\"error\":\"not_found\",\"message\":\"no\"}");
+        RelayInfo info = client.info();
+        assertNull(info.senderFor(""));
+        assertFalse(info.requireVapid);
+        answer(200, "{}");
+        assertNull(client.info().senderFor(""));
+        answer(503, "{\"error\":\"unavailable\",\"message\":\"later\"}");
+        assertKind(RelayFailure.Kind.SERVER, () -> client.info());
+        answer(200, "[]");
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.info());
     }
 
     @Test
@@ -240,7 +281,8 @@ public class RelayClientTest {
     public void slowRelayTimesOutAsANetworkFailure() {
         answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
         delayMillis = 1500;
-        assertKind(RelayFailure.Kind.NETWORK, () -> client.createDevice("t", null));
+        RelayClient impatient = new RelayClient(base(), new JsonHttp(2000, 500));
+        assertKind(RelayFailure.Kind.NETWORK, () -> impatient.createDevice("t", null));
     }
 
     @Test

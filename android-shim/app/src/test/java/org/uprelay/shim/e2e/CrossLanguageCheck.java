@@ -1,26 +1,16 @@
 package org.uprelay.shim.e2e;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.HttpURLConnection;
-import java.net.URL;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.UUID;
 
-import org.json.JSONArray;
 import org.json.JSONException;
-import org.json.JSONObject;
 import org.uprelay.shim.core.DeviceCredentials;
 import org.uprelay.shim.core.InboundDecoder;
 import org.uprelay.shim.core.InboundMessage;
@@ -43,14 +33,15 @@ public final class CrossLanguageCheck {
     private static final int RANDOM_SIZES = 6;
     private static final long WAIT_MILLIS = 20_000;
 
+    private final String relayUrl;
     private final String emulatorUrl;
     private final String project;
     private final RelayClient relay;
     private final Random rnd;
-    private int passed;
-    private int failed;
+    private final Report report = new Report();
 
     private CrossLanguageCheck(String relayUrl, String emulatorUrl, String project, long seed) {
+        this.relayUrl = relayUrl;
         this.emulatorUrl = RelayClient.normaliseBase(emulatorUrl);
         this.project = project;
         this.relay = new RelayClient(relayUrl, new JsonHttp(5_000, 30_000));
@@ -58,21 +49,49 @@ public final class CrossLanguageCheck {
     }
 
     public static void main(String[] args) {
-        if (args.length != 3) {
-            System.err.println("usage: CrossLanguageCheck <relay_base_url> <emulator_base_url> <project>");
+        if (args.length != 3 && args.length != 4) {
+            System.err.println("usage: CrossLanguageCheck <relay_base_url> <emulator_base_url> <project> [<sender_id>]");
             System.exit(2);
         }
         long seed = Long.getLong("seed", System.nanoTime());
         System.out.println("seed " + seed + " (rerun with -Dseed=" + seed + ")");
         CrossLanguageCheck check = new CrossLanguageCheck(args[0], args[1], args[2], seed);
+        Report report = check.report;
         try {
             check.run();
+            System.out.println("-- the whole distributor, through a fake Play services and fake apps");
+            new PhoneScenario(report, check.relayUrl, check.emulatorUrl, check.project,
+                    args.length == 4 ? args[3] : null, check.rnd).run();
         } catch (Exception e) {
-            check.fail("unexpected " + e);
+            report.fail("unexpected " + e);
             e.printStackTrace();
         }
-        System.out.println("e2e: " + check.passed + " passed, " + check.failed + " failed");
-        System.exit(check.failed == 0 && check.passed > 0 ? 0 : 1);
+        System.out.println("e2e: " + report.passed() + " passed, " + report.failed() + " failed");
+        System.exit(report.failed() == 0 && report.passed() > 0 ? 0 : 1);
+    }
+
+    private void check(boolean ok, String what) {
+        report.check(ok, what);
+    }
+
+    private void pass(String what) {
+        report.pass(what);
+    }
+
+    private void fail(String what) {
+        report.fail(what);
+    }
+
+    private List<Map<String, String>> fetch(String token) throws IOException, JSONException {
+        return Outside.captured(emulatorUrl, token);
+    }
+
+    private static int push(String endpoint, byte[] body) throws IOException {
+        return Outside.push(endpoint, body);
+    }
+
+    private String fakeFcmToken() {
+        return Outside.fakeFcmToken(rnd);
     }
 
     private void run() throws Exception {
@@ -186,7 +205,7 @@ public final class CrossLanguageCheck {
                 continue;
             }
             delivered++;
-            if (!instance.equals(m.instance) || m.id == null || !removeEqual(remaining, m.body)) {
+            if (!instance.equals(m.instance) || m.id == null || !Outside.removeEqual(remaining, m.body)) {
                 System.out.println("  unexpected delivery of " + m.body.length + " bytes for instance " + m.instance);
                 return false;
             }
@@ -197,136 +216,7 @@ public final class CrossLanguageCheck {
         return remaining.isEmpty();
     }
 
-    private static boolean removeEqual(List<byte[]> list, byte[] body) {
-        for (int i = 0; i < list.size(); i++) {
-            if (Arrays.equals(list.get(i), body)) {
-                list.remove(i);
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Polls the emulator until everything pushed has arrived (the relay may send after answering 201). */
     private List<Map<String, String>> awaitMessages(String token, List<byte[]> bodies) throws Exception {
-        long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (true) {
-            List<Map<String, String>> captured = fetch(token);
-            if (hasAll(captured, bodies) || System.currentTimeMillis() > deadline) {
-                return captured;
-            }
-            Thread.sleep(250);
-        }
-    }
-
-    private static boolean hasAll(List<Map<String, String>> captured, List<byte[]> bodies)
-            throws MalformedMessageException {
-        InboundDecoder decoder = new InboundDecoder(new SplitReassembler(new WallClock(), 600_000, 1 << 20),
-                new SeenIds(1000));
-        List<byte[]> remaining = new ArrayList<>(bodies);
-        for (Map<String, String> data : captured) {
-            InboundMessage m = decoder.accept(data);
-            if (m != null) {
-                removeEqual(remaining, m.body);
-            }
-        }
-        return remaining.isEmpty();
-    }
-
-    private List<Map<String, String>> fetch(String token) throws IOException, JSONException {
-        URL url = new URL(emulatorUrl + "/emulator/messages?token=" + URLEncoder.encode(token, "UTF-8"));
-        HttpURLConnection c = (HttpURLConnection) url.openConnection();
-        try {
-            if (c.getResponseCode() != 200) {
-                throw new IOException("emulator answered " + c.getResponseCode());
-            }
-            JSONArray list = new JSONArray(new String(readAll(c.getInputStream()), StandardCharsets.UTF_8));
-            List<Map<String, String>> out = new ArrayList<>();
-            for (int i = 0; i < list.length(); i++) {
-                JSONObject message = list.getJSONObject(i).getJSONObject("message");
-                if (!token.equals(message.optString("token"))) {
-                    continue;
-                }
-                JSONObject data = message.getJSONObject("data");
-                Map<String, String> map = new HashMap<>();
-                for (Iterator<String> keys = data.keys(); keys.hasNext(); ) {
-                    String key = keys.next();
-                    map.put(key, data.getString(key));
-                }
-                out.add(map);
-            }
-            return out;
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    /** What an app server does: POST the (already encrypted) body with a TTL. */
-    private static int push(String endpoint, byte[] body) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) new URL(endpoint).openConnection();
-        try {
-            c.setRequestMethod("POST");
-            c.setDoOutput(true);
-            c.setInstanceFollowRedirects(false);
-            c.setRequestProperty("TTL", "60");
-            c.setRequestProperty("Content-Encoding", "aes128gcm");
-            c.setRequestProperty("Content-Type", "application/octet-stream");
-            c.setFixedLengthStreamingMode(body.length);
-            try (OutputStream out = c.getOutputStream()) {
-                out.write(body);
-            }
-            int status = c.getResponseCode();
-            InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
-            if (in != null) {
-                readAll(in);
-            }
-            return status;
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    private static byte[] readAll(InputStream in) throws IOException {
-        try (InputStream s = in) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[8192];
-            int n;
-            while ((n = s.read(buf)) != -1) {
-                out.write(buf, 0, n);
-            }
-            return out.toByteArray();
-        }
-    }
-
-    /** Shaped like a real registration token: instance id, colon, APA91b payload. */
-    private String fakeFcmToken() {
-        String alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < 22; i++) {
-            b.append(alphabet.charAt(rnd.nextInt(64)));
-        }
-        b.append(":APA91b");
-        for (int i = 0; i < 134; i++) {
-            b.append(alphabet.charAt(rnd.nextInt(64)));
-        }
-        return b.toString();
-    }
-
-    private void check(boolean ok, String what) {
-        if (ok) {
-            pass(what);
-        } else {
-            fail(what);
-        }
-    }
-
-    private void pass(String what) {
-        passed++;
-        System.out.println("PASS " + what);
-    }
-
-    private void fail(String what) {
-        failed++;
-        System.out.println("FAIL " + what);
+        return Outside.awaitBodies(emulatorUrl, token, bodies, WAIT_MILLIS);
     }
 }
