@@ -91,7 +91,8 @@ fn edges(mods: &BTreeMap<Module, PathBuf>) -> BTreeMap<Module, BTreeSet<Module>>
     let mut out: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     for (m, path) in mods {
         let code = code_of(path);
-        let children: Vec<&String> = mods.keys().filter(|k| k.len() == m.len() + 1 && k.starts_with(m)).map(|k| k.last().unwrap()).collect();
+        let children: Vec<&String> =
+            mods.keys().filter(|k| k.len() == m.len() + 1 && k.starts_with(m)).map(|k| k.last().unwrap()).collect();
         let mut found = Vec::new();
         for (i, _) in code.char_indices() {
             if i > 0 && code[..i].chars().next_back().is_some_and(|c| is_ident(c) || c == ':') {
@@ -172,4 +173,30 @@ fn the_checker_finds_a_planted_loop() {
     std::fs::write(src.join("d.rs"), "pub struct D;\n").unwrap();
     std::fs::write(src.join("e.rs"), "use crate::b::B;\n").unwrap();
     assert_eq!(mutual_pairs(src), vec!["a <-> a::x".to_string(), "b <-> c".to_string()]);
+}
+
+#[test]
+fn no_two_modules_of_the_emulator_import_each_other() {
+    let pairs = mutual_pairs(&uprelay_tests::workspace_root().join("emulator/src"));
+    assert!(pairs.is_empty(), "modules that import each other:\n{}", pairs.join("\n"));
+}
+
+/// The emulator is the fake Google: it may not lean on the relay it stands in for.
+#[test]
+fn the_emulator_depends_on_nothing_of_the_server() {
+    let root = uprelay_tests::workspace_root();
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("emulator/Cargo.toml")).unwrap()).unwrap();
+    for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        if let Some(deps) = manifest.get(table).and_then(|t| t.as_table()) {
+            for (name, spec) in deps {
+                let path = spec.get("path").and_then(|p| p.as_str()).unwrap_or("");
+                assert!(name != "uprelay" && !path.contains("server"), "emulator/Cargo.toml [{table}] {name} = {spec}");
+            }
+        }
+    }
+    let uses_server = std::fs::read_dir(root.join("emulator/src"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .any(|src| src.contains("uprelay::"));
+    assert!(!uses_server, "emulator/src refers to uprelay::");
 }
