@@ -38,8 +38,15 @@
 //!   `{"name","project","message" (as received, member order kept),"received_at" (RFC 3339 UTC,
 //!   milliseconds),"received_at_ms" (unix ms)}`; `DELETE /emulator/messages` → 204.
 //! - `GET /emulator/stats` → `{"accepted","rejected","validated","tokens_issued","send_requests",
-//!   "stored"}`; counts since start (`accepted` counts messages evicted by `--keep` too;
-//!   `validate_only` successes count as `validated`, not `accepted`).
+//!   "stored","sends_in_flight","max_sends_in_flight","connections_accepted"}`; counts since
+//!   start (`accepted` counts messages evicted by `--keep` too; `validate_only` successes count
+//!   as `validated`, not `accepted`; `max_sends_in_flight` is the most sends handled at once).
+//!
+//! # Realism
+//! `--latency-ms N --jitter-ms J` delay every `messages:send` answer by N ± J ms (uniform,
+//! never below 0; a timer in the send's own future, holding only its HTTP/2 stream), and
+//! access tokens are shaped like Google's: `ya29.` + base64url, 1024 characters unless
+//! `--token-bytes` (16–4096) says otherwise (`realism.rs`).
 //! - `POST /emulator/reset` → 204: clears faults, dead tokens and stored messages.
 //!
 //! # Layout
@@ -60,6 +67,7 @@ mod http;
 mod inbox;
 mod json;
 mod oauth;
+mod realism;
 mod run;
 mod send;
 mod serve;
@@ -69,5 +77,6 @@ mod tokens;
 pub mod wire;
 
 pub use faults::{Fault, FaultCode};
+pub use realism::{DEFAULT_TOKEN_BYTES, MAX_LATENCY_MS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
 pub use run::{run, start, EmulatorArgs, Running};
-pub use state::{Emulator, EmulatorStats, FaultSpec};
+pub use state::{Emulator, EmulatorStats, FaultSpec, Realism};

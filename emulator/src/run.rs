@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::credentials::in_google_order;
 use crate::http::Http;
+use crate::realism::{MAX_LATENCY_MS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
 use crate::serve::serve;
-use crate::state::Emulator;
+use crate::state::{Emulator, Realism};
 use crate::wire::FCM_MAX_CONCURRENT_STREAMS;
 
 /// CLI arguments of `uprelay emulator`.
@@ -39,6 +40,24 @@ pub struct EmulatorArgs {
     /// Google's front ends allow 100; a lower one shows how a client spreads its sends.
     #[arg(long, default_value_t = FCM_MAX_CONCURRENT_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
+    /// Delay every `messages:send` answer by this many milliseconds (± `--jitter-ms`), as a
+    /// distant FCM does (20–100 ms in production). Only the send's own stream waits.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_LATENCY_MS))]
+    pub latency_ms: u64,
+    /// Spread of the delay: each answer waits `--latency-ms` ± up to this many milliseconds
+    /// (uniform; never less than 0).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_LATENCY_MS))]
+    pub jitter_ms: u64,
+    /// Length of the access tokens issued, characters: `ya29.` then base64url, like
+    /// Google's (about a kilobyte, the default).
+    #[arg(long, default_value_t = crate::realism::DEFAULT_TOKEN_BYTES as u64, value_parser = clap::value_parser!(u64).range(MIN_TOKEN_BYTES as u64..=MAX_TOKEN_BYTES as u64))]
+    pub token_bytes: u64,
+}
+
+impl EmulatorArgs {
+    fn realism(&self) -> Realism {
+        Realism { latency_ms: self.latency_ms, jitter_ms: self.jitter_ms, token_bytes: self.token_bytes as usize }
+    }
 }
 
 /// `http://ADDR` as clients should dial it (an unspecified listen address becomes loopback).
@@ -87,7 +106,7 @@ pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> anyh
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let base = base_url(addr);
-    let emu = Emulator::new(&args.project, args.keep, Duration::from_secs(args.token_lifetime));
+    let emu = Emulator::with_realism(&args.project, args.keep, Duration::from_secs(args.token_lifetime), args.realism());
     if let Some(path) = &args.write_credentials {
         let creds = issue_blocking(&emu, &args.project, format!("{base}/token")).await?;
         let mut text = serde_json::to_vec_pretty(&in_google_order(&creds))?;
@@ -100,7 +119,7 @@ pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> anyh
     };
     println!("uprelay emulator listening on {base} (project {}{creds_note})", args.project);
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
-    serve(listener, Http::new(&emu, args.max_concurrent_streams), shutdown).await;
+    serve(listener, Http::new(&emu, args.max_concurrent_streams), emu.clone(), shutdown).await;
     Ok(())
 }
 
@@ -126,7 +145,7 @@ pub async fn start(addr: SocketAddr, project: &str) -> anyhow::Result<Running> {
     let credentials = issue_blocking(&emu, project, format!("{base}/token")).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     // The sender is never used to send: the accept loop ends when it is dropped.
-    let task = tokio::spawn(serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS), async {
+    let task = tokio::spawn(serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS), emu.clone(), async {
         let _ = stopped.await;
     }));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");

@@ -102,13 +102,21 @@ pub async fn send_plain(emu: &Emulator, request: Request) -> Response {
 async fn respond(emu: &Emulator, project: String, auth: Option<&HeaderValue>, body: &[u8]) -> Response {
     let inner = &emu.inner;
     Stats::inc(&inner.stats.send_requests);
-    match handle(inner, project, auth, body).await {
+    let _in_flight = inner.load.send_started();
+    let response = match handle(inner, project, auth, body).await {
         Ok(resp) => resp,
         Err(e) => {
             Stats::inc(&inner.stats.rejected);
             e.into_response()
         }
+    };
+    // FCM's distance (`--latency-ms`): a timer in this send's own future, which the h2c
+    // connection polls with its other streams, so a waiting answer holds its stream and
+    // nothing else (no thread, no other stream's slot).
+    if let Some(delay) = inner.latency.draw() {
+        tokio::time::sleep(delay).await;
     }
+    response
 }
 
 async fn handle(inner: &Inner, project: String, auth: Option<&HeaderValue>, body: &[u8]) -> Result<Response, ApiError> {

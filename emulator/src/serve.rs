@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::http::Http;
+use crate::state::Emulator;
 use crate::wire::H2_PREFACE;
 
 /// Tells connections to close gracefully (`true`); its sender learns that every connection
@@ -31,8 +32,8 @@ use crate::wire::H2_PREFACE;
 type Stop = watch::Receiver<bool>;
 
 /// Serve `http` on `listener` until `shutdown` resolves, then close every connection
-/// gracefully and return once they are all done.
-pub(crate) async fn serve(listener: TcpListener, http: Http, shutdown: impl Future<Output = ()>) {
+/// gracefully and return once they are all done. Connections are counted in `emu`'s stats.
+pub(crate) async fn serve(listener: TcpListener, http: Http, emu: Emulator, shutdown: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -43,6 +44,7 @@ pub(crate) async fn serve(listener: TcpListener, http: Http, shutdown: impl Futu
         // Like FCM's front ends, answer without Nagle's delay: small h2 frames held back
         // until the client's (delayed) ACK would add 40 ms stalls the real service lacks.
         let _ = tcp.set_nodelay(true);
+        emu.inner.load.connection_accepted();
         tokio::spawn(connection(tcp, http.clone(), stop_rx.clone()));
     }
     drop(listener);

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::credentials::KeyRing;
 use crate::faults::{Fault, FaultCode, Faults};
 use crate::inbox::{Inbox, Stats};
+use crate::realism::{Latency, Load, DEFAULT_TOKEN_BYTES};
 use crate::tokens::TokenStore;
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
@@ -29,6 +30,10 @@ pub(crate) struct Inner {
     pub(crate) faults: Faults,
     pub(crate) inbox: Inbox,
     pub(crate) stats: Stats,
+    /// Delay of every `messages:send` answer.
+    pub(crate) latency: Latency,
+    /// Sends in flight and connections accepted.
+    pub(crate) load: Load,
     pub(crate) next_message: AtomicU64,
     /// Random per-instance suffix of message names.
     pub(crate) instance_tag: String,
@@ -49,6 +54,35 @@ pub struct EmulatorStats {
     pub send_requests: u64,
     /// Messages currently kept for inspection.
     pub stored: u64,
+    /// `messages:send` requests being handled now (answer delay included).
+    #[serde(default)]
+    pub sends_in_flight: u64,
+    /// The most `messages:send` requests handled at once since start: with a latency, how
+    /// many sends a client kept in flight.
+    #[serde(default)]
+    pub max_sends_in_flight: u64,
+    /// TCP connections accepted since start (HTTP/1.1 and h2c).
+    #[serde(default)]
+    pub connections_accepted: u64,
+}
+
+/// How FCM-like the emulator behaves beyond its API: the latency of sends and the length of
+/// access tokens (`--latency-ms`, `--jitter-ms`, `--token-bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Realism {
+    /// Every `messages:send` answer waits `latency_ms` ± `jitter_ms` (uniform).
+    pub latency_ms: u64,
+    /// See `latency_ms`.
+    pub jitter_ms: u64,
+    /// Length of issued access tokens, characters (16–4096).
+    pub token_bytes: usize,
+}
+
+impl Default for Realism {
+    /// No added latency; Google-sized access tokens.
+    fn default() -> Self {
+        Realism { latency_ms: 0, jitter_ms: 0, token_bytes: DEFAULT_TOKEN_BYTES }
+    }
 }
 
 /// Body of `POST /emulator/faults`.
@@ -72,16 +106,23 @@ impl Emulator {
     /// and issuing access tokens valid for `token_lifetime`. It trusts no key until
     /// [`Emulator::issue_credentials`] is called.
     pub fn new(project: &str, keep: usize, token_lifetime: Duration) -> Self {
+        Self::with_realism(project, keep, token_lifetime, Realism::default())
+    }
+
+    /// [`Emulator::new`] with the latency and token length of `realism`.
+    pub fn with_realism(project: &str, keep: usize, token_lifetime: Duration, realism: Realism) -> Self {
         let tag: u32 = rand::thread_rng().gen();
         Emulator {
             inner: Arc::new(Inner {
                 default_project: project.to_owned(),
                 token_lifetime,
                 keys: Default::default(),
-                tokens: Default::default(),
+                tokens: TokenStore::with_length(realism.token_bytes),
                 faults: Default::default(),
                 inbox: Inbox::new(keep),
                 stats: Default::default(),
+                latency: Latency { base_ms: realism.latency_ms, jitter_ms: realism.jitter_ms },
+                load: Default::default(),
                 next_message: AtomicU64::new(0),
                 instance_tag: format!("{tag:08x}"),
             }),
@@ -111,6 +152,9 @@ impl Emulator {
             tokens_issued: self.inner.tokens.issued(),
             send_requests: Stats::get(&s.send_requests),
             stored: self.inner.inbox.len() as u64,
+            sends_in_flight: self.inner.load.in_flight(),
+            max_sends_in_flight: self.inner.load.max_in_flight(),
+            connections_accepted: self.inner.load.connections(),
         }
     }
 

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use rand::RngCore;
+use crate::realism::{google_shaped_token, DEFAULT_TOKEN_BYTES};
 
 #[derive(Debug, Clone)]
 struct IssuedToken {
@@ -16,10 +15,17 @@ struct IssuedToken {
 }
 
 /// Access tokens handed out and not revoked.
-#[derive(Default)]
 pub struct TokenStore {
     map: RwLock<HashMap<String, IssuedToken>>,
     issued: AtomicU64,
+    /// Length of the tokens issued (`--token-bytes`).
+    len: usize,
+}
+
+impl Default for TokenStore {
+    fn default() -> Self {
+        TokenStore::with_length(DEFAULT_TOKEN_BYTES)
+    }
 }
 
 /// What an access token presented to `messages:send` allows.
@@ -34,10 +40,13 @@ pub enum TokenCheck {
 }
 
 impl TokenStore {
+    /// A store issuing tokens of exactly `len` characters, shaped like Google's.
+    pub fn with_length(len: usize) -> Self {
+        TokenStore { map: Default::default(), issued: AtomicU64::new(0), len }
+    }
+
     pub fn issue(&self, project: &str, lifetime: Duration) -> String {
-        let mut raw = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let token = format!("ya29.emu.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+        let token = google_shaped_token(self.len);
         let now = Instant::now();
         let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
         let mut map = self.map.write().unwrap();

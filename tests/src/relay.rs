@@ -319,6 +319,14 @@ impl Relay {
         Self::start_on(Arc::new(emulator), config).await
     }
 
+    /// Like [`Relay::start_with`], on an emulator started with extra arguments (e.g.
+    /// `["--latency-ms", "50"]`).
+    pub async fn start_with_emulator_args(config: RelayConfig, emulator_args: &[&str]) -> Relay {
+        let args: Vec<&str> = ["--project", PROJECT].into_iter().chain(emulator_args.iter().copied()).collect();
+        let emulator = EmulatorProcess::start_with(&args).await;
+        Self::start_on(Arc::new(emulator), config).await
+    }
+
     /// Another relay on this one's emulator and store (its own port; with the embedded store,
     /// its own data). `config.store` and `config.store_urls` are taken from this relay.
     pub async fn sibling(&self, config: RelayConfig) -> Relay {
