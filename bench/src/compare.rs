@@ -120,6 +120,12 @@ fn child_command(opts: &Opts, store: &str, bin: &Path, report: &Path) -> anyhow:
     cmd.args(["-t", &opts.duration.to_string(), "--warmup", &opts.warmup.to_string()]);
     cmd.args(["-r", &opts.registrations.to_string(), "--client-threads", &opts.client_threads.to_string()]);
     cmd.args(["--preload-concurrency", &opts.preload_concurrency.to_string(), "--redis-server", &opts.redis_server]);
+    // The default profile's FCM, so that a comparison can be made against a distant FCM.
+    let latency = format!("{},{}", opts.fcm_latency.ms, opts.fcm_latency.jitter);
+    cmd.args(["--fcm-latency", &latency, "--token-bytes", &opts.token_bytes.to_string()]);
+    if let Some(n) = opts.fcm_connections {
+        cmd.args(["--fcm-connections", &n.to_string()]);
+    }
     if opts.fcm_http1 {
         cmd.arg("--fcm-http1");
     }

@@ -110,6 +110,11 @@ impl LoadResult {
         self.total[status as usize]
     }
 
+    /// Answers other than 201 in the measured window, plus transport errors.
+    pub fn non_201(&self) -> u64 {
+        self.other_statuses(201, false).iter().map(|(_, n)| n).sum::<u64>() + self.transport_errors
+    }
+
     /// Non-`ok` statuses with their counts, over the measured window or the whole run.
     pub fn other_statuses(&self, ok: u16, whole_run: bool) -> Vec<(u16, u64)> {
         let v = if whole_run { &self.total } else { &self.measured };

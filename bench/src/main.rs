@@ -9,12 +9,16 @@
 //! A bare axum handler (`uprelay-bench bare-server`) under the same load gives the ceiling.
 //! `--scale` compares R = 10^4 with R = 10^6 on Redis (memory per registration, p99 ratio);
 //! `--compare A B` benches two uprelay binaries at the same time (see `compare.rs`).
+//! `--realistic` adds, in the same invocation, the production-shaped profile of issue 18
+//! (FCM 40 ± 20 ms away, Google-sized access tokens, C = 2048) and a run with 52-character
+//! tokens, and judges issue 18's targets (see `profile.rs`).
 
 mod bare;
 mod compare;
 mod load;
 mod preload;
 mod procs;
+mod profile;
 mod sysstat;
 
 use std::net::SocketAddr;
@@ -30,6 +34,7 @@ use uprelay::store::{EmbeddedStore, RedisStore, Store};
 
 use crate::load::{LoadResult, LoadSpec, Window};
 use crate::procs::ChildProc;
+use crate::profile::{FcmLatency, Profile};
 
 /// Firebase project the emulator plays.
 const PROJECT: &str = "bench-project";
@@ -141,6 +146,25 @@ struct Opts {
     /// Also write each run's figures to this file as JSON (an array, one object per run).
     #[arg(long, value_name = "PATH")]
     report_json: Option<PathBuf>,
+    /// FCM's distance in the default profile: the emulator answers every send after N ± J
+    /// ms (uniform). `40,20` is the realistic profile's.
+    #[arg(long, value_name = "N[,J]", default_value = "0", value_parser = profile::parse_latency)]
+    fcm_latency: FcmLatency,
+    /// Length of the emulator's access tokens in the default profile (16–4096; Google's are
+    /// about a kilobyte, the emulator's default).
+    #[arg(long, default_value_t = uprelay_emulator::DEFAULT_TOKEN_BYTES, value_parser = profile::parse_token_bytes)]
+    token_bytes: usize,
+    /// Also run, in this invocation, the default profile with 52-character tokens and the
+    /// realistic profile (Redis, FCM 40 ± 20 ms, Google-sized tokens, C = 2048, B = 1024),
+    /// and judge issue 18's targets.
+    #[arg(long, conflicts_with_all = ["scale", "compare"])]
+    realistic: bool,
+    /// Connections of the realistic profile (2048; smaller only to test the bench itself).
+    #[arg(long, default_value_t = profile::REALISTIC_CONNECTIONS, hide = true)]
+    realistic_c: usize,
+    /// uprelay's `[fcm] connections` (its own default when absent).
+    #[arg(long)]
+    fcm_connections: Option<usize>,
 }
 
 fn main() {
@@ -206,6 +230,19 @@ struct RunReport {
     /// 201 count = emulator delta (always true for the bare run).
     check_ok: bool,
     redis_bytes_per_reg: Option<f64>,
+    /// `Profile::name` of the run ("" for the default profile).
+    profile: &'static str,
+    connections: usize,
+    fcm_latency: FcmLatency,
+    token_bytes: usize,
+    /// Answers other than 201 and transport errors in the measured window.
+    non_201: u64,
+    /// The most sends in flight at the emulator (FCM) at once.
+    fcm_max_in_flight: Option<u64>,
+    /// HTTP/2 connections uprelay opened to the emulator (FCM).
+    fcm_connections: Option<u64>,
+    /// uprelay's open file descriptors, most seen (sampled every 100 ms).
+    peak_fds: Option<u64>,
 }
 
 /// Shared pieces of a bench invocation.
@@ -213,13 +250,18 @@ struct Env {
     opts: Opts,
     dir: PathBuf,
     uprelay_bin: PathBuf,
-    emulator: ChildProc,
-    emulator_url: String,
-    credentials: PathBuf,
     redis: Option<(ChildProc, String)>,
     bodies: Vec<bytes::Bytes>,
     http: reqwest::Client,
     run_seq: usize,
+}
+
+/// The FCM emulator of one relay run: its own process, so that its latency and token size
+/// are the run's profile's, and its gauges (most sends in flight, connections) the run's.
+struct Fcm {
+    proc: ChildProc,
+    url: String,
+    credentials: PathBuf,
 }
 
 async fn bench(opts: Opts) -> anyhow::Result<bool> {
@@ -254,18 +296,13 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
     };
 
     print_header(&opts, &uprelay_bin);
-
-    // The FCM emulator: counts accepted messages, keeps none.
-    let emu_port = procs::free_port()?;
-    let credentials = dir.join("service-account.json");
-    let mut cmd = Command::new(&uprelay_bin);
-    cmd.args(["emulator", "--listen", &format!("127.0.0.1:{emu_port}"), "--project", PROJECT, "--keep", "0"])
-        .arg("--write-credentials")
-        .arg(&credentials);
-    clean_env(&mut cmd);
-    let mut emulator = ChildProc::spawn("emulator", cmd, &dir)?;
-    let emulator_url = format!("http://127.0.0.1:{emu_port}");
-    emulator.wait_ready(&format!("{emulator_url}/emulator/stats"), Duration::from_secs(60)).await?;
+    // C = 2048 connections are 2048 descriptors in the load generator and as many in
+    // uprelay (which inherits the limit): raise the soft limit to the hard one.
+    if let Some((before, after)) = procs::raise_nofile_limit() {
+        if before != after {
+            println!("  RLIMIT_NOFILE raised from {before} to {after} (for the bench and its children)\n");
+        }
+    }
 
     let redis = if stores.contains(&Target::Redis) { Some(start_redis(&opts.redis_server, !opts.redis_stock, &dir).await?) } else { None };
 
@@ -274,21 +311,19 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
         opts: opts.clone(),
         dir,
         uprelay_bin,
-        emulator,
-        emulator_url,
-        credentials,
         redis,
         http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
         run_seq: 0,
     };
 
     let mut reports = Vec::new();
+    let default = Profile::default_of(&opts);
     if opts.scale {
         // Small, large, small again: the host's speed drifts over a minute (the other
         // processes' CPU per push moves by 10-25 %), and bracketing the large run lets the
         // p99 ratio compare it with the mean of the runs on either side.
         for r in [opts.registrations, opts.scale_r, opts.registrations] {
-            reports.push(run_relay(&mut env, Target::Redis, false, r).await?);
+            reports.push(run_relay(&mut env, &default, Target::Redis, false, r).await?);
         }
     } else {
         let ceiling = !opts.no_bare;
@@ -299,7 +334,7 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
         let mut bracketed = false;
         for &vapid in modes {
             for &store in &stores {
-                reports.push(run_relay(&mut env, store, vapid, opts.registrations).await?);
+                reports.push(run_relay(&mut env, &default, store, vapid, opts.registrations).await?);
                 // The host's speed drifts over minutes, and the ceiling run alone moves by
                 // 10-25 % between runs: a second one right after the first relay run
                 // brackets it, and the ratio is taken to the mean of the two.
@@ -307,14 +342,24 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
                     bracketed = true;
                     reports.push(run_bare(&mut env, "bare-2").await?);
                 }
+                // Right after the default Redis run: the same load with short tokens (the
+                // token's cost), then the realistic profile against that default run.
+                if opts.realistic && store == Target::Redis && !vapid {
+                    let short = Profile::short_tokens(&opts);
+                    reports.push(run_relay(&mut env, &short, Target::Redis, false, opts.registrations).await?);
+                    let realistic = Profile::realistic(&opts);
+                    reports.push(run_relay(&mut env, &realistic, Target::Redis, false, opts.registrations).await?);
+                }
             }
         }
     }
     let all_ok = summary(&opts, &reports);
+    if !opts.scale {
+        profile::targets(&opts, &reports);
+    }
     if let Some(path) = &opts.report_json {
         write_report_json(path, &reports)?;
     }
-    env.emulator.check_running().ok();
     Ok(all_ok)
 }
 
@@ -338,6 +383,15 @@ fn write_report_json(path: &Path, reports: &[RunReport]) -> anyhow::Result<()> {
                 "emulator_accepted": r.emulator_delta,
                 "check_ok": r.check_ok,
                 "redis_bytes_per_registration": r.redis_bytes_per_reg,
+                "profile": r.profile,
+                "connections": r.connections,
+                "fcm_latency_ms": r.fcm_latency.ms,
+                "fcm_jitter_ms": r.fcm_latency.jitter,
+                "token_bytes": r.token_bytes,
+                "non_201": r.non_201,
+                "fcm_max_in_flight": r.fcm_max_in_flight,
+                "fcm_connections_opened": r.fcm_connections,
+                "peak_open_fds": r.peak_fds,
             })
         })
         .collect();
@@ -358,9 +412,18 @@ fn print_header(opts: &Opts, bin: &Path) {
         opts.connections, opts.client_threads, opts.body_size, opts.duration, opts.warmup
     );
     println!(
-        "  uprelay → emulator: {}; emulator --keep 0; limiters off; log level warn",
-        if opts.fcm_http1 { "HTTP/1.1 pool" } else { "h2c (prior knowledge)" }
+        "  uprelay → emulator: {}; emulator --keep 0 (one per relay run); limiters off; log level warn{}",
+        if opts.fcm_http1 { "HTTP/1.1 pool" } else { "h2c (prior knowledge)" },
+        opts.fcm_connections.map(|n| format!("; fcm.connections = {n}")).unwrap_or_default()
     );
+    println!("  default profile: FCM latency {}, access tokens of {} characters", opts.fcm_latency, opts.token_bytes);
+    if opts.realistic {
+        let r = Profile::realistic(opts);
+        println!(
+            "  --realistic: also the default profile with 52-character tokens, and Redis at C={} B={} with FCM latency {} and {}-character tokens",
+            r.connections, r.body_size, r.latency, r.token_bytes
+        );
+    }
     println!(
         "  redis-server: {}",
         if opts.redis_stock {
@@ -436,10 +499,12 @@ async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyh
     info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).context("INFO memory has no used_memory")
 }
 
-async fn emulator_accepted(env: &Env) -> anyhow::Result<u64> {
-    let v: serde_json::Value =
-        env.http.get(format!("{}/emulator/stats", env.emulator_url)).send().await?.error_for_status()?.json().await?;
-    v["accepted"].as_u64().context("emulator stats lack \"accepted\"")
+async fn emulator_stats(env: &Env, url: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(env.http.get(format!("{url}/emulator/stats")).send().await?.error_for_status()?.json().await?)
+}
+
+async fn emulator_accepted(env: &Env, url: &str) -> anyhow::Result<u64> {
+    emulator_stats(env, url).await?["accepted"].as_u64().context("emulator stats lack \"accepted\"")
 }
 
 fn header_map(host: &str, authorization: Option<&str>) -> anyhow::Result<HeaderMap> {
@@ -461,6 +526,8 @@ fn paths(ids: &[String]) -> anyhow::Result<Vec<Uri>> {
 /// Results of the load plus CPU per watched process over the measured window.
 struct Measured {
     load: LoadResult,
+    /// Most open file descriptors of the first watched process (sampled every 100 ms).
+    peak_fds: Option<u64>,
     /// Seconds of the measured window.
     secs: f64,
     /// (name, (user s, system s)) of each watched process over the sample interval.
@@ -498,9 +565,21 @@ async fn measure(env: &Env, spec: LoadSpec, watched: Vec<(String, u32)>) -> anyh
         let (t1, s1) = (Instant::now(), sysstat::sample(&pids));
         (t1.duration_since(t0).as_secs_f64(), s0, s1)
     });
+    let fd_pid = watched.first().map(|(_, p)| *p);
+    let fds = std::thread::spawn(move || {
+        let mut peak = None;
+        while Instant::now() < measure_end {
+            if let Some(n) = fd_pid.and_then(sysstat::open_fds) {
+                peak = Some(peak.unwrap_or(0).max(n));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        peak
+    });
     let spec = Arc::new(spec);
     let loader = std::thread::spawn(move || load::run(spec, window));
-    let (load, mon) = tokio::task::spawn_blocking(move || (loader.join(), monitor.join())).await?;
+    let (load, mon, peak_fds) = tokio::task::spawn_blocking(move || (loader.join(), monitor.join(), fds.join())).await?;
+    let peak_fds = peak_fds.unwrap_or(None);
     let load = load.map_err(|_| anyhow::anyhow!("load generator panicked"))?;
     let (sample_secs, s0, s1) = mon.map_err(|_| anyhow::anyhow!("CPU monitor panicked"))?;
     let tck = sysstat::clk_tck() as f64;
@@ -522,7 +601,7 @@ async fn measure(env: &Env, spec: LoadSpec, watched: Vec<(String, u32)>) -> anyh
         }
         _ => None,
     };
-    Ok(Measured { load, secs: o.duration, cpu_secs, sample_secs, machine_busy_pct })
+    Ok(Measured { load, peak_fds, secs: o.duration, cpu_secs, sample_secs, machine_busy_pct })
 }
 
 fn ms(us: u64) -> String {
@@ -667,22 +746,52 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
         emulator_delta: None,
         check_ok: true,
         redis_bytes_per_reg: None,
+        profile: "",
+        connections: o.connections,
+        fcm_latency: FcmLatency::default(),
+        token_bytes: 0,
+        non_201: m.load.non_201(),
+        fcm_max_in_flight: None,
+        fcm_connections: None,
+        peak_fds: m.peak_fds,
     })
 }
 
-async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyhow::Result<RunReport> {
+/// Start the emulator of one relay run, with `profile`'s latency and token size: counts
+/// accepted messages, keeps none.
+async fn start_emulator(env: &Env, profile: &Profile) -> anyhow::Result<Fcm> {
+    let port = procs::free_port()?;
+    let credentials = env.dir.join(format!("service-account-{}.json", env.run_seq));
+    let mut cmd = Command::new(&env.uprelay_bin);
+    cmd.args(["emulator", "--listen", &format!("127.0.0.1:{port}"), "--project", PROJECT, "--keep", "0"])
+        .args(["--latency-ms", &profile.latency.ms.to_string(), "--jitter-ms", &profile.latency.jitter.to_string()])
+        .args(["--token-bytes", &profile.token_bytes.to_string()])
+        .arg("--write-credentials")
+        .arg(&credentials);
+    clean_env(&mut cmd);
+    let mut proc = ChildProc::spawn(&format!("emulator-{}", env.run_seq), cmd, &env.dir)?;
+    let url = format!("http://127.0.0.1:{port}");
+    proc.wait_ready(&format!("{url}/emulator/stats"), Duration::from_secs(60)).await?;
+    Ok(Fcm { proc, url, credentials })
+}
+
+async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool, r: usize) -> anyhow::Result<RunReport> {
     let o = env.opts.clone();
     env.run_seq += 1;
-    let label = format!("{}{}", target.name(), if vapid { "+vapid" } else { "" });
+    let label = format!("{}{}{}", target.name(), if vapid { "+vapid" } else { "" }, profile.suffix());
     println!(
-        "== uprelay, {} store, {} endpoints: R={} C={} B={} T={} s",
+        "== uprelay, {} store, {} endpoints{}: R={} C={} B={} T={} s; FCM latency {}, {}-character access tokens",
         target.name(),
         if vapid { "VAPID-restricted" } else { "unrestricted" },
+        if profile.name.is_empty() { String::new() } else { format!(", {} profile", profile.name) },
         group(r as u64),
-        o.connections,
-        o.body_size,
-        o.duration
+        profile.connections,
+        profile.body_size,
+        o.duration,
+        profile.latency,
+        profile.token_bytes
     );
+    let mut fcm = start_emulator(env, profile).await?;
     let port = procs::free_port()?;
     let host = format!("127.0.0.1:{port}");
     let origin = format!("http://{host}");
@@ -734,11 +843,12 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
         Target::Bare => unreachable!(),
     };
 
+    let fcm_connections = o.fcm_connections.map(|n| format!("connections = {n}\n")).unwrap_or_default();
     let config = format!(
-        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\n\n[log]\nlevel = \"warn\"\n",
-        env.emulator_url,
+        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n{fcm_connections}\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\n\n[log]\nlevel = \"warn\"\n",
+        fcm.url,
         !o.fcm_http1,
-        env.credentials.display().to_string(),
+        fcm.credentials.display().to_string(),
     );
     let config_path = env.dir.join(format!("uprelay-{}.toml", env.run_seq));
     std::fs::write(&config_path, config)?;
@@ -758,20 +868,20 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     let spec = LoadSpec {
         addr: host.parse()?,
         paths: paths(&endpoints)?,
-        bodies: env.bodies.clone(),
+        bodies: if profile.body_size == o.body_size { env.bodies.clone() } else { preload::random_bodies(64, profile.body_size) },
         headers: header_map(&host, authorization.as_deref())?,
-        connections: o.connections,
+        connections: profile.connections,
         threads: o.client_threads,
     };
     drop(endpoints);
 
-    let mut watched = vec![("uprelay".to_string(), relay.pid()), ("emulator".to_string(), env.emulator.pid())];
+    let mut watched = vec![("uprelay".to_string(), relay.pid()), ("emulator".to_string(), fcm.proc.pid())];
     if target == Target::Redis {
         if let Some((redis, _)) = &env.redis {
             watched.push(("redis".to_string(), redis.pid()));
         }
     }
-    let emu_before = emulator_accepted(env).await?;
+    let emu_before = emulator_accepted(env, &fcm.url).await?;
     let m = measure(env, spec, watched).await?;
     relay.check_running()?;
     let rss = sysstat::proc_status_kib(relay.pid(), "VmHWM");
@@ -780,12 +890,16 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     // Every 201 means FCM accepted the message (or it was queued for retry, which then
     // lands shortly): wait a little for the counts to meet.
     let total_201 = m.load.total_of(201);
-    let mut emu_delta = emulator_accepted(env).await?.saturating_sub(emu_before);
+    let mut emu_delta = emulator_accepted(env, &fcm.url).await?.saturating_sub(emu_before);
     let deadline = Instant::now() + Duration::from_secs(5);
     while emu_delta != total_201 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        emu_delta = emulator_accepted(env).await?.saturating_sub(emu_before);
+        emu_delta = emulator_accepted(env, &fcm.url).await?.saturating_sub(emu_before);
     }
+    fcm.proc.check_running()?;
+    let fcm_stats = emulator_stats(env, &fcm.url).await?;
+    let fcm_max_in_flight = fcm_stats["max_sends_in_flight"].as_u64();
+    let fcm_connections = fcm_stats["h2_connections_accepted"].as_u64();
 
     let printed = print_measured(&m, "uprelay");
     if let Some(kib) = rss {
@@ -799,6 +913,13 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
             (after as f64 - before as f64) / 1024.0
         );
     }
+    let opt = |v: Option<u64>| v.map(group).unwrap_or_else(|| "-".into());
+    println!(
+        "  FCM          most sends in flight at once {}; HTTP/2 connections opened {}; uprelay open fds at peak {}",
+        opt(fcm_max_in_flight),
+        opt(fcm_connections),
+        opt(m.peak_fds)
+    );
     let check_ok = emu_delta == total_201;
     println!(
         "  emulator     accepted +{} ; 201 responses over the whole run (warm-up included) {} → {}",
@@ -832,6 +953,14 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
         emulator_delta: Some(emu_delta),
         check_ok,
         redis_bytes_per_reg: bytes_per_reg,
+        profile: profile.name,
+        connections: profile.connections,
+        fcm_latency: profile.latency,
+        token_bytes: profile.token_bytes,
+        non_201: m.load.non_201(),
+        fcm_max_in_flight,
+        fcm_connections,
+        peak_fds: m.peak_fds,
     })
 }
 
@@ -839,7 +968,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
 /// whether the bench's own correctness check held in every run.
 fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
     let find = |t: Target, vapid: bool, r: Option<usize>| {
-        reports.iter().find(|x| x.target == t && x.vapid == vapid && (r.is_none() || r == Some(x.registrations)))
+        reports.iter().find(|x| x.profile.is_empty() && x.target == t && x.vapid == vapid && (r.is_none() || r == Some(x.registrations)))
     };
     println!("== runs");
     println!(
@@ -911,10 +1040,11 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         }
     }
     let relay_runs: Vec<&RunReport> = reports.iter().filter(|x| x.target != Target::Bare).collect();
+    let default_runs: Vec<&RunReport> = relay_runs.iter().copied().filter(|x| x.profile.is_empty()).collect();
     // The target is set for the Redis load; the embedded store also holds its redb
     // file's pages in memory (its cache), so its runs are shown beside it, not judged.
     let worst_rss = |of: &dyn Fn(&RunReport) -> bool| {
-        relay_runs.iter().copied().filter(|x| of(x) && x.rss_hwm_kib.is_some()).max_by_key(|x| x.rss_hwm_kib)
+        default_runs.iter().copied().filter(|x| of(x) && x.rss_hwm_kib.is_some()).max_by_key(|x| x.rss_hwm_kib)
     };
     let mib = |r: &RunReport| r.rss_hwm_kib.unwrap_or(0) as f64 / 1024.0;
     if let Some(worst) = worst_rss(&|x| x.target == Target::Redis) {
@@ -1001,7 +1131,7 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         checks.iter().map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0)))).collect();
     rows.push(("Correctness: 201 count = emulator accepted (every run)".into(), detail.join(", "), Some(all_ok)));
 
-    println!("== targets (issue 6; figures are reported, never asserted)");
+    println!("== targets (issue 6, default profile; figures are reported, never asserted)");
     let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
     for (name, measured, res) in &rows {
         let res = match res {

@@ -82,6 +82,26 @@ pub fn temp_dir(base: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
+/// Raise this process's soft RLIMIT_NOFILE to its hard limit (children inherit it);
+/// (before, after), or None when the limit cannot be read.
+pub fn raise_nofile_limit() -> Option<(u64, u64)> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read or write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        let before = lim.rlim_cur;
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Some((before, before));
+            }
+        }
+        Some((before, lim.rlim_cur))
+    }
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind an ephemeral port")?;
     Ok(l.local_addr()?.port())

@@ -30,6 +30,11 @@ pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Open file descriptors of a process (entries of /proc/<pid>/fd).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 /// Machine-wide (busy, total) jiffies from /proc/stat.
 pub fn machine_ticks() -> Option<(u64, u64)> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;

@@ -38,7 +38,8 @@
 //!   `{"name","project","message" (as received, member order kept),"received_at" (RFC 3339 UTC,
 //!   milliseconds),"received_at_ms" (unix ms)}`; `DELETE /emulator/messages` → 204.
 //! - `GET /emulator/stats` → `{"accepted","rejected","validated","tokens_issued","send_requests",
-//!   "stored","sends_in_flight","max_sends_in_flight","connections_accepted"}`; counts since
+//!   "stored","sends_in_flight","max_sends_in_flight","connections_accepted",
+//!   "h2_connections_accepted"}`; counts since
 //!   start (`accepted` counts messages evicted by `--keep` too; `validate_only` successes count
 //!   as `validated`, not `accepted`; `max_sends_in_flight` is the most sends handled at once).
 //!

@@ -52,6 +52,7 @@ pub struct Load {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     connections: AtomicU64,
+    h2_connections: AtomicU64,
 }
 
 impl Load {
@@ -66,6 +67,16 @@ impl Load {
     /// Count one accepted TCP connection.
     pub fn connection_accepted(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one connection that spoke HTTP/2 (h2c): how FCM's clients multiplex.
+    pub fn h2_connection_accepted(&self) {
+        self.h2_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// h2c connections accepted since start.
+    pub fn h2_connections(&self) -> u64 {
+        self.h2_connections.load(Ordering::Relaxed)
     }
 
     /// Sends being handled now.
@@ -132,6 +143,6 @@ mod tests {
         // Uniform: both halves of the range are drawn.
         assert!(draws.iter().any(|d| *d < Duration::from_millis(30)) && draws.iter().any(|d| *d > Duration::from_millis(50)));
         // A jitter larger than the base never goes below zero.
-        assert!((0..200).all(|_| Latency { base_ms: 1, jitter_ms: 5 }.draw().map_or(true, |d| d <= Duration::from_millis(6))));
+        assert!((0..200).all(|_| Latency { base_ms: 1, jitter_ms: 5 }.draw().is_none_or(|d| d <= Duration::from_millis(6))));
     }
 }

@@ -45,7 +45,7 @@ pub(crate) async fn serve(listener: TcpListener, http: Http, emu: Emulator, shut
         // until the client's (delayed) ACK would add 40 ms stalls the real service lacks.
         let _ = tcp.set_nodelay(true);
         emu.inner.load.connection_accepted();
-        tokio::spawn(connection(tcp, http.clone(), stop_rx.clone()));
+        tokio::spawn(connection(tcp, http.clone(), emu.clone(), stop_rx.clone()));
     }
     drop(listener);
     stop_tx.send_replace(true);
@@ -73,7 +73,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 }
 
 /// Serve one connection with the protocol its first bytes announce.
-async fn connection(tcp: TcpStream, http: Http, mut stop: Stop) {
+async fn connection(tcp: TcpStream, http: Http, emu: Emulator, mut stop: Stop) {
     // A client that has not said anything yet must not hold up shutdown.
     let sniffed = tokio::select! {
         sniffed = sniff(tcp) => sniffed,
@@ -81,6 +81,7 @@ async fn connection(tcp: TcpStream, http: Http, mut stop: Stop) {
     };
     let Ok(io) = sniffed else { return };
     if io.is_h2() {
+        emu.inner.load.h2_connection_accepted();
         crate::h2c::serve(io, http, stop).await;
     } else {
         serve_http1(io, http, stop).await;

@@ -64,6 +64,9 @@ pub struct EmulatorStats {
     /// TCP connections accepted since start (HTTP/1.1 and h2c).
     #[serde(default)]
     pub connections_accepted: u64,
+    /// Of those, the ones that spoke HTTP/2 (h2c), as FCM's clients do.
+    #[serde(default)]
+    pub h2_connections_accepted: u64,
 }
 
 /// How FCM-like the emulator behaves beyond its API: the latency of sends and the length of
@@ -155,6 +158,7 @@ impl Emulator {
             sends_in_flight: self.inner.load.in_flight(),
             max_sends_in_flight: self.inner.load.max_in_flight(),
             connections_accepted: self.inner.load.connections(),
+            h2_connections_accepted: self.inner.load.h2_connections(),
         }
     }
 

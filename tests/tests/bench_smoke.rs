@@ -151,3 +151,52 @@ fn compare_rejects_bad_arguments() {
         assert!(!stdout.contains("round"), "{args:?} started rounds\n{stdout}");
     }
 }
+
+/// `--realistic` runs, in the same invocation, the default profile with 52-character tokens
+/// and the realistic profile (here with 16 connections instead of 2048, to stay small), each
+/// against its own emulator with the profile's latency, and prints per run the most sends in
+/// flight to FCM, the FCM connections opened and uprelay's open descriptors, then issue 18's
+/// targets. `--fcm-latency` and `--token-bytes` shape the default profile.
+#[test]
+fn realistic_profile_runs_beside_the_default_one() {
+    let uprelay = bin_path("uprelay");
+    let tmp = TempDir::new("uprelay-bench-realistic");
+    let report = tmp.join("report.json");
+    let mut args = vec!["--uprelay-bin", uprelay.to_str().unwrap(), "--store", "redis", "--no-vapid", "--report-json"];
+    args.push(report.to_str().unwrap());
+    args.extend(["--realistic", "--realistic-c", "16", "--fcm-latency", "5,2", "--token-bytes", "100"]);
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
+    let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(status.success(), "{status}\n{both}");
+    let checks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("CHECK ")).map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(checks, ["redis", "redis-52tok", "redis-realistic"], "{both}");
+    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("FCM          most sends in flight")).count(), 3, "{both}");
+    assert!(stdout.contains("FCM latency 40 ± 20 ms, 1024-character access tokens"), "{both}");
+    assert!(stdout.contains("FCM latency 5 ± 2 ms, 100-character access tokens"), "{both}");
+    let table = stdout.split("== targets (issue 18").nth(1).unwrap_or_else(|| panic!("no issue-18 table\n{both}"));
+    for row in
+        ["realistic: ≥ 90 %", "realistic: p99", "realistic: zero non-201", "realistic: FCM connections", "realistic: uprelay peak RSS"]
+    {
+        let line = table.lines().find(|l| l.trim_start().starts_with(row)).unwrap_or_else(|| panic!("no row {row:?}\n{both}"));
+        assert!(line.contains("PASS") || line.contains("MISS"), "{line}");
+    }
+    assert!(table.contains("100-character tokens cost"), "{both}");
+
+    let runs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let realistic = runs.as_array().unwrap().iter().find(|r| r["run"] == "redis-realistic").expect("realistic run");
+    assert_eq!((realistic["connections"].as_u64(), realistic["fcm_latency_ms"].as_u64()), (Some(16), Some(40)), "{realistic}");
+    assert_eq!(realistic["token_bytes"], 1024, "{realistic}");
+    // The emulator answered 16 connections' pushes 20-60 ms late: several were in flight at once.
+    assert!(realistic["fcm_max_in_flight"].as_u64().unwrap() >= 2, "{realistic}");
+    assert!(realistic["fcm_connections_opened"].as_u64().unwrap() >= 1, "{realistic}");
+    assert!(realistic["peak_open_fds"].as_u64().unwrap() >= 16, "{realistic}");
+    assert_eq!(realistic["non_201"], 0, "{realistic}");
+
+    // Bad values stop before anything starts, naming the flag.
+    for (bad, flag) in [(&["--fcm-latency", "40,x"][..], "--fcm-latency"), (&["--token-bytes", "15"][..], "--token-bytes")] {
+        let (status, stdout, stderr) = run_bench(bad, &tmp);
+        assert_eq!(status.code(), Some(2), "{bad:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains(flag), "{bad:?}: {stderr}");
+    }
+}

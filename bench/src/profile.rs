@@ -1,0 +1,234 @@
+//! Load profiles of a bench invocation (the default one, the same with 52-character access
+//! tokens, and issue 18's realistic one) and issue 18's targets, judged on their runs.
+//!
+//! Why profiles in one invocation: the host's speed drifts by 10–25 % over minutes, so the
+//! realistic profile is only comparable with a default run made minutes before it, on the
+//! same binary, and the token's cost only with a run that differs in the token alone.
+
+use std::fmt;
+
+use crate::{group, Opts, RunReport, Target};
+
+/// Connections of the realistic profile: a busy relay's app servers.
+pub const REALISTIC_CONNECTIONS: usize = 2048;
+/// FCM's distance in the realistic profile (production answers in 20–100 ms).
+const REALISTIC_LATENCY: FcmLatency = FcmLatency { ms: 40, jitter: 20 };
+/// Body size of the realistic profile (a typical encrypted Web Push message).
+const REALISTIC_BODY: usize = 1024;
+/// Length of the emulator's tokens before issue 18, the short side of the token's cost.
+const SHORT_TOKEN: usize = 52;
+
+/// Issue 18's targets.
+const TARGET_REALISTIC_PCT: f64 = 90.0;
+const TARGET_P99_SLACK_MS: f64 = 25.0;
+const TARGET_REALISTIC_RSS_MIB: f64 = 64.0;
+const TARGET_TOKEN_COST: f64 = 1.05;
+const TARGET_BARE_RATIO: f64 = 2.0;
+const TARGET_DEFAULT_P99_MS: f64 = 10.0;
+
+/// `--fcm-latency N[,J]`: the emulator answers every send after N ± J ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FcmLatency {
+    pub ms: u64,
+    pub jitter: u64,
+}
+
+impl fmt::Display for FcmLatency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.ms, self.jitter) {
+            (0, 0) => write!(f, "~0 ms"),
+            (ms, 0) => write!(f, "{ms} ms"),
+            (ms, j) => write!(f, "{ms} ± {j} ms"),
+        }
+    }
+}
+
+/// Parse `N` or `N,J` (milliseconds, each at most the emulator's maximum).
+pub fn parse_latency(s: &str) -> Result<FcmLatency, String> {
+    let (n, j) = s.split_once(',').unwrap_or((s, "0"));
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| *v <= uprelay_emulator::MAX_LATENCY_MS)
+            .ok_or_else(|| format!("expected N or N,J in milliseconds (0..={}), got {s:?}", uprelay_emulator::MAX_LATENCY_MS))
+    };
+    Ok(FcmLatency { ms: num(n)?, jitter: num(j)? })
+}
+
+/// Parse `--token-bytes` within the emulator's bounds.
+pub fn parse_token_bytes(s: &str) -> Result<usize, String> {
+    let (lo, hi) = (uprelay_emulator::MIN_TOKEN_BYTES, uprelay_emulator::MAX_TOKEN_BYTES);
+    s.parse::<usize>().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| format!("expected {lo}..={hi}, got {s:?}"))
+}
+
+/// The shape of one relay run's load and of its FCM.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// "" for the default profile; else appended to the run's label.
+    pub name: &'static str,
+    pub connections: usize,
+    pub body_size: usize,
+    pub latency: FcmLatency,
+    pub token_bytes: usize,
+}
+
+impl Profile {
+    /// `-c`, `-b`, `--fcm-latency`, `--token-bytes`.
+    pub fn default_of(o: &Opts) -> Profile {
+        Profile { name: "", connections: o.connections, body_size: o.body_size, latency: o.fcm_latency, token_bytes: o.token_bytes }
+    }
+
+    /// The default profile with the emulator's old 52-character tokens.
+    pub fn short_tokens(o: &Opts) -> Profile {
+        Profile { name: "52tok", token_bytes: SHORT_TOKEN, ..Profile::default_of(o) }
+    }
+
+    /// Issue 18's production-shaped load (on Redis).
+    pub fn realistic(o: &Opts) -> Profile {
+        Profile {
+            name: "realistic",
+            connections: o.realistic_c,
+            body_size: REALISTIC_BODY,
+            latency: REALISTIC_LATENCY,
+            token_bytes: uprelay_emulator::DEFAULT_TOKEN_BYTES,
+        }
+    }
+
+    /// What the run's label gets.
+    pub fn suffix(&self) -> String {
+        if self.name.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", self.name)
+        }
+    }
+}
+
+/// Print issue 18's targets, PASS or MISS (reported, never asserted).
+pub fn targets(o: &Opts, reports: &[RunReport]) {
+    let find = |profile: &str| reports.iter().find(|x| x.target == Target::Redis && !x.vapid && x.profile == profile);
+    let (default, short, realistic) = (find(""), find("52tok"), find("realistic"));
+    let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
+    let not_run = |why: &str| (why.to_owned(), None);
+
+    match (default, realistic) {
+        (Some(d), Some(r)) => {
+            let pct = r.rps / d.rps.max(1.0) * 100.0;
+            rows.push((
+                format!("realistic: ≥ {TARGET_REALISTIC_PCT} % of the default profile's pushes/s"),
+                format!("{pct:.1} % ({}/s of {}/s)", group(r.rps.round() as u64), group(d.rps.round() as u64)),
+                Some(pct >= TARGET_REALISTIC_PCT),
+            ));
+            let bound = (r.fcm_latency.ms + r.fcm_latency.jitter) as f64 + TARGET_P99_SLACK_MS;
+            let p99 = r.p99_us as f64 / 1000.0;
+            rows.push((
+                format!("realistic: p99 ≤ FCM latency + jitter + {TARGET_P99_SLACK_MS} ms"),
+                format!("{p99:.1} ms (bound {bound} ms)"),
+                Some(p99 <= bound),
+            ));
+            rows.push(("realistic: zero non-201".into(), group(r.non_201), Some(r.non_201 == 0)));
+            match (r.fcm_connections, r.fcm_max_in_flight) {
+                (Some(c), Some(peak)) => {
+                    let bound = peak.div_ceil(100) + 1;
+                    rows.push((
+                        "realistic: FCM connections ≤ ⌈peak in flight ÷ 100⌉ + 1".into(),
+                        format!("{c} (bound {bound}; peak in flight {})", group(peak)),
+                        Some(c <= bound),
+                    ));
+                }
+                _ => rows.push(("realistic: FCM connections".into(), "unavailable".into(), None)),
+            }
+            let rss = r.rss_hwm_kib.map(|k| k as f64 / 1024.0);
+            rows.push((
+                format!("realistic: uprelay peak RSS ≤ {TARGET_REALISTIC_RSS_MIB} MiB"),
+                rss.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "unavailable".into()),
+                rss.map(|m| m <= TARGET_REALISTIC_RSS_MIB),
+            ));
+        }
+        _ => {
+            let (m, r) = not_run("not run (add --realistic; needs the Redis store)");
+            rows.push(("realistic profile targets".into(), m, r));
+        }
+    }
+    match (default.and_then(|d| d.cpu_us_per_push.map(|c| (d, c))), short.and_then(|s| s.cpu_us_per_push)) {
+        (Some((d, long)), Some(short_cpu)) => {
+            let ratio = long / short_cpu;
+            rows.push((
+                format!(
+                    "{}-character tokens cost ≤ {:.0} % more CPU/push than {SHORT_TOKEN}",
+                    d.token_bytes,
+                    (TARGET_TOKEN_COST - 1.0) * 100.0
+                ),
+                format!("{long:.1} / {short_cpu:.1} µs = {ratio:.3}×"),
+                Some(ratio <= TARGET_TOKEN_COST),
+            ));
+        }
+        _ => {
+            let (m, r) = not_run("not run (add --realistic)");
+            rows.push(("Google-sized tokens' CPU cost".into(), m, r));
+        }
+    }
+    let bare: Vec<f64> = reports.iter().filter(|x| x.target == Target::Bare).filter_map(|x| x.cpu_us_per_push).collect();
+    match default {
+        Some(d) => {
+            match (d.cpu_us_per_push, bare.is_empty()) {
+                (Some(c), false) => {
+                    let mean = bare.iter().sum::<f64>() / bare.len() as f64;
+                    let ratio = c / mean;
+                    rows.push((
+                        format!("default: uprelay CPU/push ≤ {TARGET_BARE_RATIO} × the bare handler's CPU/request"),
+                        format!("{c:.1} / {mean:.1} µs = {ratio:.2}×"),
+                        Some(ratio <= TARGET_BARE_RATIO),
+                    ));
+                }
+                _ => {
+                    let (m, r) = not_run("not run (bare run skipped)");
+                    rows.push(("default: CPU/push vs the bare handler".into(), m, r));
+                }
+            }
+            let p99 = d.p99_us as f64 / 1000.0;
+            rows.push((format!("default: p99 ≤ {TARGET_DEFAULT_P99_MS} ms"), format!("{p99:.2} ms"), Some(p99 <= TARGET_DEFAULT_P99_MS)));
+        }
+        None => {
+            let (m, r) = not_run("not run (needs the Redis store)");
+            rows.push(("default profile targets".into(), m, r));
+        }
+    }
+    rows.push((
+        "fcm.connections and max_concurrent_requests hold under C = 4096".into(),
+        "not measured by the bench (see README)".into(),
+        None,
+    ));
+    if o.fcm_latency != FcmLatency::default() {
+        rows.push(("note: the default profile ran with --fcm-latency".into(), o.fcm_latency.to_string(), None));
+    }
+
+    println!();
+    println!("== targets (issue 18; figures are reported, never asserted)");
+    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
+    for (name, measured, res) in &rows {
+        let res = match res {
+            Some(true) => "PASS",
+            Some(false) => "MISS",
+            None => "-",
+        };
+        println!("  {name}{}  {res:<4}  {measured}", " ".repeat(w - name.chars().count()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_parses_n_and_n_j() {
+        assert_eq!(parse_latency("0"), Ok(FcmLatency { ms: 0, jitter: 0 }));
+        assert_eq!(parse_latency("40,20"), Ok(FcmLatency { ms: 40, jitter: 20 }));
+        assert_eq!(parse_latency("50"), Ok(FcmLatency { ms: 50, jitter: 0 }));
+        for bad in ["", "x", "40,", ",20", "-1", "40,20,1", "60001"] {
+            assert!(parse_latency(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(REALISTIC_LATENCY.to_string(), "40 ± 20 ms");
+    }
+}
