@@ -82,6 +82,10 @@ impl Default for StoreConfig {
     }
 }
 
+/// Largest `fcm.connections`: 25,600 sends in flight, a second's worth at 100 ms for a
+/// relay far beyond what one process serves.
+pub const MAX_FCM_CONNECTIONS: usize = 256;
+
 /// FCM HTTP v1 settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -99,7 +103,9 @@ pub struct FcmConfig {
     /// Speak HTTP/2 without TLS negotiation (useful with the emulator over plain http).
     pub http2_prior_knowledge: bool,
     /// Most HTTP/2 connections to FCM. Sends share the first; another opens only when
-    /// the open ones carry as many concurrent streams as FCM allows (about 100 each).
+    /// the open ones carry as many concurrent streams as FCM allows (about 100 each), so
+    /// this is a bound, not a count: sends in flight ≈ pushes/s × FCM's latency, and a
+    /// relay doing 20,000/s against an FCM 100 ms away needs 20 connections.
     pub connections: usize,
     /// Every HTTP/2 connection to FCM is pinged this often, milliseconds...
     pub keepalive_ms: u64,
@@ -119,7 +125,7 @@ impl Default for FcmConfig {
             timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
             http2_prior_knowledge: false,
-            connections: 8,
+            connections: 32,
             keepalive_ms: 30_000,
             keepalive_timeout_ms: 10_000,
             high_priority_from: Urgency::Normal,
@@ -446,8 +452,8 @@ impl Config {
         if self.fcm.timeout_ms == 0 {
             return Err(ConfigError::new("fcm.timeout_ms", "must be positive"));
         }
-        if !(1..=64).contains(&self.fcm.connections) {
-            return Err(ConfigError::new("fcm.connections", "must be between 1 and 64"));
+        if !(1..=MAX_FCM_CONNECTIONS).contains(&self.fcm.connections) {
+            return Err(ConfigError::new("fcm.connections", format!("must be between 1 and {MAX_FCM_CONNECTIONS}")));
         }
         if self.fcm.keepalive_ms < 100 || self.fcm.keepalive_timeout_ms < 100 {
             return Err(ConfigError::new("fcm.keepalive_ms", "keepalive_ms and keepalive_timeout_ms must be at least 100"));
