@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::credentials::KeyRing;
 use crate::faults::{Fault, FaultCode, Faults};
-use crate::inbox::{Inbox, Stats};
+use crate::inbox::{Inbox, Rejects, Stats};
 use crate::tokens::TokenStore;
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenStore,
     pub(crate) faults: Faults,
     pub(crate) inbox: Inbox,
+    /// Recent rejected sends (kept only when the inbox keeps messages).
+    pub(crate) rejects: Rejects,
     pub(crate) stats: Stats,
     pub(crate) next_message: AtomicU64,
     /// Random per-instance suffix of message names.
@@ -81,6 +83,7 @@ impl Emulator {
                 tokens: Default::default(),
                 faults: Default::default(),
                 inbox: Inbox::new(keep),
+                rejects: Default::default(),
                 stats: Default::default(),
                 next_message: AtomicU64::new(0),
                 instance_tag: format!("{tag:08x}"),
@@ -157,10 +160,12 @@ impl Emulator {
         self.inner.tokens.revoke_all()
     }
 
-    /// Clear faults, dead tokens and stored messages (keys, tokens and counters stay).
+    /// Clear faults, dead tokens, stored messages and rejected sends (keys, tokens and
+    /// counters stay).
     pub fn reset(&self) {
         self.inner.faults.clear();
         self.inner.faults.revive_all();
         self.inner.inbox.clear();
+        self.inner.rejects.clear();
     }
 }
