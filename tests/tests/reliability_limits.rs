@@ -6,14 +6,16 @@
 //! - FCM QUOTA_EXCEEDED (Retry-After 30): 429 + Retry-After 30, and the next pushes are
 //!   refused without bothering FCM until then;
 //! - load shedding: `max_concurrent_requests = 2` with slow FCM sends → 503 + Retry-After 1;
-//! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop.
+//! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop;
+//! - a VAPID-restricted endpoint's limit is charged only for verified pushes: 200 unsigned
+//!   or wrongly signed POSTs leave the signed sender its whole burst (issue 14).
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use uprelay_tests::ledger::{await_delivery, make_targets, routes, Ledger};
 use uprelay_tests::per_store;
-use uprelay_tests::relay::{endpoint_path, unique_token, PushResponse, Relay, RelayConfig, StoreKind};
+use uprelay_tests::relay::{endpoint_path, unique_token, unix_now, PushResponse, Relay, RelayConfig, StoreKind, VapidSigner};
 
 per_store!([embedded, redis], CHAOS_LIMIT;
     push_burst_then_429,
@@ -26,6 +28,8 @@ per_store!([embedded, redis], CHAOS_LIMIT;
     load_shedding_answers_503_with_retry_after,
     full_queue_answers_503_with_retry_after,
 );
+
+per_store!(unverified_pushes_do_not_use_up_the_signed_senders_limit);
 
 /// A push to `endpoint` (made by any relay) through `node`.
 async fn push(node: &Relay, endpoint: &str, body: &str) -> PushResponse {
@@ -267,4 +271,33 @@ async fn full_queue_answers_503_with_retry_after(store: StoreKind) {
     assert_eq!(tally.delivered, 3);
     assert_eq!(tally.unacknowledged_delivered, 0, "[{store}] the refused 4th push was delivered anyway");
     assert_eq!(push(&a, &ep, "room again").await.status, 201);
+}
+
+/// `push_rate_per_second = 0.2`, burst 5, an endpoint restricted to a VAPID key: 200
+/// POSTs without credentials (401) or signed by another key (403) charge nothing, so the
+/// real sender's next five signed pushes are 201 and only its sixth is 429.
+async fn unverified_pushes_do_not_use_up_the_signed_senders_limit(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("push_rate_per_second = 0.2").limit("push_burst = 5");
+    let relay = Relay::start_with(config).await;
+    let dev = relay.create_device(&unique_token("vflood")).await;
+    let signer = VapidSigner::new();
+    let endpoint = relay.register(&dev, "restricted", Some(&signer.public_b64())).await;
+    let forged = VapidSigner::new().valid_authorization(&relay.base_url);
+    let mut refused = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let mut headers = vec![("TTL", "60")];
+        if i % 2 == 1 {
+            headers.push(("Authorization", forged.as_str()));
+        }
+        let r = relay.push(&endpoint, &headers, format!("flood {i}")).await;
+        *refused.entry(r.status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(refused.into_iter().collect::<Vec<_>>(), [(401, 100), (403, 100)], "[{store}] the unverified flood");
+    let auth = signer.authorization(&signer.jwt(&relay.base_url, unix_now() + 3600));
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &auth)], format!("signed {i}")).await.status.as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429], "[{store}] the signed sender after 200 unverified pushes");
+    assert_eq!(relay.emulator.messages(Some(&dev.token)).await.len(), 5, "[{store}] delivered");
 }
