@@ -786,7 +786,10 @@ mod tests {
         let missing: Vec<_> = accepted.difference(&documented).collect();
         let unknown: Vec<_> = documented.difference(&accepted).collect();
         assert!(missing.is_empty() && unknown.is_empty(), "README configuration block: missing {missing:?}; not config keys {unknown:?}");
-        assert!(accepted.len() > 50 && accepted.contains("matrix.forward_allow") && accepted.contains("fcm.projects.sender_id"), "{accepted:?}");
+        assert!(
+            accepted.len() > 50 && accepted.contains("matrix.forward_allow") && accepted.contains("fcm.projects.sender_id"),
+            "{accepted:?}"
+        );
     }
 
     /// The configurations shipped in deploy/ load (and never name a removed key).

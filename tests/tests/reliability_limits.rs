@@ -7,6 +7,9 @@
 //!   refused without bothering FCM until then;
 //! - load shedding: `max_concurrent_requests = 2` with slow FCM sends → 503 + Retry-After 1;
 //! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop;
+//! - `trusted_proxies`: `X-Forwarded-For` read right to left, the first untrusted hop is
+//!   the client, an unparsable hop falls back to the peer, IPv6 clients count per /64, and
+//!   without trusted proxies the header is ignored (issue 14);
 //! - a VAPID-restricted endpoint's limit is charged only for verified pushes: 200 unsigned
 //!   or wrongly signed POSTs leave the signed sender its whole burst (issue 14).
 
@@ -27,6 +30,7 @@ per_store!([embedded, redis], CHAOS_LIMIT;
     fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter,
     load_shedding_answers_503_with_retry_after,
     full_queue_answers_503_with_retry_after,
+    device_creation_counts_the_first_untrusted_hop,
 );
 
 per_store!(unverified_pushes_do_not_use_up_the_signed_senders_limit);
@@ -300,4 +304,52 @@ async fn unverified_pushes_do_not_use_up_the_signed_senders_limit(store: StoreKi
     }
     assert_eq!(statuses, [201, 201, 201, 201, 201, 429], "[{store}] the signed sender after 200 unverified pushes");
     assert_eq!(relay.emulator.messages(Some(&dev.token)).await.len(), 5, "[{store}] delivered");
+}
+
+/// Device creations through "proxy" 127.0.0.1 with the given `X-Forwarded-For` values.
+async fn create_via(relay: &Relay, forwarded: &[&str]) -> Vec<u16> {
+    let mut out = Vec::new();
+    for xff in forwarded {
+        let r = relay
+            .http
+            .post(relay.url("/v1/devices"))
+            .header("x-forwarded-for", *xff)
+            .json(&json!({ "fcm_token": unique_token("xff") }))
+            .send()
+            .await
+            .unwrap();
+        out.push(r.status().as_u16());
+    }
+    out
+}
+
+/// `device_create_burst = 2` (and a slow refill). Behind the trusted proxy 127.0.0.1 (the
+/// test client), each real client has its own allowance whatever it writes to the left;
+/// the spoofs of issue 14 (an unparsable last hop after an invented one) count against
+/// the proxy itself; one IPv6 /64 is one client. With no trusted proxy the header is ignored.
+async fn device_creation_counts_the_first_untrusted_hop(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("device_create_per_minute = 0.5").limit("device_create_burst = 2");
+    let relay = Relay::start_with(config.clone().limit(r#"trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]"#)).await;
+    assert_eq!(create_via(&relay, &["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]).await, [201; 4], "[{store}] four clients");
+    assert_eq!(
+        create_via(&relay, &["6.6.6.1, 198.51.100.1", "6.6.6.2, 198.51.100.1, 10.1.1.1", "6.6.6.3, 198.51.100.1"]).await,
+        [201, 201, 429],
+        "[{store}] one client behind two proxies, inventing what it writes to the left"
+    );
+    assert_eq!(
+        create_via(&relay, &["10.2.3.1, 127.0.0.1:5555", "10.2.3.2, unknown", "10.2.3.3, [::1]", "10.2.3.4,"]).await,
+        [201, 201, 429, 429],
+        "[{store}] unparsable last hops: the peer's own allowance, not the invented addresses'"
+    );
+    assert_eq!(
+        create_via(&relay, &["2001:db8:1:2::1", "2001:db8:1:2:ffff::2", "2001:db8:1:2::3", "2001:db8:1:3::1"]).await,
+        [201, 201, 429, 201],
+        "[{store}] IPv6 per /64"
+    );
+    let untrusting = Relay::start_with(config.named("untrusting")).await;
+    assert_eq!(
+        create_via(&untrusting, &["203.0.113.1", "203.0.113.2", "203.0.113.3"]).await,
+        [201, 201, 429],
+        "[{store}] no trusted proxy"
+    );
 }
