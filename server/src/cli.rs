@@ -25,7 +25,7 @@ pub enum Command {
     /// Run the relay (embedded store and sandbox FCM emulator unless configured otherwise).
     Serve(ServeArgs),
     /// Run the FCM emulator (a stand-in for Google's OAuth and FCM v1 endpoints).
-    Emulator(crate::emulator::EmulatorArgs),
+    Emulator(uprelay_emulator::EmulatorArgs),
     /// Send one FCM message with a service account and print FCM's answer.
     FcmSend(FcmSendArgs),
     /// Load and validate a configuration, print it as TOML, and exit.
@@ -86,7 +86,7 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Emulator(args) => {
             crate::logging::init("info", crate::config::LogFormat::Text);
-            crate::emulator::run(args).await?;
+            uprelay_emulator::run(args, crate::server::shutdown_signal()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::FcmSend(args) => {

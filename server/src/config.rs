@@ -13,12 +13,10 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use uprelay_emulator::wire::MAX_TTL_SECS as FCM_MAX_TTL;
 use url::Url;
 
 use crate::webpush::Urgency;
-
-/// FCM keeps a message at most four weeks; a longer TTL cannot be honoured.
-pub const FCM_MAX_TTL: u32 = 2_419_200;
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,7 +11,6 @@ mod api;
 pub mod cli;
 mod clock;
 pub mod config;
-pub mod emulator;
 pub mod fcm;
 mod gateway;
 pub mod ids;

@@ -15,13 +15,11 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use uprelay_emulator::wire::H2_PREFACE;
 
 use crate::api::Http;
 use crate::config::LimitsConfig;
 use crate::limits::client_key;
-
-/// The HTTP/2 connection preface (RFC 9113 §3.4) a prior-knowledge client starts with.
-pub(crate) const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
 /// HTTP/1. None when the peer closed or stayed silent.

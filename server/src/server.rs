@@ -52,8 +52,10 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
     tracing::info!(store = %store.describe(), "store ready");
 
     let mut fcm_config = config.fcm.clone();
+    let mut sandbox = None;
     let accounts = if config.sandbox_mode() {
-        let (_emulator, addr, account) = crate::emulator::spawn(config.sandbox.emulator_listen, &config.sandbox.project).await?;
+        let emulator = uprelay_emulator::start(config.sandbox.emulator_listen, &config.sandbox.project).await?;
+        let addr = emulator.addr();
         fcm_config.api_url = format!("http://{addr}");
         // The built-in emulator speaks h2c: sandbox sends take the same HTTP/2 path as FCM's.
         fcm_config.http2_prior_knowledge = true;
@@ -61,7 +63,9 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
             "sandbox mode: no [[fcm.projects]] configured, delivering to the built-in FCM emulator; \
              see what your pushes become at http://{addr}/emulator/messages"
         );
-        let key = crate::fcm::service_account_from_json(&account.to_string()).context("sandbox emulator wrote unusable credentials")?;
+        let key = crate::fcm::service_account_from_json(&emulator.credentials().to_string())
+            .context("sandbox emulator wrote unusable credentials")?;
+        sandbox = Some(emulator);
         vec![(config.sandbox.project.clone(), key)]
     } else {
         accounts
@@ -91,15 +95,18 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let gateway = Gateway::new(relay.clone(), &config.public_base(), &config.matrix, config.max_ttl)?;
     let state = AppState::new(config, default_project, store, fcm, relay, gateway, metrics);
-    Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker })
+    Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker, _sandbox: sandbox })
 }
 
-/// A built server: its router and its background retry worker.
+/// A built server: its router, its background retry worker, and in sandbox mode the
+/// in-process FCM emulator.
 pub struct Server {
     /// The HTTP surface.
     pub http: api::Http,
     stop_worker: tokio::sync::watch::Sender<bool>,
     worker: Option<tokio::task::JoinHandle<()>>,
+    /// Held for as long as the server lives: dropping it stops the emulator.
+    _sandbox: Option<uprelay_emulator::Running>,
 }
 
 impl Server {

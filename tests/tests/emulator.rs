@@ -107,7 +107,7 @@ async fn token_grant_rejects_bad_assertions() {
     let now = unix_now();
     // A key this emulator never issued (same service account name).
     let stranger = ServiceAccount::from_json(
-        uprelay::emulator::Emulator::new("x", 1, Duration::from_secs(1)).issue_credentials(&sa.project_id, &sa.token_uri),
+        uprelay_emulator::Emulator::new("x", 1, Duration::from_secs(1)).issue_credentials(&sa.project_id, &sa.token_uri),
     );
     // A key of another project of this emulator.
     let other = emu.new_credentials("other-project").await;
@@ -846,10 +846,11 @@ async fn speaks_h2c() {
 }
 
 #[tokio::test]
-async fn in_process_spawn_serves_and_exposes_state() {
-    let (emu, addr, creds) = uprelay::emulator::spawn("127.0.0.1:0".parse().unwrap(), "sandbox-p").await.unwrap();
+async fn in_process_start_serves_and_exposes_state() {
+    let running = uprelay_emulator::start("127.0.0.1:0".parse().unwrap(), "sandbox-p").await.unwrap();
+    let (emu, addr) = (running.emulator(), running.addr());
     assert_ne!(addr.port(), 0);
-    let sa = ServiceAccount::from_json(creds);
+    let sa = ServiceAccount::from_json(running.credentials().clone());
     assert_eq!(sa.token_uri, format!("http://{addr}/token"));
     let client = uprelay_tests::emulator::EmulatorClient::new(&format!("http://{addr}"));
     let token = client.access_token(&sa).await;
@@ -861,10 +862,14 @@ async fn in_process_spawn_serves_and_exposes_state() {
     let stats = emu.stats();
     assert_eq!((stats.accepted, stats.tokens_issued, stats.send_requests), (1, 1, 1));
     // Faults through the Rust API.
-    emu.add_fault(uprelay::emulator::FaultSpec { error: Some("UNAVAILABLE".into()), times: Some(1), ..Default::default() }).unwrap();
+    emu.add_fault(uprelay_emulator::FaultSpec { error: Some("UNAVAILABLE".into()), times: Some(1), ..Default::default() }).unwrap();
     let r = client.send("sandbox-p", &token, &data_msg("inproc", json!({}))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(emu.add_fault(uprelay::emulator::FaultSpec::default()).is_err());
+    assert!(emu.add_fault(uprelay_emulator::FaultSpec::default()).is_err());
+    // Shutdown closes the listener and waits for the open connections (the client's
+    // keep-alive one included) to close.
+    tokio::time::timeout(Duration::from_secs(10), running.shutdown()).await.expect("shutdown did not finish");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting connections after shutdown");
 }
 
 #[tokio::test]

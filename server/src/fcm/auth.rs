@@ -7,13 +7,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
+use uprelay_emulator::wire::FCM_SCOPE;
 use yup_oauth2::authenticator::DefaultAuthenticator;
 use yup_oauth2::ServiceAccountKey;
 
 use super::error::FcmError;
-
-/// The scope FCM HTTP v1 needs.
-pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 
 /// Start a background refresh when less than this remains.
 const REFRESH_AHEAD: Duration = Duration::from_secs(300);

@@ -25,7 +25,7 @@ use super::transport::chunks;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Concurrent streams assumed of a connection that has not sent its settings yet.
-const ASSUMED_STREAMS: usize = super::FCM_MAX_CONCURRENT_STREAMS as usize;
+const ASSUMED_STREAMS: usize = uprelay_emulator::wire::FCM_MAX_CONCURRENT_STREAMS as usize;
 
 /// How often each connection is pinged, and how long a ping may go unanswered before
 /// the connection is dropped: one connection carries every send, and if a NAT or load

@@ -10,9 +10,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 use std::io::Write;
-
-/// FCM's documented limit for the data payload of a token message.
-pub const DATA_LIMIT: usize = 4096;
+use uprelay_emulator::wire::MAX_DATA_BYTES;
 
 /// Android delivery priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,7 +70,7 @@ impl Outgoing<'_> {
     /// The JSON request bodies to POST to `messages:send`, one or two.
     pub fn encode(&self) -> Vec<Bytes> {
         let b64_len = base64::encoded_len(self.body.len(), true).expect("bodies are at most a few KB");
-        if data_size(self.instance, b64_len, self.message_id, false) <= DATA_LIMIT {
+        if data_size(self.instance, b64_len, self.message_id, false) <= MAX_DATA_BYTES {
             return vec![self.request(Payload::Raw(self.body), None, self.collapse_key)];
         }
         let b64 = STANDARD.encode(self.body);
@@ -184,7 +182,7 @@ mod tests {
             let data = &m["message"]["data"];
             assert_eq!(data["s"], s);
             assert_eq!(data["b"].as_str().unwrap().len() % 4, 0);
-            assert!(serde_json::to_vec(data).unwrap().len() <= DATA_LIMIT);
+            assert!(serde_json::to_vec(data).unwrap().len() <= MAX_DATA_BYTES);
             assert!(m["message"]["android"].get("collapse_key").is_none());
         }
     }
@@ -205,7 +203,7 @@ mod tests {
             let (joined, msgs) = decode(&parts);
             assert_eq!(joined, body, "len {len}");
             for m in msgs {
-                assert!(serde_json::to_vec(&m["message"]["data"]).unwrap().len() <= DATA_LIMIT, "len {len}");
+                assert!(serde_json::to_vec(&m["message"]["data"]).unwrap().len() <= MAX_DATA_BYTES, "len {len}");
             }
         }
     }

@@ -13,8 +13,3 @@ mod transport;
 pub use client::FcmClient;
 pub use credentials::{read_service_account, service_account_from_json, ServiceAccountKey};
 pub use error::{ErrorClass, FcmError};
-
-/// Concurrent streams Google's FCM front ends allow per HTTP/2 connection (their
-/// SETTINGS_MAX_CONCURRENT_STREAMS): what the client assumes before a connection tells
-/// its own, and what the emulator advertises.
-pub const FCM_MAX_CONCURRENT_STREAMS: u32 = 100;

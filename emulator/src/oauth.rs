@@ -1,10 +1,5 @@
-//! `POST /token`: Google's OAuth2 JWT-bearer grant for service accounts (RFC 7523), and the
-//! access tokens it hands out.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+//! `POST /token`: Google's OAuth2 JWT-bearer grant for service accounts (RFC 7523); the
+//! access tokens it hands out are kept in [`crate::tokens`].
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,14 +8,13 @@ use axum::response::{IntoResponse, Response};
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
-use rand::RngCore;
 use serde_json::{json, Value};
 
-use super::errors::{json_response, OAuthError};
-use super::Emulator;
+use crate::errors::{json_response, OAuthError};
+use crate::state::Emulator;
+use crate::wire::FCM_SCOPE;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-pub const SCOPE_FCM: &str = "https://www.googleapis.com/auth/firebase.messaging";
 pub const SCOPE_CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Google caps service-account assertions at one hour.
 pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
@@ -38,73 +32,6 @@ const MSG_SIGNATURE: &str = "Invalid JWT Signature.";
 /// base64url that accepts segments with or without `=` padding (yup-oauth2 pads).
 const B64URL_LENIENT: GeneralPurpose =
     GeneralPurpose::new(&alphabet::URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
-
-#[derive(Debug, Clone)]
-struct IssuedToken {
-    project: Arc<str>,
-    expires_at: Instant,
-}
-
-/// Access tokens handed out and not revoked.
-#[derive(Default)]
-pub struct TokenStore {
-    map: RwLock<HashMap<String, IssuedToken>>,
-    issued: AtomicU64,
-}
-
-/// What an access token presented to `messages:send` allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenCheck {
-    /// Live, and issued for the project asked for.
-    Valid,
-    /// Live, but issued for another project.
-    OtherProject,
-    /// Unknown, revoked or expired.
-    Invalid,
-}
-
-impl TokenStore {
-    pub fn issue(&self, project: &str, lifetime: Duration) -> String {
-        let mut raw = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let token = format!("ya29.emu.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
-        let now = Instant::now();
-        let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut map = self.map.write().unwrap();
-        if n & 1023 == 0 {
-            map.retain(|_, t| t.expires_at > now);
-        }
-        map.insert(token.clone(), IssuedToken { project: project.into(), expires_at: now + lifetime });
-        token
-    }
-
-    /// Check `token` for a send to `project`. The project is compared under the read lock
-    /// rather than handed out as an `Arc` clone: this runs on every send.
-    pub fn check(&self, token: &str, project: &str) -> TokenCheck {
-        let map = self.map.read().unwrap();
-        match map.get(token) {
-            Some(t) if t.expires_at > Instant::now() => {
-                if &*t.project == project {
-                    TokenCheck::Valid
-                } else {
-                    TokenCheck::OtherProject
-                }
-            }
-            _ => TokenCheck::Invalid,
-        }
-    }
-
-    pub fn revoke_all(&self) -> usize {
-        let mut map = self.map.write().unwrap();
-        let n = map.len();
-        map.clear();
-        n
-    }
-
-    pub fn issued(&self) -> u64 {
-        self.issued.load(Ordering::Relaxed)
-    }
-}
 
 /// `POST /token`.
 pub async fn token(State(emu): State<Emulator>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
@@ -134,7 +61,7 @@ fn grant(emu: &Emulator, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<
     let Some(assertion) = assertion.filter(|a| !a.is_empty()) else {
         return Err(OAuthError { error: "invalid_request", description: "Missing required parameter: assertion".into() });
     };
-    let request_token_uri = super::request_authority(headers, uri).map(|h| format!("http://{h}/token"));
+    let request_token_uri = request_authority(headers, uri).map(|h| format!("http://{h}/token"));
     let project = verify_assertion(emu, &assertion, request_token_uri.as_deref())?;
 
     let lifetime = emu.inner.token_lifetime;
@@ -205,7 +132,7 @@ fn verify_assertion(emu: &Emulator, assertion: &str, request_token_uri: Option<&
     if scope.split_whitespace().next().is_none() {
         return Err(OAuthError { error: "invalid_scope", description: "Empty or missing scope not allowed.".into() });
     }
-    if !scope.split_whitespace().any(|s| s == SCOPE_FCM || s == SCOPE_CLOUD) {
+    if !scope.split_whitespace().any(|s| s == FCM_SCOPE || s == SCOPE_CLOUD) {
         return Err(OAuthError { error: "invalid_scope", description: "Invalid OAuth scope or ID token audience provided.".into() });
     }
 
@@ -213,9 +140,14 @@ fn verify_assertion(emu: &Emulator, assertion: &str, request_token_uri: Option<&
     let (Some(iat), Some(exp)) = (num("iat"), num("exp")) else {
         return Err(OAuthError::invalid_grant(MSG_TIMEFRAME));
     };
-    let now = super::time::unix_secs();
+    let now = crate::time::unix_secs();
     if iat > now + CLOCK_SKEW || exp <= now || exp <= iat || exp - iat > MAX_ASSERTION_LIFETIME {
         return Err(OAuthError::invalid_grant(MSG_TIMEFRAME));
     }
     Ok(key.project.clone())
+}
+
+/// The authority the client dialled: `Host` (HTTP/1.1) or the URI's authority (h2 `:authority`).
+pub(crate) fn request_authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned).or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
 }

@@ -1,8 +1,8 @@
 //! The emulator's accept loop: HTTP/1.1 through hyper (as `axum::serve` does it), HTTP/2
-//! prior knowledge (h2c) through [`super::h2c`], and a graceful drain on shutdown.
+//! prior knowledge (h2c) through [`crate::h2c`], and a graceful drain on shutdown.
 //!
 //! Why not `axum::serve`: it hands every connection to hyper, whose HTTP/2 server costs more
-//! CPU per send than the emulator's own work (see [`super::h2c`]). Everything else here
+//! CPU per send than the emulator's own work (see [`crate::h2c`]). Everything else here
 //! mirrors `axum::serve` 0.8: TCP_NODELAY on every connection, hyper's protocol auto-detection
 //! settings for HTTP/1.1, accept errors retried after 1 s, and on shutdown no new connections,
 //! a graceful close of the open ones, and a wait until they are done.
@@ -23,16 +23,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::Http;
-use crate::listener::H2_PREFACE;
+use crate::http::Http;
+use crate::wire::H2_PREFACE;
 
 /// Tells connections to close gracefully (`true`); its sender learns that every connection
 /// is done when all receivers are dropped.
-pub(super) type Stop = watch::Receiver<bool>;
+type Stop = watch::Receiver<bool>;
 
 /// Serve `http` on `listener` until `shutdown` resolves, then close every connection
 /// gracefully and return once they are all done.
-pub(super) async fn serve(listener: TcpListener, http: Http, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(listener: TcpListener, http: Http, shutdown: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -79,7 +79,7 @@ async fn connection(tcp: TcpStream, http: Http, mut stop: Stop) {
     };
     let Ok(io) = sniffed else { return };
     if io.is_h2() {
-        super::h2c::serve(io, http, stop).await;
+        crate::h2c::serve(io, http, stop).await;
     } else {
         serve_http1(io, http, stop).await;
     }

@@ -12,19 +12,16 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::errors::{json_response, ApiError, MSG_INVALID_TOKEN};
-use super::faults::FaultCode;
-use super::inbox::{Stats, Stored};
-use super::json::{reborrow, J};
-use super::oauth::TokenCheck;
-use super::{Emulator, Inner};
+use crate::errors::{json_response, ApiError, MSG_INVALID_TOKEN};
+use crate::faults::FaultCode;
+use crate::inbox::{Stats, Stored};
+use crate::json::{reborrow, J};
+use crate::state::{Emulator, Inner};
+use crate::tokens::TokenCheck;
+use crate::wire::{MAX_DATA_BYTES, MAX_TTL_SECS};
 
-/// Data payload limit (keys + values, UTF-8 bytes) for token / condition messages.
-pub const MAX_DATA_BYTES: usize = 4096;
 /// FCM documents a smaller limit for messages sent to topics.
 pub const MAX_TOPIC_DATA_BYTES: usize = 2048;
-/// Longest TTL FCM accepts: 4 weeks.
-pub const MAX_TTL_SECS: u64 = 2_419_200;
 /// Longest registration token accepted (real ones are ~150–250 characters).
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -80,7 +77,7 @@ pub async fn send(State(emu): State<Emulator>, Path(project): Path<String>, Auth
 }
 
 /// The project of a send path that needs no decoding (`/v1/projects/<id>/messages:send`, one
-/// segment, no percent-escapes): the sends [`super::Http`] hands straight to [`send_plain`].
+/// segment, no percent-escapes): the sends [`crate::http::Http`] hands straight to [`send_plain`].
 /// Any other path takes the router, whose `Path` extractor decodes it as usual.
 pub fn plain_project(path: &str) -> Option<&str> {
     let id = path.strip_prefix("/v1/projects/")?.strip_suffix("/messages:send")?;
@@ -147,7 +144,7 @@ fn authenticate(inner: &Inner, project: &str, auth: Option<&HeaderValue>) -> Res
 async fn apply_faults(inner: &Inner, project: &str, token: Option<&str>) -> Result<(), ApiError> {
     if let Some(token) = token {
         if inner.faults.is_dead(token) {
-            return Err(ApiError::for_fault(FaultCode::Unregistered, project));
+            return Err(FaultCode::Unregistered.answer(project));
         }
     }
     let decision = inner.faults.decide(token);
@@ -160,7 +157,7 @@ async fn apply_faults(inner: &Inner, project: &str, token: Option<&str>) -> Resu
                 inner.faults.mark_dead(token);
             }
         }
-        return Err(ApiError::for_fault(code, project).with_retry_after(decision.retry_after));
+        return Err(code.answer(project).with_retry_after(decision.retry_after));
     }
     Ok(())
 }
@@ -169,7 +166,7 @@ async fn apply_faults(inner: &Inner, project: &str, token: Option<&str>) -> Resu
 /// `{"name": …}`. With `--keep 0` nothing is copied out of the request.
 fn accept(inner: &Inner, project: String, v: Validated<'_>) -> Response {
     let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
-    let now_ms = super::time::unix_millis();
+    let now_ms = crate::time::unix_millis();
     let name = message_name(&project, now_ms, seq, &inner.instance_tag);
     let body = name_body(&name);
     if v.validate_only {
@@ -421,7 +418,7 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
             let parsed = ttl.as_str().and_then(parse_duration);
             match parsed {
                 None => return Err(bad_value("message.android.ttl", "type.googleapis.com/google.protobuf.Duration", ttl)),
-                Some((negative, secs)) if negative || secs > MAX_TTL_SECS => {
+                Some((negative, secs)) if negative || secs > u64::from(MAX_TTL_SECS) => {
                     return Err(ApiError::invalid_field(
                         Some("message.android.ttl"),
                         &format!("TTL must be between 0 and {MAX_TTL_SECS} seconds (4 weeks); got {}", ttl.literal()),

@@ -5,8 +5,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::faults::FaultCode;
-
 pub const FCM_ERROR_TYPE: &str = "type.googleapis.com/google.firebase.fcm.v1.FcmError";
 pub const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 
@@ -87,22 +85,6 @@ impl ApiError {
                 },
             })]),
         )
-    }
-
-    /// The answer FCM gives for `code`.
-    pub fn for_fault(code: FaultCode, project: &str) -> Self {
-        let (status, rpc, msg) = code.http();
-        let mut details = vec![fcm_detail(code.as_str())];
-        if code == FaultCode::QuotaExceeded {
-            details.push(json!({
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{
-                    "subject": format!("projects/{project}"),
-                    "description": "Message rate exceeded.",
-                }],
-            }));
-        }
-        Self::new(status, rpc, msg, Some(details))
     }
 
     pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {

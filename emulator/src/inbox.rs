@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::json::J;
+use crate::json::J;
 
 /// One accepted message, as kept for `GET /emulator/messages`.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ impl Stored {
             name: &self.name,
             project: &self.project,
             message: &self.message,
-            received_at: super::time::rfc3339_millis(self.received_at_ms),
+            received_at: crate::time::rfc3339_millis(self.received_at_ms),
             received_at_ms: self.received_at_ms,
         }
     }

@@ -1,6 +1,6 @@
 //! Fault injection: scripted FCM errors and latency, and the set of dead tokens.
 //!
-//! Semantics (documented in `mod.rs` too):
+//! Semantics (documented in the crate root too):
 //! - Faults are matched per send: first the faults naming the send's token, then the faults
 //!   without a token (all sends), each group in the order they were added.
 //! - The first matching fault with an `error` decides the answer; faults with only `delay_ms`
@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::errors::{fcm_detail, ApiError, MSG_INVALID_TOKEN};
 
 /// FCM error codes the emulator can inject (`error.details[].errorCode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,12 +71,28 @@ impl FaultCode {
         FaultCode::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// The answer FCM gives for this code to a send to `project`.
+    pub fn answer(self, project: &str) -> ApiError {
+        let (status, rpc, msg) = self.http();
+        let mut details = vec![fcm_detail(self.as_str())];
+        if self == FaultCode::QuotaExceeded {
+            details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{
+                    "subject": format!("projects/{project}"),
+                    "description": "Message rate exceeded.",
+                }],
+            }));
+        }
+        ApiError::new(status, rpc, msg, Some(details))
+    }
+
     /// HTTP status, `google.rpc` status and message FCM answers with for this code.
     pub fn http(self) -> (StatusCode, &'static str, &'static str) {
         match self {
             FaultCode::Unregistered => (StatusCode::NOT_FOUND, "NOT_FOUND", "Requested entity was not found."),
             FaultCode::SenderIdMismatch => (StatusCode::FORBIDDEN, "PERMISSION_DENIED", "SenderId mismatch"),
-            FaultCode::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", super::errors::MSG_INVALID_TOKEN),
+            FaultCode::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", MSG_INVALID_TOKEN),
             FaultCode::QuotaExceeded => {
                 (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
             }

@@ -27,9 +27,9 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http_body::{Body as _, Frame};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
-use super::serve::Stop;
-use super::Http;
+use crate::http::Http;
 
 /// hyper 1.x's HTTP/2 server defaults (what `axum::serve` ran with): clients get the same
 /// SETTINGS and limits as from hyper, except the stream limit, which is FCM's (or
@@ -56,7 +56,9 @@ fn builder(max_concurrent_streams: u32) -> h2::server::Builder {
 
 /// Serve one h2c connection (`io` starts with the client's preface) until the client closes
 /// it, it fails, or `stop` asks for a graceful close (GOAWAY, then in-flight streams finish).
-pub(super) async fn serve<T>(io: T, http: Http, mut stop: Stop)
+/// `stop` is the accept loop's signal ([`crate::serve`]): `true` = close gracefully; dropping
+/// it tells the loop this connection is done.
+pub(crate) async fn serve<T>(io: T, http: Http, mut stop: watch::Receiver<bool>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -226,7 +228,7 @@ async fn unless_reset<F: Future>(fut: F, reply: &mut SendResponse<Bytes>) -> Opt
 /// from the body's exact size unless set, END_STREAM on the headers for an empty body.
 async fn send(mut reply: SendResponse<Bytes>, response: Response) {
     let (mut head, body) = response.into_parts();
-    head.headers.entry(header::DATE).or_insert_with(super::time::http_date);
+    head.headers.entry(header::DATE).or_insert_with(crate::time::http_date);
     let empty = body.is_end_stream();
     if !empty {
         if let Some(len) = body.size_hint().exact() {
@@ -295,13 +297,13 @@ async fn send_data(tx: &mut SendStream<Bytes>, data: Bytes, end: bool) -> Result
 /// A request body read from an h2 stream the way hyper's `Incoming` reads it: capacity
 /// released as data is taken (so the client may send more), a reset with NO_ERROR ends the
 /// body early rather than failing it (RFC 9113 §8.1), trailers after the data.
-pub(super) struct H2Body {
+struct H2Body {
     recv: RecvStream,
     data_done: bool,
 }
 
 impl H2Body {
-    pub(super) fn new(recv: RecvStream) -> H2Body {
+    fn new(recv: RecvStream) -> H2Body {
         H2Body { recv, data_done: false }
     }
 }

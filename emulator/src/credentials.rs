@@ -5,7 +5,10 @@ use std::sync::{Arc, RwLock};
 use rand::Rng;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
+use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::json::J;
 
 /// The public half of a key the emulator issued, and what it was issued for.
 #[derive(Debug)]
@@ -85,4 +88,40 @@ impl KeyRing {
         }
         keys.iter().filter(|k| k.client_email == iss).cloned().collect()
     }
+}
+
+/// Google's member order for service-account files (serde_json's `Value` sorts keys).
+const SERVICE_ACCOUNT_ORDER: &[&str] = &[
+    "type",
+    "project_id",
+    "private_key_id",
+    "private_key",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+];
+
+pub(crate) fn in_google_order(creds: &Value) -> J<'_> {
+    use std::borrow::Cow;
+    fn member(v: &Value) -> J<'_> {
+        J::deserialize(v).unwrap_or(J::Null)
+    }
+    let mut members = Vec::new();
+    if let Some(obj) = creds.as_object() {
+        for k in SERVICE_ACCOUNT_ORDER {
+            if let Some(v) = obj.get(*k) {
+                members.push((Cow::Borrowed(*k), member(v)));
+            }
+        }
+        for (k, v) in obj {
+            if !SERVICE_ACCOUNT_ORDER.contains(&k.as_str()) {
+                members.push((Cow::Borrowed(k.as_str()), member(v)));
+            }
+        }
+    }
+    J::Obj(members)
 }

@@ -1,0 +1,119 @@
+//! The `/emulator/*` controls: credentials, faults, token revocation, kept messages,
+//! counters and reset (not part of FCM; see the crate documentation for the surface).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::credentials::in_google_order;
+use crate::errors::json_response;
+use crate::oauth::request_authority;
+use crate::state::{Emulator, FaultSpec};
+
+/// The `/emulator/*` routes, for [`crate::http`]'s router.
+pub(crate) fn routes() -> Router<Emulator> {
+    Router::new()
+        .route("/emulator/credentials", post(credentials_handler))
+        .route("/emulator/faults", post(add_fault_handler).get(list_faults).delete(clear_faults))
+        .route("/emulator/revoke-tokens", post(revoke_tokens))
+        .route("/emulator/messages", get(list_messages).delete(clear_messages))
+        .route("/emulator/stats", get(stats_handler))
+        .route("/emulator/reset", post(reset_handler))
+}
+
+fn json_ok(status: StatusCode, v: &impl Serialize) -> Response {
+    json_response(status, serde_json::to_vec(v).unwrap_or_default())
+}
+
+fn control_error(status: StatusCode, msg: &str) -> Response {
+    json_ok(status, &json!({ "error": msg }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CredentialsRequest {
+    project: Option<String>,
+    token_uri: Option<String>,
+}
+
+async fn credentials_handler(State(emu): State<Emulator>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req: CredentialsRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CredentialsRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")),
+        }
+    };
+    let project = req.project.unwrap_or_else(|| emu.inner.default_project.clone());
+    if project.is_empty() || !project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return control_error(StatusCode::BAD_REQUEST, "project must be a non-empty [A-Za-z0-9_-]+ id");
+    }
+    let token_uri = match req.token_uri {
+        Some(u) => u,
+        None => match request_authority(&headers, &uri) {
+            Some(host) => format!("http://{host}/token"),
+            None => return control_error(StatusCode::BAD_REQUEST, "no Host header: pass \"token_uri\""),
+        },
+    };
+    let e = emu.clone();
+    match tokio::task::spawn_blocking(move || e.issue_credentials(&project, &token_uri)).await {
+        Ok(creds) => json_ok(StatusCode::OK, &in_google_order(&creds)),
+        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("key generation failed: {e}")),
+    }
+}
+
+async fn add_fault_handler(State(emu): State<Emulator>, body: Bytes) -> Response {
+    let spec: FaultSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad fault JSON: {e}")),
+    };
+    match emu.add_fault(spec) {
+        Ok(f) => json_ok(StatusCode::OK, &f),
+        Err(msg) => control_error(StatusCode::BAD_REQUEST, &msg),
+    }
+}
+
+async fn list_faults(State(emu): State<Emulator>) -> Response {
+    json_ok(StatusCode::OK, &json!({ "faults": emu.inner.faults.list(), "dead_tokens": emu.inner.faults.dead_tokens() }))
+}
+
+async fn clear_faults(State(emu): State<Emulator>) -> StatusCode {
+    emu.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke_tokens(State(emu): State<Emulator>) -> Response {
+    json_ok(StatusCode::OK, &json!({ "revoked": emu.revoke_tokens() }))
+}
+
+#[derive(Deserialize)]
+struct MessagesQuery {
+    token: Option<String>,
+    project: Option<String>,
+}
+
+async fn list_messages(State(emu): State<Emulator>, Query(q): Query<MessagesQuery>) -> Response {
+    let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.project.as_deref());
+    let views: Vec<_> = snapshot.iter().map(|m| m.view()).collect();
+    json_ok(StatusCode::OK, &views)
+}
+
+async fn clear_messages(State(emu): State<Emulator>) -> StatusCode {
+    emu.inner.inbox.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn stats_handler(State(emu): State<Emulator>) -> Response {
+    json_ok(StatusCode::OK, &emu.stats())
+}
+
+async fn reset_handler(State(emu): State<Emulator>) -> StatusCode {
+    emu.reset();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,73 @@
+//! A faithful stand-in for Firebase Cloud Messaging (HTTP v1) and Google's OAuth token endpoint,
+//! for tests, benchmarks and app developers (`uprelay emulator` through [`run`], and
+//! `uprelay serve` in sandbox mode through [`start`]).
+//!
+//! It depends on nothing of the relay; the relay depends on it for that command, for sandbox
+//! mode, and for the facts of FCM's wire both must agree on ([`wire`]).
+//!
+//! # HTTP surface
+//! Google's side:
+//! - `POST /token` — OAuth2 JWT-bearer grant (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
+//!   `assertion=<JWT>`). The RS256 signature must verify with a key this emulator issued (found by
+//!   the `kid` header, else by `iss` = client_email; base64url segments may be padded or not),
+//!   `aud` must be the `token_uri` written into that key's credentials, `http://<Host>/token`, or
+//!   one of Google's own token URLs (google-auth always signs for `https://oauth2.googleapis.com/token`),
+//!   `scope` must contain `.../auth/firebase.messaging` or `.../auth/cloud-platform`, `iat` may be at
+//!   most 60 s in the future, `exp` must be in the future and at most 3600 s after `iat`.
+//!   Success: `{"access_token","expires_in","token_type":"Bearer"}`. Refusals: 400
+//!   `{"error","error_description"}` with `invalid_grant` (signature, account, audience, times),
+//!   `invalid_scope` (scope), `unsupported_grant_type` or `invalid_request`.
+//! - `POST /v1/projects/{project}/messages:send` — see `send::validate` for the rules. Order of
+//!   checks: access token (401 UNAUTHENTICATED, no FcmError detail) → token's project (403
+//!   PERMISSION_DENIED, no FcmError detail) → request validation (400 INVALID_ARGUMENT with an
+//!   FcmError detail, plus `google.rpc.BadRequest` when a field is at fault) → dead token (404
+//!   UNREGISTERED) → injected faults (latency, then the fault's error) → accepted: 200
+//!   `{"name":"projects/{project}/messages/<id>"}`, kept for inspection unless `validate_only`.
+//!
+//! Emulator control (not part of FCM):
+//! - `POST /emulator/credentials` `{"project": "p2"}` (optional; also optional `token_uri`) → the
+//!   service-account JSON of a new key for that project, trusted from now on.
+//! - `POST /emulator/faults` `{"token"?, "error"?, "times"?, "retry_after"?, "delay_ms"?}` → 200 with
+//!   the fault (and its `id`); `GET /emulator/faults` → `{"faults":[…],"dead_tokens":[…]}`;
+//!   `DELETE /emulator/faults` → 204, removes every injected fault. Matching rules are in
+//!   `faults.rs`: token-specific faults before global ones, the first error fault decides, delay-only
+//!   faults add latency, each affected send uses up one of `times`. A token that was answered
+//!   UNREGISTERED stays dead (`DELETE /emulator/faults` does not revive it; `POST /emulator/reset` does).
+//! - `POST /emulator/revoke-tokens` → `{"revoked": n}`: every access token stops working (401).
+//! - `GET /emulator/messages[?token=T][&project=P]` → JSON array, oldest first, of
+//!   `{"name","project","message" (as received, member order kept),"received_at" (RFC 3339 UTC,
+//!   milliseconds),"received_at_ms" (unix ms)}`; `DELETE /emulator/messages` → 204.
+//! - `GET /emulator/stats` → `{"accepted","rejected","validated","tokens_issued","send_requests",
+//!   "stored"}`; counts since start (`accepted` counts messages evicted by `--keep` too;
+//!   `validate_only` successes count as `validated`, not `accepted`).
+//! - `POST /emulator/reset` → 204: clears faults, dead tokens and stored messages.
+//!
+//! # Layout
+//! [`run`] / [`start`] (`run.rs`) bind and serve the service of `http.rs` through the
+//! accept loop of `serve.rs` (HTTP/1.1 by hyper, h2c by `h2c.rs`); the handlers (`oauth.rs`,
+//! `send.rs`, `control.rs`) work on the [`Emulator`] state (`state.rs`), which holds the keys
+//! (`credentials.rs`), access tokens (`tokens.rs`), faults (`faults.rs`) and kept messages
+//! (`inbox.rs`).
+
+#![warn(missing_docs)]
+
+mod control;
+mod credentials;
+mod errors;
+mod faults;
+mod h2c;
+mod http;
+mod inbox;
+mod json;
+mod oauth;
+mod run;
+mod send;
+mod serve;
+mod state;
+mod time;
+mod tokens;
+pub mod wire;
+
+pub use faults::{Fault, FaultCode};
+pub use run::{run, start, EmulatorArgs, Running};
+pub use state::{Emulator, EmulatorStats, FaultSpec};

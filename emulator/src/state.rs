@@ -1,0 +1,166 @@
+//! The emulator's state behind its HTTP surface: trusted keys, issued access tokens, faults,
+//! kept messages and counters, and the Rust API over them (what the `/emulator/*` controls
+//! and the in-process handle of [`crate::start`] use).
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::credentials::KeyRing;
+use crate::faults::{Fault, FaultCode, Faults};
+use crate::inbox::{Inbox, Stats};
+use crate::tokens::TokenStore;
+
+/// The emulator's state. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Emulator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) default_project: String,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) keys: KeyRing,
+    pub(crate) tokens: TokenStore,
+    pub(crate) faults: Faults,
+    pub(crate) inbox: Inbox,
+    pub(crate) stats: Stats,
+    pub(crate) next_message: AtomicU64,
+    /// Random per-instance suffix of message names.
+    pub(crate) instance_tag: String,
+}
+
+/// Counters of `GET /emulator/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatorStats {
+    /// Messages accepted for delivery since start (including ones evicted by `--keep`).
+    pub accepted: u64,
+    /// Send requests answered with an error (auth, validation, dead token, injected fault).
+    pub rejected: u64,
+    /// `validate_only` requests that passed.
+    pub validated: u64,
+    /// Access tokens issued by `POST /token`.
+    pub tokens_issued: u64,
+    /// Every request to `messages:send`, whatever its outcome.
+    pub send_requests: u64,
+    /// Messages currently kept for inspection.
+    pub stored: u64,
+}
+
+/// Body of `POST /emulator/faults`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Only sends to this registration token (every send when absent).
+    pub token: Option<String>,
+    /// FCM error code to answer with (see [`FaultCode`]); latency only when absent.
+    pub error: Option<String>,
+    /// Number of sends affected (forever when absent).
+    pub times: Option<u64>,
+    /// Seconds, sent as `Retry-After` with the error.
+    pub retry_after: Option<u64>,
+    /// Latency added before answering, milliseconds.
+    pub delay_ms: Option<u64>,
+}
+
+impl Emulator {
+    /// An emulator whose default project is `project`, keeping at most `keep` accepted messages
+    /// and issuing access tokens valid for `token_lifetime`. It trusts no key until
+    /// [`Emulator::issue_credentials`] is called.
+    pub fn new(project: &str, keep: usize, token_lifetime: Duration) -> Self {
+        let tag: u32 = rand::thread_rng().gen();
+        Emulator {
+            inner: Arc::new(Inner {
+                default_project: project.to_owned(),
+                token_lifetime,
+                keys: Default::default(),
+                tokens: Default::default(),
+                faults: Default::default(),
+                inbox: Inbox::new(keep),
+                stats: Default::default(),
+                next_message: AtomicU64::new(0),
+                instance_tag: format!("{tag:08x}"),
+            }),
+        }
+    }
+
+    /// The project given to [`Emulator::new`].
+    pub fn default_project(&self) -> &str {
+        &self.inner.default_project
+    }
+
+    /// Generate a fresh RSA key for `project`, trust it, and return a Google service-account JSON
+    /// (type "service_account", project_id, private_key_id, private_key (PKCS#8 PEM),
+    /// client_email, client_id, auth_uri, token_uri = `token_uri`, cert URLs, universe_domain).
+    /// RSA key generation takes a while: from async code, call it inside `spawn_blocking`.
+    pub fn issue_credentials(&self, project: &str, token_uri: &str) -> Value {
+        self.inner.keys.issue(project, token_uri)
+    }
+
+    /// Counters since start, as `GET /emulator/stats` shows them.
+    pub fn stats(&self) -> EmulatorStats {
+        let s = &self.inner.stats;
+        EmulatorStats {
+            accepted: Stats::get(&s.accepted),
+            rejected: Stats::get(&s.rejected),
+            validated: Stats::get(&s.validated),
+            tokens_issued: self.inner.tokens.issued(),
+            send_requests: Stats::get(&s.send_requests),
+            stored: self.inner.inbox.len() as u64,
+        }
+    }
+
+    /// Accepted messages (oldest first), as `GET /emulator/messages` shows them.
+    pub fn messages(&self, token: Option<&str>) -> Vec<Value> {
+        self.inner.inbox.snapshot(token, None).iter().map(|m| serde_json::to_value(m.view()).unwrap_or(Value::Null)).collect()
+    }
+
+    /// Install a fault, as `POST /emulator/faults` does.
+    pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, String> {
+        let error = match spec.error.as_deref() {
+            None => None,
+            Some(s) => Some(FaultCode::parse(s).ok_or_else(|| {
+                let names: Vec<_> = FaultCode::ALL.iter().map(|c| c.as_str()).collect();
+                format!("unknown error {s:?}; expected one of {}", names.join(", "))
+            })?),
+        };
+        if error.is_none() && spec.delay_ms.is_none() {
+            return Err("a fault needs an \"error\", a \"delay_ms\", or both".into());
+        }
+        if spec.times == Some(0) {
+            return Err("\"times\" must be at least 1 (omit it for a permanent fault)".into());
+        }
+        if spec.token.as_deref() == Some("") {
+            return Err("\"token\" must not be empty (omit it to affect every send)".into());
+        }
+        Ok(self.inner.faults.add(Fault {
+            id: 0,
+            token: spec.token,
+            error,
+            times: spec.times,
+            retry_after: spec.retry_after,
+            delay_ms: spec.delay_ms,
+        }))
+    }
+
+    /// Remove every injected fault (dead tokens stay dead).
+    pub fn clear_faults(&self) {
+        self.inner.faults.clear();
+    }
+
+    /// Invalidate every access token issued so far; returns how many were live.
+    pub fn revoke_tokens(&self) -> usize {
+        self.inner.tokens.revoke_all()
+    }
+
+    /// Clear faults, dead tokens and stored messages (keys, tokens and counters stay).
+    pub fn reset(&self) {
+        self.inner.faults.clear();
+        self.inner.faults.revive_all();
+        self.inner.inbox.clear();
+    }
+}
