@@ -138,6 +138,29 @@ async fn silent_connections_are_cut_off() {
     .await
 }
 
+/// A new connection (the kernel completes the handshake) is closed by the server at once,
+/// its request unanswered.
+async fn assert_closed_at_accept(node: &Relay, what: &str) {
+    let mut s = node.raw().await;
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    match read_until_closed(&mut s, Duration::from_secs(3)).await {
+        Ending::Closed { ms, bytes } => {
+            assert!(bytes.is_empty(), "{what} was served: {bytes:?}");
+            assert!(ms < 1000, "{what} was closed only after {ms} ms");
+        }
+        Ending::Open => panic!("{what} stayed open"),
+    }
+}
+
+/// Whether a new connection is served within 3 s.
+async fn a_slot_frees(node: &Relay) -> bool {
+    eventually(Duration::from_secs(3), || async {
+        let mut s = node.raw().await;
+        raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_closes_the_sixth() {
     run_bounded("max_connections_closes_the_sixth", CHAOS_LIMIT, async {
@@ -149,15 +172,7 @@ async fn max_connections_closes_the_sixth() {
             five.push(node.raw().await);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut sixth = node.raw().await; // the kernel completes the handshake; the server closes it
-        let _ = sixth.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
-        match read_until_closed(&mut sixth, Duration::from_secs(3)).await {
-            Ending::Closed { ms, bytes } => {
-                assert!(bytes.is_empty(), "the 6th connection was served: {bytes:?}");
-                assert!(ms < 1000, "the 6th connection was closed only after {ms} ms");
-            }
-            Ending::Open => panic!("a 6th connection stayed open with max_connections = 5"),
-        }
+        assert_closed_at_accept(&node, "a 6th connection with max_connections = 5").await;
         // The five idle ones are alive and served.
         for (i, s) in five.iter_mut().enumerate() {
             let (status, text) = raw_request(s, "GET /healthz HTTP/1.1\r\nHost: a", b"").await;
@@ -165,12 +180,7 @@ async fn max_connections_closes_the_sixth() {
         }
         // Closing one frees a slot.
         drop(five.pop());
-        let freed = eventually(Duration::from_secs(3), || async {
-            let mut s = node.raw().await;
-            raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
-        })
-        .await;
-        assert!(freed, "no slot freed after closing one of the five connections");
+        assert!(a_slot_frees(&node).await, "no slot freed after closing one of the five connections");
         drop(five);
         tokio::time::sleep(Duration::from_millis(300)).await;
         let refused = node.metric("uprelay_connections_refused_total").await;
@@ -371,23 +381,10 @@ async fn max_connections_per_ip_closes_the_fourth() {
             assert_eq!(h2_get(&mut send).await, 200);
             held.push((send, ended));
         }
-        let mut fourth = node.raw().await;
-        let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
-        match read_until_closed(&mut fourth, Duration::from_secs(3)).await {
-            Ending::Closed { ms, bytes } => {
-                assert!(bytes.is_empty(), "the 4th connection from one address was served: {bytes:?}");
-                assert!(ms < 1000, "the 4th connection was closed only after {ms} ms");
-            }
-            Ending::Open => panic!("a 4th connection from one address stayed open with max_connections_per_ip = 3"),
-        }
+        assert_closed_at_accept(&node, "a 4th connection from one address with max_connections_per_ip = 3").await;
         // Closing one gives its slot back.
         drop(held.pop());
-        let freed = eventually(Duration::from_secs(3), || async {
-            let mut s = node.raw().await;
-            raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
-        })
-        .await;
-        assert!(freed, "no slot freed after closing one of the three connections");
+        assert!(a_slot_frees(&node).await, "no slot freed after closing one of the three connections");
         assert!(node.metric("uprelay_connections_refused_total").await >= 1.0);
     })
     .await
