@@ -735,7 +735,7 @@ async fn run_relay(env: &mut Env, target: Target, vapid: bool, r: usize) -> anyh
     };
 
     let config = format!(
-        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\n\n[log]\nlevel = \"warn\"\n",
+        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\n\n[log]\nlevel = \"warn\"\n",
         env.emulator_url,
         !o.fcm_http1,
         env.credentials.display().to_string(),
