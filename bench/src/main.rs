@@ -845,7 +845,7 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
 
     let fcm_connections = o.fcm_connections.map(|n| format!("connections = {n}\n")).unwrap_or_default();
     let config = format!(
-        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n{fcm_connections}\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\n\n[log]\nlevel = \"warn\"\n",
+        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n{fcm_connections}\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\n\n[log]\nlevel = \"warn\"\n",
         fcm.url,
         !o.fcm_http1,
         fcm.credentials.display().to_string(),

@@ -1,5 +1,6 @@
-//! The `/emulator/*` controls: credentials, faults, token revocation, kept messages,
-//! counters and reset (not part of FCM; see the crate documentation for the surface).
+//! The `/emulator/*` controls: credentials, faults, token revocation, kept messages and
+//! rejected sends, counters and reset (not part of FCM; see the crate documentation for the
+//! surface). `http.rs` puts them behind the guard of `guard.rs`.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -22,6 +23,7 @@ pub(crate) fn routes() -> Router<Emulator> {
         .route("/emulator/faults", post(add_fault_handler).get(list_faults).delete(clear_faults))
         .route("/emulator/revoke-tokens", post(revoke_tokens))
         .route("/emulator/messages", get(list_messages).delete(clear_messages))
+        .route("/emulator/rejected", get(list_rejected).delete(clear_rejected))
         .route("/emulator/stats", get(stats_handler))
         .route("/emulator/reset", post(reset_handler))
 }
@@ -96,12 +98,35 @@ async fn revoke_tokens(State(emu): State<Emulator>) -> Response {
 struct MessagesQuery {
     token: Option<String>,
     project: Option<String>,
+    /// Only the newest `limit` entries (still oldest first): what the inbox page polls.
+    limit: Option<usize>,
+}
+
+/// The last `limit` items of `items` (all of them without a limit).
+fn newest<T>(items: &[T], limit: Option<usize>) -> &[T] {
+    &items[items.len().saturating_sub(limit.unwrap_or(usize::MAX))..]
 }
 
 async fn list_messages(State(emu): State<Emulator>, Query(q): Query<MessagesQuery>) -> Response {
     let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.project.as_deref());
-    let views: Vec<_> = snapshot.iter().map(|m| m.view()).collect();
+    let views: Vec<_> = newest(&snapshot, q.limit).iter().map(|m| m.view()).collect();
     json_ok(StatusCode::OK, &views)
+}
+
+#[derive(Deserialize)]
+struct RejectedQuery {
+    limit: Option<usize>,
+}
+
+async fn list_rejected(State(emu): State<Emulator>, Query(q): Query<RejectedQuery>) -> Response {
+    let snapshot = emu.inner.rejects.snapshot();
+    let views: Vec<&crate::inbox::Rejected> = newest(&snapshot, q.limit).iter().map(|r| &**r).collect();
+    json_ok(StatusCode::OK, &views)
+}
+
+async fn clear_rejected(State(emu): State<Emulator>) -> StatusCode {
+    emu.inner.rejects.clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn clear_messages(State(emu): State<Emulator>) -> StatusCode {

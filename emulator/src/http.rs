@@ -10,15 +10,19 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 
+use crate::guard::{guard, Policy};
 use crate::state::Emulator;
-use crate::{control, oauth, send};
+use crate::{control, oauth, page, send};
 
-/// The HTTP API (Google's endpoints and the `/emulator/*` controls).
-pub(crate) fn router(emu: &Emulator) -> Router {
+/// The HTTP API (Google's endpoints, and the `/emulator/*` controls and the inbox page behind
+/// the guard of `guard.rs`, which Google's endpoints do not need: nothing there acts on a
+/// browser's ambient access).
+pub(crate) fn router(emu: &Emulator, policy: Policy) -> Router {
+    let guarded = control::routes().merge(page::routes()).layer(axum::middleware::from_fn_with_state(policy, guard));
     Router::new()
         .route("/token", post(oauth::token))
         .route("/v1/projects/{project}/messages:send", post(send::send))
-        .merge(control::routes())
+        .merge(guarded)
         .with_state(emu.clone())
 }
 
@@ -39,8 +43,8 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(emu: &Emulator, max_concurrent_streams: u32) -> Http {
-        Http { emu: emu.clone(), router: router(emu), max_concurrent_streams }
+    pub(crate) fn new(emu: &Emulator, max_concurrent_streams: u32, policy: Policy) -> Http {
+        Http { emu: emu.clone(), router: router(emu, policy), max_concurrent_streams }
     }
 
     pub(crate) async fn dispatch(self, request: Request) -> Result<Response, Infallible> {

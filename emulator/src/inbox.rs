@@ -1,11 +1,14 @@
-//! Accepted messages kept for inspection (bounded), and the emulator's counters.
+//! Accepted messages and recent rejected sends kept for inspection (both bounded), and the
+//! emulator's counters.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::errors::ApiError;
 use crate::json::J;
 
 /// One accepted message, as kept for `GET /emulator/messages`.
@@ -88,6 +91,79 @@ impl Inbox {
 
     pub fn len(&self) -> usize {
         self.queue.lock().unwrap().len()
+    }
+}
+
+/// How many rejected sends are kept: enough to see what went wrong lately, few enough that
+/// a flood of rejections (a benchmark's dead tokens) costs a bounded amount of memory.
+pub const KEEP_REJECTED: usize = 100;
+
+/// Request bodies larger than this are kept without their content (FCM's own limit on a
+/// data payload is 4 KiB; anything far bigger is rejected for its size anyway).
+const MAX_KEPT_REQUEST: usize = 16 * 1024;
+
+/// One rejected send, as `GET /emulator/rejected` shows it.
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    pub project: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// FCM's `errorCode` when the answer had one, else the `google.rpc` status
+    /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`).
+    pub error: String,
+    /// The error's message.
+    pub message: String,
+    /// The request's `message` object as received, or `null` when the body was not a JSON
+    /// object or too large to keep.
+    pub request: Value,
+    /// RFC 3339, UTC, millisecond precision.
+    pub received_at: String,
+    pub received_at_ms: u64,
+}
+
+/// The most recent [`KEEP_REJECTED`] rejected sends.
+#[derive(Default)]
+pub struct Rejects {
+    queue: Mutex<VecDeque<Arc<Rejected>>>,
+}
+
+impl Rejects {
+    /// Keep a rejected send: its project (from the path), request body and answer.
+    pub fn record(&self, project: &str, body: &[u8], answer: &ApiError) {
+        let error = &answer.body["error"];
+        let fcm_code = error["details"].as_array().and_then(|d| d.iter().find_map(|d| d["errorCode"].as_str()));
+        let code = fcm_code.or_else(|| error["status"].as_str()).unwrap_or_default();
+        let request = if body.len() <= MAX_KEPT_REQUEST {
+            serde_json::from_slice::<Value>(body).ok().and_then(|mut v| v.get_mut("message").map(Value::take)).unwrap_or_default()
+        } else {
+            Value::Null
+        };
+        let now_ms = crate::time::unix_millis();
+        let kept = Arc::new(Rejected {
+            project: project.to_owned(),
+            status: answer.status.as_u16(),
+            error: code.to_owned(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
+            request,
+            received_at: crate::time::rfc3339_millis(now_ms),
+            received_at_ms: now_ms,
+        });
+        let evicted = {
+            let mut q = self.queue.lock().unwrap();
+            let evicted = if q.len() >= KEEP_REJECTED { q.pop_front() } else { None };
+            q.push_back(kept);
+            evicted
+        };
+        drop(evicted);
+    }
+
+    /// Snapshot, oldest first.
+    pub fn snapshot(&self) -> Vec<Arc<Rejected>> {
+        self.queue.lock().unwrap().iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        std::mem::take(&mut *self.queue.lock().unwrap());
     }
 }
 

@@ -34,28 +34,40 @@
 //!   faults add latency, each affected send uses up one of `times`. A token that was answered
 //!   UNREGISTERED stays dead (`DELETE /emulator/faults` does not revive it; `POST /emulator/reset` does).
 //! - `POST /emulator/revoke-tokens` → `{"revoked": n}`: every access token stops working (401).
-//! - `GET /emulator/messages[?token=T][&project=P]` → JSON array, oldest first, of
-//!   `{"name","project","message" (as received, member order kept),"received_at" (RFC 3339 UTC,
-//!   milliseconds),"received_at_ms" (unix ms)}`; `DELETE /emulator/messages` → 204.
+//! - `GET /emulator/messages[?token=T][&project=P][&limit=N]` → JSON array, oldest first (with
+//!   `limit`, only the newest N), of `{"name","project","message" (as received, member order
+//!   kept),"received_at" (RFC 3339 UTC, milliseconds),"received_at_ms" (unix ms)}`;
+//!   `DELETE /emulator/messages` → 204.
+//! - `GET /emulator/rejected[?limit=N]` → JSON array, oldest first, of the last 100 rejected
+//!   sends: `{"project","status","error" (FCM's errorCode, else the google.rpc status),"message",
+//!   "request" (the request's `message` object, or null),"received_at","received_at_ms"}`;
+//!   `DELETE /emulator/rejected` → 204. Kept only when accepted messages are (not with `--keep 0`).
 //! - `GET /emulator/stats` → `{"accepted","rejected","validated","tokens_issued","send_requests",
 //!   "stored","sends_in_flight","max_sends_in_flight","connections_accepted",
-//!   "h2_connections_accepted"}`; counts since
-//!   start (`accepted` counts messages evicted by `--keep` too; `validate_only` successes count
-//!   as `validated`, not `accepted`; `max_sends_in_flight` is the most sends handled at once).
+//!   "h2_connections_accepted"}`; counts since start (`accepted` counts messages evicted by
+//!   `--keep` too; `validate_only` successes count as `validated`, not `accepted`;
+//!   `max_sends_in_flight` is the most sends handled at once).
+//! - `POST /emulator/reset` → 204: clears faults, dead tokens, stored messages and rejected sends.
+//! - `GET /` (with `/inbox.js`, `/inbox.css`): the inbox page (`page.rs`), which polls the three
+//!   lists above once a second and adds and clears faults.
+//!
+//! The controls and the page are behind a guard (`guard.rs`): writes must be
+//! `Content-Type: application/json` or body-less without a type (415), an `Origin` other than
+//! `http://<Host>` is refused (403), and so is a non-loopback `Host` while the emulator listens
+//! on loopback (403), so that a web page the developer visits cannot drive it.
 //!
 //! # Realism
 //! `--latency-ms N --jitter-ms J` delay every `messages:send` answer by N ± J ms (uniform,
 //! never below 0; a timer in the send's own future, holding only its HTTP/2 stream), and
 //! access tokens are shaped like Google's: `ya29.` + base64url, 1024 characters unless
 //! `--token-bytes` (16–4096) says otherwise (`realism.rs`).
-//! - `POST /emulator/reset` → 204: clears faults, dead tokens and stored messages.
 //!
 //! # Layout
 //! [`run`] / [`start`] (`run.rs`) bind and serve the service of `http.rs` through the
 //! accept loop of `serve.rs` (HTTP/1.1 by hyper, h2c by `h2c.rs`); the handlers (`oauth.rs`,
-//! `send.rs`, `control.rs`) work on the [`Emulator`] state (`state.rs`), which holds the keys
-//! (`credentials.rs`), access tokens (`tokens.rs`), faults (`faults.rs`) and kept messages
-//! (`inbox.rs`).
+//! `send.rs`, `control.rs`, and `page.rs` for the inbox page; the last two behind `guard.rs`)
+//! work on the [`Emulator`] state (`state.rs`), which holds the keys (`credentials.rs`), access
+//! tokens (`tokens.rs`), faults (`faults.rs`), and kept messages and rejected sends (`inbox.rs`).
 
 #![warn(missing_docs)]
 
@@ -63,11 +75,13 @@ mod control;
 mod credentials;
 mod errors;
 mod faults;
+mod guard;
 mod h2c;
 mod http;
 mod inbox;
 mod json;
 mod oauth;
+mod page;
 mod realism;
 mod run;
 mod send;

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::credentials::in_google_order;
+use crate::guard::Policy;
 use crate::http::Http;
 use crate::realism::{MAX_LATENCY_MS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
 use crate::serve::serve;
@@ -21,7 +22,8 @@ use crate::wire::FCM_MAX_CONCURRENT_STREAMS;
 /// CLI arguments of `uprelay emulator`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EmulatorArgs {
-    /// Address to listen on (HTTP/1.1 and h2c).
+    /// Address to listen on (HTTP/1.1 and h2c). Loopback by default: the controls and the
+    /// inbox page have no authentication.
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
     /// Firebase project id of the credentials written at start.
@@ -68,6 +70,16 @@ fn base_url(addr: SocketAddr) -> String {
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// The guard's policy for a listener bound to `addr`; a warning when that is not loopback,
+/// since then anyone who can reach it can read the inbox and inject faults.
+fn policy_for(addr: SocketAddr) -> Policy {
+    let loopback_only = addr.ip().is_loopback();
+    if !loopback_only {
+        tracing::warn!(%addr, "the FCM emulator listens beyond loopback: anyone who reaches it can read its inbox and inject faults");
+    }
+    Policy { loopback_only }
 }
 
 /// Write `bytes` to `path` atomically (temp file + rename), readable by the owner only.
@@ -117,9 +129,9 @@ pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> anyh
         Some(p) => format!(", credentials in {}", p.display()),
         None => String::new(),
     };
-    println!("uprelay emulator listening on {base} (project {}{creds_note})", args.project);
+    println!("uprelay emulator listening on {base} (project {}{creds_note}); inbox page at {base}/", args.project);
     tracing::info!(url = %base, project = %args.project, "FCM emulator listening");
-    serve(listener, Http::new(&emu, args.max_concurrent_streams), emu.clone(), shutdown).await;
+    serve(listener, Http::new(&emu, args.max_concurrent_streams, policy_for(addr)), emu.clone(), shutdown).await;
     Ok(())
 }
 
@@ -145,7 +157,7 @@ pub async fn start(addr: SocketAddr, project: &str) -> anyhow::Result<Running> {
     let credentials = issue_blocking(&emu, project, format!("{base}/token")).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     // The sender is never used to send: the accept loop ends when it is dropped.
-    let task = tokio::spawn(serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS), emu.clone(), async {
+    let task = tokio::spawn(serve(listener, Http::new(&emu, FCM_MAX_CONCURRENT_STREAMS, policy_for(bound)), emu.clone(), async {
         let _ = stopped.await;
     }));
     tracing::info!(url = %base, project, "in-process FCM emulator listening (sandbox mode)");

@@ -120,14 +120,28 @@ async fn respond(emu: &Emulator, project: String, auth: Option<&HeaderValue>, bo
 }
 
 async fn handle(inner: &Inner, project: String, auth: Option<&HeaderValue>, body: &[u8]) -> Result<Response, ApiError> {
+    match check(inner, &project, auth, body).await {
+        // 4. Accepted.
+        Ok(v) => Ok(accept(inner, project, v)),
+        Err(e) => {
+            // Kept for the inbox page, which shows what was refused and why (`--keep 0`
+            // keeps nothing, rejections included).
+            if inner.inbox.keeps() {
+                inner.rejects.record(&project, body, &e);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn check<'b>(inner: &Inner, project: &str, auth: Option<&HeaderValue>, body: &'b [u8]) -> Result<Validated<'b>, ApiError> {
     // 1. Authentication: a live access token issued by us, for this project.
-    authenticate(inner, &project, auth)?;
+    authenticate(inner, project, auth)?;
     // 2. FCM's validation of the request.
     let v = validate(body)?;
     // 3. Dead tokens and injected faults.
-    apply_faults(inner, &project, v.token.as_deref()).await?;
-    // 4. Accepted.
-    Ok(accept(inner, project, v))
+    apply_faults(inner, project, v.token.as_deref()).await?;
+    Ok(v)
 }
 
 /// A bearer token in `auth` that we issued, still live, for `project`.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::credentials::KeyRing;
 use crate::faults::{Fault, FaultCode, Faults};
-use crate::inbox::{Inbox, Stats};
+use crate::inbox::{Inbox, Rejects, Stats};
 use crate::realism::{Latency, Load, DEFAULT_TOKEN_BYTES};
 use crate::tokens::TokenStore;
 
@@ -29,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenStore,
     pub(crate) faults: Faults,
     pub(crate) inbox: Inbox,
+    /// Recent rejected sends (kept only when the inbox keeps messages).
+    pub(crate) rejects: Rejects,
     pub(crate) stats: Stats,
     /// Delay of every `messages:send` answer.
     pub(crate) latency: Latency,
@@ -123,6 +125,7 @@ impl Emulator {
                 tokens: TokenStore::with_length(realism.token_bytes),
                 faults: Default::default(),
                 inbox: Inbox::new(keep),
+                rejects: Default::default(),
                 stats: Default::default(),
                 latency: Latency { base_ms: realism.latency_ms, jitter_ms: realism.jitter_ms },
                 load: Default::default(),
@@ -205,10 +208,12 @@ impl Emulator {
         self.inner.tokens.revoke_all()
     }
 
-    /// Clear faults, dead tokens and stored messages (keys, tokens and counters stay).
+    /// Clear faults, dead tokens, stored messages and rejected sends (keys, tokens and
+    /// counters stay).
     pub fn reset(&self) {
         self.inner.faults.clear();
         self.inner.faults.revive_all();
         self.inner.inbox.clear();
+        self.inner.rejects.clear();
     }
 }

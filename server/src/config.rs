@@ -189,10 +189,16 @@ pub struct LimitsConfig {
     pub device_create_per_minute: f64,
     /// Device registrations one client IP may make back to back.
     pub device_create_burst: u32,
-    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed for
+    /// per-IP limits; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
     /// Open connections at once; further ones are closed at accept.
     pub max_connections: usize,
+    /// Open connections from one client IP (an IPv6 /64); trusted proxies are exempt.
+    pub max_connections_per_ip: usize,
+    /// An HTTP/2 connection with no open stream for this long gets a GOAWAY, ms
+    /// (keep-alive pings do not count as activity).
+    pub idle_timeout_ms: u64,
     /// Time a client has to send a request's headers (HTTP/1), ms: cuts off slowloris.
     pub header_read_timeout_ms: u64,
     /// Largest request head (HTTP/1 buffer, HTTP/2 header list), bytes.
@@ -206,6 +212,10 @@ impl LimitsConfig {
     pub fn push_rate(&self) -> Option<crate::limits::Rate> {
         (self.push_rate_per_second > 0.0)
             .then(|| crate::limits::Rate { per_second: self.push_rate_per_second, burst: self.push_burst.max(1) })
+    }
+    /// The proxies of `trusted_proxies` (checked by [`Config::validate`]).
+    pub fn trusted_proxies(&self) -> crate::limits::TrustedProxies {
+        crate::limits::TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
     /// The per-IP device creation limiter, if on.
     pub fn device_create_rate(&self) -> Option<crate::limits::Rate> {
@@ -226,8 +236,10 @@ impl Default for LimitsConfig {
             push_burst: 60,
             device_create_per_minute: 30.0,
             device_create_burst: 10,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             max_connections: 10_000,
+            max_connections_per_ip: 256,
+            idle_timeout_ms: 60_000,
             header_read_timeout_ms: 10_000,
             max_header_bytes: 16 * 1024,
             shutdown_grace_ms: 30_000,
@@ -388,6 +400,12 @@ impl Config {
             tops.contains(&top)
         });
         figment = figment.merge(env);
+        if figment.find_value("limits.trust_forwarded_for").is_ok() {
+            return Err(ConfigError::new(
+                "limits.trust_forwarded_for",
+                "was replaced by limits.trusted_proxies = [\"CIDR\", …]: list the reverse proxies whose X-Forwarded-For is believed",
+            ));
+        }
         let config: Config = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
             // figment's Display repeats the path and source; keep the kind plus where it came from.
@@ -470,6 +488,15 @@ impl Config {
         let l = &self.limits;
         if l.max_connections == 0 || l.header_read_timeout_ms == 0 {
             return Err(ConfigError::new("limits", "max_connections and header_read_timeout_ms must be positive"));
+        }
+        if l.max_connections_per_ip == 0 {
+            return Err(ConfigError::new("limits.max_connections_per_ip", "must be positive"));
+        }
+        if l.idle_timeout_ms < 100 {
+            return Err(ConfigError::new("limits.idle_timeout_ms", "must be at least 100"));
+        }
+        if let Err(i) = crate::limits::TrustedProxies::parse(&l.trusted_proxies) {
+            return Err(ConfigError::new(format!("limits.trusted_proxies[{i}]"), "must be an IP address or a CIDR such as 10.0.0.0/8"));
         }
         if !(8192..=1 << 20).contains(&l.max_header_bytes) {
             return Err(ConfigError::new("limits.max_header_bytes", "must be between 8192 and 1048576"));
@@ -695,6 +722,92 @@ mod tests {
         assert!(!e.to_string().contains("hunter2") && e.to_string().contains("a string"), "{e}");
         let e = load_toml("[store]\npath = [\"hunter2\"]").unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn the_old_forwarded_for_switch_names_its_replacement() {
+        let e = load_toml("[limits]\ntrust_forwarded_for = true\n").unwrap_err();
+        assert_eq!(e.key, "limits.trust_forwarded_for", "{e}");
+        assert!(e.message.contains("limits.trusted_proxies"), "{e}");
+        let e = load_toml("[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n").unwrap_err();
+        assert_eq!(e.key, "limits.trusted_proxies[1]", "{e}");
+        let c = load_toml("[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        assert!(c.limits.trusted_proxies().trusts("10.1.2.3".parse().unwrap()));
+    }
+
+    /// Every key path the configuration types accept, read off a serialized config
+    /// (with one project, so the array of tables shows its keys).
+    fn accepted_keys() -> std::collections::BTreeSet<String> {
+        fn walk(prefix: &str, value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        out.insert(path.clone());
+                        walk(&path, v, out);
+                    }
+                }
+                serde_json::Value::Array(items) if items.first().is_some_and(|i| i.is_object()) => walk(prefix, &items[0], out),
+                _ => {}
+            }
+        }
+        let mut c = Config::default();
+        c.fcm.projects.push(ProjectConfig { name: "p".into(), credentials: "c.json".into(), sender_id: Some("1".into()) });
+        // Optional keys serialize as null; they are accepted all the same.
+        c.store.redis_url = Some("redis://x".into());
+        let mut keys = std::collections::BTreeSet::new();
+        walk("", &serde_json::to_value(&c).unwrap(), &mut keys);
+        keys
+    }
+
+    /// The keys of the README's configuration block, commented-out ones included
+    /// (`[table]` and `[[table]]` lines open a table; `key = …` or `# key = …` name a key).
+    fn readme_keys() -> std::collections::BTreeSet<String> {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Configuration").nth(1).expect("a Configuration section");
+        let block = section.split("```toml").nth(1).and_then(|b| b.split("```").next()).expect("a toml block in it");
+        let mut keys = std::collections::BTreeSet::new();
+        let mut table = String::new();
+        for line in block.lines() {
+            let line = line.trim().trim_start_matches('#').trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+                table = name.trim_start_matches('[').to_string();
+                keys.insert(table.clone());
+                continue;
+            }
+            let Some((key, _)) = line.split_once('=') else { continue };
+            let key = key.trim();
+            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
+                keys.insert(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") });
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn the_readme_documents_every_key_and_no_other() {
+        let (accepted, documented) = (accepted_keys(), readme_keys());
+        let missing: Vec<_> = accepted.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&accepted).collect();
+        assert!(missing.is_empty() && unknown.is_empty(), "README configuration block: missing {missing:?}; not config keys {unknown:?}");
+        assert!(
+            accepted.len() > 50 && accepted.contains("matrix.forward_allow") && accepted.contains("fcm.projects.sender_id"),
+            "{accepted:?}"
+        );
+    }
+
+    /// The configurations shipped in deploy/ load (and never name a removed key).
+    #[test]
+    fn shipped_configs_load() {
+        for (name, text) in [
+            ("deploy/uprelay.example.toml", include_str!("../../deploy/uprelay.example.toml")),
+            ("deploy/kubernetes/base/uprelay.toml", include_str!("../../deploy/kubernetes/base/uprelay.toml")),
+            ("deploy/kubernetes/redis-cluster/uprelay.toml", include_str!("../../deploy/kubernetes/redis-cluster/uprelay.toml")),
+        ] {
+            if let Err(e) = load_toml(text) {
+                panic!("{name}: {e}");
+            }
+        }
     }
 
     #[test]

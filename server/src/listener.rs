@@ -1,20 +1,25 @@
 //! The accept loop: axum's router served by hyper with the bounds `axum::serve` does
-//! not expose — a cap on open connections, a deadline for receiving request headers
-//! (slowloris), a header size cap — and a graceful drain on shutdown.
+//! not expose — a cap on open connections, overall and per client IP, a deadline for
+//! receiving request headers (slowloris), a header size cap, an idle timeout for HTTP/2
+//! connections — and a graceful drain on shutdown.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use uprelay_emulator::wire::H2_PREFACE;
 
 use crate::api::Http;
 use crate::config::LimitsConfig;
+use crate::limits::client_key;
 
 /// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
 /// HTTP/1. None when the peer closed or stayed silent.
@@ -41,12 +46,99 @@ async fn sniff_protocol(stream: &tokio::net::TcpStream, deadline: Duration) -> O
     .flatten()
 }
 
+/// Open connections per client (an IPv4 address or an IPv6 /64).
+struct PerIp {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+/// One connection's share of its client's allowance, given back on drop.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    key: IpAddr,
+}
+
+impl PerIp {
+    fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let key = client_key(ip);
+        let mut open = self.open.lock().unwrap();
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { per_ip: self.clone(), key })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.per_ip.open.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The requests in flight on one HTTP/2 connection, and when the last one ended: what
+/// its idle timeout looks at. Pings and other frames never touch it, so a peer that
+/// only answers keep-alive pings is idle.
+struct Streams {
+    open: AtomicUsize,
+    /// Milliseconds after `epoch` at which the last request ended (or the connection began).
+    last_ms: AtomicU64,
+    epoch: Instant,
+}
+
+/// Marks one request in flight until dropped (answered, or its future cancelled).
+struct InFlight(Arc<Streams>);
+
+impl Streams {
+    fn new() -> Arc<Streams> {
+        Arc::new(Streams { open: AtomicUsize::new(0), last_ms: AtomicU64::new(0), epoch: Instant::now() })
+    }
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+    /// Resolves once no request has been in flight for `timeout`.
+    async fn idle(&self, timeout: Duration) {
+        let mut deadline = self.epoch + timeout;
+        loop {
+            tokio::time::sleep_until(deadline).await;
+            if self.open.load(Ordering::Acquire) > 0 {
+                // Busy: whenever the last request ends, the clock restarts from there.
+                deadline = Instant::now() + timeout;
+                continue;
+            }
+            let idle_from = self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+            if Instant::now() >= idle_from + timeout {
+                return;
+            }
+            deadline = idle_from + timeout;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let s = &self.0;
+        s.last_ms.fetch_max(s.epoch.elapsed().as_millis() as u64, Ordering::AcqRel);
+        s.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serve `http` on `listener` until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace_ms`.
 pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shutdown: impl std::future::Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let per_ip = Arc::new(PerIp { open: Mutex::new(HashMap::new()), max: limits.max_connections_per_ip });
+    let proxies = limits.trusted_proxies();
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
+    let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
     let mut h1 = Builder::new(TokioExecutor::new()).http1_only();
     h1.http1()
         .timer(TokioTimer::new())
@@ -62,10 +154,9 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
     let (h1, h2) = (Arc::new(h1), Arc::new(h2));
-    // Connections still waiting for their first bytes are not hyper's yet, so hyper's
-    // graceful shutdown cannot reach them; this tells them to give up instead of holding
-    // the drain open for a whole header timeout (clients pre-open connections they may
-    // never use).
+    // Tells every connection to finish: hyper's graceful shutdown for those being
+    // served, giving up for those still waiting for their first bytes (clients pre-open
+    // connections they may never use).
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -87,14 +178,24 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
             drop(stream);
             continue;
         };
+        // A trusted reverse proxy carries many clients' connections: only its own
+        // upstream limits apply to it.
+        let ip_slot = if proxies.trusts(peer.ip()) {
+            None
+        } else {
+            match per_ip.acquire(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+                    tracing::debug!(%peer, "per-IP connection limit reached; closing new connection");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let http = http.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let http = http.clone();
-            async move { Ok::<_, Infallible>(http.handle(req, peer).await) }
-        });
         let (h1, h2) = (h1.clone(), h2.clone());
-        let watcher = graceful.watcher();
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
             // Our own protocol sniffing, under the header deadline: hyper's would wait
@@ -105,21 +206,59 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
             };
             let Some(is_h2) = sniffed else {
                 tracing::debug!(%peer, "no request head in time (or shutting down); closing");
-                drop(permit);
+                drop((permit, ip_slot));
                 return;
             };
+            // HTTP/1 idles under hyper's header_read_timeout between requests; HTTP/2
+            // has no such bound in hyper, so its requests are counted here.
+            let streams = is_h2.then(Streams::new);
+            let counted = streams.clone();
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let http = http.clone();
+                let in_flight = counted.as_ref().map(Streams::begin);
+                async move {
+                    let response = http.handle(req, peer).await;
+                    drop(in_flight);
+                    Ok::<_, Infallible>(response)
+                }
+            });
             let builder = if is_h2 { h2 } else { h1 };
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            tokio::pin!(conn);
+            let idle = async {
+                match &streams {
+                    Some(s) => s.idle(idle_timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(idle);
+            let mut finishing = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = conn.as_mut() => break ended,
+                    _ = stopping.wait_for(|stop| *stop), if !finishing => {
+                        conn.as_mut().graceful_shutdown();
+                        finishing = true;
+                    }
+                    _ = &mut idle, if !finishing => {
+                        tracing::debug!(%peer, "HTTP/2 connection idle; sending GOAWAY");
+                        conn.as_mut().graceful_shutdown();
+                        finishing = true;
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, ip_slot));
         });
     }
     drop(listener);
     let _ = stopping_tx.send(true);
+    // Every connection holds a permit until it ends: having them all back is the drain.
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, connections.acquire_many(all)).await.is_err() {
         tracing::warn!(grace_ms = limits.shutdown_grace_ms, "shutdown grace period over; closing remaining connections");
     }
 }

@@ -1,4 +1,5 @@
-//! Log setup: `tracing` to stderr, text or JSON, filter from config or `RUST_LOG`.
+//! Log setup: `tracing` to stderr, text or JSON, filter from config or `RUST_LOG`; and
+//! errors written as one line with their sources.
 
 use tracing_subscriber::EnvFilter;
 
@@ -30,4 +31,17 @@ pub fn init(level: &str, format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// An error and its sources as one line: hyper's own text is often just "client error
+/// (Connect)", the reason is further down the chain.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }

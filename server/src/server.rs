@@ -61,7 +61,7 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
         fcm_config.http2_prior_knowledge = true;
         tracing::info!(
             "sandbox mode: no [[fcm.projects]] configured, delivering to the built-in FCM emulator; \
-             see what your pushes become at http://{addr}/emulator/messages"
+             see what your pushes become at http://{addr}/"
         );
         let key = crate::fcm::service_account_from_json(&emulator.credentials().to_string())
             .context("sandbox emulator wrote unusable credentials")?;

@@ -1,11 +1,13 @@
 //! Property tests of everything that parses untrusted input: Web Push headers, VAPID
-//! credentials and JWTs, stored records, and configuration. Each property runs
+//! credentials and JWTs, the `aesgcm` parameters, stored records, and configuration.
+//! (The Matrix notification parser, private to the gateway, has its own next to it:
+//! `gateway::notification::properties`.) Each property runs
 //! `CASES` generated inputs (override with PROPTEST_CASES); the counts are printed so
 //! runs can be reported.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
-use uprelay::webpush::{PushHeaders, Urgency, VapidClaim, VapidKey, VapidVerifier};
+use uprelay::webpush::{aesgcm_prefix, PushHeaders, Urgency, VapidClaim, VapidKey, VapidVerifier};
 
 const CASES: u32 = 4096;
 
@@ -125,4 +127,82 @@ fn rand_suffix(s: &str) -> u64 {
     s.hash(&mut h);
     std::thread::current().id().hash(&mut h);
     h.finish()
+}
+
+/// One `name=value` parameter of an `Encryption` / `Crypto-Key` header, as senders and
+/// attackers spell them: the names that matter in any case, odd spacing, quotes, empties.
+fn aesgcm_param() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        Just("salt"),
+        Just("dh"),
+        Just("p256ecdsa"),
+        Just("P256ECDSA"),
+        Just("P256ecdsa"),
+        Just("rs"),
+        Just("keyid"),
+        Just("DH"),
+        Just(""),
+    ];
+    (name, "[ \t]{0,2}", "[A-Za-z0-9_=\\\"+/ -]{0,20}").prop_map(|(n, sp, v)| format!("{sp}{n}{sp}={sp}{v}"))
+}
+
+/// A header value: parameters joined by `;` or `,`, sometimes with garbage around.
+fn aesgcm_header() -> impl Strategy<Value = String> {
+    (prop::collection::vec((aesgcm_param(), prop_oneof![Just(";"), Just(","), Just("; "), Just(" , ")]), 0..5), "[ -~]{0,6}")
+        .prop_map(|(ps, tail)| ps.into_iter().map(|(p, sep)| format!("{p}{sep}")).collect::<String>() + &tail)
+}
+
+/// The parameters of a header value, as the relay splits them.
+fn split_params(v: &str) -> Vec<String> {
+    v.split([';', ',']).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+}
+
+fn named(param: &str, name: &str) -> bool {
+    param.split_once('=').is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The `aesgcm` prefix from any Encryption / Crypto-Key headers: never a panic; when
+    /// accepted, three lines, `Encryption` exactly as sent (values joined), every
+    /// `Crypto-Key` parameter kept in order except `p256ecdsa`, which never survives in
+    /// any spelling; and salt and dh are there.
+    #[test]
+    fn aesgcm_prefix_keeps_the_keys_and_drops_the_vapid_key(
+        encryption in prop::collection::vec(aesgcm_header(), 0..3),
+        crypto_key in prop::collection::vec(aesgcm_header(), 0..3),
+        raw in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let mut h = HeaderMap::new();
+        for v in &encryption {
+            if let Ok(v) = HeaderValue::from_str(v) { h.append("encryption", v); }
+        }
+        for v in &crypto_key {
+            if let Ok(v) = HeaderValue::from_str(v) { h.append("crypto-key", v); }
+        }
+        if let Ok(v) = HeaderValue::from_bytes(&raw) {
+            if raw.first() == Some(&b'x') { h.append("crypto-key", v); }
+        }
+        let Ok(prefix) = aesgcm_prefix(&h) else { return Ok(()) };
+        let text = String::from_utf8(prefix).expect("the prefix is text");
+        let lines: Vec<&str> = text.split('\n').collect();
+        prop_assert_eq!(lines.len(), 4, "{:?}", text);
+        prop_assert_eq!(lines[0], "aesgcm");
+        prop_assert_eq!(lines[3], "");
+        let sent_encryption: Vec<&str> = h.get_all("encryption").iter().map(|v| v.to_str().unwrap().trim()).collect();
+        let sent_encryption = sent_encryption.join(",");
+        prop_assert_eq!(lines[1].strip_prefix("Encryption: "), Some(sent_encryption.as_str()));
+        let sent_keys: Vec<String> = h
+            .get_all("crypto-key")
+            .iter()
+            .flat_map(|v| split_params(v.to_str().unwrap()))
+            .filter(|p| !named(p, "p256ecdsa"))
+            .collect();
+        let delivered = lines[2].strip_prefix("Crypto-Key: ").expect("a Crypto-Key line");
+        prop_assert_eq!(split_params(delivered), sent_keys);
+        prop_assert!(!split_params(delivered).iter().any(|p| named(p, "p256ecdsa")), "{:?}", text);
+        prop_assert!(split_params(&sent_encryption).iter().any(|p| named(p, "salt")));
+        prop_assert!(split_params(delivered).iter().any(|p| named(p, "dh")));
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //! Build the binary before running the tests: `cargo build -p uprelay && cargo test -p uprelay-tests`.
 
+pub mod browser;
 pub mod emulator;
 pub mod fake_http;
 pub mod ledger;

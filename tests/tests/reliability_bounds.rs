@@ -7,6 +7,10 @@
 //! - a request head over `max_header_bytes` (16384 by default) → 431 and the connection is
 //!   closed; a head under it is served; the server stays healthy;
 //! - `request_timeout_ms = 1000`: a push whose body never completes → 408;
+//! - HTTP/2 (issue 14): with `idle_timeout_ms = 1000`, prior-knowledge connections that
+//!   only answer pings get a GOAWAY and are closed within ~1 s of their last request, while
+//!   one that keeps sending requests stays; `max_connections_per_ip = 3`: a 4th connection
+//!   from one address is closed at once, and so are idle h2 ones past the cap;
 //! - SIGTERM while a push is in flight (FCM send takes 1.5 s): the push completes with 201,
 //!   new connections are refused, the process exits 0, and queued messages stay in the store.
 
@@ -134,6 +138,29 @@ async fn silent_connections_are_cut_off() {
     .await
 }
 
+/// A new connection (the kernel completes the handshake) is closed by the server at once,
+/// its request unanswered.
+async fn assert_closed_at_accept(node: &Relay, what: &str) {
+    let mut s = node.raw().await;
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    match read_until_closed(&mut s, Duration::from_secs(3)).await {
+        Ending::Closed { ms, bytes } => {
+            assert!(bytes.is_empty(), "{what} was served: {bytes:?}");
+            assert!(ms < 1000, "{what} was closed only after {ms} ms");
+        }
+        Ending::Open => panic!("{what} stayed open"),
+    }
+}
+
+/// Whether a new connection is served within 3 s.
+async fn a_slot_frees(node: &Relay) -> bool {
+    eventually(Duration::from_secs(3), || async {
+        let mut s = node.raw().await;
+        raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_closes_the_sixth() {
     run_bounded("max_connections_closes_the_sixth", CHAOS_LIMIT, async {
@@ -145,15 +172,7 @@ async fn max_connections_closes_the_sixth() {
             five.push(node.raw().await);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut sixth = node.raw().await; // the kernel completes the handshake; the server closes it
-        let _ = sixth.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
-        match read_until_closed(&mut sixth, Duration::from_secs(3)).await {
-            Ending::Closed { ms, bytes } => {
-                assert!(bytes.is_empty(), "the 6th connection was served: {bytes:?}");
-                assert!(ms < 1000, "the 6th connection was closed only after {ms} ms");
-            }
-            Ending::Open => panic!("a 6th connection stayed open with max_connections = 5"),
-        }
+        assert_closed_at_accept(&node, "a 6th connection with max_connections = 5").await;
         // The five idle ones are alive and served.
         for (i, s) in five.iter_mut().enumerate() {
             let (status, text) = raw_request(s, "GET /healthz HTTP/1.1\r\nHost: a", b"").await;
@@ -161,12 +180,7 @@ async fn max_connections_closes_the_sixth() {
         }
         // Closing one frees a slot.
         drop(five.pop());
-        let freed = eventually(Duration::from_secs(3), || async {
-            let mut s = node.raw().await;
-            raw_request(&mut s, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close", b"").await.0 == 200
-        })
-        .await;
-        assert!(freed, "no slot freed after closing one of the five connections");
+        assert!(a_slot_frees(&node).await, "no slot freed after closing one of the five connections");
         drop(five);
         tokio::time::sleep(Duration::from_millis(300)).await;
         let refused = node.metric("uprelay_connections_refused_total").await;
@@ -293,4 +307,85 @@ async fn graceful_shutdown_finishes_in_flight_push(store: StoreKind) {
     let tally = await_delivery(&fcm, &keep, Duration::from_secs(10), Duration::from_millis(300)).await;
     tally.assert_sound("graceful restart");
     assert_eq!(tally.delivered, 1);
+}
+
+/// An HTTP/2 prior-knowledge connection (the `h2` crate answers the server's pings by
+/// itself, as the idle clients of issue 14 did). The handle resolves when the connection
+/// ends, with how long after opening.
+async fn h2_connection(node: &Relay) -> (h2::client::SendRequest<bytes::Bytes>, tokio::task::JoinHandle<Duration>) {
+    let tcp = node.raw().await;
+    let (send, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let opened = Instant::now();
+    let ended = tokio::spawn(async move {
+        let _ = conn.await;
+        opened.elapsed()
+    });
+    (send, ended)
+}
+
+/// One `GET /healthz` on an h2 connection; its status.
+async fn h2_get(send: &mut h2::client::SendRequest<bytes::Bytes>) -> u16 {
+    let req = http::Request::get("http://a/healthz").body(()).unwrap();
+    let (resp, _) = send.clone().ready().await.expect("stream slot").send_request(req, true).expect("send");
+    let resp = resp.await.expect("response");
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_get_goaway_busy_ones_stay() {
+    run_bounded("idle_http2_connections_get_goaway_busy_ones_stay", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("h2idle").limit("idle_timeout_ms = 1000")).await;
+        let mut idle = Vec::new();
+        for i in 0..5 {
+            let (mut send, ended) = h2_connection(&node).await;
+            // Two of them never send a request at all.
+            if i >= 2 {
+                assert_eq!(h2_get(&mut send).await, 200);
+            }
+            idle.push((send, ended));
+        }
+        let (mut busy, busy_ended) = h2_connection(&node).await;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(3500) {
+            assert_eq!(h2_get(&mut busy).await, 200, "the busy connection was refused");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for (i, (_send, ended)) in idle.into_iter().enumerate() {
+            assert!(ended.is_finished(), "idle h2 connection {i} still open {:?} after idle_timeout_ms = 1000", started.elapsed());
+            let lived = ended.await.unwrap();
+            assert!(lived >= Duration::from_millis(900) && lived < Duration::from_millis(3000), "idle connection {i} lived {lived:?}");
+        }
+        assert!(!busy_ended.is_finished(), "a connection with a request every 200 ms was closed as idle");
+        // Once it stops, it goes too.
+        let lived = tokio::time::timeout(Duration::from_secs(5), busy_ended).await.expect("the busy connection never idled out").unwrap();
+        assert!(lived >= Duration::from_millis(4000), "{lived:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_per_ip_closes_the_fourth() {
+    run_bounded("max_connections_per_ip_closes_the_fourth", CHAOS_LIMIT, async {
+        let node = Relay::start_with(RelayConfig::new(StoreKind::Embedded).named("perip").limit("max_connections_per_ip = 3")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Three idle h2 connections hold this address' slots (and answer pings meanwhile).
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let (mut send, ended) = h2_connection(&node).await;
+            assert_eq!(h2_get(&mut send).await, 200);
+            held.push((send, ended));
+        }
+        assert_closed_at_accept(&node, "a 4th connection from one address with max_connections_per_ip = 3").await;
+        // Closing one gives its slot back.
+        drop(held.pop());
+        assert!(a_slot_frees(&node).await, "no slot freed after closing one of the three connections");
+        assert!(node.metric("uprelay_connections_refused_total").await >= 1.0);
+    })
+    .await
 }

@@ -6,14 +6,19 @@
 //! - FCM QUOTA_EXCEEDED (Retry-After 30): 429 + Retry-After 30, and the next pushes are
 //!   refused without bothering FCM until then;
 //! - load shedding: `max_concurrent_requests = 2` with slow FCM sends → 503 + Retry-After 1;
-//! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop.
+//! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop;
+//! - `trusted_proxies`: `X-Forwarded-For` read right to left, the first untrusted hop is
+//!   the client, an unparsable hop falls back to the peer, IPv6 clients count per /64, and
+//!   without trusted proxies the header is ignored (issue 14);
+//! - a VAPID-restricted endpoint's limit is charged only for verified pushes: 200 unsigned
+//!   or wrongly signed POSTs leave the signed sender its whole burst (issue 14).
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use uprelay_tests::ledger::{await_delivery, make_targets, routes, Ledger};
 use uprelay_tests::per_store;
-use uprelay_tests::relay::{endpoint_path, unique_token, PushResponse, Relay, RelayConfig, StoreKind};
+use uprelay_tests::relay::{endpoint_path, unique_token, unix_now, PushResponse, Relay, RelayConfig, StoreKind, VapidSigner};
 
 per_store!([embedded, redis], CHAOS_LIMIT;
     push_burst_then_429,
@@ -25,7 +30,10 @@ per_store!([embedded, redis], CHAOS_LIMIT;
     fcm_quota_exceeded_holds_back_the_whole_device_without_push_limiter,
     load_shedding_answers_503_with_retry_after,
     full_queue_answers_503_with_retry_after,
+    device_creation_counts_the_first_untrusted_hop,
 );
+
+per_store!(unverified_pushes_do_not_use_up_the_signed_senders_limit);
 
 /// A push to `endpoint` (made by any relay) through `node`.
 async fn push(node: &Relay, endpoint: &str, body: &str) -> PushResponse {
@@ -267,4 +275,81 @@ async fn full_queue_answers_503_with_retry_after(store: StoreKind) {
     assert_eq!(tally.delivered, 3);
     assert_eq!(tally.unacknowledged_delivered, 0, "[{store}] the refused 4th push was delivered anyway");
     assert_eq!(push(&a, &ep, "room again").await.status, 201);
+}
+
+/// `push_rate_per_second = 0.2`, burst 5, an endpoint restricted to a VAPID key: 200
+/// POSTs without credentials (401) or signed by another key (403) charge nothing, so the
+/// real sender's next five signed pushes are 201 and only its sixth is 429.
+async fn unverified_pushes_do_not_use_up_the_signed_senders_limit(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("push_rate_per_second = 0.2").limit("push_burst = 5");
+    let relay = Relay::start_with(config).await;
+    let dev = relay.create_device(&unique_token("vflood")).await;
+    let signer = VapidSigner::new();
+    let endpoint = relay.register(&dev, "restricted", Some(&signer.public_b64())).await;
+    let forged = VapidSigner::new().valid_authorization(&relay.base_url);
+    let mut refused = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let mut headers = vec![("TTL", "60")];
+        if i % 2 == 1 {
+            headers.push(("Authorization", forged.as_str()));
+        }
+        let r = relay.push(&endpoint, &headers, format!("flood {i}")).await;
+        *refused.entry(r.status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(refused.into_iter().collect::<Vec<_>>(), [(401, 100), (403, 100)], "[{store}] the unverified flood");
+    let auth = signer.authorization(&signer.jwt(&relay.base_url, unix_now() + 3600));
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(relay.push(&endpoint, &[("TTL", "60"), ("Authorization", &auth)], format!("signed {i}")).await.status.as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429], "[{store}] the signed sender after 200 unverified pushes");
+    assert_eq!(relay.emulator.messages(Some(&dev.token)).await.len(), 5, "[{store}] delivered");
+}
+
+/// Device creations through "proxy" 127.0.0.1 with the given `X-Forwarded-For` values.
+async fn create_via(relay: &Relay, forwarded: &[&str]) -> Vec<u16> {
+    let mut out = Vec::new();
+    for xff in forwarded {
+        let r = relay
+            .http
+            .post(relay.url("/v1/devices"))
+            .header("x-forwarded-for", *xff)
+            .json(&json!({ "fcm_token": unique_token("xff") }))
+            .send()
+            .await
+            .unwrap();
+        out.push(r.status().as_u16());
+    }
+    out
+}
+
+/// `device_create_burst = 2` (and a slow refill). Behind the trusted proxy 127.0.0.1 (the
+/// test client), each real client has its own allowance whatever it writes to the left;
+/// the spoofs of issue 14 (an unparsable last hop after an invented one) count against
+/// the proxy itself; one IPv6 /64 is one client. With no trusted proxy the header is ignored.
+async fn device_creation_counts_the_first_untrusted_hop(store: StoreKind) {
+    let config = RelayConfig::new(store).private_store().limit("device_create_per_minute = 0.5").limit("device_create_burst = 2");
+    let relay = Relay::start_with(config.clone().limit(r#"trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]"#)).await;
+    assert_eq!(create_via(&relay, &["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]).await, [201; 4], "[{store}] four clients");
+    assert_eq!(
+        create_via(&relay, &["6.6.6.1, 198.51.100.1", "6.6.6.2, 198.51.100.1, 10.1.1.1", "6.6.6.3, 198.51.100.1"]).await,
+        [201, 201, 429],
+        "[{store}] one client behind two proxies, inventing what it writes to the left"
+    );
+    assert_eq!(
+        create_via(&relay, &["10.2.3.1, 127.0.0.1:5555", "10.2.3.2, unknown", "10.2.3.3, [::1]", "10.2.3.4,"]).await,
+        [201, 201, 429, 429],
+        "[{store}] unparsable last hops: the peer's own allowance, not the invented addresses'"
+    );
+    assert_eq!(
+        create_via(&relay, &["2001:db8:1:2::1", "2001:db8:1:2:ffff::2", "2001:db8:1:2::3", "2001:db8:1:3::1"]).await,
+        [201, 201, 429, 201],
+        "[{store}] IPv6 per /64"
+    );
+    let untrusting = Relay::start_with(config.named("untrusting")).await;
+    assert_eq!(
+        create_via(&untrusting, &["203.0.113.1", "203.0.113.2", "203.0.113.3"]).await,
+        [201, 201, 429],
+        "[{store}] no trusted proxy"
+    );
 }

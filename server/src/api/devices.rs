@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::clock::unix_ms;
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
-use crate::limits::Admission;
+use crate::limits::{client_key, Admission};
 use crate::store::{AddOutcome, Device};
 use crate::webpush::VapidKey;
 
@@ -85,11 +85,14 @@ fn check_token(token: &str) -> Result<(), ApiError> {
 fn check_instance(instance: &str) -> Result<(), ApiError> {
     let ok = !instance.is_empty()
         && instance.len() <= MAX_INSTANCE_LEN
-        && instance.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        && instance.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        // `.`, `..` (and longer runs) are path segments clients rewrite: such an instance
+        // could never be deleted again with DELETE …/registrations/{instance}.
+        && !instance.bytes().all(|b| b == b'.');
     if !ok {
         return Err(ApiError::bad_request(
             "invalid_instance",
-            format!("instance must be 1 to {MAX_INSTANCE_LEN} characters of [A-Za-z0-9._~-]"),
+            format!("instance must be 1 to {MAX_INSTANCE_LEN} characters of [A-Za-z0-9._~-], not only dots"),
         ));
     }
     Ok(())
@@ -97,10 +100,13 @@ fn check_instance(instance: &str) -> Result<(), ApiError> {
 
 /// The device named in the path, if the bearer secret is its secret.
 async fn authorize(state: &AppState, headers: &HeaderMap, device: &str) -> Result<Device, ApiError> {
+    // (Two Authorization headers never get here: the edge refuses them, see `api::screen`.)
     let secret = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| v.split_once(' '))
+        // Auth schemes are case-insensitive (RFC 9110 §11.1).
+        .and_then(|(scheme, rest)| scheme.eq_ignore_ascii_case("bearer").then_some(rest))
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(ApiError::unauthorized)?;
@@ -127,22 +133,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-/// The client's IP: the socket peer, or the last `X-Forwarded-For` hop when the
-/// operator says a trusted proxy sits in front.
+/// The client's IP as per-IP limits count it: the socket peer, or what the trusted
+/// proxies in front report (see [`crate::limits::TrustedProxies::client`]).
 fn client_ip(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-    if state.inner.config.limits.trust_forwarded_for {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back();
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    peer.map(|p| p.ip())
+    let forwarded = headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or(""));
+    peer.map(|p| client_key(state.inner.proxies.client(p.ip(), forwarded)))
 }
 
 async fn create_device(
@@ -239,7 +234,7 @@ async fn add_registration(
     check_instance(&req.instance)?;
     let vapid = match req.vapid.as_deref() {
         None | Some("") => None,
-        Some(v) => Some(VapidKey::parse(v).ok_or_else(|| {
+        Some(v) => Some(VapidKey::parse(v).filter(VapidKey::is_on_curve).ok_or_else(|| {
             ApiError::bad_request("invalid_vapid", "vapid must be the 87-character base64url form of an uncompressed P-256 public key")
         })?),
     };

@@ -136,6 +136,58 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Error answers that axum makes by itself (the router's 405, extractor rejections) come
+/// with a plain-text or empty body; every error of this surface is JSON, so they are
+/// rewritten here, keeping their status and headers (`Allow`), their text as `message`.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        s if s.is_server_error() => "server_error",
+        _ => "client_error",
+    };
+    let text = axum::body::to_bytes(body, 1024).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok()).unwrap_or_default();
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        t => t.to_string(),
+    };
+    let json = ApiError::new(status, code, message).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json.headers().clone());
+    Response::from_parts(parts, json.into_body())
+}
+
+/// What the edge refuses before routing: requests no handler should have to think about.
+pub fn screen(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    // RFC 9112 §6.1: a server that does not understand a transfer coding answers 501. hyper
+    // decodes `chunked` only, so `gzip, chunked` would hand us a still-compressed body.
+    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
+    if let Some(first) = codings.next() {
+        if !first.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") || codings.next().is_some() {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "unsupported_transfer_encoding",
+                "only Transfer-Encoding: chunked is supported",
+            ));
+        }
+    }
+    // Two credentials are ambiguous: whichever one a component reads, another may read the other.
+    let mut auth = headers.get_all(header::AUTHORIZATION).iter();
+    if auth.next().is_some() && auth.next().is_some() {
+        return Err(ApiError::bad_request("duplicate_authorization", "more than one Authorization header"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,13 +78,16 @@ impl Http {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
+        if let Err(refused) = error::screen(req.headers()) {
+            return refused.into_response();
+        }
         if req.method() == Method::POST && push::plain_endpoint(req.uri().path()).is_some() {
             return push::handle(&self.state, req).await;
         }
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(ConnectInfo(peer));
         match self.router.clone().oneshot(req).await {
-            Ok(response) => response,
+            Ok(response) => error::json_errors(response).await,
             Err(never) => match never {},
         }
     }

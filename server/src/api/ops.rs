@@ -19,21 +19,29 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the store answers and every project can get an OAuth token.
+/// Ready when the store answers and every project can get an OAuth token. The answer
+/// says which is down (`{"store":"down"}`), never why: the error text (addresses, Google's
+/// answers) goes to the log, not to whoever can reach the port.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let limit = Duration::from_secs(3);
     let store = match tokio::time::timeout(limit, state.inner.store.ping()).await {
-        Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out".to_string(),
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("timed out".to_string()),
     };
     let fcm = match tokio::time::timeout(limit, state.inner.fcm.warm_up()).await {
-        Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out".to_string(),
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("timed out".to_string()),
     };
-    let status = if store == "ok" && fcm == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"store": store, "fcm": fcm})))
+    for (what, error) in [("store", &store), ("fcm", &fcm)] {
+        if let Some(error) = error {
+            tracing::warn!(dependency = what, %error, "not ready");
+        }
+    }
+    let word = |e: &Option<String>| if e.is_none() { "ok" } else { "down" };
+    let status = if store.is_none() && fcm.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"store": word(&store), "fcm": word(&fcm)})))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::config::Config;
 use crate::fcm::FcmClient;
 use crate::gateway::Gateway;
+use crate::limits::TrustedProxies;
 use crate::relay::Relay;
 use crate::store::Store;
 
@@ -26,6 +27,8 @@ pub(super) struct Inner {
     pub(super) relay: Arc<Relay>,
     pub(super) gateway: Gateway,
     pub(super) metrics: PrometheusHandle,
+    /// `limits.trusted_proxies`, parsed once.
+    pub(super) proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> AppState {
         let public_base = config.public_base();
-        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, gateway, metrics }) }
+        let proxies = config.limits.trusted_proxies();
+        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, gateway, metrics, proxies }) }
     }
 }

@@ -189,14 +189,7 @@ fn message_name(body: &[u8]) -> String {
     }
 }
 
-/// The error and its source chain: hyper's own message is often just "client error (Connect)".
+/// A failed exchange with FCM, with the whole error chain.
 fn transport_error(e: &(dyn std::error::Error + 'static)) -> FcmError {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    FcmError::Transport(msg)
+    FcmError::Transport(crate::logging::error_chain(e))
 }

@@ -170,7 +170,7 @@ impl Forwarder {
         };
         let attempt = async {
             let _slot = self.slots.acquire().await.map_err(|e| e.to_string())?;
-            self.client.request(request).await.map_err(|e| error_chain(&e))
+            self.client.request(request).await.map_err(|e| crate::logging::error_chain(&e))
         };
         let response = match tokio::time::timeout(self.timeout, attempt).await {
             Err(_) => return Forwarded::Failed("timed out".into()),
@@ -186,18 +186,6 @@ impl Forwarder {
             s => Forwarded::Failed(s.to_string()),
         }
     }
-}
-
-/// An error with its sources: hyper's own text is often just "client error (Connect)".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

@@ -196,3 +196,128 @@ mod tests {
         assert_eq!(n.devices[1], ("nope".to_string(), Pushkey::Bad("nope".into(), "a pushkey is not an http(s) URL")));
     }
 }
+
+/// Properties of the parser over generated notifications (the module is private to the
+/// gateway, so they live here rather than in `tests/parsers_prop.rs`).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+
+    fn cases() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2048);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+
+    /// A JSON value: text up to 3000 bytes (with escapes and multi-byte characters),
+    /// numbers, nested objects and lists.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            (0usize..3000, "[a-z\"\\\\é\u{1F600}]").prop_map(|(n, c)| Value::String(c.repeat(n / c.len().max(1)))),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Field names: every one the trimming knows, and others.
+    fn field() -> impl Strategy<Value = String> {
+        let known: Vec<&'static str> = DROP_ORDER.iter().chain(KEEP).copied().collect();
+        prop_oneof![prop::sample::select(known).prop_map(str::to_string), "[a-z_]{1,12}"]
+    }
+
+    fn pushkey() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "https://[a-z]{1,10}\\.example/up/[A-Za-z0-9_-]{1,40}".prop_map(Value::String),
+            "[ -~]{0,30}".prop_map(Value::String),
+            (0usize..700).prop_map(|n| Value::String(format!("https://a.example/up/{}", "k".repeat(n)))),
+            any::<i64>().prop_map(Value::from),
+        ]
+    }
+
+    /// Where a field stands in the drop order (KEEP fields never go: last).
+    fn rank(field: &str, others: &[String]) -> usize {
+        DROP_ORDER
+            .iter()
+            .position(|f| *f == field)
+            .or_else(|| others.iter().position(|f| f == field).map(|i| DROP_ORDER.len() + i))
+            .unwrap_or(usize::MAX)
+    }
+
+    fn encoded_len(n: &Map<String, Value>) -> usize {
+        serde_json::to_vec(&json!({ "notification": n })).unwrap().len()
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Any bytes: an answer, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse(&bytes);
+        }
+
+        /// Any notification: the body fits a push, is the notification minus `devices` with
+        /// every remaining field exactly as sent, keeps `event_id`, `room_id`, `counts`
+        /// and `prio` always, drops fields only in the documented order and only as many
+        /// as needed; a refusal for size means even the kept fields do not fit.
+        #[test]
+        fn trimming_keeps_its_promises(
+            fields in prop::collection::vec((field(), value()), 0..10),
+            keys in prop::collection::vec(pushkey(), 1..4),
+        ) {
+            let sent: Map<String, Value> = fields.iter().cloned().collect();
+            let mut notification = sent.clone();
+            let devices: Vec<Value> = keys.iter().map(|k| json!({"app_id": "a", "pushkey": k})).collect();
+            notification.insert("devices".into(), Value::Array(devices));
+            let bytes = serde_json::to_vec(&json!({ "notification": notification })).unwrap();
+            match parse(&bytes) {
+                Ok(n) => {
+                    prop_assert!(n.body.len() <= MAX_PUSH_BODY, "{} bytes", n.body.len());
+                    prop_assert_eq!(n.devices.len(), keys.len());
+                    let body: Value = serde_json::from_slice(&n.body).unwrap();
+                    let kept = body["notification"].as_object().expect("a notification object").clone();
+                    prop_assert!(!kept.contains_key("devices"));
+                    for (k, v) in &kept {
+                        prop_assert_eq!(Some(v), sent.get(k), "field {} changed", k);
+                    }
+                    for k in KEEP {
+                        prop_assert_eq!(kept.get(*k), sent.get(*k), "{} not kept", k);
+                    }
+                    let mut others: Vec<String> =
+                        sent.keys().filter(|k| !KEEP.contains(&k.as_str()) && !DROP_ORDER.contains(&k.as_str())).cloned().collect();
+                    others.sort();
+                    let dropped: Vec<&String> = sent.keys().filter(|k| !kept.contains_key(*k)).collect();
+                    if let Some(last) = dropped.iter().max_by_key(|k| rank(k, &others)) {
+                        // In order: nothing after the last dropped field went...
+                        for k in kept.keys() {
+                            prop_assert!(rank(k, &others) > rank(last, &others), "{} kept but {} dropped", k, last);
+                        }
+                        // ...and it had to go: with it back, the body would not fit.
+                        let mut with_it = kept.clone();
+                        with_it.insert((*last).clone(), sent[last.as_str()].clone());
+                        prop_assert!(encoded_len(&with_it) > MAX_PUSH_BODY, "{} dropped needlessly", last);
+                    }
+                }
+                Err(BadNotification::TooLarge) => {
+                    let essentials: Map<String, Value> =
+                        sent.iter().filter(|(k, _)| KEEP.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+                    prop_assert!(encoded_len(&essentials) > MAX_PUSH_BODY);
+                }
+                Err(BadNotification::NoUsablePushkey(_)) => {
+                    let any_usable = keys.iter().any(|k| matches!(pushkey_of(&json!({ "pushkey": k })).1, Pushkey::Url(_)));
+                    prop_assert!(!any_usable);
+                }
+                Err(other) => prop_assert!(false, "unexpected refusal {:?}", other),
+            }
+        }
+    }
+}

@@ -158,16 +158,24 @@ impl Relay {
     pub async fn push(&self, push: Push) -> Result<Accepted, RelayError> {
         crate::metrics::hot().received(push.ingress.label(), push.encoding.label());
         let now = unix_ms();
-        // Even with the per-endpoint limiter off, this honours FCM quota holds.
-        let (route, admission) =
-            self.store.route_admit(&push.endpoint, self.options.push_rate.as_ref(), now).await?.ok_or(RelayError::NotFound)?;
+        // Even with the per-endpoint limiter off, this honours FCM quota holds. An
+        // unrestricted endpoint is charged here, in the route's round trip; a restricted
+        // one is not (see `Store::route_admit`).
+        let rate = self.options.push_rate.as_ref();
+        let (route, mut admission) = self.store.route_admit(&push.endpoint, rate, now).await?.ok_or(RelayError::NotFound)?;
+        if let Some(key) = &route.vapid {
+            // Verified before anything is charged: whoever merely knows the URL must not
+            // use up the real sender's allowance. The verifier caches verified JWTs, so
+            // a signed sender pays for one signature check per JWT, and a flood of
+            // unsigned requests costs only this lookup.
+            self.vapid.verify(&push.vapid, key, now / 1000)?;
+            if let Some(rate) = rate {
+                admission = self.store.admit_endpoint(&push.endpoint, rate, now).await?;
+            }
+        }
         if let Admission::Limited(wait) = admission {
-            // Refused before the VAPID check: a flood should cost us as little as possible.
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
             return Err(RelayError::Throttled(wait.max(Duration::from_secs(1))));
-        }
-        if let Some(key) = &route.vapid {
-            self.vapid.verify(&push.vapid, key, now / 1000)?;
         }
         let message_id = MessageId::generate();
         let accepted = Accepted { message_id: message_id.clone(), ttl: push.ttl.secs(), queued: false };

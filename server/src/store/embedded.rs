@@ -233,7 +233,15 @@ impl Store for EmbeddedStore {
     async fn route_admit(&self, endpoint: &EndpointId, rate: Option<&Rate>, now_ms: u64) -> Result<Option<(Route, Admission)>, StoreError> {
         let _timer = crate::metrics::hot().store_timer();
         let Some(route) = self.route(endpoint).await? else { return Ok(None) };
+        if route.vapid.is_some() && rate.is_some() {
+            // Charged by admit_endpoint once the sender is verified.
+            return Ok(Some((route, Admission::Allowed)));
+        }
         Ok(Some((route, self.limits.admit_or_check(endpoint.as_str(), rate, now_ms))))
+    }
+
+    async fn admit_endpoint(&self, endpoint: &EndpointId, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError> {
+        Ok(self.limits.admit(endpoint.as_str(), rate, now_ms))
     }
 
     async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError> {

@@ -136,8 +136,15 @@ pub trait Store: Send + Sync + 'static {
     async fn route(&self, endpoint: &EndpointId) -> Result<Option<Route>, StoreError>;
     /// Resolve an endpoint and take one token from its rate limiter (or, with no rate,
     /// only honour a hold set by [`hold_endpoint`](Store::hold_endpoint)), in the same
-    /// round trip. The limiter is only charged when the endpoint exists.
+    /// round trip. The limiter is only charged when the endpoint exists and is not
+    /// restricted to a VAPID key: a restricted endpoint's sender must prove itself first,
+    /// so with a rate its verdict here is `Allowed` and nothing is charged; the caller
+    /// charges [`admit_endpoint`](Store::admit_endpoint) once VAPID is verified. (With no
+    /// rate, the hold check charges nothing and is final for both kinds.)
     async fn route_admit(&self, endpoint: &EndpointId, rate: Option<&Rate>, now_ms: u64) -> Result<Option<(Route, Admission)>, StoreError>;
+    /// Take one token from the endpoint's limiter (the one [`route_admit`](Store::route_admit)
+    /// charges), for a restricted endpoint whose sender was verified.
+    async fn admit_endpoint(&self, endpoint: &EndpointId, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError>;
     /// Refuse pushes to `endpoint` for `hold_ms` from `now_ms` (FCM said the device is over quota).
     async fn hold_endpoint(&self, endpoint: &EndpointId, now_ms: u64, hold_ms: u64, rate: Option<&Rate>) -> Result<(), StoreError>;
     /// Take one token from the limiter named `key` (e.g. device creation per client IP).

@@ -256,12 +256,15 @@ end
 
 /// KEYS: bucket, limiter. ARGV: device, registration field, interval, tolerance.
 /// {device head, registration, wait ms} or nil; the limiter is only charged for a
-/// registration that exists.
+/// registration that exists and is not restricted to a VAPID key (its value starts with
+/// the key's presence byte, 1: see `codec::encode_tagged_registration`); a restricted
+/// one is charged by [`ADMIT`] once its sender is verified.
 static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| {
     limiter_script(&format!(
         r#"{GCRA_LUA}
 local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
 if not v[1] or not v[2] then return false end
+if string.byte(v[2], 1) == 1 then return {{v[1], v[2], 0}} end
 return {{v[1], v[2], gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))}}
 "#
     ))
@@ -515,6 +518,14 @@ where
         Ok(Some((self.route_from(device, &head, &reg).await?, admission)))
     }
 
+    /// One GCRA step on the limiter key `key`.
+    async fn admit_key(&self, key: &[u8], rate: &Rate) -> Result<Admission, StoreError> {
+        let mut conn = self.conn.clone();
+        let wait_ms: u64 =
+            ADMIT.key(key).arg(rate.interval_ms()).arg(rate.tolerance_ms()).invoke_async(&mut conn).await.map_err(map_err)?;
+        Ok(if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) })
+    }
+
     /// Route from a device head and a registration value.
     async fn route_from(&self, device: DeviceId, head: &[u8], reg: &[u8]) -> Result<Route, StoreError> {
         let (_, project, fcm_token) = codec::decode_device_head(head)?;
@@ -714,16 +725,13 @@ where
         Ok(())
     }
 
+    async fn admit_endpoint(&self, endpoint: &EndpointId, rate: &Rate, _now_ms: u64) -> Result<Admission, StoreError> {
+        let Some((dev, tag)) = self.sealer.open(endpoint) else { return Ok(Admission::Allowed) };
+        self.admit_key(&limiter_key(&dev, &tag), rate).await
+    }
+
     async fn admit(&self, key: &str, rate: &Rate, _now_ms: u64) -> Result<Admission, StoreError> {
-        let mut conn = self.conn.clone();
-        let wait_ms: u64 = ADMIT
-            .key(format!("up:rl:{key}"))
-            .arg(rate.interval_ms())
-            .arg(rate.tolerance_ms())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(map_err)?;
-        Ok(if wait_ms == 0 { Admission::Allowed } else { Admission::Limited(Duration::from_millis(wait_ms)) })
+        self.admit_key(format!("up:rl:{key}").as_bytes(), rate).await
     }
 
     async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError> {

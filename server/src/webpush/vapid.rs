@@ -57,6 +57,14 @@ impl VapidKey {
         let arr: [u8; 65] = bytes.try_into().ok()?;
         (arr[0] == 0x04).then_some(VapidKey(arr))
     }
+    /// Whether the key is a point of the P-256 curve (65 bytes with the right prefix
+    /// may still be none): ring checks the peer key of a key agreement fully, so an
+    /// agreement with a throwaway key tells. Costs one ECDH; for registration, not pushes.
+    pub fn is_on_curve(&self) -> bool {
+        use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
+        let Ok(mine) = EphemeralPrivateKey::generate(&ECDH_P256, &ring::rand::SystemRandom::new()) else { return false };
+        agree_ephemeral(mine, &UnparsedPublicKey::new(&ECDH_P256, &self.0[..]), |_| ()).is_ok()
+    }
     /// The raw point.
     pub fn as_bytes(&self) -> &[u8; 65] {
         &self.0
