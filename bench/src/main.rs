@@ -1131,21 +1131,25 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         checks.iter().map(|x| format!("{} {}={}", x.label, group(x.total_201), group(x.emulator_delta.unwrap_or(0)))).collect();
     rows.push(("Correctness: 201 count = emulator accepted (every run)".into(), detail.join(", "), Some(all_ok)));
 
-    println!("== targets (issue 6, default profile; figures are reported, never asserted)");
+    print_targets("issue 6, default profile", &rows);
+    if !all_ok {
+        println!("\nFAILED: the emulator's accepted count differs from the 201 count in at least one run");
+    }
+    all_ok
+}
+
+/// A targets table: (target, measured, PASS/MISS or not judged) per row.
+fn print_targets(title: &str, rows: &[(String, String, Option<bool>)]) {
+    println!("== targets ({title}; figures are reported, never asserted)");
     let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
-    for (name, measured, res) in &rows {
+    for (name, measured, res) in rows {
         let res = match res {
             Some(true) => "PASS",
             Some(false) => "MISS",
             None => "-",
         };
-        let pad = w - name.chars().count();
-        println!("  {name}{}  {res:<4}  {measured}", " ".repeat(pad));
+        println!("  {name}{}  {res:<4}  {measured}", " ".repeat(w - name.chars().count()));
     }
-    if !all_ok {
-        println!("\nFAILED: the emulator's accepted count differs from the 201 count in at least one run");
-    }
-    all_ok
 }
 
 #[cfg(test)]

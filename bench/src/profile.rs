@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::{group, Opts, RunReport, Target};
+use crate::{group, print_targets, Opts, RunReport, Target};
 
 /// Connections of the realistic profile: a busy relay's app servers.
 pub const REALISTIC_CONNECTIONS: usize = 2048;
@@ -205,16 +205,7 @@ pub fn targets(o: &Opts, reports: &[RunReport]) {
     }
 
     println!();
-    println!("== targets (issue 18; figures are reported, never asserted)");
-    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
-    for (name, measured, res) in &rows {
-        let res = match res {
-            Some(true) => "PASS",
-            Some(false) => "MISS",
-            None => "-",
-        };
-        println!("  {name}{}  {res:<4}  {measured}", " ".repeat(w - name.chars().count()));
-    }
+    print_targets("issue 18", &rows);
 }
 
 #[cfg(test)]
