@@ -43,9 +43,8 @@ pub enum BadNotification {
 pub enum Pushkey {
     /// A URL we may deliver to.
     Url(url::Url),
-    /// Unusable (too long, not an http(s) URL, not a string): rejected. The text, as the
-    /// homeserver must get it back in `rejected`.
-    Bad(String, &'static str),
+    /// Unusable (too long, not an http(s) URL, not a string): rejected; why.
+    Bad(&'static str),
 }
 
 /// A checked notification.
@@ -72,7 +71,7 @@ pub fn parse(bytes: &[u8]) -> Result<Notification, BadNotification> {
     let devices: Vec<(String, Pushkey)> = devices.iter().map(pushkey_of).collect();
     // Every pushkey bad: the request itself is wrong. Otherwise the bad ones are rejected.
     if devices.iter().all(|(_, p)| matches!(p, Pushkey::Bad(..))) {
-        let why = devices.iter().find_map(|(_, p)| if let Pushkey::Bad(_, why) = p { Some(*why) } else { None }).unwrap_or("");
+        let why = devices.iter().find_map(|(_, p)| if let Pushkey::Bad(why) = p { Some(*why) } else { None }).unwrap_or("");
         return Err(BadNotification::NoUsablePushkey(why));
     }
     let urgency = match notification.get("prio").and_then(Value::as_str) {
@@ -87,14 +86,14 @@ pub fn parse(bytes: &[u8]) -> Result<Notification, BadNotification> {
 fn pushkey_of(device: &Value) -> (String, Pushkey) {
     let Some(text) = device.get("pushkey").and_then(Value::as_str) else {
         let shown = device.get("pushkey").map(Value::to_string).unwrap_or_default();
-        return (shown.clone(), Pushkey::Bad(shown, "a device has no pushkey string"));
+        return (shown, Pushkey::Bad("a device has no pushkey string"));
     };
     let key = if text.len() > MAX_PUSHKEY {
-        Pushkey::Bad(text.to_owned(), "a pushkey is longer than 512 bytes")
+        Pushkey::Bad("a pushkey is longer than 512 bytes")
     } else {
         match url::Url::parse(text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Pushkey::Url(u),
-            _ => Pushkey::Bad(text.to_owned(), "a pushkey is not an http(s) URL"),
+            _ => Pushkey::Bad("a pushkey is not an http(s) URL"),
         }
     };
     (text.to_owned(), key)
@@ -193,7 +192,7 @@ mod tests {
         let req = json!({"notification": {"event_id": "$e", "devices": devices(&["https://a.example/up/1", "nope"])}});
         let n = parse(req.to_string().as_bytes()).unwrap();
         assert!(matches!(n.devices[0].1, Pushkey::Url(_)));
-        assert_eq!(n.devices[1], ("nope".to_string(), Pushkey::Bad("nope".into(), "a pushkey is not an http(s) URL")));
+        assert_eq!(n.devices[1], ("nope".to_string(), Pushkey::Bad("a pushkey is not an http(s) URL")));
     }
 }
 
