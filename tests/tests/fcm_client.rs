@@ -398,6 +398,26 @@ async fn h2_sends_beyond_one_connections_streams_open_another() {
     assert_eq!(emu.client.stats().await["accepted"], 502);
 }
 
+/// A cold burst, before any connection has heard the peer's settings: no connection may
+/// carry more streams than FCM's usual limit (the peer would refuse the rest), and a
+/// refused stream must not make the relay open connections beyond `fcm.connections`.
+#[tokio::test]
+async fn a_cold_burst_opens_no_more_connections_than_allowed() {
+    let emu = EmulatorProcess::start().await;
+    for (connections, burst) in [(2, 250), (3, 250)] {
+        let proxy = CuttableProxy::start(emu.port).await;
+        let cfg = FcmConfig { api_url: proxy.url.clone(), http2_prior_knowledge: true, connections, ..FcmConfig::default() };
+        let client = client_with(&emu, cfg).await;
+        emu.client.add_fault(json!({"delay_ms": 300, "times": burst})).await;
+        let before = emu.client.stats().await["accepted"].as_u64().unwrap();
+        send_concurrently(&client, &emu.project, "cold", burst).await;
+        let accepted = emu.client.stats().await["accepted"].as_u64().unwrap() - before;
+        assert_eq!(accepted, burst as u64, "every send of the burst lands");
+        let opened = proxy.connections();
+        assert_eq!(opened, connections, "{burst} cold concurrent sends with fcm.connections = {connections} opened {opened} connections");
+    }
+}
+
 /// A 200 whose body has no message name is still a success (FCM took the message), but
 /// counted and logged as a protocol anomaly instead of silently becoming an empty name.
 /// The answering server is a few lines of HTTP/1.1 here; OAuth still goes to the emulator.

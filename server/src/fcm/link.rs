@@ -215,12 +215,16 @@ where
             .collect();
         let mut builder = h2::client::Builder::new();
         builder.enable_push(false);
+        // h2 would otherwise assume no limit until the peer's SETTINGS arrive, open every
+        // waiting stream at once, and have those past the peer's limit refused.
+        builder.initial_max_send_streams(ASSUMED_STREAMS);
         H2Link { connector, origin, prior_knowledge, builder, slots, max_response, keepalive, not_h2: AtomicBool::new(false) }
     }
 
-    /// Send one request, opening a connection first if needed. A request a connection
-    /// refused before acting on it (it was closing: GOAWAY, reset) is tried once more on
-    /// a fresh connection.
+    /// Send one request, opening a connection first if needed. A request the peer did not
+    /// act on is tried once more: on the same connection when only the stream was refused
+    /// (REFUSED_STREAM) and the connection lives on, on a fresh one when it is going away
+    /// (GOAWAY).
     pub(super) async fn send(&self, head: &Head<'_>, body: &Bytes) -> Result<Sent, BoxError> {
         if self.not_h2.load(Ordering::Relaxed) {
             return Ok(Sent::NotH2);
@@ -234,13 +238,27 @@ where
                 None => return Ok(Sent::NotH2),
             },
         };
-        match self.exchange(&conn, head, body).await {
+        let refused_only = match self.exchange(&conn, head, body).await {
             Ok(answer) => return Ok(Sent::Answer(answer)),
             Err(Failure::Failed(e)) => return Err(e),
-            Err(Failure::Unsent(e)) => tracing::debug!(error = %e, "FCM connection refused a send; trying a fresh one"),
-        }
-        slot.forget(&conn);
-        let Some(conn) = self.connected(slot).await? else { return Ok(Sent::NotH2) };
+            Err(Failure::Unsent(e)) => {
+                tracing::debug!(error = %e, "FCM connection refused a send; trying again");
+                !e.is_go_away()
+            }
+        };
+        // A connection that refused one stream but still takes others is kept (replacing it
+        // would open connections beyond `fcm.connections` while it drains); one going away
+        // is replaced.
+        let conn = match slot.live().filter(|c| refused_only && c.is(&conn)) {
+            Some(same) => same,
+            None => {
+                slot.forget(&conn);
+                match self.connected(slot).await? {
+                    Some(conn) => conn,
+                    None => return Ok(Sent::NotH2),
+                }
+            }
+        };
         match self.exchange(&conn, head, body).await {
             Ok(answer) => Ok(Sent::Answer(answer)),
             Err(Failure::Unsent(e)) => Err(e.into()),
