@@ -50,6 +50,10 @@ pub struct LoadSpec {
     pub connections: usize,
     /// Tokio worker threads of the load generator (1 = a current-thread runtime).
     pub threads: usize,
+    /// Open loop: requests per second over all connections, each connection sending on its
+    /// own fixed schedule whether or not the server keeps up. None: closed loop (each
+    /// connection sends its next request as soon as the previous one is answered).
+    pub rate: Option<f64>,
 }
 
 /// Counters of one run (merged over connections).
@@ -69,6 +73,9 @@ pub struct LoadResult {
     pub samples: BTreeMap<u16, String>,
     /// First transport error text.
     pub first_error: Option<String>,
+    /// 503 answers without a `Retry-After` header, over the whole run (shedding must say
+    /// when to come back).
+    pub unavailable_without_retry_after: u64,
 }
 
 impl LoadResult {
@@ -81,6 +88,7 @@ impl LoadResult {
             abandoned: 0,
             samples: BTreeMap::new(),
             first_error: None,
+            unavailable_without_retry_after: 0,
         }
     }
 
@@ -94,6 +102,7 @@ impl LoadResult {
         }
         self.transport_errors += o.transport_errors;
         self.abandoned += o.abandoned;
+        self.unavailable_without_retry_after += o.unavailable_without_retry_after;
         for (k, v) in o.samples {
             self.samples.entry(k).or_insert(v);
         }
@@ -193,10 +202,34 @@ enum ConnEnd {
     Abandoned,
 }
 
+/// When an open-loop connection sends: every `every`, from a random phase (so that the
+/// connections' requests spread over the interval instead of arriving together).
+struct Schedule {
+    next: Instant,
+    every: Duration,
+}
+
+impl Schedule {
+    /// The next request's intended start: latency is counted from it, not from when the
+    /// request could actually leave, so a server that falls behind is charged for the wait
+    /// it causes (no coordinated omission).
+    async fn next(&mut self) -> Instant {
+        let intended = self.next;
+        self.next += self.every;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(intended)).await;
+        intended
+    }
+}
+
 /// One keep-alive connection, reconnecting after failures until the window ends.
 async fn connection(spec: Arc<LoadSpec>, w: Window, seed: u64) -> LoadResult {
     let mut st = LoadResult::new();
     let mut rng = Rng(seed);
+    let mut schedule = spec.rate.map(|rate| {
+        let every = Duration::from_secs_f64(spec.connections as f64 / rate);
+        let phase = every.mul_f64(rng.below(1 << 20) as f64 / (1 << 20) as f64);
+        Schedule { next: Instant::now() + phase, every }
+    });
     // Both buffers live as long as the task, across reconnects: after the first few requests
     // nothing is allocated any more.
     let mut writer = RequestWriter::new(&spec.headers);
@@ -223,7 +256,10 @@ async fn connection(spec: Arc<LoadSpec>, w: Window, seed: u64) -> LoadResult {
             reader.reset();
             let requests = async {
                 loop {
-                    let started = Instant::now();
+                    let started = match schedule.as_mut() {
+                        Some(s) => s.next().await,
+                        None => Instant::now(),
+                    };
                     if started >= w.measure_end {
                         return ConnEnd::Done;
                     }
@@ -242,6 +278,9 @@ async fn connection(spec: Arc<LoadSpec>, w: Window, seed: u64) -> LoadResult {
                     if done >= w.measure_start && done < w.measure_end {
                         st.measured[status] += 1;
                         st.hist.saturating_record(done.duration_since(started).as_micros() as u64);
+                    }
+                    if status == 503 && !resp.retry_after() {
+                        st.unavailable_without_retry_after += 1;
                     }
                     if status != 201 && !st.samples.contains_key(&(status as u16)) {
                         let text = String::from_utf8_lossy(resp.body()).chars().take(300).collect();
@@ -493,6 +532,8 @@ struct ResponseParser {
     state: State,
     status: u16,
     close: bool,
+    /// The final response carries `Retry-After`.
+    retry_after: bool,
     /// Some response bytes were consumed already (an interim 1xx, say), so an end of
     /// connection now is a truncation, not an idle close.
     started: bool,
@@ -501,7 +542,7 @@ struct ResponseParser {
 
 impl ResponseParser {
     fn new() -> ResponseParser {
-        ResponseParser { state: State::Head, status: 0, close: false, started: false, body: Vec::new() }
+        ResponseParser { state: State::Head, status: 0, close: false, retry_after: false, started: false, body: Vec::new() }
     }
 
     /// Get ready for the next response.
@@ -509,6 +550,7 @@ impl ResponseParser {
         self.state = State::Head;
         self.status = 0;
         self.close = false;
+        self.retry_after = false;
         self.started = false;
         self.body.clear();
     }
@@ -521,6 +563,11 @@ impl ResponseParser {
     /// The server will close the connection after this response.
     fn close(&self) -> bool {
         self.close
+    }
+
+    /// The response carries `Retry-After`.
+    fn retry_after(&self) -> bool {
+        self.retry_after
     }
 
     /// The decoded body so far (all of it once the response is done).
@@ -636,6 +683,7 @@ impl ResponseParser {
         let mut chunked = false;
         let mut close = false;
         let mut keep_alive = false;
+        let mut retry_after = false;
         for h in resp.headers.iter() {
             let value = h.value.trim_ascii();
             if h.name.eq_ignore_ascii_case("content-length") {
@@ -650,6 +698,8 @@ impl ResponseParser {
                 if let Some(last) = value.rsplit(|&b| b == b',').next() {
                     chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
                 }
+            } else if h.name.eq_ignore_ascii_case("retry-after") {
+                retry_after = true;
             } else if h.name.eq_ignore_ascii_case("connection") {
                 for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                     close |= token.eq_ignore_ascii_case(b"close");
@@ -666,6 +716,7 @@ impl ResponseParser {
             return Ok(());
         }
         self.status = status;
+        self.retry_after = retry_after;
         self.close = close || (resp.version == Some(0) && !keep_alive);
         self.state = if status == 204 || status == 304 {
             State::Done
@@ -1052,6 +1103,7 @@ mod tests {
             headers: HeaderMap::new(),
             connections: 2,
             threads: 1,
+            rate: None,
         };
         let now = Instant::now();
         let window = Window {
@@ -1066,9 +1118,58 @@ mod tests {
         assert!(r.total_of(201) > 20 && r.total_of(503) > 5, "201 × {}, 503 × {}", r.total_of(201), r.total_of(503));
         assert!(r.measured_of(201) > 0 && r.measured_of(201) < r.total_of(201));
         assert_eq!(r.samples.get(&503).map(String::as_str), Some("busy, try later"));
+        // Every other 503 says when to come back.
+        let bare = r.unavailable_without_retry_after;
+        assert!(bare > 0 && bare < r.total_of(503), "{bare} of {} 503s without Retry-After", r.total_of(503));
         assert_eq!(r.hist.len(), r.measured.iter().sum::<u64>());
         // Every tenth response closes: the connections must have been re-established.
         assert!(accepted as u64 > r.total_of(201) / 20, "{accepted} connections");
+    }
+
+    /// Open loop: the connections send on their schedule, never more than the rate allows,
+    /// and keep it up while the server answers at once.
+    #[test]
+    fn open_loop_sends_at_the_rate() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (s, _) = tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stop => return };
+                    tokio::spawn(serve(s));
+                }
+            })
+        });
+        let rate = 200.0;
+        let spec = LoadSpec {
+            addr,
+            paths: vec!["/up/a".parse().unwrap()],
+            bodies: vec![Bytes::from_static(&[7u8; 100])],
+            headers: HeaderMap::new(),
+            connections: 4,
+            threads: 1,
+            rate: Some(rate),
+        };
+        let now = Instant::now();
+        let window = Window {
+            measure_start: now + Duration::from_millis(200),
+            measure_end: now + Duration::from_millis(1200),
+            hard_end: now + Duration::from_secs(3),
+        };
+        let r = run(Arc::new(spec), window);
+        stop_tx.send(()).unwrap();
+        server.join().unwrap();
+        assert_eq!((r.transport_errors, r.abandoned), (0, 0));
+        // 1.2 s of schedule at 200/s is 240 requests; each connection may start one more.
+        let sent: u64 = r.total.iter().sum();
+        assert!(sent <= 240 + 4, "{sent} requests in 1.2 s at {rate}/s");
+        // A closed loop against this server would send thousands; the window held ~200.
+        let measured: u64 = r.measured.iter().sum();
+        assert!((100..=210).contains(&measured), "{measured} requests answered in the 1 s window");
     }
 
     /// The test server: reads whole requests, answers each in several writes; every 4th
@@ -1106,8 +1207,9 @@ mod tests {
             let close = n % 10 == 0;
             let resp: Vec<u8> = if n % 4 == 0 {
                 format!(
-                    "HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked\r\n{}\r\n6;x=y\r\nbusy, \r\n9\r\ntry later\r\n0\r\nx-t: 1\r\n\r\n",
-                    if close { "connection: close\r\n" } else { "" }
+                    "HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked\r\n{}{}\r\n6;x=y\r\nbusy, \r\n9\r\ntry later\r\n0\r\nx-t: 1\r\n\r\n",
+                    if close { "connection: close\r\n" } else { "" },
+                    if n % 8 == 0 { "Retry-After: 1\r\n" } else { "" }
                 )
                 .into_bytes()
             } else {

@@ -243,6 +243,17 @@ struct RunReport {
     fcm_connections: Option<u64>,
     /// uprelay's open file descriptors, most seen (sampled every 100 ms).
     peak_fds: Option<u64>,
+    /// Open loop: the pushes/s offered.
+    offered_rate: Option<f64>,
+    /// 503 answers over the whole run, and those of them without `Retry-After`.
+    shed: u64,
+    /// Answers other than 201 and 503 over the whole run, transport errors and abandoned
+    /// requests included.
+    other_failures: u64,
+    shed_without_retry_after: u64,
+    /// `fcm.connections` and `limits.max_concurrent_requests` when the profile set them.
+    fcm_connections_limit: Option<usize>,
+    max_concurrent: Option<usize>,
 }
 
 /// Shared pieces of a bench invocation.
@@ -349,6 +360,10 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
                     reports.push(run_relay(&mut env, &short, Target::Redis, false, opts.registrations).await?);
                     let realistic = Profile::realistic(&opts);
                     reports.push(run_relay(&mut env, &realistic, Target::Redis, false, opts.registrations).await?);
+                    let default_rps = reports.iter().find(|x| x.target == Target::Redis && x.profile.is_empty()).map_or(1.0, |x| x.rps);
+                    let open = Profile::realistic_open(&opts, default_rps);
+                    reports.push(run_relay(&mut env, &open, Target::Redis, false, opts.registrations).await?);
+                    reports.push(run_relay(&mut env, &Profile::overload(&opts), Target::Redis, false, opts.registrations).await?);
                 }
             }
         }
@@ -392,6 +407,11 @@ fn write_report_json(path: &Path, reports: &[RunReport]) -> anyhow::Result<()> {
                 "fcm_max_in_flight": r.fcm_max_in_flight,
                 "fcm_connections_opened": r.fcm_connections,
                 "peak_open_fds": r.peak_fds,
+                "offered_rate": r.offered_rate,
+                "responses_503": r.shed,
+                "responses_503_without_retry_after": r.shed_without_retry_after,
+                "fcm_connections_limit": r.fcm_connections_limit,
+                "max_concurrent_requests": r.max_concurrent,
             })
         })
         .collect();
@@ -719,6 +739,7 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
         headers: header_map(&host, None)?,
         connections: o.connections,
         threads: o.client_threads,
+        rate: None,
     };
     let m = measure(env, spec, vec![("bare-server".into(), child.pid())]).await?;
     child.check_running()?;
@@ -754,6 +775,14 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
         fcm_max_in_flight: None,
         fcm_connections: None,
         peak_fds: m.peak_fds,
+        offered_rate: None,
+        shed: m.load.total_of(503),
+        other_failures: m.load.other_statuses(201, true).iter().filter(|(s, _)| *s != 503).map(|(_, n)| n).sum::<u64>()
+            + m.load.transport_errors
+            + m.load.abandoned,
+        shed_without_retry_after: m.load.unavailable_without_retry_after,
+        fcm_connections_limit: None,
+        max_concurrent: None,
     })
 }
 
@@ -780,16 +809,25 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
     env.run_seq += 1;
     let label = format!("{}{}{}", target.name(), if vapid { "+vapid" } else { "" }, profile.suffix());
     println!(
-        "== uprelay, {} store, {} endpoints{}: R={} C={} B={} T={} s; FCM latency {}, {}-character access tokens",
+        "== uprelay, {} store, {} endpoints{}: R={} C={}{} B={} T={} s; FCM latency {}, {}-character access tokens{}",
         target.name(),
         if vapid { "VAPID-restricted" } else { "unrestricted" },
         if profile.name.is_empty() { String::new() } else { format!(", {} profile", profile.name) },
         group(r as u64),
         profile.connections,
+        profile.rate.map(|r| format!(" open loop at {}/s", group(r.round() as u64))).unwrap_or_default(),
         profile.body_size,
         o.duration,
         profile.latency,
-        profile.token_bytes
+        profile.token_bytes,
+        match (profile.fcm_connections, profile.max_concurrent) {
+            (None, None) => String::new(),
+            (c, m) => format!(
+                "; fcm.connections = {}, max_concurrent_requests = {}",
+                c.map_or("default".into(), |c| c.to_string()),
+                m.map_or("default".into(), |m| m.to_string())
+            ),
+        }
     );
     let mut fcm = start_emulator(env, profile).await?;
     let port = procs::free_port()?;
@@ -843,9 +881,10 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         Target::Bare => unreachable!(),
     };
 
-    let fcm_connections = o.fcm_connections.map(|n| format!("connections = {n}\n")).unwrap_or_default();
+    let fcm_connections = profile.fcm_connections.map(|n| format!("connections = {n}\n")).unwrap_or_default();
+    let max_concurrent = profile.max_concurrent.map(|n| format!("max_concurrent_requests = {n}\n")).unwrap_or_default();
     let config = format!(
-        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n{fcm_connections}\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\n\n[log]\nlevel = \"warn\"\n",
+        "listen = \"{host}\"\n\n{store_toml}\n[fcm]\napi_url = \"{}\"\nhttp2_prior_knowledge = {}\n{fcm_connections}\n[[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\n{max_concurrent}\n[log]\nlevel = \"warn\"\n",
         fcm.url,
         !o.fcm_http1,
         fcm.credentials.display().to_string(),
@@ -872,6 +911,7 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         headers: header_map(&host, authorization.as_deref())?,
         connections: profile.connections,
         threads: o.client_threads,
+        rate: profile.rate,
     };
     drop(endpoints);
 
@@ -961,6 +1001,14 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         fcm_max_in_flight,
         fcm_connections,
         peak_fds: m.peak_fds,
+        offered_rate: profile.rate,
+        shed: m.load.total_of(503),
+        other_failures: m.load.other_statuses(201, true).iter().filter(|(s, _)| *s != 503).map(|(_, n)| n).sum::<u64>()
+            + m.load.transport_errors
+            + m.load.abandoned,
+        shed_without_retry_after: m.load.unavailable_without_retry_after,
+        fcm_connections_limit: profile.fcm_connections,
+        max_concurrent: profile.max_concurrent,
     })
 }
 

@@ -11,6 +11,14 @@ use crate::{group, print_targets, Opts, RunReport, Target};
 
 /// Connections of the realistic profile: a busy relay's app servers.
 pub const REALISTIC_CONNECTIONS: usize = 2048;
+/// The open-loop realistic run offers this share of the default run's pushes/s: the rate
+/// the realistic profile must sustain (issue 18's ≥ 90 %), so its p99 is the latency at
+/// that load rather than the queueing a closed loop of 2048 connections forces.
+const OPEN_LOOP_SHARE: f64 = 0.9;
+/// The overload run: twice the realistic connections (C = 4096) against deliberately small
+/// bounds.
+const OVERLOAD_FCM_CONNECTIONS: usize = 8;
+const OVERLOAD_MAX_CONCURRENT: usize = 1024;
 /// FCM's distance in the realistic profile (production answers in 20–100 ms).
 const REALISTIC_LATENCY: FcmLatency = FcmLatency { ms: 40, jitter: 20 };
 /// Body size of the realistic profile (a typical encrypted Web Push message).
@@ -71,12 +79,27 @@ pub struct Profile {
     pub body_size: usize,
     pub latency: FcmLatency,
     pub token_bytes: usize,
+    /// Open loop at this many pushes/s (None: closed loop).
+    pub rate: Option<f64>,
+    /// `fcm.connections` (None: `--fcm-connections` or uprelay's default).
+    pub fcm_connections: Option<usize>,
+    /// `limits.max_concurrent_requests` (None: uprelay's default).
+    pub max_concurrent: Option<usize>,
 }
 
 impl Profile {
     /// `-c`, `-b`, `--fcm-latency`, `--token-bytes`.
     pub fn default_of(o: &Opts) -> Profile {
-        Profile { name: "", connections: o.connections, body_size: o.body_size, latency: o.fcm_latency, token_bytes: o.token_bytes }
+        Profile {
+            name: "",
+            connections: o.connections,
+            body_size: o.body_size,
+            latency: o.fcm_latency,
+            token_bytes: o.token_bytes,
+            rate: None,
+            fcm_connections: o.fcm_connections,
+            max_concurrent: None,
+        }
     }
 
     /// The default profile with the emulator's old 52-character tokens.
@@ -92,6 +115,26 @@ impl Profile {
             body_size: REALISTIC_BODY,
             latency: REALISTIC_LATENCY,
             token_bytes: uprelay_emulator::DEFAULT_TOKEN_BYTES,
+            rate: None,
+            fcm_connections: o.fcm_connections,
+            max_concurrent: None,
+        }
+    }
+
+    /// The realistic profile driven open-loop at 90 % of the default run's pushes/s.
+    pub fn realistic_open(o: &Opts, default_rps: f64) -> Profile {
+        Profile { name: "realistic-open", rate: Some((default_rps * OPEN_LOOP_SHARE).max(1.0)), ..Profile::realistic(o) }
+    }
+
+    /// The realistic profile at twice the connections, against `fcm.connections = 8` and
+    /// `max_concurrent_requests = 1024`: the bounds must hold and the excess be shed.
+    pub fn overload(o: &Opts) -> Profile {
+        Profile {
+            name: "overload",
+            connections: o.realistic_c * 2,
+            fcm_connections: Some(OVERLOAD_FCM_CONNECTIONS),
+            max_concurrent: Some(if o.realistic_c == REALISTIC_CONNECTIONS { OVERLOAD_MAX_CONCURRENT } else { o.realistic_c / 2 }.max(1)),
+            ..Profile::realistic(o)
         }
     }
 
@@ -109,6 +152,7 @@ impl Profile {
 pub fn targets(o: &Opts, reports: &[RunReport]) {
     let find = |profile: &str| reports.iter().find(|x| x.target == Target::Redis && !x.vapid && x.profile == profile);
     let (default, short, realistic) = (find(""), find("52tok"), find("realistic"));
+    let (open, overload) = (find("realistic-open"), find("overload"));
     let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
     let not_run = |why: &str| (why.to_owned(), None);
 
@@ -121,13 +165,32 @@ pub fn targets(o: &Opts, reports: &[RunReport]) {
                 Some(pct >= TARGET_REALISTIC_PCT),
             ));
             let bound = (r.fcm_latency.ms + r.fcm_latency.jitter) as f64 + TARGET_P99_SLACK_MS;
-            let p99 = r.p99_us as f64 / 1000.0;
-            rows.push((
-                format!("realistic: p99 ≤ FCM latency + jitter + {TARGET_P99_SLACK_MS} ms"),
-                format!("{p99:.1} ms (bound {bound} ms)"),
-                Some(p99 <= bound),
-            ));
-            rows.push(("realistic: zero non-201".into(), group(r.non_201), Some(r.non_201 == 0)));
+            // A closed loop of 2048 connections cannot show it: by Little's law its mean
+            // latency is at least C ÷ pushes/s (2048 ÷ 17k/s ≈ 120 ms here), whatever the
+            // relay does. The open-loop run offers 90 % of the default rate and is judged.
+            match open {
+                Some(op) => {
+                    let offered = op.offered_rate.unwrap_or(0.0);
+                    let kept = op.rps / offered.max(1.0) * 100.0;
+                    rows.push((
+                        format!(
+                            "realistic, open loop at {:.0} % of the default rate: answered ≥ 98 % of the offered pushes/s",
+                            OPEN_LOOP_SHARE * 100.0
+                        ),
+                        format!("{kept:.1} % ({}/s of {}/s offered)", group(op.rps.round() as u64), group(offered.round() as u64)),
+                        Some(kept >= 98.0),
+                    ));
+                    let p99 = op.p99_us as f64 / 1000.0;
+                    rows.push((
+                        format!("realistic, open loop: p99 ≤ FCM latency + jitter + {TARGET_P99_SLACK_MS} ms"),
+                        format!("{p99:.1} ms (bound {bound} ms; closed loop C = {}: {:.1} ms)", r.connections, r.p99_us as f64 / 1000.0),
+                        Some(p99 <= bound),
+                    ));
+                }
+                None => rows.push(("realistic: p99 (open loop)".into(), "not run".into(), None)),
+            }
+            let non_201 = r.non_201 + open.map_or(0, |o| o.non_201);
+            rows.push(("realistic (both loops): zero non-201".into(), group(non_201), Some(non_201 == 0)));
             match (r.fcm_connections, r.fcm_max_in_flight) {
                 (Some(c), Some(peak)) => {
                     let bound = peak.div_ceil(100) + 1;
@@ -195,11 +258,34 @@ pub fn targets(o: &Opts, reports: &[RunReport]) {
             rows.push(("default profile targets".into(), m, r));
         }
     }
-    rows.push((
-        "fcm.connections and max_concurrent_requests hold under C = 4096".into(),
-        "not measured by the bench (see README)".into(),
-        None,
-    ));
+    match overload {
+        Some(x) => {
+            let limit = x.fcm_connections_limit.unwrap_or(0) as u64;
+            rows.push((
+                format!("overload C = {}: FCM connections ≤ fcm.connections = {limit}", x.connections),
+                x.fcm_connections.map_or("unavailable".into(), |c| c.to_string()),
+                x.fcm_connections.map(|c| c <= limit),
+            ));
+            let max = x.max_concurrent.unwrap_or(0) as u64;
+            rows.push((
+                format!("overload: sends in flight at FCM ≤ max_concurrent_requests = {max}"),
+                x.fcm_max_in_flight.map_or("unavailable".into(), group),
+                x.fcm_max_in_flight.map(|n| n <= max),
+            ));
+            rows.push((
+                "overload: the excess shed with 503 + Retry-After".into(),
+                format!("{} × 503, {} of them without Retry-After", group(x.shed), group(x.shed_without_retry_after)),
+                Some(x.shed > 0 && x.shed_without_retry_after == 0),
+            ));
+            let lost = x.other_failures;
+            rows.push((
+                "overload: none lost (every 201 reached FCM; no answer but 201 or 503)".into(),
+                format!("{} × 201, emulator {}; {} other", group(x.total_201), x.emulator_delta.map_or("-".into(), group), group(lost)),
+                Some(x.check_ok && lost == 0),
+            ));
+        }
+        None => rows.push(("fcm.connections and max_concurrent_requests under C = 4096".into(), "not run (add --realistic)".into(), None)),
+    }
     if o.fcm_latency != FcmLatency::default() {
         rows.push(("note: the default profile ran with --fcm-latency".into(), o.fcm_latency.to_string(), None));
     }

@@ -170,14 +170,24 @@ fn realistic_profile_runs_beside_the_default_one() {
     let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
     assert!(status.success(), "{status}\n{both}");
     let checks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("CHECK ")).map(|l| l.split_whitespace().nth(1).unwrap()).collect();
-    assert_eq!(checks, ["redis", "redis-52tok", "redis-realistic"], "{both}");
-    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("FCM          most sends in flight")).count(), 3, "{both}");
+    assert_eq!(checks, ["redis", "redis-52tok", "redis-realistic", "redis-realistic-open", "redis-overload"], "{both}");
+    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("FCM          most sends in flight")).count(), 5, "{both}");
+    assert!(stdout.contains("C=32 B=1024") && stdout.contains("fcm.connections = 8, max_concurrent_requests = 8"), "{both}");
     assert!(stdout.contains("FCM latency 40 ± 20 ms, 1024-character access tokens"), "{both}");
     assert!(stdout.contains("FCM latency 5 ± 2 ms, 100-character access tokens"), "{both}");
     let table = stdout.split("== targets (issue 18").nth(1).unwrap_or_else(|| panic!("no issue-18 table\n{both}"));
-    for row in
-        ["realistic: ≥ 90 %", "realistic: p99", "realistic: zero non-201", "realistic: FCM connections", "realistic: uprelay peak RSS"]
-    {
+    for row in [
+        "realistic: ≥ 90 %",
+        "realistic, open loop at 90 %",
+        "realistic, open loop: p99",
+        "realistic (both loops): zero non-201",
+        "realistic: FCM connections",
+        "realistic: uprelay peak RSS",
+        "overload C = 32: FCM connections ≤ fcm.connections = 8",
+        "overload: sends in flight at FCM ≤ max_concurrent_requests = 8",
+        "overload: the excess shed with 503 + Retry-After",
+        "overload: none lost",
+    ] {
         let line = table.lines().find(|l| l.trim_start().starts_with(row)).unwrap_or_else(|| panic!("no row {row:?}\n{both}"));
         assert!(line.contains("PASS") || line.contains("MISS"), "{line}");
     }
@@ -192,6 +202,19 @@ fn realistic_profile_runs_beside_the_default_one() {
     assert!(realistic["fcm_connections_opened"].as_u64().unwrap() >= 1, "{realistic}");
     assert!(realistic["peak_open_fds"].as_u64().unwrap() >= 16, "{realistic}");
     assert_eq!(realistic["non_201"], 0, "{realistic}");
+    // The open-loop run is offered 90 % of the default run's rate.
+    let find = |name: &str| runs.as_array().unwrap().iter().find(|r| r["run"] == name).unwrap_or_else(|| panic!("no run {name}")).clone();
+    let (default, open) = (find("redis"), find("redis-realistic-open"));
+    let offered = open["offered_rate"].as_f64().unwrap();
+    let want = default["pushes_per_second"].as_f64().unwrap() * 0.9;
+    assert!((offered - want).abs() < 1.0, "offered {offered}, 90 % of the default run is {want}");
+    // 32 connections against 8 request slots: the excess is shed, each 503 saying when to
+    // come back, and the configured connection bound holds.
+    let overload = find("redis-overload");
+    assert!(overload["responses_503"].as_u64().unwrap() > 0, "{overload}");
+    assert_eq!(overload["responses_503_without_retry_after"], 0, "{overload}");
+    assert!(overload["fcm_connections_opened"].as_u64().unwrap() <= 8, "{overload}");
+    assert_eq!(overload["check_ok"], true, "{overload}");
 
     // Bad values stop before anything starts, naming the flag.
     for (bad, flag) in [(&["--fcm-latency", "40,x"][..], "--fcm-latency"), (&["--token-bytes", "15"][..], "--token-bytes")] {
