@@ -239,6 +239,8 @@ struct RunReport {
     non_201: u64,
     /// The most sends in flight at the emulator (FCM) at once.
     fcm_max_in_flight: Option<u64>,
+    /// The most sends in flight at once as uprelay counts them (`/metrics`).
+    relay_max_in_flight: Option<u64>,
     /// HTTP/2 connections uprelay opened to the emulator (FCM).
     fcm_connections: Option<u64>,
     /// uprelay's open file descriptors, most seen (sampled every 100 ms).
@@ -405,6 +407,7 @@ fn write_report_json(path: &Path, reports: &[RunReport]) -> anyhow::Result<()> {
                 "token_bytes": r.token_bytes,
                 "non_201": r.non_201,
                 "fcm_max_in_flight": r.fcm_max_in_flight,
+                "relay_max_in_flight": r.relay_max_in_flight,
                 "fcm_connections_opened": r.fcm_connections,
                 "peak_open_fds": r.peak_fds,
                 "offered_rate": r.offered_rate,
@@ -773,6 +776,7 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
         token_bytes: 0,
         non_201: m.load.non_201(),
         fcm_max_in_flight: None,
+        relay_max_in_flight: None,
         fcm_connections: None,
         peak_fds: m.peak_fds,
         offered_rate: None,
@@ -788,6 +792,12 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
 
 /// Start the emulator of one relay run, with `profile`'s latency and token size: counts
 /// accepted messages, keeps none.
+/// One unlabelled series of uprelay's `/metrics`.
+async fn relay_metric(env: &Env, origin: &str, name: &str) -> Option<f64> {
+    let text = env.http.get(format!("{origin}/metrics")).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 async fn start_emulator(env: &Env, profile: &Profile) -> anyhow::Result<Fcm> {
     let port = procs::free_port()?;
     let credentials = env.dir.join(format!("service-account-{}.json", env.run_seq));
@@ -940,6 +950,9 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
     let fcm_stats = emulator_stats(env, &fcm.url).await?;
     let fcm_max_in_flight = fcm_stats["max_sends_in_flight"].as_u64();
     let fcm_connections = fcm_stats["h2_connections_accepted"].as_u64();
+    // The relay's own count: the emulator shares the cores and reads requests late, so its
+    // peak undercounts the streams uprelay had open at once.
+    let relay_max_in_flight = relay_metric(env, &origin, "uprelay_fcm_sends_in_flight_max").await.map(|v| v as u64);
 
     let printed = print_measured(&m, "uprelay");
     if let Some(kib) = rss {
@@ -955,8 +968,9 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
     }
     let opt = |v: Option<u64>| v.map(group).unwrap_or_else(|| "-".into());
     println!(
-        "  FCM          most sends in flight at once {}; HTTP/2 connections opened {}; uprelay open fds at peak {}",
+        "  FCM          most sends in flight at once {} (uprelay's count {}); HTTP/2 connections opened {}; uprelay open fds at peak {}",
         opt(fcm_max_in_flight),
+        opt(relay_max_in_flight),
         opt(fcm_connections),
         opt(m.peak_fds)
     );
@@ -999,6 +1013,7 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         token_bytes: profile.token_bytes,
         non_201: m.load.non_201(),
         fcm_max_in_flight,
+        relay_max_in_flight,
         fcm_connections,
         peak_fds: m.peak_fds,
         offered_rate: profile.rate,

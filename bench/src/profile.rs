@@ -191,12 +191,18 @@ pub fn targets(o: &Opts, reports: &[RunReport]) {
             }
             let non_201 = r.non_201 + open.map_or(0, |o| o.non_201);
             rows.push(("realistic (both loops): zero non-201".into(), group(non_201), Some(non_201 == 0)));
-            match (r.fcm_connections, r.fcm_max_in_flight) {
+            // Judged on uprelay's own peak: the emulator, on the same two cores, reads
+            // requests late and counts fewer at once than the relay had open.
+            match (r.fcm_connections, r.relay_max_in_flight) {
                 (Some(c), Some(peak)) => {
                     let bound = peak.div_ceil(100) + 1;
                     rows.push((
                         "realistic: FCM connections ≤ ⌈peak in flight ÷ 100⌉ + 1".into(),
-                        format!("{c} (bound {bound}; peak in flight {})", group(peak)),
+                        format!(
+                            "{c} (bound {bound}; peak in flight {}, the emulator saw {})",
+                            group(peak),
+                            r.fcm_max_in_flight.map_or("-".into(), group)
+                        ),
                         Some(c <= bound),
                     ));
                 }

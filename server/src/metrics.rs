@@ -50,6 +50,16 @@ pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
 
+/// HTTP/2 connections to FCM open now (the link's gauges are refreshed at each scrape;
+/// what `fcm.connections` must carry: about a hundred streams per connection).
+pub const FCM_CONNECTIONS: &str = "uprelay_fcm_connections";
+/// HTTP/2 connections to FCM opened since start, reopened ones included.
+pub const FCM_CONNECTIONS_OPENED: &str = "uprelay_fcm_connections_opened_total";
+/// Sends handed to the FCM link and not yet wholly answered.
+pub const FCM_IN_FLIGHT: &str = "uprelay_fcm_sends_in_flight";
+/// The most sends in flight at once since start.
+pub const FCM_IN_FLIGHT_MAX: &str = "uprelay_fcm_sends_in_flight_max";
+
 /// CPU time of the process (user + system), seconds. Named as Prometheus' client
 /// libraries name it, so the usual process dashboards work.
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
@@ -133,6 +143,14 @@ fn sample_process() {
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         metrics::gauge!(PROCESS_OPEN_FDS).set(fds.count() as f64);
     }
+}
+
+/// Set the FCM link's gauges (see [`FCM_CONNECTIONS`]) before a scrape renders them.
+pub fn fcm_link(open: usize, opened: u64, in_flight: usize, in_flight_max: usize) {
+    metrics::gauge!(FCM_CONNECTIONS).set(open as f64);
+    metrics::counter!(FCM_CONNECTIONS_OPENED).absolute(opened);
+    metrics::gauge!(FCM_IN_FLIGHT).set(in_flight as f64);
+    metrics::gauge!(FCM_IN_FLIGHT_MAX).set(in_flight_max as f64);
 }
 
 /// Count a failed store operation (`kind` is [`StoreError::label`](crate::store::StoreError::label)).

@@ -167,7 +167,18 @@ async fn a_relay_keeps_500_pushes_in_flight_to_a_distant_fcm() {
         // endpoint is spoken to over HTTP/1.1).
         let h2 = stats["h2_connections_accepted"].as_u64().unwrap();
         assert!((1..=8).contains(&h2), "{stats}");
-        eprintln!("500 pushes in {elapsed:?}; emulator {stats}");
+        // The relay's own view of the link, for sizing `fcm.connections`: every send is
+        // answered now, many were in flight at once (500 at once, each held 50 ms), and it
+        // opened exactly the connections the emulator accepted, all still open.
+        let text = relay.metrics().await;
+        let m = |name: &str| uprelay_tests::relay::metric_value(&text, name);
+        assert_eq!(m("uprelay_fcm_sends_in_flight"), 0.0, "{text}");
+        let max = m("uprelay_fcm_sends_in_flight_max");
+        assert!((100.0..=500.0).contains(&max), "most sends in flight {max}");
+        assert!(max >= stats["max_sends_in_flight"].as_f64().unwrap(), "relay {max} < emulator {stats}");
+        assert_eq!(m("uprelay_fcm_connections_opened_total"), h2 as f64, "{text}");
+        assert_eq!(m("uprelay_fcm_connections"), h2 as f64, "{text}");
+        eprintln!("500 pushes in {elapsed:?}; emulator {stats}; relay peak {max} in flight");
     })
     .await;
 }

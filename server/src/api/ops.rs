@@ -45,5 +45,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let link = state.inner.fcm.link_stats();
+    crate::metrics::fcm_link(link.connections_open, link.connections_opened, link.sends_in_flight, link.sends_in_flight_max);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render())
 }

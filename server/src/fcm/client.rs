@@ -22,6 +22,7 @@ use yup_oauth2::ServiceAccountKey;
 
 use super::auth::ProjectAuth;
 use super::error::FcmError;
+pub use super::link::LinkStats;
 use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
 use super::transport::UnvectoredConnector;
 use crate::config::FcmConfig;
@@ -97,6 +98,11 @@ impl FcmClient {
         let link =
             h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES, keepalive));
         Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
+    }
+
+    /// The HTTP/2 link's connections and streams (all zero on the HTTP/1.1 wire).
+    pub fn link_stats(&self) -> LinkStats {
+        self.link.as_ref().map(H2Link::stats).unwrap_or_default()
     }
 
     /// Whether credentials for `project` are loaded.

@@ -9,7 +9,7 @@
 //! ends allow about a hundred concurrent streams, which at tens of milliseconds a send
 //! caps a connection at a few thousand sends a second.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -152,6 +152,39 @@ impl Drop for Stream<'_> {
     }
 }
 
+/// What the link carries, for `/metrics`: how many connections and streams an operator
+/// needs for `fcm.connections` at their FCM's distance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Connections open now.
+    pub connections_open: usize,
+    /// Connections opened since start (reopened ones included).
+    pub connections_opened: u64,
+    /// Sends between being handed to the link and their whole answer, now...
+    pub sends_in_flight: usize,
+    /// ...and the most at once since start.
+    pub sends_in_flight_max: usize,
+}
+
+/// The link-wide counts behind [`LinkStats`]; one add and one subtract per send, and a
+/// compare-and-swap only when a new peak is set.
+#[derive(Default)]
+struct Gauges {
+    in_flight: AtomicUsize,
+    in_flight_max: AtomicUsize,
+    opened: AtomicU64,
+}
+
+impl Gauges {
+    fn begin(&self) -> Stream<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > self.in_flight_max.load(Ordering::Relaxed) {
+            self.in_flight_max.fetch_max(now, Ordering::Relaxed);
+        }
+        Stream(&self.in_flight)
+    }
+}
+
 /// Why one exchange failed.
 enum Failure {
     /// FCM cannot have acted on the request (the connection was closing, or the stream
@@ -192,6 +225,7 @@ pub(super) struct H2Link<C> {
     /// TLS negotiated HTTP/1.1 once: FCM's front ends all speak HTTP/2, so this is a
     /// proxy or a test server, and asking again on every send would cost a handshake each.
     not_h2: AtomicBool,
+    gauges: Gauges,
 }
 
 impl<C> H2Link<C>
@@ -218,7 +252,27 @@ where
         // h2 would otherwise assume no limit until the peer's SETTINGS arrive, open every
         // waiting stream at once, and have those past the peer's limit refused.
         builder.initial_max_send_streams(ASSUMED_STREAMS);
-        H2Link { connector, origin, prior_knowledge, builder, slots, max_response, keepalive, not_h2: AtomicBool::new(false) }
+        H2Link {
+            connector,
+            origin,
+            prior_knowledge,
+            builder,
+            slots,
+            max_response,
+            keepalive,
+            not_h2: AtomicBool::new(false),
+            gauges: Gauges::default(),
+        }
+    }
+
+    /// The link's connections and streams now, and their peaks.
+    pub(super) fn stats(&self) -> LinkStats {
+        LinkStats {
+            connections_open: self.slots.iter().filter(|s| s.live().is_some()).count(),
+            connections_opened: self.gauges.opened.load(Ordering::Relaxed),
+            sends_in_flight: self.gauges.in_flight.load(Ordering::Relaxed),
+            sends_in_flight_max: self.gauges.in_flight_max.load(Ordering::Relaxed),
+        }
     }
 
     /// Send one request, opening a connection first if needed. A request the peer did not
@@ -229,6 +283,7 @@ where
         if self.not_h2.load(Ordering::Relaxed) {
             return Ok(Sent::NotH2);
         }
+        let _counted = self.gauges.begin();
         let (slot, live) = self.pick();
         let _stream = Stream::open(&slot.in_flight);
         let conn = match live {
@@ -323,6 +378,7 @@ where
             return Ok(None);
         }
         let (sender, mut connection) = self.builder.handshake::<_, Bytes>(TokioIo::new(io)).await?;
+        self.gauges.opened.fetch_add(1, Ordering::Relaxed);
         let alive = Arc::new(AtomicBool::new(true));
         let running = alive.clone();
         let pings = connection.ping_pong();

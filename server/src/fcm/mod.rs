@@ -10,6 +10,6 @@ mod link;
 pub mod message;
 mod transport;
 
-pub use client::FcmClient;
+pub use client::{FcmClient, LinkStats};
 pub use credentials::{read_service_account, service_account_from_json, ServiceAccountKey};
 pub use error::{ErrorClass, FcmError};
