@@ -7,6 +7,9 @@
 //! see the same host. Each gets about half the machine: the absolute figures are lower than
 //! a solo run's, but B/A is what the mode is for. Rounds alternate which one starts first.
 //!
+//! `--token-bytes-a N` gives side A's emulator another token length, so that the same binary
+//! against itself measures what Google-sized access tokens cost.
+//!
 //! Besides pushes/s and uprelay's CPU per push, it divides that CPU by the load generator's
 //! CPU per request. The load generator does a fixed amount of work per request, so the
 //! quotient takes out how fast the host happened to run.
@@ -52,8 +55,9 @@ pub async fn run(opts: &Opts, a: &Path, b: &Path, dir: &Path) -> anyhow::Result<
         StoreChoice::Redis | StoreChoice::Both => "redis",
     };
     println!("uprelay-bench --compare: both binaries at once, {} round(s)", opts.rounds);
-    println!("  A = {}", a.display());
-    println!("  B = {}", b.display());
+    let tokens = |side: &str| if side == "A" { opts.token_bytes_a.unwrap_or(opts.token_bytes) } else { opts.token_bytes };
+    println!("  A = {} ({}-character access tokens)", a.display(), tokens("A"));
+    println!("  B = {} ({}-character access tokens)", b.display(), tokens("B"));
     println!(
         "  each: {store} store, unrestricted endpoints, R={} C={} B={} T={} s after {} s warm-up",
         group(opts.registrations as u64),
@@ -76,7 +80,7 @@ pub async fn run(opts: &Opts, a: &Path, b: &Path, dir: &Path) -> anyhow::Result<
         let mut children = Vec::new();
         for (name, bin) in order {
             let report = dir.join(format!("compare-{round}-{name}.json"));
-            let cmd = child_command(opts, store, bin, &report)?;
+            let cmd = child_command(opts, store, bin, tokens(name), &report)?;
             children.push((name, ChildProc::spawn(&format!("compare-{round}-{name}"), cmd, dir)?, report));
         }
         let limit = Duration::from_secs_f64(opts.warmup + opts.duration) + ROUND_SLACK;
@@ -112,7 +116,7 @@ pub async fn run(opts: &Opts, a: &Path, b: &Path, dir: &Path) -> anyhow::Result<
 }
 
 /// The child bench: one run of `store`, no ceiling, no VAPID, figures to `report`.
-fn child_command(opts: &Opts, store: &str, bin: &Path, report: &Path) -> anyhow::Result<Command> {
+fn child_command(opts: &Opts, store: &str, bin: &Path, token_bytes: usize, report: &Path) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("current_exe")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--uprelay-bin").arg(bin).args(["--no-build", "--no-bare", "--no-vapid", "--store", store]);
@@ -122,7 +126,7 @@ fn child_command(opts: &Opts, store: &str, bin: &Path, report: &Path) -> anyhow:
     cmd.args(["--preload-concurrency", &opts.preload_concurrency.to_string(), "--redis-server", &opts.redis_server]);
     // The default profile's FCM, so that a comparison can be made against a distant FCM.
     let latency = format!("{},{}", opts.fcm_latency.ms, opts.fcm_latency.jitter);
-    cmd.args(["--fcm-latency", &latency, "--token-bytes", &opts.token_bytes.to_string()]);
+    cmd.args(["--fcm-latency", &latency, "--token-bytes", &token_bytes.to_string()]);
     if let Some(n) = opts.fcm_connections {
         cmd.args(["--fcm-connections", &n.to_string()]);
     }

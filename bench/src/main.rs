@@ -154,6 +154,11 @@ struct Opts {
     /// about a kilobyte, the emulator's default).
     #[arg(long, default_value_t = uprelay_emulator::DEFAULT_TOKEN_BYTES, value_parser = profile::parse_token_bytes)]
     token_bytes: usize,
+    /// With `--compare`: side A's emulator hands out tokens of this length instead of
+    /// `--token-bytes` (`--compare X X --token-bytes-a 52` measures what Google-sized tokens
+    /// cost, both sides at once, which one run after another cannot resolve).
+    #[arg(long, value_name = "N", requires = "compare", value_parser = profile::parse_token_bytes)]
+    token_bytes_a: Option<usize>,
     /// Also run, in this invocation, the default profile with 52-character tokens and the
     /// realistic profile (Redis, FCM 40 ± 20 ms, Google-sized tokens, C = 2048, B = 1024),
     /// and judge issue 18's targets.
