@@ -114,10 +114,12 @@ fn compare_runs_both_binaries_and_prints_ratios() {
     let uprelay = bin_path("uprelay");
     let bin = uprelay.to_str().unwrap();
     let tmp = TempDir::new("uprelay-bench-compare");
-    let mut args = vec!["--compare", bin, bin, "--rounds", "2", "--preload-concurrency", "8"];
+    // Side A with short tokens: the same binary against itself measures the token's cost.
+    let mut args = vec!["--compare", bin, bin, "--rounds", "2", "--preload-concurrency", "8", "--token-bytes-a", "52"];
     args.extend(TINY);
     let (status, stdout, stderr) = run_bench(&args, &tmp);
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    assert!(stdout.contains("(52-character access tokens)") && stdout.contains("(1024-character access tokens)"), "{stdout}");
     for round in ["1", "2"] {
         for side in ["A", "B"] {
             let row = stdout
@@ -138,11 +140,13 @@ fn compare_rejects_bad_arguments() {
     let uprelay = bin_path("uprelay");
     let bin = uprelay.to_str().unwrap();
     let tmp = TempDir::new("uprelay-bench-compare-bad");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--compare", "/nonexistent/uprelay", bin], "/nonexistent/uprelay does not exist"),
         (&["--compare", bin], "--compare"),
         (&["--compare", bin, bin, "--rounds", "0"], "--rounds"),
         (&["--compare", bin, bin, "--scale"], "--scale"),
+        (&["--token-bytes-a", "52"], "--compare"),
+        (&["--compare", bin, bin, "--token-bytes-a", "8"], "--token-bytes-a"),
     ];
     for (args, expected) in cases {
         let (status, stdout, stderr) = run_bench(args, &tmp);
