@@ -34,6 +34,8 @@ struct Side {
     cpu_us: f64,
     load_generator_us: f64,
     p99_ms: f64,
+    /// uprelay's peak resident memory, MiB.
+    rss_mib: f64,
 }
 
 impl Side {
@@ -155,6 +157,7 @@ fn read_report(path: &Path) -> anyhow::Result<Side> {
         cpu_us: num("cpu_us_per_push")?,
         load_generator_us: num("load_generator_cpu_us")?,
         p99_ms: num("p99_ms")?,
+        rss_mib: num("peak_rss_kib")? / 1024.0,
     })
 }
 
@@ -179,6 +182,7 @@ fn summary(rounds: &[(Side, Side)]) {
     row("load generator CPU µs/req", &|s| s.load_generator_us, 1);
     row("uprelay CPU / load gen CPU", &|s| s.normalised(), 3);
     row("p99 ms", &|s| s.p99_ms, 2);
+    row("uprelay peak RSS MiB", &|s| s.rss_mib, 1);
     let per_round: Vec<f64> = rounds.iter().map(|(a, b)| b.normalised() / a.normalised()).collect();
     let (lo, hi) = per_round.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     println!("  B/A of CPU / load gen CPU per round: {lo:.3} – {hi:.3} (below 1: B costs less per push)");

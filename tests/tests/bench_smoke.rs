@@ -221,7 +221,11 @@ fn realistic_profile_runs_beside_the_default_one() {
     assert_eq!(overload["check_ok"], true, "{overload}");
 
     // Bad values stop before anything starts, naming the flag.
-    for (bad, flag) in [(&["--fcm-latency", "40,x"][..], "--fcm-latency"), (&["--token-bytes", "15"][..], "--token-bytes")] {
+    for (bad, flag) in [
+        (&["--fcm-latency", "40,x"][..], "--fcm-latency"),
+        (&["--token-bytes", "15"][..], "--token-bytes"),
+        (&["--realistic-open-pct", "0"][..], "--realistic-open-pct"),
+    ] {
         let (status, stdout, stderr) = run_bench(bad, &tmp);
         assert_eq!(status.code(), Some(2), "{bad:?}\n{stdout}\n{stderr}");
         assert!(stderr.contains(flag), "{bad:?}: {stderr}");
