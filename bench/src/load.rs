@@ -124,6 +124,14 @@ impl LoadResult {
         self.other_statuses(201, false).iter().map(|(_, n)| n).sum::<u64>() + self.transport_errors
     }
 
+    /// Over the whole run: answers other than 201 and 503, plus transport errors and
+    /// abandoned requests (what load shedding must never produce).
+    pub fn failures_beside_shedding(&self) -> u64 {
+        self.other_statuses(201, true).iter().filter(|(s, _)| *s != 503).map(|(_, n)| n).sum::<u64>()
+            + self.transport_errors
+            + self.abandoned
+    }
+
     /// Non-`ok` statuses with their counts, over the measured window or the whole run.
     pub fn other_statuses(&self, ok: u16, whole_run: bool) -> Vec<(u16, u64)> {
         let v = if whole_run { &self.total } else { &self.measured };
@@ -1080,22 +1088,8 @@ mod tests {
     /// a non-201 sample, and `Connection: close` reconnecting without a transport error.
     #[test]
     fn connections_run_against_a_real_socket() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let mut accepted = 0u32;
-                loop {
-                    let (s, _) = tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stop => return accepted };
-                    accepted += 1;
-                    tokio::spawn(serve(s));
-                }
-            })
-        });
+        let server = TestServer::start();
+        let addr = server.addr;
         let spec = LoadSpec {
             addr,
             paths: vec!["/up/a".parse().unwrap(), "/up/b".parse().unwrap()],
@@ -1112,8 +1106,7 @@ mod tests {
             hard_end: now + Duration::from_secs(2),
         };
         let r = run(Arc::new(spec), window);
-        stop_tx.send(()).unwrap();
-        let accepted = server.join().unwrap();
+        let accepted = server.stop();
         assert_eq!((r.transport_errors, r.abandoned, r.first_error.as_deref()), (0, 0, None));
         assert!(r.total_of(201) > 20 && r.total_of(503) > 5, "201 × {}, 503 × {}", r.total_of(201), r.total_of(503));
         assert!(r.measured_of(201) > 0 && r.measured_of(201) < r.total_of(201));
@@ -1130,23 +1123,10 @@ mod tests {
     /// and keep it up while the server answers at once.
     #[test]
     fn open_loop_sends_at_the_rate() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (s, _) = tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stop => return };
-                    tokio::spawn(serve(s));
-                }
-            })
-        });
+        let server = TestServer::start();
         let rate = 200.0;
         let spec = LoadSpec {
-            addr,
+            addr: server.addr,
             paths: vec!["/up/a".parse().unwrap()],
             bodies: vec![Bytes::from_static(&[7u8; 100])],
             headers: HeaderMap::new(),
@@ -1161,8 +1141,7 @@ mod tests {
             hard_end: now + Duration::from_secs(3),
         };
         let r = run(Arc::new(spec), window);
-        stop_tx.send(()).unwrap();
-        server.join().unwrap();
+        server.stop();
         assert_eq!((r.transport_errors, r.abandoned), (0, 0));
         // 1.2 s of schedule at 200/s is 240 requests; each connection may start one more.
         let sent: u64 = r.total.iter().sum();
@@ -1170,6 +1149,41 @@ mod tests {
         // A closed loop against this server would send thousands; the window held ~200.
         let measured: u64 = r.measured.iter().sum();
         assert!((100..=210).contains(&measured), "{measured} requests answered in the 1 s window");
+    }
+
+    /// [`serve`] on a loopback port, in a thread of its own, until stopped.
+    struct TestServer {
+        addr: SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<u32>,
+    }
+
+    impl TestServer {
+        fn start() -> TestServer {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    let mut accepted = 0u32;
+                    loop {
+                        let (s, _) = tokio::select! { r = listener.accept() => r.unwrap(), _ = &mut stopped => return accepted };
+                        accepted += 1;
+                        tokio::spawn(serve(s));
+                    }
+                })
+            });
+            TestServer { addr, stop, thread }
+        }
+
+        /// Stop accepting; the number of connections accepted.
+        fn stop(self) -> u32 {
+            self.stop.send(()).unwrap();
+            self.thread.join().unwrap()
+        }
     }
 
     /// The test server: reads whole requests, answers each in several writes; every 4th

@@ -790,23 +790,21 @@ async fn run_bare(env: &mut Env, label: &str) -> anyhow::Result<RunReport> {
         peak_fds: m.peak_fds,
         offered_rate: None,
         shed: m.load.total_of(503),
-        other_failures: m.load.other_statuses(201, true).iter().filter(|(s, _)| *s != 503).map(|(_, n)| n).sum::<u64>()
-            + m.load.transport_errors
-            + m.load.abandoned,
+        other_failures: m.load.failures_beside_shedding(),
         shed_without_retry_after: m.load.unavailable_without_retry_after,
         fcm_connections_limit: None,
         max_concurrent: None,
     })
 }
 
-/// Start the emulator of one relay run, with `profile`'s latency and token size: counts
-/// accepted messages, keeps none.
 /// One unlabelled series of uprelay's `/metrics`.
 async fn relay_metric(env: &Env, origin: &str, name: &str) -> Option<f64> {
     let text = env.http.get(format!("{origin}/metrics")).send().await.ok()?.text().await.ok()?;
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// Start the emulator of one relay run, with `profile`'s latency and token size: counts
+/// accepted messages, keeps none.
 async fn start_emulator(env: &Env, profile: &Profile) -> anyhow::Result<Fcm> {
     let port = procs::free_port()?;
     let credentials = env.dir.join(format!("service-account-{}.json", env.run_seq));
@@ -1027,9 +1025,7 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         peak_fds: m.peak_fds,
         offered_rate: profile.rate,
         shed: m.load.total_of(503),
-        other_failures: m.load.other_statuses(201, true).iter().filter(|(s, _)| *s != 503).map(|(_, n)| n).sum::<u64>()
-            + m.load.transport_errors
-            + m.load.abandoned,
+        other_failures: m.load.failures_beside_shedding(),
         shed_without_retry_after: m.load.unavailable_without_retry_after,
         fcm_connections_limit: profile.fcm_connections,
         max_concurrent: profile.max_concurrent,
