@@ -3,8 +3,9 @@
 //! Layout — devices live in 65,536 *buckets*, small hashes that Redis keeps as compact
 //! listpacks (the per-key overhead of one key per device was most of the memory):
 //! - `up:b:{<4 hex>}` → bucket hash of the devices whose id starts with those two bytes:
-//!   - field `<device, 16 bytes>` → secret hash, project number, FCM token
-//!     ([`codec::encode_device_head`]; the token stored once per device, packed);
+//!   - field `<device, 16 bytes>` → secret hash, project number, target: an FCM token, a
+//!     FID or a Web Push subscription ([`codec::encode_device_head`]; stored once per
+//!     device, packed);
 //!   - field `<device, 16 bytes><tag, 20 bytes>` → one registration: VAPID flag (+ key)
 //!     and instance ([`codec::encode_tagged_registration`]).
 //!
@@ -40,6 +41,7 @@ use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store
 use super::sealed::{Sealer, Tag, TAG_LEN};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
 use crate::limits::{limiter_params, Admission, Rate};
+use crate::target::Target;
 use crate::webpush::VapidKey;
 
 /// The hash tag of a device's bucket: its first two bytes in hex.
@@ -171,8 +173,8 @@ return r
     ))
 });
 
-/// KEYS: bucket. ARGV: device, encoded token or ''. Deletes the device and its
-/// registrations (only while its token is ARGV[2], when given). 1 when deleted.
+/// KEYS: bucket. ARGV: device, encoded target or ''. Deletes the device and its
+/// registrations (only while its whole target is ARGV[2], when given). 1 when deleted.
 static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{FIND_LUA}
@@ -184,13 +186,13 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 for i = 1, #r, 2 do redis.call('HDEL', KEYS[1], r[i]) end
 return 1
 "#,
-        at = codec::DEVICE_TOKEN_AT
+        at = codec::DEVICE_TARGET_AT
     ))
 });
 
-/// KEYS: bucket. ARGV: device, encoded token. Sets the token of an existing device;
-/// 1 when it exists.
-static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: bucket. ARGV: device, encoded target. Sets the target of an existing device (of
+/// any kind: one write, so a move between kinds or roads is atomic); 1 when it exists.
+static SET_TARGET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"
 local head = redis.call('HGET', KEYS[1], ARGV[1])
@@ -198,7 +200,7 @@ if not head then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], string.sub(head, 1, {keep}) .. ARGV[2])
 return 1
 "#,
-        keep = codec::DEVICE_TOKEN_AT - 1
+        keep = codec::DEVICE_TARGET_AT - 1
     ))
 });
 
@@ -487,11 +489,11 @@ where
         Ok(self.projects.names[n as usize].get_or_init(|| name).clone())
     }
 
-    async fn delete_device_where(&self, id: &DeviceId, token: &[u8]) -> Result<bool, StoreError> {
+    async fn delete_device_where(&self, id: &DeviceId, target: &[u8]) -> Result<bool, StoreError> {
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 =
-            DELETE_DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
+            DELETE_DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).arg(target).invoke_async(&mut conn).await.map_err(map_err)?;
         Ok(deleted == 1)
     }
 
@@ -528,9 +530,9 @@ where
 
     /// Route from a device head and a registration value.
     async fn route_from(&self, device: DeviceId, head: &[u8], reg: &[u8]) -> Result<Route, StoreError> {
-        let (_, project, fcm_token) = codec::decode_device_head(head)?;
+        let (_, project, target) = codec::decode_device_head(head)?;
         let (instance, vapid) = codec::decode_tagged_registration(reg)?;
-        Ok(Route { device, instance, vapid, project: self.project_name(project).await?, fcm_token })
+        Ok(Route { device, instance, vapid, project: self.project_name(project).await?, target })
     }
 }
 
@@ -552,7 +554,7 @@ where
 {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
         let dev = device.id.to_bytes();
-        let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.fcm_token);
+        let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.target);
         let mut conn = self.conn.clone();
         let _: () = conn.hset(&bucket_key(&dev)[..], &dev[..], head).await.map_err(map_err)?;
         Ok(())
@@ -564,7 +566,7 @@ where
         let reply: Option<Vec<Vec<u8>>> = DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
         let Some(reply) = reply else { return Ok(None) };
         let (head, regs) = reply.split_first().ok_or_else(unexpected)?;
-        let (secret_hash, project, fcm_token) = codec::decode_device_head(head)?;
+        let (secret_hash, project, target) = codec::decode_device_head(head)?;
         let mut registrations = Vec::with_capacity(regs.len() / 2);
         for pair in regs.chunks(2) {
             let [field, value] = pair else { return Err(unexpected()) };
@@ -574,16 +576,16 @@ where
         }
         registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
         let project = self.project_name(project).await?;
-        Ok(Some(Device { id: id.clone(), secret_hash, project, fcm_token, registrations }))
+        Ok(Some(Device { id: id.clone(), secret_hash, project, target, registrations }))
     }
 
-    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
+    async fn set_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
-        let set: i64 = SET_TOKEN
+        let set: i64 = SET_TARGET
             .key(&bucket_key(&dev)[..])
             .arg(&dev[..])
-            .arg(codec::encode_token(fcm_token))
+            .arg(codec::encode_target(target))
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
@@ -594,11 +596,9 @@ where
         self.delete_device_where(id, b"").await
     }
 
-    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        if fcm_token.is_empty() {
-            return Ok(false);
-        }
-        self.delete_device_where(id, &codec::encode_token(fcm_token)).await
+    async fn delete_device_if_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        // Never empty (a kind mark first), so never the script's "unconditionally".
+        self.delete_device_where(id, &codec::encode_target(target)).await
     }
 
     async fn add_registration(
