@@ -377,15 +377,15 @@ impl RedisStore<ConnectionManager> {
             .set_number_of_retries(2);
         let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, config))
             .await
-            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", crate::config::redact_url(url)))?
-            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", crate::config::redact_url(url)))?;
+            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", super::settings::redact_url(url)))?
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", super::settings::redact_url(url)))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
         let mut store = RedisStore {
             conn,
             sealer,
             projects: Arc::new(ProjectTable::new()),
-            description: format!("redis at {}", crate::config::redact_url(url)),
+            description: format!("redis at {}", super::settings::redact_url(url)),
         };
         store.advise_on_encoding().await;
         Ok(store)
