@@ -47,7 +47,12 @@ async fn dead_token_answer_racing_a_rotation_keeps_the_device(store: StoreKind) 
         // The emulator uses the fault up when the send reaches it: from then on it holds
         // the answer, so the relay has sent with the old token and awaits FCM's verdict.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while emulator.faults().await.as_array().is_some_and(|f| !f.is_empty()) {
+        loop {
+            let faults = emulator.faults().await;
+            let pending = faults["faults"].as_array().unwrap_or_else(|| panic!("no fault list in {faults}")).len();
+            if pending == 0 {
+                break;
+            }
             assert!(Instant::now() < deadline, "the push never reached the emulator");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
