@@ -37,12 +37,16 @@ public final class DistributorReceiver extends BroadcastReceiver {
                 return;
             }
             if (action.equals(PREFIX + "REGISTER")) {
-                final String vapid = intent.getStringExtra("vapid");
-                final String description = intent.getStringExtra("message");
+                // Recorded, persisted and its deadline armed before onReceive returns: a REGISTER
+                // still queued behind slow relay work is not lost if the process dies meanwhile.
+                if (!Shim.get(context).accept(caller, token, intent.getStringExtra("vapid"),
+                        intent.getStringExtra("message"))) {
+                    return;
+                }
                 task = new Shim.Task() {
                     @Override
                     public void run(Distributor distributor) {
-                        distributor.register(caller, token, vapid, description);
+                        distributor.proceed(token);
                     }
                 };
             } else {

@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import org.uprelay.shim.core.Distributor;
+import org.uprelay.shim.core.GmsExtras;
 
 /**
  * Google Play services' side: FCM messages and Play services' own commands (RECEIVE), and
@@ -41,16 +42,13 @@ public final class GmsReceiver extends BroadcastReceiver {
     }
 
     private static Map<String, String> strings(Bundle extras) {
-        Map<String, String> data = new HashMap<String, String>();
-        if (extras == null) {
-            return data;
-        }
-        for (String key : extras.keySet()) {
-            Object value = extras.get(key);
-            if (value instanceof String) {
-                data.put(key, (String) value);
+        Map<String, Object> values = new HashMap<String, Object>();
+        if (extras != null) {
+            for (String key : extras.keySet()) {
+                values.put(key, extras.get(key));
             }
         }
-        return data;
+        // Retry-After is a Long and rawData a byte[]: GmsExtras keeps both readable for the core.
+        return GmsExtras.strings(values);
     }
 }

@@ -46,6 +46,7 @@ final class Shim {
     private final Worker worker = new Worker();
     private final WallClock clock = new WallClock();
     private ScheduledFuture<?> deadline;
+    private final SharedPreferences prefs;
 
     static synchronized Shim get(Context context) {
         if (instance == null) {
@@ -70,6 +71,8 @@ final class Shim {
                         prefs.edit().putString("state", stateJson).apply();
                     }
                 });
+        this.prefs = prefs;
+        distributor.setProblemListener(new ProblemNotifier(app));
         retries.dailyCheck();
         // On every start: overdue answers, a week-old token, relay work left over from last time.
         runAsync(null, 0, new Task() {
@@ -92,6 +95,18 @@ final class Shim {
             }
         }
         return new DistributorState(new RegistrationBook(new RandomIds()), log);
+    }
+
+    /**
+     * The receiving half of a REGISTER ({@link Distributor#accept}), on the main thread: the
+     * state is written to disk before returning (commit, not apply) and the deadline armed, so
+     * the app's answer is owed from receipt even if the process dies before the worker runs.
+     */
+    boolean accept(String packageName, String token, String vapid, String description) {
+        boolean more = distributor.accept(packageName, token, vapid, description);
+        prefs.edit().putString("state", distributor.state().toJson()).commit();
+        scheduleDeadline();
+        return more;
     }
 
     /** How long a receiver may hold {@code intent}'s broadcast for its work. */
