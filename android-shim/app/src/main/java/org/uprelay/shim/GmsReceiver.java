@@ -4,9 +4,12 @@ import android.content.BroadcastReceiver;
 import android.content.Context;
 import android.content.Intent;
 import android.os.Bundle;
+import android.os.Handler;
+import android.os.Looper;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.GmsExtras;
@@ -17,6 +20,8 @@ import org.uprelay.shim.core.GmsExtras;
  * c2dm.permission.SEND. The core reads both from their String extras.
  */
 public final class GmsReceiver extends BroadcastReceiver {
+    private static final long FINISH_CAP_MILLIS = 8000;
+
     @Override
     public void onReceive(Context context, Intent intent) {
         final Shim shim = Shim.get(context);
@@ -28,6 +33,21 @@ public final class GmsReceiver extends BroadcastReceiver {
             if (shim.distributor.needsRetry()) {
                 shim.retries.syncLater();
             }
+            // The broadcast is held until the MESSAGE went out through the app's binding (at most
+            // ForegroundRaise.CONNECT_WAIT_MILLIS): see ForegroundRaiser and the README.
+            final PendingResult pending = goAsync();
+            final AtomicBoolean finished = new AtomicBoolean();
+            Runnable finish = new Runnable() {
+                @Override
+                public void run() {
+                    if (finished.compareAndSet(false, true)) {
+                        pending.finish();
+                    }
+                }
+            };
+            shim.raiser.whenSent(finish);
+            // A bound on the hold whatever happens to the bindings, inside Android's 10 s.
+            new Handler(Looper.getMainLooper()).postDelayed(finish, FINISH_CAP_MILLIS);
         } else if (action.equals("com.google.android.c2dm.intent.REGISTRATION")) {
             shim.runAsync(goAsync(), Shim.holdFor(intent), new Shim.Task() {
                 @Override

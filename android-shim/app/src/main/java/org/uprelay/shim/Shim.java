@@ -43,6 +43,7 @@ final class Shim {
     final Distributor distributor;
     final GmsTokenSource tokens;
     final RetryScheduler retries;
+    final ForegroundRaiser raiser;
     private final Worker worker = new Worker();
     private final WallClock clock = new WallClock();
     private ScheduledFuture<?> deadline;
@@ -59,12 +60,13 @@ final class Shim {
         settings = new Settings(app);
         tokens = new GmsTokenSource(app);
         retries = new RetryScheduler(app);
+        raiser = new ForegroundRaiser(app);
         final SharedPreferences prefs = app.getSharedPreferences("state", Context.MODE_PRIVATE);
         InboundDecoder decoder = new InboundDecoder(
                 new SplitReassembler(new ElapsedClock(), HALF_EXPIRY_MILLIS, MAX_BUFFERED_HALF_BYTES),
                 new SeenIds(REMEMBERED_MESSAGE_IDS));
         distributor = new Distributor(load(prefs), decoder, settings.relay(), settings.projectId(),
-                settings.senderNumber(), clock, new AppBroadcasts(app, new ForegroundRaiser(app)), tokens,
+                settings.senderNumber(), clock, new AppBroadcasts(app, raiser), tokens,
                 new Distributor.Persistence() {
                     @Override
                     public void save(String stateJson) {
