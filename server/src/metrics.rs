@@ -49,6 +49,8 @@ pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
+/// Requests answered 429 because their client had `limits.max_requests_per_client` in flight.
+pub const CLIENT_REQUESTS_REFUSED: &str = "uprelay_client_requests_refused_total";
 
 /// HTTP/2 connections to FCM open now (the link's gauges are refreshed at each scrape;
 /// what `fcm.connections` must carry: about a hundred streams per connection).
@@ -120,6 +122,7 @@ fn pre_register() {
         metrics::counter!(OAUTH_REFRESHES, "result" => result).increment(0);
     }
     metrics::counter!(CONNECTIONS_REFUSED).increment(0);
+    metrics::counter!(CLIENT_REQUESTS_REFUSED).increment(0);
     metrics::gauge!(BREAKER_OPEN).set(0.0);
 }
 
