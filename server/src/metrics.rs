@@ -49,6 +49,10 @@ pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
+/// Bytes held by the verified-VAPID-JWT cache (bounded; see `webpush::vapid`).
+pub const VAPID_CACHE_BYTES: &str = "uprelay_vapid_cache_bytes";
+/// JWTs the verified-VAPID-JWT cache remembers (those of admitted pushes only).
+pub const VAPID_CACHE_ENTRIES: &str = "uprelay_vapid_cache_entries";
 /// Requests answered 429 because their client had `limits.max_requests_per_client` in flight.
 pub const CLIENT_REQUESTS_REFUSED: &str = "uprelay_client_requests_refused_total";
 
@@ -124,6 +128,8 @@ fn pre_register() {
     metrics::counter!(CONNECTIONS_REFUSED).increment(0);
     metrics::counter!(CLIENT_REQUESTS_REFUSED).increment(0);
     metrics::gauge!(BREAKER_OPEN).set(0.0);
+    metrics::gauge!(VAPID_CACHE_BYTES).set(0.0);
+    metrics::gauge!(VAPID_CACHE_ENTRIES).set(0.0);
 }
 
 /// Refresh the `process_*` gauges from `/proc/self` (Linux; elsewhere they are absent).
