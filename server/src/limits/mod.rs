@@ -11,8 +11,10 @@ mod client;
 mod clients;
 mod gcra;
 mod local;
+mod settings;
 
 pub use client::{client_key, TrustedProxies};
 pub use clients::{Clients, Connection};
 pub use gcra::{limiter_params, Admission, Rate};
 pub use local::LocalLimits;
+pub use settings::LimitsConfig;
