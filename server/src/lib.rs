@@ -19,6 +19,8 @@ mod listener;
 mod logging;
 pub mod metrics;
 mod relay;
+pub mod road;
 mod server;
 pub mod store;
+pub mod target;
 pub mod webpush;
