@@ -596,6 +596,27 @@ impl Relay {
         metric_value(&self.metrics().await, series)
     }
 
+    /// Wait (at most 20 s) until the relay reports nothing in flight to FCM and nothing in its
+    /// retry queue (leased messages included) on one `/metrics` page: from then on nothing
+    /// reaches FCM unless a new push comes. What "no duplicate arrives" checks wait for.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.metrics().await;
+            let (in_flight, queued) = (metric_value(&text, "uprelay_fcm_sends_in_flight"), metric_value(&text, "uprelay_queue_length"));
+            if in_flight == 0.0 && queued == 0.0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: still {in_flight} sends in flight and {queued} queued after 20 s\n{}",
+                self.config.name,
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A connection speaking raw HTTP/1.1 to the relay.
     pub async fn raw(&self) -> TcpStream {
         TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to relay")
