@@ -138,6 +138,8 @@ pub struct RelayConfig {
     pub limits: Vec<String>,
     /// Lines of the `[queue]` table (e.g. `enabled = false`).
     pub queue: Vec<String>,
+    /// Extra lines of the `[fcm]` table (e.g. `high_priority_from = "high"`).
+    pub fcm: Vec<String>,
     /// Extra TOML appended after the generated tables (other tables).
     pub tables: String,
     pub credentials: Credentials,
@@ -156,6 +158,7 @@ impl RelayConfig {
             top_level: Vec::new(),
             limits: Vec::new(),
             queue: Vec::new(),
+            fcm: Vec::new(),
             tables: String::new(),
             credentials: Credentials::Valid,
             env: Vec::new(),
@@ -183,6 +186,10 @@ impl RelayConfig {
     }
     pub fn queue(mut self, line: &str) -> Self {
         self.queue.push(line.to_owned());
+        self
+    }
+    pub fn fcm(mut self, line: &str) -> Self {
+        self.fcm.push(line.to_owned());
         self
     }
     /// No per-endpoint push limit and no per-IP device-creation limit.
@@ -232,11 +239,12 @@ impl RelayConfig {
         }
         tables.push_str(&self.tables);
         format!(
-            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
+            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",
             top = self.top_level.join("\n"),
             api = quoted(fcm_url),
             timeout = self.fcm_timeout_ms,
+            fcm = self.fcm.join("\n"),
             creds = quoted(&credentials.display().to_string()),
         )
     }
