@@ -169,6 +169,11 @@ pub fn fcm_link(open: usize, opened: u64, in_flight: usize, in_flight_max: usize
     metrics::gauge!(FCM_IN_FLIGHT_MAX).set(in_flight_max as f64);
 }
 
+/// The retry queue holds `n` messages (leased ones included).
+pub fn queue_length(n: u64) {
+    metrics::gauge!(QUEUE_LENGTH).set(n as f64);
+}
+
 /// Count a failed store operation (`kind` is [`StoreError::label`](crate::store::StoreError::label)).
 pub fn store_error(kind: &'static str) {
     metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
