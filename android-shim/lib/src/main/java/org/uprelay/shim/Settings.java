@@ -3,6 +3,9 @@ package org.uprelay.shim;
 import android.content.Context;
 import android.content.SharedPreferences;
 
+import java.util.Locale;
+
+import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.JsonHttp;
 import org.uprelay.shim.core.RelayApi;
 import org.uprelay.shim.core.RelayClient;
@@ -46,6 +49,20 @@ final class Settings {
     private String appDefault(String name) {
         int id = context.getResources().getIdentifier(name, "string", context.getPackageName());
         return id == 0 ? "" : context.getString(id);
+    }
+
+    /** The road setting: auto (Web Push when the relay offers it), fcm or webpush. */
+    Distributor.RoadChoice road() {
+        String v = prefs.getString("road", appDefault("uprelay_road")).trim();
+        try {
+            return v.isEmpty() ? Distributor.RoadChoice.AUTO : Distributor.RoadChoice.valueOf(v.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            return Distributor.RoadChoice.AUTO;
+        }
+    }
+
+    void saveRoad(Distributor.RoadChoice road) {
+        prefs.edit().putString("road", road.name().toLowerCase(Locale.ROOT)).apply();
     }
 
     void save(String relayUrl, String senderNumber, String projectId) {

@@ -76,6 +76,7 @@ final class Shim {
                     }
                 });
         this.prefs = prefs;
+        distributor.setRoadChoice(settings.road());
         distributor.setProblemListener(new ProblemNotifier(app));
         retries.dailyCheck();
         // On every start: overdue answers, a week-old token, relay work left over from last time.
