@@ -26,6 +26,8 @@ pub(crate) fn routes() -> Router<Emulator> {
         .route("/emulator/rejected", get(list_rejected).delete(clear_rejected))
         .route("/emulator/stats", get(stats_handler))
         .route("/emulator/reset", post(reset_handler))
+        .route("/emulator/webpush/tokens", post(webpush_token_handler))
+        .route("/emulator/webpush/revoke", post(webpush_revoke_handler))
 }
 
 fn json_ok(status: StatusCode, v: &impl Serialize) -> Response {
@@ -141,4 +143,42 @@ async fn stats_handler(State(emu): State<Emulator>) -> Response {
 async fn reset_handler(State(emu): State<Emulator>) -> StatusCode {
     emu.reset();
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebPushTokenRequest {
+    vapid: String,
+}
+
+/// `POST /emulator/webpush/tokens {"vapid": "<87-char key>"}` → `{"token": "…"}`.
+async fn webpush_token_handler(State(emu): State<Emulator>, body: Bytes) -> Response {
+    let req: WebPushTokenRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")),
+    };
+    match emu.issue_webpush_token(&req.vapid) {
+        Ok(token) => json_ok(StatusCode::OK, &json!({ "token": token })),
+        Err(e @ crate::TokenIssue::BadKey) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => control_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebPushRevokeRequest {
+    token: String,
+}
+
+/// `POST /emulator/webpush/revoke {"token": "…"}` → `{"revoked": true}`, 404 for a token never issued.
+async fn webpush_revoke_handler(State(emu): State<Emulator>, body: Bytes) -> Response {
+    let req: WebPushRevokeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {e}")),
+    };
+    if emu.revoke_webpush_token(&req.token) {
+        json_ok(StatusCode::OK, &json!({ "revoked": true }))
+    } else {
+        control_error(StatusCode::NOT_FOUND, "no such Web Push token")
+    }
 }

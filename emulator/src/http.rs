@@ -12,7 +12,7 @@ use axum::Router;
 
 use crate::guard::{guard, Policy};
 use crate::state::Emulator;
-use crate::{control, oauth, page, send};
+use crate::{control, oauth, page, send, webpush};
 
 /// The HTTP API (Google's endpoints, and the `/emulator/*` controls and the inbox page behind
 /// the guard of `guard.rs`, which Google's endpoints do not need: nothing there acts on a
@@ -22,6 +22,7 @@ pub(crate) fn router(emu: &Emulator, policy: Policy) -> Router {
     Router::new()
         .route("/token", post(oauth::token))
         .route("/v1/projects/{project}/messages:send", post(send::send))
+        .route("/fcm/send/{token}", post(webpush::send))
         .merge(guarded)
         .with_state(emu.clone())
 }

@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::errors::ApiError;
 use crate::json::J;
 
-/// One accepted message, as kept for `GET /emulator/messages`.
+/// One accepted message, as kept for `GET /emulator/messages`: an FCM v1 message
+/// (`push` is None), or a Web Push request to `/fcm/send/{token}` (`project` empty,
+/// `message` null).
 #[derive(Debug)]
 pub struct Stored {
     pub name: String,
@@ -19,14 +21,51 @@ pub struct Stored {
     pub token: Option<String>,
     pub message: J<'static>,
     pub received_at_ms: u64,
+    pub push: Option<StoredPush>,
 }
 
-/// JSON shape of one entry of `GET /emulator/messages`.
+/// What a Web Push request carried: its RFC 8030 headers, its VAPID authorization and its
+/// body, the bytes the phone gets as `rawData`.
+#[derive(Debug)]
+pub struct StoredPush {
+    pub ttl: u32,
+    pub urgency: Option<String>,
+    pub topic: Option<String>,
+    pub content_encoding: Option<String>,
+    pub authorization: String,
+    pub raw: axum::body::Bytes,
+}
+
+/// The headers of a kept Web Push request, as `GET /emulator/messages` shows them.
+#[derive(Serialize)]
+pub struct PushHeadersView<'a> {
+    pub ttl: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<&'a str>,
+    #[serde(rename = "content-encoding", skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<&'a str>,
+    pub authorization: &'a str,
+}
+
+/// JSON shape of one entry of `GET /emulator/messages`: `road` is `"fcm"` (with `project`
+/// and `message`) or `"webpush"` (with `token`, `headers` and `raw_data`, the body in
+/// standard base64).
 #[derive(Serialize)]
 pub struct StoredView<'a> {
+    pub road: &'static str,
     pub name: &'a str,
-    pub project: &'a str,
-    pub message: &'a J<'static>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a J<'static>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<PushHeadersView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_data: Option<String>,
     /// RFC 3339, UTC, millisecond precision.
     pub received_at: String,
     pub received_at_ms: u64,
@@ -34,12 +73,36 @@ pub struct StoredView<'a> {
 
 impl Stored {
     pub fn view(&self) -> StoredView<'_> {
-        StoredView {
-            name: &self.name,
-            project: &self.project,
-            message: &self.message,
-            received_at: crate::time::rfc3339_millis(self.received_at_ms),
-            received_at_ms: self.received_at_ms,
+        let received_at = crate::time::rfc3339_millis(self.received_at_ms);
+        match &self.push {
+            None => StoredView {
+                road: "fcm",
+                name: &self.name,
+                project: Some(&self.project),
+                message: Some(&self.message),
+                token: None,
+                headers: None,
+                raw_data: None,
+                received_at,
+                received_at_ms: self.received_at_ms,
+            },
+            Some(push) => StoredView {
+                road: "webpush",
+                name: &self.name,
+                project: None,
+                message: None,
+                token: self.token.as_deref(),
+                headers: Some(PushHeadersView {
+                    ttl: push.ttl,
+                    urgency: push.urgency.as_deref(),
+                    topic: push.topic.as_deref(),
+                    content_encoding: push.content_encoding.as_deref(),
+                    authorization: &push.authorization,
+                }),
+                raw_data: Some(crate::webpush::raw_data64(&push.raw)),
+                received_at,
+                received_at_ms: self.received_at_ms,
+            },
         }
     }
 }
@@ -105,11 +168,16 @@ const MAX_KEPT_REQUEST: usize = 16 * 1024;
 /// One rejected send, as `GET /emulator/rejected` shows it.
 #[derive(Debug, Serialize)]
 pub struct Rejected {
+    /// `"fcm"` or `"webpush"`.
+    pub road: &'static str,
+    /// The Web Push token of a refused Web Push request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     pub project: String,
     /// HTTP status answered.
     pub status: u16,
     /// FCM's `errorCode` when the answer had one, else the `google.rpc` status
-    /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`).
+    /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`); for Web Push, a short name of the refusal.
     pub error: String,
     /// The error's message.
     pub message: String,
@@ -119,6 +187,24 @@ pub struct Rejected {
     /// RFC 3339, UTC, millisecond precision.
     pub received_at: String,
     pub received_at_ms: u64,
+}
+
+impl Rejected {
+    /// A refused Web Push request to `token`.
+    pub fn webpush(token: &str, status: u16, code: &str, message: &str) -> Rejected {
+        let now_ms = crate::time::unix_millis();
+        Rejected {
+            road: "webpush",
+            token: Some(token.to_owned()),
+            project: String::new(),
+            status,
+            error: code.to_owned(),
+            message: message.to_owned(),
+            request: Value::Null,
+            received_at: crate::time::rfc3339_millis(now_ms),
+            received_at_ms: now_ms,
+        }
+    }
 }
 
 /// The most recent [`KEEP_REJECTED`] rejected sends.
@@ -139,7 +225,9 @@ impl Rejects {
             Value::Null
         };
         let now_ms = crate::time::unix_millis();
-        let kept = Arc::new(Rejected {
+        self.push(Rejected {
+            road: "fcm",
+            token: None,
             project: project.to_owned(),
             status: answer.status.as_u16(),
             error: code.to_owned(),
@@ -148,6 +236,11 @@ impl Rejects {
             received_at: crate::time::rfc3339_millis(now_ms),
             received_at_ms: now_ms,
         });
+    }
+
+    /// Keep a rejected send, dropping the oldest beyond [`KEEP_REJECTED`].
+    pub fn push(&self, rejected: Rejected) {
+        let kept = Arc::new(rejected);
         let evicted = {
             let mut q = self.queue.lock().unwrap();
             let evicted = if q.len() >= KEEP_REJECTED { q.pop_front() } else { None };

@@ -23,6 +23,9 @@
 //!   FcmError detail, plus `google.rpc.BadRequest` when a field is at fault) → dead token (404
 //!   UNREGISTERED) → injected faults (latency, then the fault's error) → accepted: 200
 //!   `{"name":"projects/{project}/messages/<id>"}`, kept for inspection unless `validate_only`.
+//! - `POST /fcm/send/{token}` — Google's Web Push service (RFC 8030/8291/8292), what tokens
+//!   Play services issues for a VAPID key lead to: VAPID required and verified, each token
+//!   bound to the key it was issued for; see `webpush/mod.rs` for the checks and answers.
 //!
 //! Emulator control (not part of FCM):
 //! - `POST /emulator/credentials` `{"project": "p2"}` (optional; also optional `token_uri`) → the
@@ -35,16 +38,23 @@
 //!   UNREGISTERED stays dead (`DELETE /emulator/faults` does not revive it; `POST /emulator/reset` does).
 //! - `POST /emulator/revoke-tokens` → `{"revoked": n}`: every access token stops working (401).
 //! - `GET /emulator/messages[?token=T][&project=P][&limit=N]` → JSON array, oldest first (with
-//!   `limit`, only the newest N), of `{"name","project","message" (as received, member order
-//!   kept),"received_at" (RFC 3339 UTC, milliseconds),"received_at_ms" (unix ms)}`;
+//!   `limit`, only the newest N), of `{"road":"fcm","name","project","message" (as received,
+//!   member order kept),"received_at" (RFC 3339 UTC, milliseconds),"received_at_ms" (unix ms)}`
+//!   and, for Web Push, `{"road":"webpush","name","token","headers":{"ttl","urgency",
+//!   "topic","content-encoding","authorization"},"raw_data" (the body in standard base64, as
+//!   the phone gets it in `rawData`),"received_at","received_at_ms"}`;
 //!   `DELETE /emulator/messages` → 204.
+//! - `POST /emulator/webpush/tokens` `{"vapid": "<87-char key>"}` → `{"token": "…"}`, a Web
+//!   Push token bound to that key (what Play services does for a VAPID key as the sender);
+//!   `POST /emulator/webpush/revoke` `{"token": "…"}` → `{"revoked": true}` (pushes to it get
+//!   410 from then on), 404 for a token never issued.
 //! - `GET /emulator/rejected[?limit=N]` → JSON array, oldest first, of the last 100 rejected
 //!   sends: `{"project","status","error" (FCM's errorCode, else the google.rpc status),"message",
 //!   "request" (the request's `message` object, or null),"received_at","received_at_ms"}`;
 //!   `DELETE /emulator/rejected` → 204. Kept only when accepted messages are (not with `--keep 0`).
 //! - `GET /emulator/stats` → `{"accepted","rejected","validated","tokens_issued","send_requests",
 //!   "stored","sends_in_flight","max_sends_in_flight","connections_accepted",
-//!   "h2_connections_accepted"}`; counts since start (`accepted` counts messages evicted by
+//!   "h2_connections_accepted"}`; counts since start, Web Push requests included (`accepted` counts messages evicted by
 //!   `--keep` too; `validate_only` successes count as `validated`, not `accepted`;
 //!   `max_sends_in_flight` is the most sends handled at once).
 //! - `POST /emulator/reset` → 204: clears faults, dead tokens, stored messages and rejected sends.
@@ -89,9 +99,11 @@ mod serve;
 mod state;
 mod time;
 mod tokens;
+mod webpush;
 pub mod wire;
 
 pub use faults::{Fault, FaultCode};
 pub use realism::{DEFAULT_TOKEN_BYTES, MAX_LATENCY_MS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
 pub use run::{run, start, EmulatorArgs, Running};
 pub use state::{Emulator, EmulatorStats, FaultSpec, Realism};
+pub use webpush::TokenIssue;

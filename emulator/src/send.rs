@@ -202,6 +202,7 @@ fn accept(inner: &Inner, project: String, v: Validated<'_>) -> Response {
                 token: v.token.map(Cow::into_owned),
                 message: v.message.into_owned(),
                 received_at_ms: now_ms,
+                push: None,
             });
         }
     }

@@ -15,6 +15,7 @@ use crate::faults::{Fault, FaultCode, Faults};
 use crate::inbox::{Inbox, Rejects, Stats};
 use crate::realism::{Latency, Load, DEFAULT_TOKEN_BYTES};
 use crate::tokens::TokenStore;
+use crate::webpush::{TokenIssue, WebPush};
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
@@ -39,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) next_message: AtomicU64,
     /// Random per-instance suffix of message names.
     pub(crate) instance_tag: String,
+    /// Google's Web Push service: issued tokens and verified VAPID JWTs.
+    pub(crate) webpush: WebPush,
 }
 
 /// Counters of `GET /emulator/stats`.
@@ -131,6 +134,7 @@ impl Emulator {
                 load: Default::default(),
                 next_message: AtomicU64::new(0),
                 instance_tag: format!("{tag:08x}"),
+                webpush: Default::default(),
             }),
         }
     }
@@ -196,6 +200,19 @@ impl Emulator {
             retry_after: spec.retry_after,
             delay_ms: spec.delay_ms,
         }))
+    }
+
+    /// A Web Push token for the sender whose VAPID public key is `vapid` (87 characters of
+    /// base64url), as Play services issues one for a VAPID key used as the sender: pushes to
+    /// it must be signed by that key. `POST /emulator/webpush/tokens` does the same.
+    pub fn issue_webpush_token(&self, vapid: &str) -> Result<String, TokenIssue> {
+        self.inner.webpush.tokens.issue(vapid)
+    }
+
+    /// Revoke a Web Push token (the app unsubscribed): pushes to it get 410 from then on.
+    /// False when the token was never issued.
+    pub fn revoke_webpush_token(&self, token: &str) -> bool {
+        self.inner.webpush.tokens.revoke(token)
     }
 
     /// Remove every injected fault (dead tokens stay dead).

@@ -11,5 +11,6 @@ pub mod ledger;
 pub mod process;
 pub mod redis;
 pub mod relay;
+pub mod webpush;
 
 pub use process::{bin_path, eventually, free_port, python, wait_for_http, workspace_root, ChildGuard, TempDir};

@@ -144,7 +144,30 @@ function bodyBlock(bs) {
   ];
 }
 
+// A Web Push request to /fcm/send/<token>: what the phone gets is `raw_data`, ciphertext
+// for its key, so only its size and first bytes are shown.
+function webpushEntry(m) {
+  const h = m.headers || {};
+  const raw = b64bytes(m.raw_data || '');
+  const size = raw === null ? '?' : `${raw.length} B`;
+  const shown = (m.raw_data || '').length > 48 ? `${m.raw_data.slice(0, 40)}… (${m.raw_data.length} chars of base64)` : m.raw_data;
+  return el('li', { class: 'entry accepted', 'data-road': 'webpush', 'data-kind': 'single' },
+    meta([
+      ['at', m.received_at],
+      ['road', 'Web Push'],
+      ['token', shortToken(m.token), m.token],
+      ['TTL', h.ttl === undefined ? undefined : `${h.ttl}s`],
+      ['urgency', h.urgency],
+      ['topic', h.topic],
+      ['encoding', h['content-encoding']],
+      ['raw data', size],
+    ]),
+    el('pre', { class: 'body binary' }, shown || ''),
+  );
+}
+
 function messageEntry(entry) {
+  if (entry.parts.whole && entry.parts.whole.road === 'webpush') return webpushEntry(entry.parts.whole);
   const whole = entry.parts.whole;
   const halves = [entry.parts['1'], entry.parts['2']].filter(Boolean);
   const first = whole || halves[0];
@@ -159,9 +182,10 @@ function messageEntry(entry) {
   }
   const parts = whole ? [whole] : halves;
   const dataBytes = parts.map((p) => Object.entries(dataOf(p.message)).reduce((n, [k, v]) => n + byteLen(k) + byteLen(v), 0));
-  const li = el('li', { class: classes, 'data-m': d.m, 'data-kind': whole ? 'single' : 'split' },
+  const li = el('li', { class: classes, 'data-m': d.m, 'data-road': 'fcm', 'data-kind': whole ? 'single' : 'split' },
     meta([
       ['at', first.received_at],
+      ['road', 'FCM v1'],
       ['project', first.project],
       ['token', shortToken(msg.token), msg.token],
       ['priority', a.priority],
@@ -181,13 +205,16 @@ function messageEntry(entry) {
 function rejectedEntry(r) {
   const msg = r.request && typeof r.request === 'object' ? r.request : {};
   const d = dataOf(msg);
-  return el('li', { class: 'entry rejected', 'data-m': d.m, 'data-error': r.error },
+  const webpush = r.road === 'webpush';
+  const token = webpush ? r.token : msg.token;
+  return el('li', { class: 'entry rejected', 'data-m': d.m, 'data-error': r.error, 'data-road': webpush ? 'webpush' : 'fcm' },
     meta([
       ['at', r.received_at],
+      ['road', webpush ? 'Web Push' : 'FCM v1'],
       ['project', r.project],
-      ['FCM error', el('span', { class: 'error-code' }, r.error), undefined],
+      [webpush ? 'refusal' : 'FCM error', el('span', { class: 'error-code' }, r.error), undefined],
       ['HTTP', String(r.status)],
-      ['token', shortToken(msg.token), msg.token],
+      ['token', shortToken(token), token],
       ['instance', d.i],
       ['message', d.m],
       ['half', d.s],

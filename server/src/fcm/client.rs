@@ -24,8 +24,8 @@ use super::auth::ProjectAuth;
 use super::error::FcmError;
 pub use super::link::LinkStats;
 use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
+use super::settings::FcmConfig;
 use super::transport::UnvectoredConnector;
-use crate::config::FcmConfig;
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;

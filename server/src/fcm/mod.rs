@@ -8,8 +8,10 @@ mod credentials;
 mod error;
 mod link;
 pub mod message;
+mod settings;
 mod transport;
 
 pub use client::{FcmClient, LinkStats};
 pub use credentials::{read_service_account, service_account_from_json, ServiceAccountKey};
 pub use error::{ErrorClass, FcmError};
+pub use settings::{FcmConfig, ProjectConfig, SandboxConfig};
