@@ -188,7 +188,7 @@ expect "uses-permission c2dm RECEIVE" "$(element uses-permission com.google.andr
 expect "queries for Play services" "$(element package com.google.android.gms)" com.google.android.gms
 expect "distributor receiver" "$(element receiver org.uprelay.shim.DistributorReceiver)" "$exported" \
     '"org.unifiedpush.android.distributor.REGISTER"' '"org.unifiedpush.android.distributor.UNREGISTER"' \
-    '"org.unifiedpush.android.distributor.MESSAGE_ACK"'
+    '"org.unifiedpush.android.distributor.MESSAGE_ACK"' '"org.unifiedpush.android.distributor.feature.BYTES_MESSAGE"'
 expect "GMS receiver" "$(element receiver org.uprelay.shim.GmsReceiver)" "$exported" \
     'android:permission(0x01010006)="com.google.android.c2dm.permission.SEND"' \
     '"com.google.android.c2dm.intent.RECEIVE"' '"com.google.android.c2dm.intent.REGISTRATION"'

@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{Config, FcmConfig};
+use crate::config::Config;
+use crate::fcm::FcmConfig;
 use crate::fcm::{ErrorClass, FcmClient, ServiceAccountKey};
 
 /// uprelay: a UnifiedPush distributor backed by Firebase Cloud Messaging.
@@ -85,12 +86,12 @@ pub async fn run() -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Emulator(args) => {
-            crate::logging::init("info", crate::config::LogFormat::Text);
+            crate::logging::init("info", crate::logging::LogFormat::Text);
             uprelay_emulator::run(args, crate::server::shutdown_signal()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::FcmSend(args) => {
-            crate::logging::init("warn", crate::config::LogFormat::Text);
+            crate::logging::init("warn", crate::logging::LogFormat::Text);
             fcm_send(args).await
         }
     }

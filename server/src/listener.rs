@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use uprelay_emulator::wire::H2_PREFACE;
 
 use crate::api::Http;
-use crate::config::LimitsConfig;
 use crate::limits::client_key;
+use crate::limits::LimitsConfig;
 
 /// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
 /// HTTP/1. None when the peer closed or stayed silent.

@@ -1,9 +1,44 @@
-//! Log setup: `tracing` to stderr, text or JSON, filter from config or `RUST_LOG`; and
-//! errors written as one line with their sources.
+//! Log setup: the `[log]` settings, `tracing` to stderr, text or JSON, filter from the
+//! settings or `RUST_LOG`; and errors written as one line with their sources.
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::config::error::ConfigError;
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info` or `uprelay=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+impl LogConfig {
+    /// The level must be a filter `tracing` understands.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        EnvFilter::try_new(&self.level).map_err(|e| ConfigError::new("log.level", e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// yup-oauth2 prints access tokens at debug level ("found valid token in cache: …"):
 /// it stays at info whatever the level, unless the filter names it explicitly.

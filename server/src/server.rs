@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState};
-use crate::config::{Config, ConfigError};
+use crate::config::error::ConfigError;
+use crate::config::Config;
 use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
 use crate::gateway::Gateway;
 use crate::relay::{Courier, Relay, RelayOptions, Worker};
@@ -148,7 +149,7 @@ mod tests {
 
     fn config_with_credentials(path: &std::path::Path) -> Config {
         let mut c = Config::default();
-        c.fcm.projects.push(crate::config::ProjectConfig { name: "p".into(), credentials: path.to_owned(), sender_id: None });
+        c.fcm.projects.push(crate::fcm::ProjectConfig { name: "p".into(), credentials: path.to_owned(), sender_id: None });
         c
     }
 

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use uprelay::config::FcmConfig;
+use uprelay::fcm::FcmConfig;
 use uprelay::fcm::{service_account_from_json, ErrorClass, FcmClient, FcmError};
 use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::{bin_path, free_port};

@@ -19,8 +19,8 @@ use super::auth::ProjectAuth;
 use super::error::FcmError;
 use super::link::Head;
 pub use super::link::LinkStats;
+use super::settings::FcmConfig;
 use super::wire::{origin_of, Wire, WireOptions};
-use crate::config::FcmConfig;
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;

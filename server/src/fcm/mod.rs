@@ -8,6 +8,7 @@ mod credentials;
 mod error;
 pub(crate) mod link;
 pub mod message;
+mod settings;
 mod transport;
 pub(crate) mod wire;
 
@@ -16,3 +17,4 @@ pub use client::{FcmClient, LinkStats};
 pub use credentials::{read_service_account, service_account_from_json, ServiceAccountKey};
 pub(crate) use error::parse_retry_after;
 pub use error::{ErrorClass, FcmError};
+pub use settings::{FcmConfig, ProjectConfig, SandboxConfig};

@@ -21,7 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
-use crate::config::MatrixConfig;
+use super::settings::MatrixConfig;
 use crate::webpush::Urgency;
 
 /// What became of one forward.

@@ -10,6 +10,7 @@
 
 mod forward;
 pub mod notification;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use futures::future::join_all;
 
 use self::forward::{Forwarded, Forwarder};
 use self::notification::{Notification, Pushkey};
-use crate::config::MatrixConfig;
+pub use self::settings::MatrixConfig;
 use crate::ids::EndpointId;
 use crate::relay::{Ingress, Push, Relay, RelayError};
 use crate::webpush::{Encoding, Ttl, Urgency, VapidClaim};

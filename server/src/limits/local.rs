@@ -12,7 +12,34 @@ const PRUNE_AT: usize = 100_000;
 /// Theoretical arrival times by key.
 #[derive(Default)]
 pub struct LocalLimits {
-    tat: Mutex<HashMap<String, u64>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    tat: HashMap<String, u64>,
+    /// The size that triggers the next prune: at least [`PRUNE_AT`], and twice what the last
+    /// prune kept, so a map full of live keys is not scanned again on every admit (each
+    /// scan is paid for by as many new keys as it visited).
+    prune_at: usize,
+    /// Entries visited by prunes so far: what a prune costs, for tests.
+    #[cfg(test)]
+    visited: usize,
+}
+
+impl State {
+    fn prune_if_due(&mut self, now_ms: u64) {
+        if self.tat.len() < self.prune_at.max(PRUNE_AT) {
+            return;
+        }
+        #[cfg(test)]
+        {
+            self.visited += self.tat.len();
+        }
+        // An entry whose TAT has passed is a full bucket and no hold: the same as no entry.
+        self.tat.retain(|_, tat| *tat > now_ms);
+        self.prune_at = (self.tat.len() * 2).max(PRUNE_AT);
+    }
 }
 
 impl LocalLimits {
@@ -20,7 +47,7 @@ impl LocalLimits {
     pub fn admit_or_check(&self, key: &str, rate: Option<&Rate>, now_ms: u64) -> Admission {
         match rate {
             Some(rate) => self.admit(key, rate, now_ms),
-            None => match self.tat.lock().unwrap().get(key) {
+            None => match self.state.lock().unwrap().tat.get(key) {
                 Some(&until) if until > now_ms => Admission::Limited(std::time::Duration::from_millis(until - now_ms)),
                 _ => Admission::Allowed,
             },
@@ -29,10 +56,9 @@ impl LocalLimits {
 
     /// One GCRA step for `key`.
     pub fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Admission {
-        let mut map = self.tat.lock().unwrap();
-        if map.len() >= PRUNE_AT {
-            map.retain(|_, tat| *tat > now_ms);
-        }
+        let mut state = self.state.lock().unwrap();
+        state.prune_if_due(now_ms);
+        let map = &mut state.tat;
         // get_mut first: the common case (a known key) must not allocate.
         if let Some(stored) = map.get_mut(key) {
             let (verdict, tat) = gcra(*stored, now_ms, rate);
@@ -46,9 +72,9 @@ impl LocalLimits {
 
     /// Refuse `key` until `until_ms`.
     pub fn hold(&self, key: &str, until_ms: u64, rate: Option<&Rate>) {
-        let mut map = self.tat.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         let tat = until_ms + rate.map(Rate::tolerance_ms).unwrap_or(0);
-        let entry = map.entry(key.to_owned()).or_insert(0);
+        let entry = state.tat.entry(key.to_owned()).or_insert(0);
         *entry = (*entry).max(tat);
     }
 }
@@ -90,5 +116,62 @@ mod tests {
         l.hold("k", 31_000, None);
         assert!(matches!(l.admit_or_check("k", None, 1_000), Admission::Limited(d) if d == Duration::from_secs(30)));
         assert_eq!(l.admit_or_check("k", None, 31_000), Admission::Allowed);
+    }
+
+    /// More live keys than the prune threshold: a prune drops only the expired entries
+    /// (holds and spent buckets stay), and admits after it do not rescan the whole map.
+    #[test]
+    fn pruning_keeps_live_state_and_is_not_a_scan_per_admit() {
+        let l = LocalLimits::default();
+        let rate = Rate { per_second: 1.0, burst: 1 };
+        let now = 1_000_000;
+        // Keys whose bucket is full again by `now`, then quota holds (no rate) and spent
+        // buckets, both live for a minute.
+        for i in 0..PRUNE_AT / 10 {
+            assert_eq!(l.admit(&format!("old-{i}"), &rate, now - 10_000), Admission::Allowed);
+        }
+        let live = PRUNE_AT + PRUNE_AT / 10;
+        for i in 0..live {
+            if i % 2 == 0 {
+                l.hold(&format!("hold-{i}"), now + 60_000, None);
+            } else {
+                l.hold(&format!("spent-{i}"), now + 60_000, Some(&rate));
+            }
+        }
+        assert_eq!(l.state.lock().unwrap().visited, 0);
+        // The next admit prunes once: the expired keys go, every live one stays.
+        assert_eq!(l.admit("fresh", &rate, now), Admission::Allowed);
+        let visited = l.state.lock().unwrap().visited;
+        assert_eq!(visited, live + PRUNE_AT / 10, "one prune visits the map once");
+        assert_eq!(l.state.lock().unwrap().tat.len(), live + 1, "only expired entries are pruned");
+        for i in (0..live).step_by(997) {
+            let key = if i % 2 == 0 { format!("hold-{i}") } else { format!("spent-{i}") };
+            let verdict = if i % 2 == 0 { l.admit_or_check(&key, None, now) } else { l.admit(&key, &rate, now) };
+            assert!(matches!(verdict, Admission::Limited(d) if d >= Duration::from_secs(59)), "{key} lost its limit: {verdict:?}");
+        }
+        // Many more admits of new keys with the map still over the threshold: no full scan each.
+        for i in 0..1000 {
+            assert_eq!(l.admit(&format!("new-{i}"), &rate, now), Admission::Allowed);
+        }
+        assert_eq!(l.state.lock().unwrap().visited, visited, "admits after a prune rescanned the map");
+    }
+
+    /// Once the map has grown to twice what the last prune kept, expired entries go again.
+    #[test]
+    fn pruning_comes_back_as_the_map_grows() {
+        let l = LocalLimits::default();
+        let rate = Rate { per_second: 1.0, burst: 1 };
+        for i in 0..PRUNE_AT {
+            l.admit(&format!("a-{i}"), &rate, 1_000);
+        }
+        // All expired by now: the prune empties the map and the next one waits for PRUNE_AT.
+        l.admit("b", &rate, 100_000);
+        assert_eq!(l.state.lock().unwrap().tat.len(), 1);
+        for i in 0..PRUNE_AT - 1 {
+            l.admit(&format!("c-{i}"), &rate, 100_000);
+        }
+        l.admit("d", &rate, 200_000);
+        assert_eq!(l.state.lock().unwrap().tat.len(), 1, "the second prune did not come");
+        assert_eq!(l.state.lock().unwrap().visited, 2 * PRUNE_AT);
     }
 }

@@ -9,7 +9,9 @@
 mod client;
 mod gcra;
 mod local;
+mod settings;
 
 pub use client::{client_key, TrustedProxies};
 pub use gcra::{limiter_params, Admission, Rate};
 pub use local::LocalLimits;
+pub use settings::LimitsConfig;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::deliver::{Courier, Message, Outcome};
 use super::queue;
+use super::settings::QueueConfig;
 use crate::clock::unix_ms;
-use crate::config::QueueConfig;
 use crate::fcm::FcmError;
 use crate::ids::{EndpointId, MessageId};
 use crate::limits::{Admission, Rate};

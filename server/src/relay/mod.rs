@@ -11,8 +11,10 @@ mod accept;
 mod breaker;
 mod deliver;
 mod queue;
+mod settings;
 mod worker;
 
 pub use accept::{Accepted, Ingress, Push, Relay, RelayError, RelayOptions};
 pub use deliver::Courier;
+pub use settings::QueueConfig;
 pub use worker::Worker;

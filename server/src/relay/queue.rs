@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::QueueConfig;
+use super::settings::QueueConfig;
 use crate::store::{QueuedMessage, Store, StoreError};
 
 /// Delay before try number `attempts + 1`: initial · 2^attempts, capped, never shorter

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::deliver::{Courier, Message, Outcome};
 use super::queue::backoff;
+use super::settings::QueueConfig;
 use crate::clock::unix_ms;
-use crate::config::QueueConfig;
 use crate::store::{QueuedMessage, Store, StoreError};
 
 /// How often the queue length gauge is sampled.

@@ -13,13 +13,15 @@ mod embedded;
 mod model;
 mod redis;
 mod sealed;
+mod settings;
 
 pub use self::embedded::EmbeddedStore;
 pub use self::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 pub use self::redis::{RedisStore, RECOMMENDED_LISTPACK_VALUE};
+pub use self::settings::StoreConfig;
 
 /// Open the store the configuration asks for.
-pub async fn open(cfg: &crate::config::StoreConfig) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+pub async fn open(cfg: &StoreConfig) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if let Some(url) = &cfg.redis_url {
         Ok(std::sync::Arc::new(RedisStore::connect(url).await?))
     } else if !cfg.redis_cluster.is_empty() {

@@ -97,129 +97,45 @@ fn map_err(e: redis::RedisError) -> StoreError {
     err
 }
 
-/// Lua helpers over bucket KEYS[1]: `regs(dev)` lists a device's registration fields and
-/// values; `find(dev, instance)` the one whose encoded instance is `instance`, and the count.
-/// A registration value is a flag byte (0, or 1 + 65-byte VAPID key) and the instance.
-const FIND_LUA: &str = r#"
-local function regs(key, dev)
-  local all = redis.call('HGETALL', key)
-  local out = {}
-  for i = 1, #all, 2 do
-    local f = all[i]
-    if #f == 36 and string.sub(f, 1, 16) == dev then
-      out[#out + 1] = f
-      out[#out + 1] = all[i + 1]
-    end
-  end
-  return out
-end
-local function find(key, dev, instance)
-  local r = regs(key, dev)
-  local field, value
-  for i = 1, #r, 2 do
-    local v = r[i + 1]
-    local skip = 1
-    if string.byte(v, 1) == 1 then skip = 66 end
-    if string.sub(v, skip + 1) == instance then field = r[i]; value = v end
-  end
-  return field, value, #r / 2
-end
-"#;
+/// A script made of Lua files (`lua/`), after a `local NAME = value` line for each Rust
+/// constant it reads: helpers (`find.lua`, `gcra.lua`) go before the body that calls them.
+fn lua(constants: &[(&str, i64)], parts: &[&str]) -> Script {
+    let mut code: String = constants.iter().map(|(name, value)| format!("local {name} = {value}\n")).collect();
+    for part in parts {
+        code.push_str(part);
+        code.push('\n');
+    }
+    Script::new(&code)
+}
+
+/// `regs(key, dev)` and `find(key, dev, instance)` over a bucket's registrations.
+const FIND_LUA: &str = include_str!("lua/find.lua");
+
+/// Where the FCM token starts in a device's record, as Lua's 1-based string index.
+const TOKEN_AT: (&str, i64) = ("TOKEN_AT", codec::DEVICE_TOKEN_AT as i64);
 
 /// KEYS: bucket. ARGV: device, encoded instance, new value, new field, limit.
 /// Returns {code, field?}: 0 unknown device, 1 existing (its field), 2 replaced (the new
 /// field; the old one is gone), 3 limit reached, 4 added.
-static ADD_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{FIND_LUA}
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {{0}} end
-local field, value, count = find(KEYS[1], ARGV[1], ARGV[2])
-if field then
-  if value == ARGV[3] then return {{1, field}} end
-  redis.call('HDEL', KEYS[1], field)
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
-  return {{2, ARGV[4]}}
-end
-if count >= tonumber(ARGV[5]) then return {{3}} end
-redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
-return {{4}}
-"#
-    ))
-});
+static ADD_REGISTRATION: LazyLock<Script> = LazyLock::new(|| lua(&[], &[FIND_LUA, include_str!("lua/add_registration.lua")]));
 
 /// KEYS: bucket. ARGV: device, encoded instance. 1 when a registration was removed.
-static DELETE_REGISTRATION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{FIND_LUA}
-local field = find(KEYS[1], ARGV[1], ARGV[2])
-if not field then return 0 end
-redis.call('HDEL', KEYS[1], field)
-return 1
-"#
-    ))
-});
+static DELETE_REGISTRATION: LazyLock<Script> = LazyLock::new(|| lua(&[], &[FIND_LUA, include_str!("lua/delete_registration.lua")]));
 
 /// KEYS: bucket. ARGV: device. {head, field, value, field, value…} or nil.
-static DEVICE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{FIND_LUA}
-local head = redis.call('HGET', KEYS[1], ARGV[1])
-if not head then return false end
-local r = regs(KEYS[1], ARGV[1])
-table.insert(r, 1, head)
-return r
-"#
-    ))
-});
+static DEVICE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[FIND_LUA, include_str!("lua/device.lua")]));
 
 /// KEYS: bucket. ARGV: device, encoded token or ''. Deletes the device and its
 /// registrations (only while its token is ARGV[2], when given). 1 when deleted.
-static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{FIND_LUA}
-local head = redis.call('HGET', KEYS[1], ARGV[1])
-if not head then return 0 end
-if ARGV[2] ~= '' and string.sub(head, {at}) ~= ARGV[2] then return 0 end
-local r = regs(KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 1, #r, 2 do redis.call('HDEL', KEYS[1], r[i]) end
-return 1
-"#,
-        at = codec::DEVICE_TOKEN_AT
-    ))
-});
+static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| lua(&[TOKEN_AT], &[FIND_LUA, include_str!("lua/delete_device.lua")]));
 
 /// KEYS: bucket. ARGV: device, encoded token. Sets the token of an existing device;
 /// 1 when it exists.
-static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"
-local head = redis.call('HGET', KEYS[1], ARGV[1])
-if not head then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], string.sub(head, 1, {keep}) .. ARGV[2])
-return 1
-"#,
-        keep = codec::DEVICE_TOKEN_AT - 1
-    ))
-});
+static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| lua(&[TOKEN_AT], &[include_str!("lua/set_token.lua")]));
 
 /// KEYS: projects. ARGV: name. The project's number (1–255), assigned on first use;
 /// -1 when the table is full.
-static PROJECT_NUMBER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local n = redis.call('HGET', KEYS[1], 'n:' .. ARGV[1])
-if n then return tonumber(n) end
-n = redis.call('HINCRBY', KEYS[1], 'next', 1)
-if n > 255 then
-  redis.call('HINCRBY', KEYS[1], 'next', -1)
-  return -1
-end
-redis.call('HSET', KEYS[1], 'n:' .. ARGV[1], n, 'i:' .. n, ARGV[1])
-return n
-"#,
-    )
-});
+static PROJECT_NUMBER: LazyLock<Script> = LazyLock::new(|| lua(&[], &[include_str!("lua/project_number.lua")]));
 
 /// How long a limiter key outlives its theoretical arrival time (TAT). Every write sets
 /// the key to expire exactly this long after its TAT, so the key's remaining TTL tells
@@ -228,123 +144,38 @@ return n
 /// costs Redis ~9x an `HMGET`).
 const LIMITER_SLACK_MS: i64 = 1000;
 
-/// A script that writes limiter keys, with `SLACK_MS` defined as [`LIMITER_SLACK_MS`].
-fn limiter_script(lua: &str) -> Script {
-    Script::new(&format!("local SLACK_MS = {LIMITER_SLACK_MS}\n{lua}"))
-}
+/// `SLACK_MS` for the scripts that write limiter keys.
+const SLACK_MS: (&str, i64) = ("SLACK_MS", LIMITER_SLACK_MS);
 
-/// One GCRA step on KEYS[1] using Redis' clock (instances may disagree on time).
-/// ARGV: interval ms, tolerance ms; interval 0 = no limit, only honour a hold (no write).
-/// Returns 0 when allowed, else ms to wait.
-/// The key expires [`LIMITER_SLACK_MS`] after its TAT.
-const GCRA_LUA: &str = r#"
-local function gcra(key, interval, tol)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if interval == 0 then
-    if tat > now then return tat - now end
-    return 0
-  end
-  if tat < now then tat = now end
-  local allow_at = tat - tol
-  if allow_at > now then return allow_at - now end
-  local new = tat + interval
-  redis.call('SET', key, new, 'PX', new - now + SLACK_MS)
-  return 0
-end
-"#;
+/// `gcra(key, interval, tolerance)`: one GCRA step using Redis' clock (instances may
+/// disagree on time); interval 0 = no limit, only honour a hold (no write). Returns 0
+/// when allowed, else ms to wait. The key expires [`LIMITER_SLACK_MS`] after its TAT.
+const GCRA_LUA: &str = include_str!("lua/gcra.lua");
 
 /// KEYS: bucket, limiter. ARGV: device, registration field, interval, tolerance.
 /// {device head, registration, wait ms} or nil; the limiter is only charged for a
 /// registration that exists and is not restricted to a VAPID key (its value starts with
 /// the key's presence byte, 1: see `codec::encode_tagged_registration`); a restricted
 /// one is charged by [`ADMIT`] once its sender is verified.
-static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    limiter_script(&format!(
-        r#"{GCRA_LUA}
-local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
-if not v[1] or not v[2] then return false end
-if string.byte(v[2], 1) == 1 then return {{v[1], v[2], 0}} end
-return {{v[1], v[2], gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))}}
-"#
-    ))
-});
+static ROUTE_ADMIT: LazyLock<Script> = LazyLock::new(|| lua(&[SLACK_MS], &[GCRA_LUA, include_str!("lua/route_admit.lua")]));
 
-static ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    limiter_script(&format!(
-        "{GCRA_LUA}
-return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
-    ))
-});
+/// KEYS: limiter. ARGV: interval, tolerance. 0 when allowed, else ms to wait.
+static ADMIT: LazyLock<Script> = LazyLock::new(|| lua(&[SLACK_MS], &[GCRA_LUA, include_str!("lua/admit.lua")]));
 
 /// Push the limiter's TAT to now + ARGV[1] + tolerance ARGV[2] (never backwards).
-static HOLD: LazyLock<Script> = LazyLock::new(|| {
-    limiter_script(
-        r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if cur > tat then tat = cur end
-redis.call('SET', KEYS[1], tat, 'PX', tat - now + SLACK_MS)
-return 1
-"#,
-    )
-});
+static HOLD: LazyLock<Script> = LazyLock::new(|| lua(&[SLACK_MS], &[include_str!("lua/hold.lua")]));
 
 /// KEYS: due, msg, born. ARGV: id, value, max_len, due_ms, now_ms. 0 when full.
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-return 1
-"#,
-    )
-});
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[include_str!("lua/enqueue.lua")]));
 
 /// KEYS: due, msg, born. ARGV: now_ms, lease_ms, max. Leases due messages and returns them.
-static LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-if #ids == 0 then return out end
-local until_ms = tonumber(ARGV[1]) + tonumber(ARGV[2])
-local values = redis.call('HMGET', KEYS[2], unpack(ids))
-for i, id in ipairs(ids) do
-  if values[i] then
-    redis.call('ZADD', KEYS[1], until_ms, id)
-    table.insert(out, values[i])
-  else
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', KEYS[3], id)
-  end
-end
-return out
-"#,
-    )
-});
+static LEASE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[include_str!("lua/lease.lua")]));
 
 /// KEYS: due, msg, born. ARGV: id. Returns whether the message was queued.
-static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new("redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1]); return redis.call('HDEL', KEYS[2], ARGV[1])")
-});
+static COMPLETE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[include_str!("lua/complete.lua")]));
 
 /// KEYS: due, msg. ARGV: id, value, due_ms. Only while the message is still queued.
-static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return 1
-"#,
-    )
-});
+static RESCHEDULE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[include_str!("lua/reschedule.lua")]));
 
 /// Redis-backed [`Store`], generic over a standalone or cluster connection.
 #[derive(Clone)]
@@ -378,15 +209,15 @@ impl RedisStore<ConnectionManager> {
             .set_number_of_retries(2);
         let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, config))
             .await
-            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", crate::config::redact_url(url)))?
-            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", crate::config::redact_url(url)))?;
+            .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", super::settings::redact_url(url)))?
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", super::settings::redact_url(url)))?;
         let mut conn = conn;
         let sealer = Arc::new(load_sealer(&mut conn).await?);
         let mut store = RedisStore {
             conn,
             sealer,
             projects: Arc::new(ProjectTable::new()),
-            description: format!("redis at {}", crate::config::redact_url(url)),
+            description: format!("redis at {}", super::settings::redact_url(url)),
         };
         store.advise_on_encoding().await;
         Ok(store)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 
 /// The largest `connections`, as for the FCM v1 road.
 pub const MAX_CONNECTIONS: usize = 256;

@@ -11,37 +11,41 @@ import android.util.Log;
 
 import java.lang.reflect.Method;
 
-/**
- * Which app sent a REGISTER / UNREGISTER / MESSAGE_ACK, as AND_3.0.0 defines it: the sender's
- * shared identity on Android 14+, else the creator of the {@code pi} PendingIntent it attached.
- * Extras such as "application" are not trusted: any app can write them.
- */
-final class CallerIdentity {
-    private static final String TAG = "uprelay";
-    private static final int UPSIDE_DOWN_CAKE = 34;
+import org.uprelay.shim.core.ConnectorCaller;
 
-    private CallerIdentity() {
+/**
+ * What Android says about the sender of a REGISTER / UNREGISTER, for {@link ConnectorCaller},
+ * which decides (AND_3 shared identity or PendingIntent, else AND_2's {@code application}).
+ */
+final class CallerIdentity implements ConnectorCaller.Facts {
+    private static final String TAG = "uprelay";
+
+    private final BroadcastReceiver receiver;
+    private final Context context;
+    private final Intent intent;
+
+    private CallerIdentity(BroadcastReceiver receiver, Context context, Intent intent) {
+        this.receiver = receiver;
+        this.context = context;
+        this.intent = intent;
     }
 
     /** Null when the caller cannot be identified; such intents are ignored. */
-    static String of(BroadcastReceiver receiver, Context context, Intent intent) {
-        if (Build.VERSION.SDK_INT >= UPSIDE_DOWN_CAKE) {
-            String shared = sentFromPackage(receiver);
-            if (shared != null) {
-                return shared;
-            }
-        }
-        String creator = pendingIntentCreator(intent);
-        if (creator != null && Build.VERSION.SDK_INT >= UPSIDE_DOWN_CAKE && targetSdk(context, creator) >= UPSIDE_DOWN_CAKE) {
-            // The spec reserves the PendingIntent path for apps built before identity sharing existed.
-            Log.w(TAG, "ignoring a PendingIntent identity from an app that should share its identity");
-            return null;
-        }
-        return creator;
+    static ConnectorCaller of(BroadcastReceiver receiver, Context context, Intent intent) {
+        return ConnectorCaller.identify(new CallerIdentity(receiver, context, intent));
+    }
+
+    @Override
+    public int sdkInt() {
+        return Build.VERSION.SDK_INT;
     }
 
     // getSentFromPackage() is API 34; the app compiles against API 23, hence reflection.
-    private static String sentFromPackage(BroadcastReceiver receiver) {
+    @Override
+    public String sharedIdentity() {
+        if (Build.VERSION.SDK_INT < ConnectorCaller.UPSIDE_DOWN_CAKE) {
+            return null;
+        }
         try {
             Method m = BroadcastReceiver.class.getMethod("getSentFromPackage");
             return (String) m.invoke(receiver);
@@ -51,7 +55,8 @@ final class CallerIdentity {
         }
     }
 
-    private static String pendingIntentCreator(Intent intent) {
+    @Override
+    public String pendingIntentCreator() {
         try {
             Parcelable pi = intent.getParcelableExtra("pi");
             return pi instanceof PendingIntent ? ((PendingIntent) pi).getCreatorPackage() : null;
@@ -62,11 +67,31 @@ final class CallerIdentity {
         }
     }
 
-    private static int targetSdk(Context context, String packageName) {
+    @Override
+    public int targetSdkOf(String packageName) {
         try {
             return context.getPackageManager().getApplicationInfo(packageName, 0).targetSdkVersion;
         } catch (PackageManager.NameNotFoundException e) {
             return Integer.MAX_VALUE;
+        }
+    }
+
+    @Override
+    public String applicationExtra() {
+        try {
+            return intent.getStringExtra("application");
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public boolean isInstalled(String packageName) {
+        try {
+            context.getPackageManager().getPackageInfo(packageName, 0);
+            return true;
+        } catch (PackageManager.NameNotFoundException e) {
+            return false;
         }
     }
 }

@@ -61,7 +61,12 @@ final class ForegroundRaiser implements ForegroundRaise.Binder, ForegroundRaise.
         this.context = context;
     }
 
-    /** Sends {@code message} to {@code packageName} with the app raised, on the main thread. */
+    /**
+     * Sends {@code message} to {@code packageName} with the app raised. On the main thread (a
+     * RECEIVE being handled) the bind starts right here, inside the broadcast, while this
+     * process is on the temporary allowlist a high-priority FCM message grants; from elsewhere
+     * it is posted to the main thread.
+     */
     void deliver(final String packageName, final Intent message) {
         final Runnable send = new Runnable() {
             @Override
@@ -69,10 +74,25 @@ final class ForegroundRaiser implements ForegroundRaise.Binder, ForegroundRaise.
                 context.sendBroadcast(message);
             }
         };
-        main.post(new Runnable() {
+        Runnable start = new Runnable() {
             @Override
             public void run() {
                 raise.deliver(packageName, send);
+            }
+        };
+        if (Looper.myLooper() == Looper.getMainLooper()) {
+            start.run();
+        } else {
+            main.post(start);
+        }
+    }
+
+    /** Runs {@code task} on the main thread once every MESSAGE waiting for a binding was sent. */
+    void whenSent(final Runnable task) {
+        main.post(new Runnable() {
+            @Override
+            public void run() {
+                raise.whenSent(task);
             }
         });
     }

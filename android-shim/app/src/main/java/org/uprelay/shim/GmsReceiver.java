@@ -4,11 +4,15 @@ import android.content.BroadcastReceiver;
 import android.content.Context;
 import android.content.Intent;
 import android.os.Bundle;
+import android.os.Handler;
+import android.os.Looper;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.uprelay.shim.core.Distributor;
+import org.uprelay.shim.core.GmsExtras;
 
 /**
  * Google Play services' side: FCM messages and Play services' own commands (RECEIVE), and
@@ -16,6 +20,8 @@ import org.uprelay.shim.core.Distributor;
  * c2dm.permission.SEND. The core reads both from their String extras.
  */
 public final class GmsReceiver extends BroadcastReceiver {
+    private static final long FINISH_CAP_MILLIS = 8000;
+
     @Override
     public void onReceive(Context context, Intent intent) {
         final Shim shim = Shim.get(context);
@@ -27,6 +33,21 @@ public final class GmsReceiver extends BroadcastReceiver {
             if (shim.distributor.needsRetry()) {
                 shim.retries.syncLater();
             }
+            // The broadcast is held until the MESSAGE went out through the app's binding (at most
+            // ForegroundRaise.CONNECT_WAIT_MILLIS): see ForegroundRaiser and the README.
+            final PendingResult pending = goAsync();
+            final AtomicBoolean finished = new AtomicBoolean();
+            Runnable finish = new Runnable() {
+                @Override
+                public void run() {
+                    if (finished.compareAndSet(false, true)) {
+                        pending.finish();
+                    }
+                }
+            };
+            shim.raiser.whenSent(finish);
+            // A bound on the hold whatever happens to the bindings, inside Android's 10 s.
+            new Handler(Looper.getMainLooper()).postDelayed(finish, FINISH_CAP_MILLIS);
         } else if (action.equals("com.google.android.c2dm.intent.REGISTRATION")) {
             shim.runAsync(goAsync(), Shim.holdFor(intent), new Shim.Task() {
                 @Override
@@ -41,16 +62,13 @@ public final class GmsReceiver extends BroadcastReceiver {
     }
 
     private static Map<String, String> strings(Bundle extras) {
-        Map<String, String> data = new HashMap<String, String>();
-        if (extras == null) {
-            return data;
-        }
-        for (String key : extras.keySet()) {
-            Object value = extras.get(key);
-            if (value instanceof String) {
-                data.put(key, (String) value);
+        Map<String, Object> values = new HashMap<String, Object>();
+        if (extras != null) {
+            for (String key : extras.keySet()) {
+                values.put(key, extras.get(key));
             }
         }
-        return data;
+        // Retry-After is a Long and rawData a byte[]: GmsExtras keeps both readable for the core.
+        return GmsExtras.strings(values);
     }
 }

@@ -43,9 +43,11 @@ final class Shim {
     final Distributor distributor;
     final GmsTokenSource tokens;
     final RetryScheduler retries;
+    final ForegroundRaiser raiser;
     private final Worker worker = new Worker();
     private final WallClock clock = new WallClock();
     private ScheduledFuture<?> deadline;
+    private final SharedPreferences prefs;
 
     static synchronized Shim get(Context context) {
         if (instance == null) {
@@ -58,18 +60,21 @@ final class Shim {
         settings = new Settings(app);
         tokens = new GmsTokenSource(app);
         retries = new RetryScheduler(app);
+        raiser = new ForegroundRaiser(app);
         final SharedPreferences prefs = app.getSharedPreferences("state", Context.MODE_PRIVATE);
         InboundDecoder decoder = new InboundDecoder(
                 new SplitReassembler(new ElapsedClock(), HALF_EXPIRY_MILLIS, MAX_BUFFERED_HALF_BYTES),
                 new SeenIds(REMEMBERED_MESSAGE_IDS));
         distributor = new Distributor(load(prefs), decoder, settings.relay(), settings.projectId(),
-                settings.senderNumber(), clock, new AppBroadcasts(app, new ForegroundRaiser(app)), tokens,
+                settings.senderNumber(), clock, new AppBroadcasts(app, raiser), tokens,
                 new Distributor.Persistence() {
                     @Override
                     public void save(String stateJson) {
                         prefs.edit().putString("state", stateJson).apply();
                     }
                 });
+        this.prefs = prefs;
+        distributor.setProblemListener(new ProblemNotifier(app));
         retries.dailyCheck();
         // On every start: overdue answers, a week-old token, relay work left over from last time.
         runAsync(null, 0, new Task() {
@@ -92,6 +97,18 @@ final class Shim {
             }
         }
         return new DistributorState(new RegistrationBook(new RandomIds()), log);
+    }
+
+    /**
+     * The receiving half of a REGISTER ({@link Distributor#accept}), on the main thread: the
+     * state is written to disk before returning (commit, not apply) and the deadline armed, so
+     * the app's answer is owed from receipt even if the process dies before the worker runs.
+     */
+    boolean accept(String packageName, String token, String vapid, String description) {
+        boolean more = distributor.accept(packageName, token, vapid, description);
+        prefs.edit().putString("state", distributor.state().toJson()).commit();
+        scheduleDeadline();
+        return more;
     }
 
     /** How long a receiver may hold {@code intent}'s broadcast for its work. */

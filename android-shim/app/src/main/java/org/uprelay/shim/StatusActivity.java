@@ -1,7 +1,12 @@
 package org.uprelay.shim;
 
 import android.app.Activity;
+import android.content.Context;
+import android.content.Intent;
+import android.net.Uri;
+import android.os.Build;
 import android.os.Bundle;
+import android.os.PowerManager;
 import android.text.InputType;
 import android.view.View;
 import android.widget.Button;
@@ -17,8 +22,10 @@ import org.uprelay.shim.core.ActivityLog;
 import org.uprelay.shim.core.DeviceCredentials;
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.DistributorState;
+import org.uprelay.shim.core.Problems;
 import org.uprelay.shim.core.Registration;
 import org.uprelay.shim.core.RelayInfo;
+import org.uprelay.shim.core.UserProblem;
 
 /** Settings and a read-only view of the distributor: relay, FCM, registrations, recent activity. */
 public final class StatusActivity extends Activity {
@@ -27,6 +34,8 @@ public final class StatusActivity extends Activity {
     private EditText sender;
     private EditText project;
     private TextView status;
+    private Button battery;
+    private static final int TIRAMISU = 33;
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
@@ -49,6 +58,15 @@ public final class StatusActivity extends Activity {
             }
         });
         column.addView(save);
+        battery = new Button(this);
+        battery.setText(R.string.action_battery);
+        battery.setOnClickListener(new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                askBatteryExemption();
+            }
+        });
+        column.addView(battery);
         status = new TextView(this);
         status.setTextIsSelectable(true);
         column.addView(status);
@@ -58,11 +76,40 @@ public final class StatusActivity extends Activity {
         relayUrl.setText(shim.settings.relayUrl());
         sender.setText(shim.settings.senderNumber());
         project.setText(shim.settings.projectId());
+        // Android 13+: notifications (the problem notification among them) need the user's yes.
+        if (Build.VERSION.SDK_INT >= TIRAMISU) {
+            requestPermissions(new String[] {"android.permission.POST_NOTIFICATIONS"}, 1);
+        }
+    }
+
+    /** Whether Android's battery optimisation may hold deliveries back while the phone dozes. */
+    private boolean batteryOptimised() {
+        PowerManager power = (PowerManager) getSystemService(Context.POWER_SERVICE);
+        return !power.isIgnoringBatteryOptimizations(getPackageName());
+    }
+
+    // As ntfy does: the system dialog that exempts this one app, which needs no trip through settings.
+    private void askBatteryExemption() {
+        try {
+            startActivity(new Intent(android.provider.Settings.ACTION_REQUEST_IGNORE_BATTERY_OPTIMIZATIONS,
+                    Uri.parse("package:" + getPackageName())));
+        } catch (RuntimeException e) {
+            startActivity(new Intent(android.provider.Settings.ACTION_IGNORE_BATTERY_OPTIMIZATION_SETTINGS));
+        }
     }
 
     @Override
     protected void onResume() {
         super.onResume();
+        final boolean optimised = batteryOptimised();
+        battery.setVisibility(optimised ? View.VISIBLE : View.GONE);
+        shim.runAsync(null, 0, new Shim.Task() {
+            @Override
+            public void run(Distributor distributor) {
+                distributor.setProblem(UserProblem.BATTERY_OPTIMISED,
+                        optimised ? getString(R.string.battery_problem) : null);
+            }
+        });
         render();
         // Opening the screen is a good moment to retry whatever is pending.
         shim.runAsync(null, 0, new Shim.Task() {
@@ -130,6 +177,9 @@ public final class StatusActivity extends Activity {
         DistributorState state = distributor.state();
         DateFormat time = DateFormat.getDateTimeInstance(DateFormat.SHORT, DateFormat.MEDIUM);
         StringBuilder text = new StringBuilder();
+        for (Problems.Open p : state.problems.all()) {
+            text.append("⚠ ").append(p.detail).append('\n');
+        }
         String unavailable = shim.tokens.unavailableReason();
         String sender = distributor.sender();
         RelayInfo info = state.info();

@@ -22,6 +22,25 @@ public final class Base64Codec {
     private Base64Codec() {
     }
 
+    /** Standard, padded base64 of {@code bytes}. */
+    public static String encode(byte[] bytes) {
+        StringBuilder b = new StringBuilder((bytes.length + 2) / 3 * 4);
+        for (int i = 0; i < bytes.length; i += 3) {
+            int n = (bytes[i] & 0xff) << 16;
+            int left = bytes.length - i;
+            if (left > 1) {
+                n |= (bytes[i + 1] & 0xff) << 8;
+            }
+            if (left > 2) {
+                n |= bytes[i + 2] & 0xff;
+            }
+            b.append(ALPHABET.charAt(n >> 18 & 63)).append(ALPHABET.charAt(n >> 12 & 63));
+            b.append(left > 1 ? ALPHABET.charAt(n >> 6 & 63) : '=');
+            b.append(left > 2 ? ALPHABET.charAt(n & 63) : '=');
+        }
+        return b.toString();
+    }
+
     public static byte[] decode(String text) {
         int n = text.length();
         if (n % 4 != 0) {

@@ -37,12 +37,26 @@ public final class Distributor {
         void save(String stateJson);
     }
 
+    /** Told when a {@link UserProblem} opens or closes, so that the user can be shown it. */
+    public interface ProblemListener {
+        void problemsChanged(List<Problems.Open> open);
+    }
+
     /** Longest an app waits for the answer to a REGISTER (the spec wants one; connectors give up silently). */
     public static final long ANSWER_DEADLINE_MILLIS = 30_000;
     /** A token this old is asked for again: Play services may have replaced it without telling. */
     public static final long TOKEN_REFRESH_MILLIS = 7L * 24 * 60 * 60 * 1000;
     /** {@code GET /v1/info} is read again after this long, so a new sender id or VAPID rule is noticed. */
     public static final long INFO_REFRESH_MILLIS = 24L * 60 * 60 * 1000;
+    /**
+     * The relay is asked this often whether it still holds the device: it deletes a device whose
+     * FCM token died, and Play services may go on handing out that same token without a word.
+     */
+    public static final long DEVICE_CHECK_MILLIS = 12L * 60 * 60 * 1000;
+    /** After this long without an answer from the relay, the user is told. */
+    public static final long RELAY_DOWN_MILLIS = 6L * 60 * 60 * 1000;
+    // A Retry-After from Play services is honoured up to this, then retried anyway.
+    private static final long MAX_PLAY_RETRY_AFTER_MILLIS = 24L * 60 * 60 * 1000;
     private static final long FIRST_TOKEN_RETRY_MILLIS = 10_000;
     private static final long MAX_TOKEN_RETRY_MILLIS = 60L * 60 * 1000;
 
@@ -64,6 +78,9 @@ public final class Distributor {
     private volatile String requestedSender;
     // A token request Play services has not answered with a token yet: retries repeat it.
     private volatile boolean tokenWanted;
+    // Set by REGISTERs and Play services' token events: the next sync asks the relay for the device.
+    private volatile boolean deviceCheckDue;
+    private volatile ProblemListener problemListener;
     private int tokenFailures;
 
     /**
@@ -88,6 +105,10 @@ public final class Distributor {
         return state;
     }
 
+    public void setProblemListener(ProblemListener listener) {
+        problemListener = listener;
+    }
+
     /**
      * The FCM sender id the token is requested for: the relay's published project number, else
      * the one the user typed; null when neither is known.
@@ -102,25 +123,58 @@ public final class Distributor {
         return RelayClient.isSenderId(manual) ? manual : null;
     }
 
+    /** A REGISTER from start to end; the Android layer splits it into {@link #accept} and {@link #proceed}. */
     public void register(String packageName, String token, String vapid, String description) {
-        Registration r;
+        if (accept(packageName, token, vapid, description)) {
+            proceed(token);
+        }
+    }
+
+    /**
+     * The part of a REGISTER that runs as it is received, before the receiver returns: the
+     * request is recorded and persisted, so its 30 s deadline runs from now and survives a
+     * process death, and a known token with an endpoint for the same key is answered at once
+     * from the book. Never touches the network. Returns true when {@link #proceed} must follow
+     * (on the worker).
+     */
+    public boolean accept(String packageName, String token, String vapid, String description) {
         synchronized (answers) {
+            Registration r;
             try {
                 r = state.book.request(packageName, token, vapid, description, clock.nowMillis());
             } catch (InvalidRequestException e) {
                 note("ignored REGISTER from " + packageName + ": " + e.getMessage());
-                return;
+                return false;
+            } catch (InvalidVapidException e) {
+                note("refused REGISTER from " + packageName + ": " + e.getMessage());
+                apps.registrationFailed(packageName, token, FailureReason.ACTION_REQUIRED);
+                return false;
             } catch (TokenTakenException e) {
                 note("refused REGISTER from " + packageName + ": " + e.getMessage());
                 apps.registrationFailed(packageName, token, FailureReason.INTERNAL_ERROR);
-                return;
+                return false;
             }
-            if (r.confirmed) {
+            if (!r.answerOwed()) {
                 note("re-sent endpoint to " + packageName);
                 apps.newEndpoint(packageName, token, r.endpoint);
-                return;
+            } else {
+                note("REGISTER from " + packageName);
             }
         }
+        // Whatever the answer, this is a moment to make sure the relay still holds the device.
+        deviceCheckDue = true;
+        return true;
+    }
+
+    /** The rest of a REGISTER {@link #accept}ed before: relay info, token, relay calls. On the worker. */
+    public void proceed(String token) {
+        Registration r = state.book.get(token);
+        if (r == null || !r.answerOwed()) {
+            // Answered from the book (or already answered by the deadline): only catch up with the relay.
+            sync();
+            return;
+        }
+        String packageName = r.packageName;
         String blocker = relay == null ? "no relay URL is configured" : tokens.unavailableReason();
         if (blocker != null) {
             failOwed(r.token, FailureReason.ACTION_REQUIRED, blocker, r.announced());
@@ -190,6 +244,10 @@ public final class Distributor {
     public long onGmsRegistration(Map<String, String> extras) {
         String registrationId = extras.get("registration_id");
         if (registrationId != null) {
+            if (GmsReplies.isResetReply(registrationId)) {
+                onTokenCommand(GmsReplies.RESET);
+                return -1;
+            }
             String token = GmsReplies.tokenOf(registrationId);
             if (token == null) {
                 note("Play services sent an unusable registration_id");
@@ -205,7 +263,12 @@ public final class Distributor {
                 onTokenCommand(code);
                 return -1;
             }
-            return onFcmTokenError(code);
+            if (GmsReplies.refusedBeforeAsking(error)) {
+                onPushRefusedOnPhone();
+            }
+            long delay = onFcmTokenError(code);
+            long retryAfter = GmsReplies.retryAfterMillis(extras.get(GmsReplies.RETRY_AFTER));
+            return delay < 0 || retryAfter <= delay ? delay : Math.min(retryAfter, MAX_PLAY_RETRY_AFTER_MILLIS);
         }
         if (extras.get("unregistered") != null) {
             onTokenCommand(GmsReplies.RESET);
@@ -216,11 +279,31 @@ public final class Distributor {
     private void onFcmToken(String token) {
         tokenFailures = 0;
         tokenWanted = false;
+        // The same token again proves nothing about the device at the relay, which may have
+        // deleted it when FCM called this very token dead.
+        deviceCheckDue = true;
+        clearProblem(UserProblem.PLAY_SERVICES_PUSH_OFF);
         String sender = requestedSender != null ? requestedSender : sender();
         boolean changed = !token.equals(state.fcmToken());
         state.setFcmToken(token, sender, clock.nowMillis());
         note(changed ? "got a new FCM token" : "Play services confirmed the FCM token");
         sync();
+    }
+
+    /**
+     * Play services refused before asking Google: microG answers a bare SERVICE_NOT_AVAILABLE
+     * (no kid) when Cloud Messaging is off or this app is not allowed to register. Retrying
+     * goes on in case the user fixes it, but waiting apps hear ACTION_REQUIRED rather than
+     * NETWORK, and the user is told.
+     */
+    private void onPushRefusedOnPhone() {
+        raiseProblem(UserProblem.PLAY_SERVICES_PUSH_OFF, "Play services refuses push for uprelay: turn on "
+                + "Cloud Messaging (microG: Settings > Cloud Messaging) and allow uprelay to register");
+        if (!tokenUsable()) {
+            for (Registration r : state.book.owingAnswers()) {
+                failOwed(r.token, FailureReason.ACTION_REQUIRED, "Play services push is off", r.announced());
+            }
+        }
     }
 
     /** Temporary errors are retried with backoff for as long as they last; waiting apps hear from the deadline. */
@@ -251,7 +334,14 @@ public final class Distributor {
         if ("deleted_messages".equals(type)) {
             state.deletedMessagesReported(clock.nowMillis());
             note("FCM dropped messages that waited too long for this phone (" + state.deletedMessagesEvents()
-                    + " times so far)");
+                    + " times so far); telling every app to sync");
+            // A NEW_ENDPOINT with the endpoint an app already has is the connector's signal to
+            // fetch what it missed from its server.
+            for (Registration r : state.book.all()) {
+                if (!r.answerOwed()) {
+                    apps.newEndpoint(r.packageName, r.token, r.endpoint);
+                }
+            }
             return;
         }
         if (type != null && !type.equals("gcm")) {
@@ -275,6 +365,7 @@ public final class Distributor {
      * and the endpoints stay). SYNC: the token is asked for again and sent on if it changed.
      */
     private void onTokenCommand(String command) {
+        deviceCheckDue = true;
         String sender = state.tokenSender() != null ? state.tokenSender() : sender();
         if (GmsReplies.voidsToken(command)) {
             state.setFcmToken(null, null, 0);
@@ -362,7 +453,23 @@ public final class Distributor {
         project = newProject;
         manualSender = newManualSender;
         state.setInfo(null, 0);
-        forgetDevice("relay settings changed");
+        state.setRelayFailingSince(0);
+        clearProblem(UserProblem.RELAY_UNREACHABLE);
+        clearProblem(UserProblem.REGISTRATION_REFUSED);
+        if (newRelay == null) {
+            // Logged out of the push server (AND_3): every app is told at once, not at its next REGISTER.
+            for (Registration r : state.book.all()) {
+                synchronized (answers) {
+                    state.book.remove(r.token);
+                }
+                if (r.announced()) {
+                    apps.unregistered(r.packageName, r.token);
+                } else {
+                    apps.registrationFailed(r.packageName, r.token, FailureReason.ACTION_REQUIRED);
+                }
+            }
+        }
+        forgetDevice(newRelay == null ? "left the relay; every app was told" : "relay settings changed");
         resume();
     }
 
@@ -395,7 +502,8 @@ public final class Distributor {
     /** Whether some relay work is left for a later {@link #sync()}. */
     public boolean needsRetry() {
         return !state.book.unconfirmed().isEmpty() || !state.pendingDeletions().isEmpty()
-                || state.relayTokenStale() || relay != null && state.info() == null;
+                || state.relayTokenStale() || relay != null && state.info() == null
+                || deviceCheckDue && state.device() != null;
     }
 
     /** Brings the relay in line with local state: token, deletions, then every unconfirmed registration. */
@@ -412,6 +520,7 @@ public final class Distributor {
     }
 
     private void syncWithRelay() {
+        checkDeviceIfDue();
         pushTokenIfStale();
         flushDeletions();
         boolean recovered = false;
@@ -421,7 +530,9 @@ public final class Distributor {
             tried.add(next.token);
             try {
                 registerAtRelay(next);
+                relayAnswered();
             } catch (RelayFailure f) {
+                relayFailed(f);
                 if (f.deviceLost() && !recovered) {
                     recovered = true;
                     forgetDevice("the relay no longer knows this device (" + f.getMessage() + ")");
@@ -437,6 +548,40 @@ public final class Distributor {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Asks the relay whether it still holds the device, when a REGISTER or a token event asked
+     * for it or {@link #DEVICE_CHECK_MILLIS} passed. A device the relay deleted is forgotten, so
+     * that the sync creates it again and every app gets its new endpoint.
+     */
+    private void checkDeviceIfDue() {
+        DeviceCredentials device = state.device();
+        if (device == null) {
+            deviceCheckDue = false;
+            return;
+        }
+        long now = clock.nowMillis();
+        long at = state.deviceCheckedAt();
+        if (!deviceCheckDue && now - at < DEVICE_CHECK_MILLIS && now >= at) {
+            return;
+        }
+        boolean exists;
+        try {
+            exists = relay.deviceExists(device);
+        } catch (RelayFailure f) {
+            relayFailed(f);
+            note("could not check the device at the relay: " + f.getMessage());
+            return;
+        }
+        relayAnswered();
+        deviceCheckDue = false;
+        state.setDeviceCheckedAt(now);
+        if (!exists) {
+            forgetDevice("the relay deleted this device (FCM called its token dead); registering every app again");
+        } else {
+            save();
         }
     }
 
@@ -470,11 +615,13 @@ public final class Distributor {
         try {
             info = r.info();
         } catch (RelayFailure f) {
+            relayFailed(f);
             note("could not read the relay's info: " + f.getMessage());
             return f;
         } finally {
             relayBusy = false;
         }
+        relayAnswered();
         String before = sender();
         state.setInfo(info, now);
         String after = sender();
@@ -507,6 +654,7 @@ public final class Distributor {
                 return;
             }
             Registration done = state.book.confirm(r.token, endpoint.url);
+            clearProblem(UserProblem.REGISTRATION_REFUSED);
             note("new endpoint for " + done.packageName);
             apps.newEndpoint(done.packageName, done.token, done.endpoint);
         }
@@ -522,6 +670,7 @@ public final class Distributor {
             }
             device = relay.createDevice(token, project);
             state.setDevice(device);
+            state.setDeviceCheckedAt(clock.nowMillis());
             note("registered this phone with the relay");
         }
         return device;
@@ -564,6 +713,9 @@ public final class Distributor {
             }
             note("registration of " + r.packageName + " failed (" + reason + "): " + why);
             apps.registrationFailed(r.packageName, r.token, reason);
+            if (reason == FailureReason.ACTION_REQUIRED) {
+                raiseProblem(UserProblem.REGISTRATION_REFUSED, r.packageName + " cannot get push: " + why);
+            }
         }
     }
 
@@ -575,9 +727,11 @@ public final class Distributor {
         }
         try {
             relay.updateToken(device, token);
+            relayAnswered();
             state.relayTokenUpdated();
             note("sent the new FCM token to the relay");
         } catch (RelayFailure f) {
+            relayFailed(f);
             if (f.deviceLost()) {
                 forgetDevice("the relay no longer knows this device (" + f.getMessage() + ")");
             } else {
@@ -613,6 +767,60 @@ public final class Distributor {
         state.setDevice(null);
         state.book.unconfirmAll();
         note(why);
+    }
+
+    /** The relay gave an HTTP answer (even a refusal): it is reachable. */
+    private void relayAnswered() {
+        if (state.relayFailingSince() != 0) {
+            state.setRelayFailingSince(0);
+        }
+        clearProblem(UserProblem.RELAY_UNREACHABLE);
+    }
+
+    /** A relay call failed; a relay that has not answered for {@link #RELAY_DOWN_MILLIS} is the user's to know. */
+    private void relayFailed(RelayFailure f) {
+        if (!f.isTransient()) {
+            relayAnswered();
+            return;
+        }
+        long now = clock.nowMillis();
+        long since = state.relayFailingSince();
+        if (since == 0 || now < since) {
+            state.setRelayFailingSince(now);
+        } else if (now - since >= RELAY_DOWN_MILLIS) {
+            raiseProblem(UserProblem.RELAY_UNREACHABLE, "the relay has not answered for "
+                    + (now - since) / 3_600_000 + " h (" + f.getMessage() + "): check its URL, the network, or the server");
+        }
+    }
+
+    private void raiseProblem(UserProblem kind, String detail) {
+        if (state.problems.raise(kind, detail, clock.nowMillis())) {
+            note("needs the user: " + detail);
+            tellProblems();
+        }
+    }
+
+    private void clearProblem(UserProblem kind) {
+        if (state.problems.clear(kind)) {
+            note("resolved: " + kind.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
+            tellProblems();
+        }
+    }
+
+    /** The Android layer's own findings (battery optimisation) join the same list. */
+    public void setProblem(UserProblem kind, String detailOrNull) {
+        if (detailOrNull == null) {
+            clearProblem(kind);
+        } else {
+            raiseProblem(kind, detailOrNull);
+        }
+    }
+
+    private void tellProblems() {
+        ProblemListener l = problemListener;
+        if (l != null) {
+            l.problemsChanged(state.problems.all());
+        }
     }
 
     /** Logs for the status screen and persists: every state change is followed by a note. */

@@ -21,6 +21,7 @@ public final class DistributorState {
 
     public final RegistrationBook book;
     public final ActivityLog log;
+    public final Problems problems = new Problems();
     private DeviceCredentials device;
     private String fcmToken;
     // The sender the token was issued for: a token of another Firebase project is useless to the relay.
@@ -29,6 +30,10 @@ public final class DistributorState {
     private boolean relayTokenStale;
     private RelayInfo info;
     private long infoFetchedAt;
+    // When the relay last confirmed that it still holds the device (GET /v1/devices/{id}).
+    private long deviceCheckedAt;
+    // Since when every relay call failed for want of an answer; 0 while the relay answers.
+    private long relayFailingSince;
     private long deletedMessagesEvents;
     private long lastDeletedMessagesAt;
     // Instances the relay should forget, kept until it confirms so that no endpoint outlives its app.
@@ -50,6 +55,22 @@ public final class DistributorState {
             // The instances belonged to the forgotten device; the relay dropped them with it.
             pendingDeletions.clear();
         }
+    }
+
+    public synchronized long deviceCheckedAt() {
+        return deviceCheckedAt;
+    }
+
+    public synchronized void setDeviceCheckedAt(long at) {
+        deviceCheckedAt = at;
+    }
+
+    public synchronized long relayFailingSince() {
+        return relayFailingSince;
+    }
+
+    public synchronized void setRelayFailingSince(long at) {
+        relayFailingSince = at;
     }
 
     public synchronized String fcmToken() {
@@ -145,6 +166,9 @@ public final class DistributorState {
                 root.put("info", new JSONObject().put("default_project", info.defaultProject)
                         .put("senders", senders).put("require_vapid", info.requireVapid).put("at", infoFetchedAt));
             }
+            root.put("device_checked_at", deviceCheckedAt);
+            root.put("relay_failing_since", relayFailingSince);
+            root.put("problems", problems.toJson());
             root.put("deleted_messages", deletedMessagesEvents);
             root.put("deleted_messages_at", lastDeletedMessagesAt);
             root.put("book", book.toJson());
@@ -158,8 +182,8 @@ public final class DistributorState {
 
     /**
      * Restores what {@link #toJson()} wrote; throws rather than half-load anything else. Fields
-     * added after the first release (token sender and age, relay info, deleted-message counts)
-     * are optional so that an update keeps the phone's registrations.
+     * added after the first release (token sender and age, relay info, deleted-message counts,
+     * device check, relay outage, user problems) are optional so that an update keeps the phone's registrations.
      */
     public static DistributorState fromJson(String json, IdSource ids, ActivityLog log) throws JSONException {
         JSONObject root = new JSONObject(json);
@@ -186,6 +210,11 @@ public final class DistributorState {
             state.info = new RelayInfo(RegistrationBook.optionalString(i, "default_project"), senders,
                     i.getBoolean("require_vapid"));
             state.infoFetchedAt = i.getLong("at");
+        }
+        state.deviceCheckedAt = root.optLong("device_checked_at", 0);
+        state.relayFailingSince = root.optLong("relay_failing_since", 0);
+        if (root.has("problems")) {
+            state.problems.load(root.getJSONObject("problems"));
         }
         state.deletedMessagesEvents = root.optLong("deleted_messages", 0);
         state.lastDeletedMessagesAt = root.optLong("deleted_messages_at", 0);

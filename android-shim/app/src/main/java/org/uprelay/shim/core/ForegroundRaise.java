@@ -50,6 +50,8 @@ public final class ForegroundRaise {
     private final Binder binder;
     private final Timer timer;
     private final Map<String, Hold> holds = new HashMap<String, Hold>();
+    // Run once every queued MESSAGE has gone out: the receiver lets its broadcast go only then.
+    private final List<Runnable> whenSent = new ArrayList<Runnable>();
 
     public ForegroundRaise(Binder binder, Timer timer) {
         this.binder = binder;
@@ -107,6 +109,28 @@ public final class ForegroundRaise {
         }
     }
 
+    /**
+     * Runs {@code task} once no MESSAGE waits for a binding any more (at once when none does).
+     * The RECEIVE broadcast is held until then: while it is held Android keeps this process
+     * at receiver importance, so the bind and the send are not delayed by a frozen process.
+     */
+    public synchronized void whenSent(Runnable task) {
+        if (nothingQueued()) {
+            task.run();
+        } else {
+            whenSent.add(task);
+        }
+    }
+
+    private boolean nothingQueued() {
+        for (Hold h : holds.values()) {
+            if (!h.queued.isEmpty()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Packages bound right now. */
     public synchronized List<String> bound() {
         return new ArrayList<String>(holds.keySet());
@@ -122,6 +146,13 @@ public final class ForegroundRaise {
             send.run();
         }
         hold.queued.clear();
+        if (nothingQueued() && !whenSent.isEmpty()) {
+            List<Runnable> due = new ArrayList<Runnable>(whenSent);
+            whenSent.clear();
+            for (Runnable task : due) {
+                task.run();
+            }
+        }
     }
 
     private synchronized void release(Hold hold) {

@@ -12,8 +12,16 @@ public final class GmsReplies {
     private static final String REQUEST_ID_PREFIX = "|ID|";
     /** The {@code from} of Play services' own messages (as opposed to FCM data from a sender). */
     public static final String INSTANCE_ID_SENDER = "google.com/iid";
+    /**
+     * The {@code from} of the RECEIVE the Firebase SDK reads as "refresh your token" (microG's
+     * GcmConstants.GCMID_REFRESH); handled like {@code SYNC}.
+     */
+    public static final String REFRESH_SENDER = "gcm.googleapis.com/refresh";
     /** The error (after the kid) that says the token was deleted. */
     public static final String RESET = "RST";
+    /** The extra (a Long in the bundle, seconds) with which Play services asks to wait before asking again. */
+    public static final String RETRY_AFTER = "Retry-After";
+    private static final String SERVICE_NOT_AVAILABLE = "SERVICE_NOT_AVAILABLE";
 
     /**
      * Errors after which asking again cannot help until the user does something (add a Google
@@ -36,6 +44,9 @@ public final class GmsReplies {
      * bare token. Returns null when nothing usable is left.
      */
     public static String tokenOf(String registrationId) {
+        if (isResetReply(registrationId)) {
+            return null;
+        }
         String token = withoutRequestId(registrationId);
         return token == null || token.isEmpty() || token.indexOf('|') >= 0 ? null : token;
     }
@@ -50,6 +61,42 @@ public final class GmsReplies {
         return code == null ? null : code.trim();
     }
 
+    /**
+     * Whether a {@code registration_id} is no token but Play services' word that the token was
+     * reset: {@code |ID|1|RST|…} (or {@code RST} alone after the kid).
+     */
+    public static boolean isResetReply(String registrationId) {
+        String v = withoutRequestId(registrationId);
+        return v != null && (v.equals(RESET) || v.startsWith(RESET + "|"));
+    }
+
+    /**
+     * Whether {@code error} came back without the request's kid. Every request this app sends
+     * carries one, and Play services echoes it whenever it asked Google; microG answers a bare
+     * {@code SERVICE_NOT_AVAILABLE} only when it refused on the phone (Cloud Messaging off, the
+     * app not allowed, no check-in yet), which no retry fixes without the user.
+     */
+    public static boolean refusedBeforeAsking(String error) {
+        return error != null && error.trim().equals(SERVICE_NOT_AVAILABLE);
+    }
+
+    /** Play services' {@code Retry-After} (delta seconds) in milliseconds, or -1 when absent or unreadable. */
+    public static long retryAfterMillis(String value) {
+        if (value == null) {
+            return -1;
+        }
+        String v = value.trim();
+        if (v.isEmpty() || v.length() > 9) {
+            return -1;
+        }
+        for (int i = 0; i < v.length(); i++) {
+            if (v.charAt(i) < '0' || v.charAt(i) > '9') {
+                return -1;
+            }
+        }
+        return Long.parseLong(v) * 1000;
+    }
+
     /** Whether asking for a token again later may succeed by itself; unknown codes count as temporary. */
     public static boolean isTransientError(String code) {
         return code != null && !PERMANENT.contains(code) && !RESET.equals(code);
@@ -57,6 +104,9 @@ public final class GmsReplies {
 
     /** The {@code CMD} of a RECEIVE that is Play services' own word about the token, else null. */
     public static String tokenCommandOf(String from, String command) {
+        if (REFRESH_SENDER.equals(from)) {
+            return "SYNC";
+        }
         if (!INSTANCE_ID_SENDER.equals(from) || command == null) {
             return null;
         }

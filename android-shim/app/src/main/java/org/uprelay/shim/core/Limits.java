@@ -9,7 +9,14 @@ public final class Limits {
     public static final int MAX_DESCRIPTION_BYTES = 100;
     public static final int MAX_ID_BYTES = 100;
     public static final int MAX_ENDPOINT_BYTES = 1000;
+    /** The most a sender may push (RFC 8030 as the relay applies it). */
     public static final int MAX_MESSAGE_BYTES = 4096;
+    /**
+     * The most the relay may hand an app: a sender's 4096 bytes plus what the relay puts in
+     * front of an {@code aesgcm} body (its Encryption and Crypto-Key headers), rejoined from two
+     * halves. FCM's own limits keep it far below this; the bound only stops runaway memory.
+     */
+    public static final int MAX_DELIVERED_BYTES = 16 * 1024;
     public static final int MAX_INSTANCE_BYTES = 128;
 
     // StandardCharsets needs API 19; this works on every Android release the app targets.

@@ -38,8 +38,9 @@ public final class Registration {
 
     Registration requested(String newVapid, String newDescription, long at) {
         boolean same = newVapid == null ? vapid == null : newVapid.equals(vapid);
+        long owed = same && announced() ? 0 : at;
         return new Registration(token, packageName, instance, newVapid, newDescription, endpoint, confirmed && same,
-                at, lastAckAt);
+                owed, lastAckAt);
     }
 
     /** The relay holds it at {@code newEndpoint} and the app is being told, so no answer is owed any more. */

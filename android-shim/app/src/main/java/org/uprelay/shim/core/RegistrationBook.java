@@ -26,10 +26,13 @@ public final class RegistrationBook {
     /**
      * Records a REGISTER made at wall time {@code now}. A known token keeps its instance and
      * endpoint; a changed vapid key leaves the registration unconfirmed, because the relay then
-     * issues a new endpoint. A registration that is not confirmed owes the app an answer from now on.
+     * issues a new endpoint, and owes the app an answer from now on. A known token that already
+     * has an endpoint for the same key owes nothing: it is answered from the book at once, even
+     * while the relay is unreachable, so that a retry can never cost an app a working endpoint.
      */
     public synchronized Registration request(String packageName, String token, String vapid, String description,
-                                             long now) throws InvalidRequestException, TokenTakenException {
+                                             long now)
+            throws InvalidRequestException, InvalidVapidException, TokenTakenException {
         if (packageName == null || packageName.isEmpty()) {
             throw new InvalidRequestException("caller identity unknown");
         }
@@ -56,14 +59,17 @@ public final class RegistrationBook {
         return next;
     }
 
-    private static String normaliseVapid(String vapid) throws InvalidRequestException {
+    private static String normaliseVapid(String vapid) throws InvalidRequestException, InvalidVapidException {
         if (vapid == null || vapid.isEmpty()) {
             return null;
         }
-        // An uncompressed P-256 point starts with the byte 0x04, which base64url writes as 'B'.
-        if (vapid.length() != Limits.VAPID_KEY_CHARS || !Limits.isBase64Url(vapid) || vapid.charAt(0) != 'B') {
+        if (vapid.length() != Limits.VAPID_KEY_CHARS || !Limits.isBase64Url(vapid)) {
             throw new InvalidRequestException("vapid must be an uncompressed P-256 key in "
                     + Limits.VAPID_KEY_CHARS + " base64url characters");
+        }
+        // An uncompressed P-256 point starts with the byte 0x04, which base64url writes as 'B'.
+        if (vapid.charAt(0) != 'B') {
+            throw new InvalidVapidException("vapid is not an uncompressed P-256 point (it does not start with 0x04)");
         }
         return vapid;
     }

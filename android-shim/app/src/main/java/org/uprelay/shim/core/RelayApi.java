@@ -9,6 +9,12 @@ public interface RelayApi {
 
     void updateToken(DeviceCredentials device, String fcmToken) throws RelayFailure;
 
+    /**
+     * {@code GET /v1/devices/{id}} with the device secret: false when the relay no longer knows
+     * the device (it deletes one whose FCM token died), true when it does; other failures throw.
+     */
+    boolean deviceExists(DeviceCredentials device) throws RelayFailure;
+
     void deleteDevice(DeviceCredentials device) throws RelayFailure;
 
     RelayEndpoint register(DeviceCredentials device, String instance, String vapid) throws RelayFailure;

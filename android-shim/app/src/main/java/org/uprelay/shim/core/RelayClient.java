@@ -89,6 +89,19 @@ public final class RelayClient implements RelayApi {
     }
 
     @Override
+    public boolean deviceExists(DeviceCredentials device) throws RelayFailure {
+        try {
+            expectSuccess(http.send("GET", devicePath(device), device.secret, null));
+            return true;
+        } catch (RelayFailure f) {
+            if (f.deviceLost()) {
+                return false;
+            }
+            throw f;
+        }
+    }
+
+    @Override
     public void deleteDevice(DeviceCredentials device) throws RelayFailure {
         expectSuccess(http.send("DELETE", devicePath(device), device.secret, null));
     }

@@ -80,6 +80,9 @@ public final class RelayFailure extends Exception {
                 return FailureReason.NETWORK;
             case REGISTRATION_LIMIT:
             case FORBIDDEN:
+            case BAD_REQUEST:
+                // AND_3: a request the server refuses as it stands (a VAPID key off the curve, ...)
+                // will not succeed by trying again, so the app must not loop on it.
                 return FailureReason.ACTION_REQUIRED;
             default:
                 return FailureReason.INTERNAL_ERROR;

@@ -37,8 +37,12 @@ public final class SplitReassembler {
         this.maxBufferedBytes = maxBufferedBytes;
     }
 
-    /** Returns the joined body when {@code half} completes a pair, otherwise null. */
-    public synchronized byte[] offer(WireFragment half) {
+    /**
+     * Returns the joined body when {@code half} completes a pair, otherwise null (waiting, or a
+     * repeated half). A pair too large to deliver, or a half too large to keep, is refused with
+     * the reason, so the caller logs it: nothing is dropped without a line.
+     */
+    public synchronized byte[] offer(WireFragment half) throws MalformedMessageException {
         if (half.part != 1 && half.part != 2) {
             throw new IllegalArgumentException("not a split half");
         }
@@ -54,8 +58,9 @@ public final class SplitReassembler {
             WireFragment first = half.part == 1 ? half : other.half;
             WireFragment second = half.part == 2 ? half : other.half;
             int total = first.bytes.length + second.bytes.length;
-            if (total > Limits.MAX_MESSAGE_BYTES) {
-                return null;
+            if (total > Limits.MAX_DELIVERED_BYTES) {
+                throw new MalformedMessageException("rejoined body of " + total + " bytes exceeds "
+                        + Limits.MAX_DELIVERED_BYTES);
             }
             byte[] body = new byte[total];
             System.arraycopy(first.bytes, 0, body, 0, first.bytes.length);
@@ -63,7 +68,8 @@ public final class SplitReassembler {
             return body;
         }
         if (half.bytes.length > maxBufferedBytes) {
-            return null;
+            throw new MalformedMessageException("a half of " + half.bytes.length + " bytes exceeds the "
+                    + maxBufferedBytes + " bytes kept for halves");
         }
         while (bufferedBytes + half.bytes.length > maxBufferedBytes) {
             remove(waiting.keySet().iterator().next());

@@ -36,9 +36,9 @@ public final class WireFormat {
         } catch (IllegalArgumentException e) {
             throw new MalformedMessageException("body is not padded base64: " + e.getMessage());
         }
-        if (bytes.length == 0 || bytes.length > Limits.MAX_MESSAGE_BYTES) {
+        if (bytes.length == 0 || bytes.length > Limits.MAX_DELIVERED_BYTES) {
             throw new MalformedMessageException("body of " + bytes.length + " bytes is outside 1.."
-                    + Limits.MAX_MESSAGE_BYTES);
+                    + Limits.MAX_DELIVERED_BYTES);
         }
         return new WireFragment(instance, id, part, bytes);
     }

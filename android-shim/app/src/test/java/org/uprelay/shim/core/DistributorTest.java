@@ -422,7 +422,9 @@ public class DistributorTest {
         clock.now += 5;
         distributor.onGmsReceive(Map.of("message_type", "deleted_messages", "from", SENDER));
         assertEquals(2, distributor.state().deletedMessagesEvents());
-        assertTrue(apps.sent.isEmpty());
+        assertEquals("each time, every app hears its own endpoint again: the connector's cue to sync",
+                List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep1",
+                        "NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep1"), apps.drain());
         DistributorState restored = DistributorState.fromJson(saved, new SequentialIds(), new ActivityLog(clock, 20));
         assertEquals(2, restored.deletedMessagesEvents());
         assertEquals(clock.now, restored.lastDeletedMessagesAt());
@@ -587,5 +589,219 @@ public class DistributorTest {
         distributor.register("org.app", "tok-2", RegistrationBookTest.VAPID, null);
         assertEquals(List.of("NEW_ENDPOINT org.app tok-2 https://relay.example/up/ep2"), apps.drain());
         assertEquals("the info was restored, not read again", 1, relay.infoCalls);
+    }
+
+    // --- an app never silently loses its pushes ---
+
+    @Test
+    public void theSameTokenAgainFromPlayServicesFindsTheDeviceTheRelayDeleted() {
+        registered();
+        distributor.register("org.other", "tok-2", null, null);
+        apps.drain();
+        // FCM called the token dead; the relay deleted the device. Play services hands out the same token.
+        relay.forgetDevice("dev-1");
+        token("fcm-1");
+        assertEquals("dev-2", deviceId());
+        assertEquals(List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep3",
+                "NEW_ENDPOINT org.other tok-2 https://relay.example/up/ep4"), apps.drain());
+        assertEquals(2, relay.registrationsOf("dev-2"));
+    }
+
+    @Test
+    public void aReRegisterIsAnsweredFromTheBookAndThenFindsTheDeviceGone() {
+        registered();
+        relay.forgetDevice("dev-1");
+        int checks = relay.deviceChecks;
+        distributor.register("org.app", "tok-1", null, null);
+        assertEquals(checks + 1, relay.deviceChecks);
+        assertEquals("first the endpoint it has, then the new one",
+                List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep1",
+                        "NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep2"), apps.drain());
+        assertEquals("dev-2", deviceId());
+    }
+
+    @Test
+    public void theDeviceIsCheckedPeriodicallyAndNotOnEveryResume() {
+        registered();
+        int checks = relay.deviceChecks;
+        distributor.resume();
+        assertEquals("checked just now", checks, relay.deviceChecks);
+        relay.forgetDevice("dev-1");
+        clock.now += Distributor.DEVICE_CHECK_MILLIS;
+        distributor.resume();
+        assertEquals(checks + 1, relay.deviceChecks);
+        assertEquals(List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep2"), apps.drain());
+    }
+
+    @Test
+    public void aDeviceCheckThatCannotReachTheRelayChangesNothingAndIsRetried() {
+        registered();
+        relay.failNext("deviceExists", RelayFailure.Kind.NETWORK, 0, null);
+        token("fcm-1");
+        assertTrue(apps.sent.isEmpty());
+        assertEquals("dev-1", deviceId());
+        assertTrue(distributor.needsRetry());
+        distributor.sync();
+        assertFalse(distributor.needsRetry());
+        assertTrue(apps.sent.isEmpty());
+    }
+
+    @Test
+    public void clearingTheRelayUrlTellsEveryAppAtOnce() {
+        registered();
+        distributor.register("org.other", "tok-2", null, null);
+        apps.drain();
+        distributor.reconfigure(null, "", "");
+        assertEquals(List.of("UNREGISTERED org.app tok-1", "UNREGISTERED org.other tok-2"), apps.drain());
+        assertTrue(distributor.state().book.all().isEmpty());
+        assertTrue("the device was deleted at the relay", relay.tokenOfDevice.isEmpty());
+    }
+
+    @Test
+    public void aRejoinedAesgcmBodyLongerThan4096BytesReachesTheApp() {
+        registered();
+        String instance = distributor.state().book.get("tok-1").instance;
+        byte[] body = SenderBodies.aesgcm(4096);
+        distributor.onGmsReceive(Wire.half(instance, "m-1", body, 2));
+        distributor.onGmsReceive(Wire.half(instance, "m-1", body, 1));
+        assertEquals(List.of("MESSAGE org.app tok-1 m-1"), apps.drain());
+        assertArrayEquals(body, apps.bodies.get(0));
+    }
+
+    @Test
+    public void aDroppedMessageIsAlwaysLogged() {
+        registered();
+        String instance = distributor.state().book.get("tok-1").instance;
+        byte[] big = new byte[3000];
+        distributor.onGmsReceive(Wire.half(instance, "m-1", big, 1));
+        Map<String, String> forged = new HashMap<>(Wire.half(instance, "m-1", big, 2));
+        forged.put("b", java.util.Base64.getEncoder().encodeToString(new byte[Limits.MAX_DELIVERED_BYTES]));
+        distributor.onGmsReceive(forged);
+        assertTrue(apps.sent.isEmpty());
+        assertTrue(distributor.state().log.entries().get(0).text.startsWith("dropped"));
+    }
+
+    @Test
+    public void aReRegisterWhileTheRelayIsDownKeepsTheEndpointTheAppHas() {
+        registered();
+        // The relay lost the device and is down now: the registration waits to be made again.
+        relay.forgetDevice("dev-1");
+        relay.failNext("createDevice", RelayFailure.Kind.NETWORK, 0, null);
+        relay.failNext("createDevice", RelayFailure.Kind.NETWORK, 0, null);
+        distributor.register("org.app", "tok-1", null, null);
+        assertEquals(List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep1"), apps.drain());
+        // Again, after the 30 s deadline of the first.
+        clock.now += Distributor.ANSWER_DEADLINE_MILLIS;
+        distributor.answerOverdue();
+        distributor.register("org.app", "tok-1", null, null);
+        assertEquals("answered from the book, never REGISTRATION_FAILED",
+                List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep1"), apps.drain());
+        assertNotNull(distributor.state().book.get("tok-1"));
+        distributor.sync();
+        assertEquals("once the relay is back the app gets its new endpoint",
+                List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep2"), apps.drain());
+    }
+
+    @Test
+    public void aReRegisterWithAnotherVapidKeyStillGoesToTheRelay() {
+        registered();
+        distributor.register("org.app", "tok-1", RegistrationBookTest.VAPID, null);
+        assertEquals(List.of("NEW_ENDPOINT org.app tok-1 https://relay.example/up/ep2"), apps.drain());
+    }
+
+    @Test
+    public void aRegisterIsRecordedAndPersistedAsItIsReceived() throws Exception {
+        saved = null;
+        assertTrue(distributor.accept("org.app", "tok-1", null, null));
+        assertTrue("nothing asked yet", relay.calls.isEmpty() && tokenRequests.isEmpty() && relay.infoCalls == 0);
+        assertEquals("the deadline runs from receipt", clock.now + Distributor.ANSWER_DEADLINE_MILLIS,
+                distributor.nextAnswerDeadline());
+        DistributorState restored = DistributorState.fromJson(saved, new SequentialIds(), new ActivityLog(clock, 20));
+        assertEquals(clock.now, restored.book.get("tok-1").requestedAt);
+        distributor.proceed("tok-1");
+        assertEquals(List.of(SENDER), tokenRequests);
+    }
+
+    @Test
+    public void aRelayRefusalIsActionRequired() {
+        registered();
+        relay.failNext("register", RelayFailure.Kind.BAD_REQUEST, 400, "invalid_vapid");
+        distributor.register("org.app", "tok-2", RegistrationBookTest.VAPID, null);
+        assertEquals(List.of("REGISTRATION_FAILED org.app tok-2 ACTION_REQUIRED"), apps.drain());
+    }
+
+    @Test
+    public void aVapidKeyThatIsNoUncompressedPointIsAnswered() {
+        registered();
+        String notAPoint = "A" + RegistrationBookTest.VAPID.substring(1);
+        distributor.register("org.app", "tok-2", notAPoint, null);
+        assertEquals(List.of("REGISTRATION_FAILED org.app tok-2 ACTION_REQUIRED"), apps.drain());
+        assertNull(distributor.state().book.get("tok-2"));
+    }
+
+    @Test
+    public void aRefreshFromGcmAsksForTheTokenAgain() {
+        registered();
+        distributor.onGmsReceive(Map.of("from", "gcm.googleapis.com/refresh"));
+        assertEquals(List.of(SENDER), tokenRequests);
+        assertTrue(apps.sent.isEmpty());
+    }
+
+    @Test
+    public void aResetInTheRegistrationIdVoidsTheToken() {
+        registered();
+        distributor.onGmsRegistration(Map.of("registration_id", "|ID|1|RST|"));
+        assertNull(distributor.state().fcmToken());
+        assertEquals(List.of(SENDER), tokenRequests);
+        token("fcm-2");
+        assertEquals("fcm-2", relay.tokenOfDevice.get("dev-1"));
+    }
+
+    @Test
+    public void playServicesRetryAfterIsHonoured() {
+        distributor.register("org.app", "tok-1", null, null);
+        Map<String, Object> bundle = new HashMap<>();
+        bundle.put("error", "|ID|1|SERVICE_NOT_AVAILABLE");
+        bundle.put("Retry-After", 120L);
+        assertEquals(120_000, distributor.onGmsRegistration(GmsExtras.strings(bundle)));
+    }
+
+    @Test
+    public void aBareServiceNotAvailableIsTheUsersToFix() {
+        distributor.register("org.app", "tok-1", null, null);
+        long retry = tokenError("SERVICE_NOT_AVAILABLE");
+        assertTrue("still retried, in case the user turns push on", retry > 0);
+        assertEquals(List.of("REGISTRATION_FAILED org.app tok-1 ACTION_REQUIRED"), apps.drain());
+        assertTrue(distributor.state().problems.has(UserProblem.PLAY_SERVICES_PUSH_OFF));
+        distributor.register("org.app", "tok-2", null, null);
+        token("fcm-1");
+        assertFalse("a token closes the problem", distributor.state().problems.has(UserProblem.PLAY_SERVICES_PUSH_OFF));
+    }
+
+    @Test
+    public void aRelayDownForHoursIsShownToTheUserAndClearedWhenItAnswers() throws Exception {
+        registered();
+        List<List<Problems.Open>> told = new java.util.ArrayList<>();
+        distributor.setProblemListener(told::add);
+        relay.failNext("deviceExists", RelayFailure.Kind.NETWORK, 0, null);
+        token("fcm-1");
+        assertFalse(distributor.state().problems.has(UserProblem.RELAY_UNREACHABLE));
+        clock.now += Distributor.RELAY_DOWN_MILLIS;
+        relay.failNext("deviceExists", RelayFailure.Kind.NETWORK, 0, null);
+        distributor.sync();
+        assertTrue(distributor.state().problems.has(UserProblem.RELAY_UNREACHABLE));
+        assertEquals(1, told.size());
+        DistributorState restored = DistributorState.fromJson(saved, new SequentialIds(), new ActivityLog(clock, 20));
+        assertTrue("kept across restarts", restored.problems.has(UserProblem.RELAY_UNREACHABLE));
+        distributor.sync();
+        assertFalse(distributor.state().problems.has(UserProblem.RELAY_UNREACHABLE));
+        assertEquals(2, told.size());
+    }
+
+    @Test
+    public void anActionRequiredAnswerIsShownToTheUser() {
+        Distributor unconfigured = create(null, "", freshState());
+        unconfigured.register("org.app", "tok-1", null, null);
+        assertTrue(unconfigured.state().problems.has(UserProblem.REGISTRATION_REFUSED));
     }
 }

@@ -15,6 +15,8 @@ final class FakeRelay implements RelayApi {
     /** What GET /v1/info answers; counted in {@link #infoCalls}, not in {@link #calls}. */
     RelayInfo info = new RelayInfo("proj", Map.of("proj", SENDER), false);
     int infoCalls;
+    /** GET /v1/devices/{id} calls, kept out of {@link #calls} so call lists stay about changes. */
+    int deviceChecks;
     /** Runs inside the next register call, before it answers: what happens while the relay is slow. */
     Runnable duringNextRegister;
     static final String SENDER = "123456789012";
@@ -73,6 +75,13 @@ final class FakeRelay implements RelayApi {
         maybeFail("updateToken");
         device(d);
         tokenOfDevice.put(d.deviceId, fcmToken);
+    }
+
+    @Override
+    public boolean deviceExists(DeviceCredentials d) throws RelayFailure {
+        deviceChecks++;
+        maybeFail("deviceExists");
+        return endpoints.containsKey(d.deviceId);
     }
 
     @Override

@@ -146,4 +146,32 @@ public class ForegroundRaiseTest {
         advance(ForegroundRaise.HOLD_MILLIS);
         assertEquals(List.of("bind org.a", "bind org.b", "send b1", "send a1", "unbind org.a", "unbind org.b"), events);
     }
+
+    @Test
+    public void theBroadcastIsLetGoOnlyOnceEveryMessageWentOutThroughItsBinding() {
+        raise.deliver("org.app", send("m1"));
+        raise.deliver("org.other", send("m2"));
+        raise.whenSent(() -> events.add("finish broadcast"));
+        assertEquals(List.of("bind org.app", "bind org.other"), events);
+        raise.connected("org.app");
+        assertEquals("org.other still waits", List.of("bind org.app", "bind org.other", "send m1"), events);
+        raise.connected("org.other");
+        assertEquals(List.of("bind org.app", "bind org.other", "send m1", "send m2", "finish broadcast"), events);
+    }
+
+    @Test
+    public void aSlowBindingLetsTheBroadcastGoAfterTheConnectWait() {
+        raise.deliver("org.app", send("m1"));
+        raise.whenSent(() -> events.add("finish broadcast"));
+        advance(ForegroundRaise.CONNECT_WAIT_MILLIS);
+        assertEquals(List.of("bind org.app", "send m1", "finish broadcast"), events);
+    }
+
+    @Test
+    public void withNothingWaitingTheBroadcastIsLetGoAtOnce() {
+        withoutService.add("org.app");
+        raise.deliver("org.app", send("m1"));
+        raise.whenSent(() -> events.add("finish broadcast"));
+        assertEquals(List.of("send m1", "finish broadcast"), events);
+    }
 }

@@ -20,7 +20,7 @@ public class RegistrationBookTest {
     private final RegistrationBook book = new RegistrationBook(new SequentialIds());
 
     private Registration request(String packageName, String token, String vapid, String description)
-            throws InvalidRequestException, TokenTakenException {
+            throws InvalidRequestException, InvalidVapidException, TokenTakenException {
         return book.request(packageName, token, vapid, description, NOW);
     }
 
@@ -44,6 +44,17 @@ public class RegistrationBookTest {
         assertEquals("instance-1", again.instance);
         assertEquals("https://relay.example/up/abc", again.endpoint);
         assertTrue(again.confirmed);
+    }
+
+    @Test
+    public void aKnownEndpointIsAnsweredFromTheBookEvenWhenTheRelayMustBeAskedAgain() throws Exception {
+        request("org.app", "tok-1", VAPID, null);
+        book.confirm("tok-1", "https://relay.example/up/abc");
+        book.unconfirmAll();
+        Registration again = book.request("org.app", "tok-1", VAPID, null, NOW + 1);
+        assertFalse(again.confirmed);
+        assertFalse("no answer is owed: the app gets the endpoint it has", again.answerOwed());
+        assertEquals("https://relay.example/up/abc", again.endpoint);
     }
 
     @Test
@@ -91,7 +102,7 @@ public class RegistrationBookTest {
         assertThrows(InvalidRequestException.class, () -> request("org.app", "a", VAPID.substring(1), null));
         assertThrows(InvalidRequestException.class, () -> request("org.app", "b", VAPID + "A", null));
         assertThrows(InvalidRequestException.class, () -> request("org.app", "c", "B+" + VAPID.substring(2), null));
-        assertThrows("compressed or non-point keys", InvalidRequestException.class,
+        assertThrows("compressed or non-point keys are answered, not ignored", InvalidVapidException.class,
                 () -> request("org.app", "e", "A" + VAPID.substring(1), null));
         assertNull("an empty key means none", request("org.app", "d", "", null).vapid);
     }
@@ -122,9 +133,8 @@ public class RegistrationBookTest {
         assertTrue(book.owingAnswers().isEmpty());
         // The same token again with the same key: the endpoint is re-sent at once, nothing is owed.
         assertFalse(request("org.app", "a", null, null).answerOwed());
-        // A re-REGISTER that needs the relay (device lost) owes an answer although the app has an endpoint.
-        book.unconfirmAll();
-        Registration again = request("org.app", "a", null, null);
+        // A re-REGISTER with another key needs the relay and owes an answer although the app has an endpoint.
+        Registration again = request("org.app", "a", VAPID, null);
         assertTrue(again.announced());
         assertTrue(again.answerOwed());
     }

@@ -181,6 +181,21 @@ public class RelayClientTest {
     }
 
     @Test
+    public void deviceExistsAsksWithTheSecretAndTellsAGoneDevice() throws Exception {
+        answer(200, "{\"device_id\":\"dev/1\",\"registrations\":[]}");
+        assertTrue(client.deviceExists(DEVICE));
+        assertEquals("GET", last().method);
+        assertEquals("/v1/devices/dev%2F1", last().path);
+        assertEquals("Bearer s3cret", last().authorization);
+        answer(404, "{\"error\":\"unknown_device\",\"message\":\"gone\"}");
+        assertFalse(client.deviceExists(DEVICE));
+        answer(401, "{\"error\":\"unauthorized\",\"message\":\"no\"}");
+        assertFalse(client.deviceExists(DEVICE));
+        answer(503, "");
+        assertKind(RelayFailure.Kind.SERVER, () -> client.deviceExists(DEVICE));
+    }
+
+    @Test
     public void deleteDeviceAndUnregisterUseDelete() throws Exception {
         answer(204, "");
         client.deleteDevice(DEVICE);
@@ -219,8 +234,8 @@ public class RelayClientTest {
 
     @Test
     public void statusesMapToFailureKindsAndRegistrationReasons() {
-        expect(400, "{\"error\":\"invalid_instance\",\"message\":\"bad\"}", RelayFailure.Kind.BAD_REQUEST,
-                FailureReason.INTERNAL_ERROR);
+        expect(400, "{\"error\":\"invalid_vapid\",\"message\":\"off the curve\"}", RelayFailure.Kind.BAD_REQUEST,
+                FailureReason.ACTION_REQUIRED);
         expect(400, "{\"error\":\"vapid_required\",\"message\":\"need a key\"}", RelayFailure.Kind.BAD_REQUEST,
                 FailureReason.VAPID_REQUIRED);
         expect(401, "{\"error\":\"unauthorized\",\"message\":\"no\"}", RelayFailure.Kind.UNAUTHORIZED,

@@ -3,6 +3,8 @@ package org.uprelay.shim.core;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
 
 import java.util.Random;
 
@@ -101,20 +103,32 @@ public class SplitReassemblerTest {
     }
 
     @Test
-    public void halfLargerThanTheWholeCapIsDropped() throws Exception {
+    public void halfLargerThanTheWholeCapIsRefusedWithAReason() throws Exception {
         SplitReassembler r = new SplitReassembler(clock, 60_000, 100);
-        assertNull(r.offer(half("i", "m", Wire.random(rnd, 4000), 1)));
+        WireFragment big = half("i", "m", Wire.random(rnd, 4000), 1);
+        assertThrows(MalformedMessageException.class, () -> r.offer(big));
         assertEquals(0, r.waitingHalves());
     }
 
     @Test
-    public void pairLongerThanTheSpecLimitIsDropped() throws Exception {
+    public void aLongAesgcmBodyWithItsHeaderPrefixIsRejoined() throws Exception {
+        // The relay accepts 4096 bytes of aesgcm ciphertext and puts its header lines in front.
+        byte[] body = SenderBodies.aesgcm(4096);
+        assertTrue(body.length + " bytes", body.length > 4096);
+        SplitReassembler r = new SplitReassembler(clock, 60_000, 1 << 20);
+        assertNull(r.offer(WireFormat.parse(Wire.half("i", "m", body, 1))));
+        assertArrayEquals(body, r.offer(WireFormat.parse(Wire.half("i", "m", body, 2))));
+    }
+
+    @Test
+    public void pairLongerThanAnythingTheRelaySendsIsRefusedWithAReason() throws Exception {
         SplitReassembler r = new SplitReassembler(clock, 60_000, 1 << 20);
         byte[] big = Wire.random(rnd, 3000);
         r.offer(WireFormat.parse(Wire.half("i", "m", big, 1)));
-        // A forged second half that would take the total past 4096 bytes.
-        WireFragment forged = new WireFragment("i", "m", 2, new byte[4096 - Wire.firstHalfBytes(big).length + 1]);
-        assertNull(r.offer(forged));
+        // A forged second half that would take the total past the bound.
+        WireFragment forged = new WireFragment("i", "m", 2,
+                new byte[Limits.MAX_DELIVERED_BYTES - Wire.firstHalfBytes(big).length + 1]);
+        assertThrows(MalformedMessageException.class, () -> r.offer(forged));
         assertEquals(0, r.waitingHalves());
     }
 }

@@ -38,8 +38,9 @@ public class WireFormatTest {
 
     @Test
     public void maximumBodyIsAcceptedAndOneMoreByteIsNot() throws Exception {
-        assertEquals(4096, WireFormat.parse(Wire.whole("i", "m", new byte[4096])).bytes.length);
-        assertThrows(MalformedMessageException.class, () -> WireFormat.parse(Wire.whole("i", "m", new byte[4097])));
+        int max = Limits.MAX_DELIVERED_BYTES;
+        assertEquals(max, WireFormat.parse(Wire.whole("i", "m", new byte[max])).bytes.length);
+        assertThrows(MalformedMessageException.class, () -> WireFormat.parse(Wire.whole("i", "m", new byte[max + 1])));
     }
 
     @Test
