@@ -22,6 +22,10 @@ pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
 /// Time one FCM v1 send request took (token, request and answer), seconds.
 pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
+/// Web Push road requests by result (`ok`, `not_found`, `gone`, `too_many_requests`, …).
+pub const WEBPUSH_REQUESTS: &str = "uprelay_webpush_requests_total";
+/// Time one Web Push request took (request and answer), seconds.
+pub const WEBPUSH_SEND_DURATION: &str = "uprelay_webpush_send_duration_seconds";
 /// OAuth access-token fetches by result (`ok`, `error`).
 pub const OAUTH_REFRESHES: &str = "uprelay_oauth_refreshes_total";
 /// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
@@ -95,8 +99,12 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let mut builder = PrometheusBuilder::new();
-            for (name, buckets) in [(PUSH_DURATION, LATENCY_BUCKETS), (FCM_SEND_DURATION, LATENCY_BUCKETS), (STORE_DURATION, STORE_BUCKETS)]
-            {
+            for (name, buckets) in [
+                (PUSH_DURATION, LATENCY_BUCKETS),
+                (FCM_SEND_DURATION, LATENCY_BUCKETS),
+                (WEBPUSH_SEND_DURATION, LATENCY_BUCKETS),
+                (STORE_DURATION, STORE_BUCKETS),
+            ] {
                 builder =
                     builder.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets).expect("static bucket list is non-empty");
             }
