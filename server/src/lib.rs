@@ -24,3 +24,4 @@ mod server;
 pub mod store;
 pub mod target;
 pub mod webpush;
+pub mod webpush_road;

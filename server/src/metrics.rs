@@ -22,6 +22,10 @@ pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
 /// Time one FCM v1 send request took (token, request and answer), seconds.
 pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
+/// Web Push road requests by result (`ok`, `not_found`, `gone`, `too_many_requests`, …).
+pub const WEBPUSH_REQUESTS: &str = "uprelay_webpush_requests_total";
+/// Time one Web Push request took (request and answer), seconds.
+pub const WEBPUSH_SEND_DURATION: &str = "uprelay_webpush_send_duration_seconds";
 /// OAuth access-token fetches by result (`ok`, `error`).
 pub const OAUTH_REFRESHES: &str = "uprelay_oauth_refreshes_total";
 /// FCM answers that break the protocol we know (`kind`: no_message_name) although FCM
@@ -54,6 +58,12 @@ pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
+/// Bytes held by the verified-VAPID-JWT cache (bounded; see `webpush::vapid`).
+pub const VAPID_CACHE_BYTES: &str = "uprelay_vapid_cache_bytes";
+/// JWTs the verified-VAPID-JWT cache remembers (those of admitted pushes only).
+pub const VAPID_CACHE_ENTRIES: &str = "uprelay_vapid_cache_entries";
+/// Requests answered 429 because their client had `limits.max_requests_per_client` in flight.
+pub const CLIENT_REQUESTS_REFUSED: &str = "uprelay_client_requests_refused_total";
 
 /// HTTP/2 connections to FCM open now (the link's gauges are refreshed at each scrape;
 /// what `fcm.connections` must carry: about a hundred streams per connection).
@@ -89,8 +99,12 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let mut builder = PrometheusBuilder::new();
-            for (name, buckets) in [(PUSH_DURATION, LATENCY_BUCKETS), (FCM_SEND_DURATION, LATENCY_BUCKETS), (STORE_DURATION, STORE_BUCKETS)]
-            {
+            for (name, buckets) in [
+                (PUSH_DURATION, LATENCY_BUCKETS),
+                (FCM_SEND_DURATION, LATENCY_BUCKETS),
+                (WEBPUSH_SEND_DURATION, LATENCY_BUCKETS),
+                (STORE_DURATION, STORE_BUCKETS),
+            ] {
                 builder =
                     builder.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets).expect("static bucket list is non-empty");
             }
@@ -125,6 +139,9 @@ fn pre_register() {
         metrics::counter!(OAUTH_REFRESHES, "result" => result).increment(0);
     }
     metrics::counter!(CONNECTIONS_REFUSED).increment(0);
+    metrics::counter!(CLIENT_REQUESTS_REFUSED).increment(0);
+    metrics::gauge!(VAPID_CACHE_BYTES).set(0.0);
+    metrics::gauge!(VAPID_CACHE_ENTRIES).set(0.0);
     for road in RoadKind::ALL {
         metrics::gauge!(BREAKER_OPEN, "road" => road.label()).set(0.0);
     }
@@ -158,6 +175,11 @@ pub fn fcm_link(open: usize, opened: u64, in_flight: usize, in_flight_max: usize
     metrics::counter!(FCM_CONNECTIONS_OPENED).absolute(opened);
     metrics::gauge!(FCM_IN_FLIGHT).set(in_flight as f64);
     metrics::gauge!(FCM_IN_FLIGHT_MAX).set(in_flight_max as f64);
+}
+
+/// The retry queue holds `n` messages (leased ones included).
+pub fn queue_length(n: u64) {
+    metrics::gauge!(QUEUE_LENGTH).set(n as f64);
 }
 
 /// Count a failed store operation (`kind` is [`StoreError::label`](crate::store::StoreError::label)).

@@ -164,12 +164,13 @@ impl Relay {
         // one is not (see `Store::route_admit`).
         let rate = self.options.push_rate.as_ref();
         let (route, mut admission) = self.store.route_admit(&push.endpoint, rate, now).await?.ok_or(RelayError::NotFound)?;
+        let mut newly_verified = None;
         if let Some(key) = &route.vapid {
             // Verified before anything is charged: whoever merely knows the URL must not
             // use up the real sender's allowance. The verifier caches verified JWTs, so
             // a signed sender pays for one signature check per JWT, and a flood of
             // unsigned requests costs only this lookup.
-            self.vapid.verify(&push.vapid, key, now / 1000)?;
+            newly_verified = self.vapid.verify(&push.vapid, key, now / 1000)?;
             if let Some(rate) = rate {
                 admission = self.store.admit_endpoint(&push.endpoint, rate, now).await?;
             }
@@ -177,6 +178,10 @@ impl Relay {
         if let Admission::Limited(wait) = admission {
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
             return Err(RelayError::Throttled(wait.max(Duration::from_secs(1))));
+        }
+        // Remembered only now: refused pushes (a new JWT each) must not fill the cache.
+        if let Some(verified) = newly_verified {
+            self.vapid.remember(verified);
         }
         let message_id = MessageId::generate();
         let accepted = Accepted { message_id: message_id.clone(), ttl: push.ttl.secs(), queued: false };

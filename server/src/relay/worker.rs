@@ -53,7 +53,7 @@ impl Worker {
             if now.saturating_sub(last_gauge) >= GAUGE_EVERY_MS {
                 last_gauge = now;
                 if let Ok(n) = self.store.queue_len().await {
-                    metrics::gauge!(crate::metrics::QUEUE_LENGTH).set(n as f64);
+                    crate::metrics::queue_length(n);
                 }
                 if let Ok(oldest) = self.store.queue_oldest_ms().await {
                     crate::metrics::queue_oldest(oldest, now);

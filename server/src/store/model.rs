@@ -170,6 +170,11 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_len(&self) -> Result<u64, StoreError>;
     /// When the oldest message still queued was enqueued (unix ms); `None` when empty.
     async fn queue_oldest_ms(&self) -> Result<Option<u64>, StoreError>;
+    // --- The relay's own secrets ---
+    /// The secret blob named `name`: the one stored, or else `fresh`, stored now. Every
+    /// instance sharing the store gets the same bytes: the first to start creates them
+    /// (the relay's VAPID key pair, which every Web Push token is bound to).
+    async fn secret_or_init(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
     // --- Operations ---
     /// Whether the backend answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -20,7 +20,8 @@
 //!   (sorted set, score = enqueue ms, for the age of the oldest message) → the retry queue,
 //!   sharing one hash slot so every queue operation is a single-slot script;
 //! - `up:sealing-key` → the 32 random bytes every instance seals endpoint ids with,
-//!   created by the first instance that starts.
+//!   created by the first instance that starts;
+//! - `up:secret:<name>` → the relay's other secrets (its VAPID key pair), likewise.
 //!
 //! Every device operation touches one bucket (plus its limiter, same slot), so each is a
 //! single atomic step, in a Cluster too. A bucket stays a listpack while its fields fit
@@ -627,6 +628,15 @@ where
         let mut conn = self.conn.clone();
         let oldest: Vec<(String, f64)> = conn.zrange_withscores(QUEUE_BORN, 0, 0).await.map_err(map_err)?;
         Ok(oldest.first().map(|(_, ms)| *ms as u64))
+    }
+
+    async fn secret_or_init(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = format!("up:secret:{name}");
+        // SET NX then GET: whichever instance set it first, all read the same bytes.
+        let _: Option<String> = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async(&mut conn).await.map_err(map_err)?;
+        let kept: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(map_err)?;
+        kept.ok_or_else(|| StoreError::Internal(format!("Redis key {key} vanished right after it was set")))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
