@@ -136,3 +136,32 @@ impl fmt::Debug for Roads {
         f.debug_struct("Roads").field("offered", &offered).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::DeviceId;
+    use crate::target::{Target, WebPushSubscription};
+
+    /// Until the Web Push road is configured, a Web Push target gets a clear "our fault"
+    /// answer naming the missing road: no panic, no request, never "device gone".
+    #[tokio::test]
+    async fn a_target_of_a_road_not_offered_is_our_fault() {
+        let client = crate::fcm::FcmClient::new(&crate::fcm::FcmConfig::default(), Vec::new()).await.unwrap();
+        let roads = Roads::new(fcm::FcmRoad::new(std::sync::Arc::new(client), Urgency::High));
+        assert!(roads.offers(RoadKind::Fcm));
+        assert!(!roads.offers(RoadKind::WebPush));
+        let subscription = WebPushSubscription::from_parts("tok".into(), &[4; 65], &[0; 16]).unwrap();
+        let route = Route {
+            device: DeviceId::generate(),
+            instance: "i".into(),
+            vapid: None,
+            project: "p".into(),
+            target: Target::WebPush(subscription),
+        };
+        let id = MessageId::generate();
+        let message = Message { id: &id, body: b"x", urgency: Urgency::Normal, ttl_secs: 60, topic: None };
+        let answer = roads.send(&route, message).await;
+        assert!(matches!(answer, RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))), "{answer:?}");
+    }
+}
