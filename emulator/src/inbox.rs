@@ -10,7 +10,20 @@ use serde_json::Value;
 
 use crate::errors::ApiError;
 use crate::json::J;
-use crate::send::TargetKind;
+
+/// Which of the message's target fields was set (FCM's `oneof target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// `message.token`: a registration token.
+    Token,
+    /// `message.fid`: a Firebase Installation ID.
+    Fid,
+    /// `message.topic`.
+    Topic,
+    /// `message.condition`.
+    Condition,
+}
 
 /// One accepted message, as kept for `GET /emulator/messages`: an FCM v1 message
 /// (`push` is None), or a Web Push request to `/fcm/send/{token}` (`project` empty,

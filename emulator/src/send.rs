@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::errors::{json_response, ApiError, MSG_INVALID_FID, MSG_INVALID_TOKEN};
 use crate::faults::FaultCode;
-use crate::inbox::{Stats, Stored};
+use crate::inbox::{Stats, Stored, TargetKind};
 use crate::json::{reborrow, J};
 use crate::state::{Emulator, Inner};
 use crate::tokens::TokenCheck;
@@ -47,20 +47,6 @@ const ANDROID_FIELDS: &[&str] = &[
     "restricted_satellite_ok",
     "restrictedSatelliteOk",
 ];
-
-/// Which of the message's target fields was set (FCM's `oneof target`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// `message.token`: a registration token.
-    Token,
-    /// `message.fid`: a Firebase Installation ID.
-    Fid,
-    /// `message.topic`.
-    Topic,
-    /// `message.condition`.
-    Condition,
-}
 
 /// A request that passed validation; it borrows from the request body where it can.
 #[derive(Debug)]
