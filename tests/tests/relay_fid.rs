@@ -18,6 +18,7 @@ per_store!(
     moving_between_token_and_fid_keeps_every_endpoint,
     a_dead_fid_is_410_and_the_device_is_gone,
     a_move_racing_a_dead_answer_keeps_the_device,
+    a_fid_device_is_queued_and_held_as_a_token_device_is,
     device_bodies_name_exactly_one_well_formed_target
 );
 
@@ -180,6 +181,41 @@ async fn a_move_racing_a_dead_answer_keeps_the_device(store: StoreKind) {
     assert_eq!(relay.push(&endpoint, &[], "after the move").await.status, StatusCode::CREATED);
     let msgs = relay.messages(&token).await;
     assert_eq!(msgs.last().map(body_of), Some(b"after the move".to_vec()), "{msgs:?}");
+}
+
+/// FCM's transient and quota answers mean the same for a FID as for a token: a transient
+/// failure is a 201 and the retry worker delivers by `message.fid` later; QUOTA_EXCEEDED is
+/// a 429 with FCM's Retry-After and holds every endpoint of the device.
+async fn a_fid_device_is_queued_and_held_as_a_token_device_is(store: StoreKind) {
+    let relay =
+        Relay::start_with(RelayConfig::new(store).fcm_timeout_ms(700).queue("poll_ms = 50").queue("initial_backoff_ms = 200")).await;
+    let fid = fid();
+    let dev = create_fid_device(&relay, &fid).await;
+    let a = relay.register(&dev, "app.a", None).await;
+    let b = relay.register(&dev, "app.b", None).await;
+    relay.emulator.client.add_fault(json!({ "fid": fid, "error": "UNAVAILABLE", "times": 1 })).await;
+    let r = relay.push(&a, &[("TTL", "600")], "queued").await;
+    assert_eq!(r.status, StatusCode::CREATED, "a transient failure is queued: {r:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let delivered = loop {
+        let msgs = messages_by_fid(&relay, &fid).await;
+        if !msgs.is_empty() || std::time::Instant::now() > deadline {
+            break msgs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered.len(), 1, "the retry worker delivered it: {delivered:?}");
+    assert_eq!((body_of(&delivered[0]), &delivered[0]["message"]["data"]["m"]), (b"queued".to_vec(), &json!(r.message_id())));
+    assert!(delivered[0]["message"].get("token").is_none());
+
+    relay.emulator.client.add_fault(json!({ "fid": fid, "error": "QUOTA_EXCEEDED", "times": 1, "retry_after": 120 })).await;
+    let r = relay.push(&a, &[("TTL", "60")], "throttled").await;
+    assert_eq!((r.status, r.retry_after()), (StatusCode::TOO_MANY_REQUESTS, 120), "{r:?}");
+    let sends = relay.emulator.client.stats().await["send_requests"].clone();
+    let r = relay.push(&b, &[("TTL", "60")], "held too").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the device's other endpoint is held: {r:?}");
+    assert_eq!(relay.emulator.client.stats().await["send_requests"], sends, "a held endpoint does not reach FCM");
+    assert_eq!(relay.show_device(&dev).await.0, StatusCode::OK, "nothing was deleted");
 }
 
 async fn device_bodies_name_exactly_one_well_formed_target(store: StoreKind) {
