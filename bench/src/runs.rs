@@ -225,7 +225,17 @@ async fn start_relay(env: &Env, fcm: &Fcm, profile: &Profile, host: &str, store_
         fcm.credentials.display().to_string(),
     );
     let config_path = env.dir.join(format!("uprelay-{}.toml", env.run_seq));
-    std::fs::write(&config_path, config)?;
+    // The load comes from one address: lift the per-client request bound too, on builds
+    // that have it (a comparison may run one from before it existed).
+    let lifted =
+        config.replace("max_connections_per_ip = 1000000\n", "max_connections_per_ip = 1000000\nmax_requests_per_client = 1000000\n");
+    std::fs::write(&config_path, &lifted)?;
+    let mut check = Command::new(&env.uprelay_bin);
+    check.arg("check-config").arg("--config").arg(&config_path);
+    procs::clean_env(&mut check);
+    if !check.output().is_ok_and(|out| out.status.success()) {
+        std::fs::write(&config_path, config)?;
+    }
     let mut cmd = Command::new(&env.uprelay_bin);
     cmd.arg("serve").arg("--config").arg(&config_path);
     procs::clean_env(&mut cmd);

@@ -26,6 +26,7 @@ use crate::limits::LimitsConfig;
 use crate::logging::LogConfig;
 use crate::relay::QueueConfig;
 use crate::store::StoreConfig;
+use crate::webpush_road::WebPushSettings;
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +54,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// The built-in Matrix push gateway.
     pub matrix: MatrixConfig,
+    /// The Web Push road (Google's Web Push service, no Firebase project).
+    pub webpush: WebPushSettings,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             queue: QueueConfig::default(),
             matrix: MatrixConfig::default(),
+            webpush: WebPushSettings::default(),
         }
     }
 }
@@ -151,6 +155,13 @@ impl Config {
             return Err(ConfigError::new("matrix.ttl", format!("exceeds max_ttl ({})", self.max_ttl)));
         }
         self.log.validate()?;
+        self.webpush.validate()?;
+        if self.queue.enabled && self.webpush.enabled && self.queue.lease_ms <= self.webpush.timeout_ms * 2 {
+            return Err(ConfigError::new(
+                "queue.lease_ms",
+                "must exceed twice webpush.timeout_ms, or a slow send could be retried by another worker meanwhile",
+            ));
+        }
         Ok(())
     }
 

@@ -276,7 +276,9 @@ async fn graceful_shutdown_finishes_in_flight_push(store: StoreKind) {
     let started = Instant::now();
     let in_flight = node.push(&slow_ep, &[("TTL", "600")], b"in flight at SIGTERM".to_vec());
     let signal = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // SIGTERM once the push is on its way to FCM (which holds it for 1.5 s).
+        let sending = eventually(Duration::from_secs(10), || async { node.metric("uprelay_fcm_sends_in_flight").await >= 1.0 }).await;
+        assert!(sending, "[{store}] the push never reached FCM");
         node.sigterm();
         let sent = Instant::now();
         // Once the listener is closed, new connections are refused (while the push is still running).
