@@ -2,8 +2,9 @@
 //! leads to a file that exists (and, for a `#fragment` into Markdown, to a heading in it),
 //! and `docs/configuration.md` lists exactly the keys of the configuration types, with the
 //! defaults the code has. The keys are read off a serialized `Config::default()`, so a key
-//! added to any subsystem's settings fails here until it is documented. Each checker is also
-//! run on planted mistakes, so the tests can fail.
+//! added to any subsystem's settings fails here until it is documented. Code, comments and
+//! documents name rules and targets, never tracker numbers. Each checker is also run on
+//! planted mistakes, so the tests can fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -266,4 +267,62 @@ fn the_readme_stays_short() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let lines = readme.lines().count();
     assert!(lines <= 150, "README.md has {lines} lines; move detail into docs/");
+}
+
+/// Where `text` mentions a tracker number (the word issue, then a number, perhaps after
+/// a `#` or a hyphen), as 1-based line numbers.
+fn issue_numbers(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let lower = line.to_lowercase();
+        let hit = lower.match_indices("issue").any(|(i, _)| {
+            let rest = lower[i + "issue".len()..].trim_start_matches([' ', '-']);
+            rest.trim_start_matches('#').starts_with(|c: char| c.is_ascii_digit())
+        });
+        if hit {
+            lines.push(n + 1);
+        }
+    }
+    lines
+}
+
+/// The project's own text files: sources, scripts, documents, configuration.
+fn project_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    const SKIP: [&str; 6] = ["target", ".git", ".venv", "build", "node_modules", ".gradle"];
+    const EXT: [&str; 14] = ["rs", "md", "sh", "java", "py", "yml", "yaml", "toml", "lua", "kts", "xml", "html", "js", "css"];
+    for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !SKIP.contains(&name.as_str()) {
+                project_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| EXT.contains(&e.to_string_lossy().as_ref())) || name == "run" {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_tracker_numbers_in_code_or_documents() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    project_files(&root, &mut files);
+    assert!(files.len() > 100 && files.iter().any(|f| f.ends_with("server/src/config.rs")), "{} files", files.len());
+    let mut found = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        for line in issue_numbers(&text) {
+            found.push(format!("{}:{line}", file.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    assert!(found.is_empty(), "say what the rule or target is instead of the tracker number:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_tracker_number_check_finds_planted_ones() {
+    let word = "Issue";
+    let text =
+        format!("fine\n// {word} 6 says\nsee {} #18\n(the {}-14 spoof)\nan issue with it, issues 3 ways\n", word.to_lowercase(), word);
+    assert_eq!(issue_numbers(&text), vec![2, 3, 4]);
 }
