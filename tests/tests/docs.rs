@@ -326,3 +326,59 @@ fn the_tracker_number_check_finds_planted_ones() {
         format!("fine\n// {word} 6 says\nsee {} #18\n(the {}-14 spoof)\nan issue with it, issues 3 ways\n", word.to_lowercase(), word);
     assert_eq!(issue_numbers(&text), vec![2, 3, 4]);
 }
+
+/// The long options of `help` (clap's `--help` text), `--help` itself left out.
+fn help_flags(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix('-').filter(|r| r.len() > 2 && r.as_bytes()[1] == b',').map_or(l, |r| r[2..].trim_start());
+            let flag: String = l.strip_prefix("--")?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            (flag != "help").then(|| format!("--{flag}"))
+        })
+        .collect()
+}
+
+/// The long options named in the first cells of the table under `## Options`.
+fn documented_flags(doc: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut inside = false;
+    for line in doc.lines() {
+        if line.starts_with("## ") {
+            inside = line == "## Options";
+        }
+        if !inside || !line.starts_with('|') {
+            continue;
+        }
+        let first = line.trim_matches('|').split('|').next().unwrap_or("");
+        for span in first.split('`').skip(1).step_by(2) {
+            if let Some(flag) = span.split_whitespace().next().filter(|f| f.starts_with("--")) {
+                out.insert(flag.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_benchmark_document_lists_every_option_of_the_bench() {
+    let out =
+        std::process::Command::new(uprelay_tests::bin_path("uprelay-bench")).arg("--help").output().expect("run uprelay-bench --help");
+    assert!(out.status.success(), "{out:?}");
+    let flags = help_flags(&String::from_utf8_lossy(&out.stdout));
+    assert!(flags.len() > 20 && flags.contains("--realistic") && flags.contains("--connections"), "{flags:?}");
+    let doc = std::fs::read_to_string(workspace_root().join("docs/benchmark.md")).unwrap();
+    let documented = documented_flags(&doc);
+    let missing: Vec<_> = flags.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&flags).collect();
+    assert!(missing.is_empty() && unknown.is_empty(), "docs/benchmark.md options: missing {missing:?}; not options {unknown:?}");
+}
+
+#[test]
+fn the_option_readers_find_planted_mistakes() {
+    let help = "Usage: x\n\nOptions:\n  -c, --connections <N>  C\n      --no-vapid  skip\n  -h, --help  help\n";
+    assert_eq!(help_flags(help).into_iter().collect::<Vec<_>>(), ["--connections", "--no-vapid"]);
+    let doc =
+        "## Options\n\n| option | d |\n|---|---|\n| `-c`, `--connections` | 64 |\n| `--gone N` | 1 |\n\n## Next\n| `--not-here` | x |\n";
+    assert_eq!(documented_flags(doc).into_iter().collect::<Vec<_>>(), ["--connections", "--gone"]);
+}
