@@ -71,9 +71,11 @@ impl RoadError {
 /// [`crate::metrics::HotMetrics::road_request`] under their [`RoadKind`].
 ///
 /// Adding a road (the Web Push road is the next one):
-/// 1. implement this trait in a module of its own under `road/`;
+/// 1. implement this trait in a module of its own under `road/`, classifying its far end's
+///    answers into [`RoadAnswer`] (with a [`RoadError`] variant for its own errors);
 /// 2. give `Roads` a field holding it (`None` when the operator did not configure it);
-/// 3. send to it in `Roads::send`'s arm for its [`RoadKind`] instead of the
+/// 3. send to it in `Roads::send`'s arm for its [`RoadKind`] (and answer for it in
+///    `Roads::offers`) instead of the
 ///    [`RoadError::NotOffered`] answer there.
 ///
 /// The method is a plain `async fn` (no boxed future): `Roads` dispatches with a `match`
