@@ -15,6 +15,7 @@
 
 mod bare;
 mod compare;
+mod figures;
 mod load;
 mod preload;
 mod procs;
@@ -66,6 +67,9 @@ enum Sub {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// The speed and memory figures the tests leave to the bench (see `figures.rs`),
+    /// measured and printed, not judged.
+    Figures,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +194,18 @@ fn main() {
     // (PR_SET_PDEATHSIG is tied to the spawning thread).
     let code = rt.block_on(async {
         procs::install_cleanup_handlers();
+        if let Some(Sub::Figures) = cli.command {
+            let figures = async {
+                figures::run(&procs::locate_uprelay(cli.opts.uprelay_bin.as_deref(), cli.opts.no_build)?, cli.opts.tmp_dir.as_deref()).await
+            };
+            return match figures.await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("uprelay-bench figures: {e:#}");
+                    2
+                }
+            };
+        }
         match bench(cli.opts).await {
             Ok(true) => 0,
             Ok(false) => 1,
