@@ -1,4 +1,4 @@
-//! Crash test (issue 5): with FCM failing every send (UNAVAILABLE), pushes are answered 201
+//! Crash test: with FCM failing every send (UNAVAILABLE), pushes are answered 201
 //! and kept in the store's retry queue; SIGKILL of the relay, during load and again during
 //! the drain, loses none of them. Counted by message id `m` in what the FCM emulator got.
 //!

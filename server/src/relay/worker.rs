@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::deliver::{Courier, Message, Outcome};
+use super::deliver::{Courier, Outcome};
 use super::queue::backoff;
 use super::settings::QueueConfig;
 use crate::clock::unix_ms;
+use crate::road::Message;
 use crate::store::{QueuedMessage, Store, StoreError};
 
 /// How often the queue length gauge is sampled.
