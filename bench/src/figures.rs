@@ -49,7 +49,7 @@ fn record_pushes(n: usize) {
         for i in 0..chunk {
             drop(hot.store_timer());
             hot.fcm_send_duration(Duration::from_micros(300 + (i % 700) as u64));
-            hot.fcm_request("ok");
+            hot.road_request(uprelay::target::RoadKind::Fcm, "ok");
             hot.push("delivered");
             hot.push_duration(0.0005 + (i % 100) as f64 * 1e-5);
         }
