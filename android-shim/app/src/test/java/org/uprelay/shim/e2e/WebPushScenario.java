@@ -96,6 +96,7 @@ final class WebPushScenario {
         deliverThrough(token1, first, endpoints, "random, aesgcm-prefixed and Matrix bodies, split and whole");
 
         String token2 = Outside.webPushToken(emulatorUrl, info.webpushVapid);
+        apps.drain();
         distributor.onGmsRegistration(Map.of("registration_id", "|ID|2|" + token2));
         report.check(!distributor.needsRetry() && apps.sent.isEmpty(),
                 "a new token goes to the relay with PUT; the apps keep their endpoints and hear nothing");
@@ -128,7 +129,7 @@ final class WebPushScenario {
                 "the shim finds its device gone at the relay and every app gets a new endpoint: " + told);
         apps.messages.clear();
         Map<String, List<byte[]>> third = new HashMap<>();
-        third.put("tok-chat", Collections.singletonList(random(5000)));
+        third.put("tok-chat", Collections.singletonList(random(4096)));
         deliverThrough(token3, third, Map.of("tok-chat", newChat), "on the re-created device");
 
         distributor.unregister(CHAT, "tok-chat");
@@ -180,7 +181,9 @@ final class WebPushScenario {
             broadcasts.add(extras);
         }
         Collections.shuffle(broadcasts, rnd);
-        broadcasts.add(rnd.nextInt(broadcasts.size() + 1), broadcasts.get(rnd.nextInt(broadcasts.size())));
+        if (!broadcasts.isEmpty()) {
+            broadcasts.add(rnd.nextInt(broadcasts.size() + 1), broadcasts.get(rnd.nextInt(broadcasts.size())));
+        }
         for (Map<String, Object> extras : broadcasts) {
             distributor.onGmsReceive(GmsExtras.strings(extras));
         }
