@@ -211,7 +211,7 @@ impl Relay {
                 tracing::warn!(endpoint = %push.endpoint, error = %e, "FCM send failed transiently and the queue is off");
                 Err(RelayError::Unavailable(after.unwrap_or(DEFAULT_RETRY_AFTER).max(Duration::from_secs(1))))
             }
-            Outcome::Refused(e) => Err(RelayError::Upstream(e)),
+            Outcome::Refused(e) | Outcome::Undeliverable(e) => Err(RelayError::Upstream(e)),
         }
     }
 

@@ -50,6 +50,9 @@ pub enum Outcome {
     /// FCM refused our own request (credentials, project, format): not the sender's fault,
     /// and no retry soon will fix it.
     Refused(FcmError),
+    /// FCM refused this message itself (its size or shape): no try will ever succeed, so
+    /// it is never retried.
+    Undeliverable(FcmError),
 }
 
 /// Delivers messages to FCM and settles the answers; shared by the live path and the
@@ -145,6 +148,10 @@ impl Courier {
             ErrorClass::OurFault => {
                 tracing::error!(project = %route.project, error = %e, "FCM rejected our request");
                 Outcome::Refused(e)
+            }
+            ErrorClass::BadMessage => {
+                tracing::error!(project = %route.project, error = %e, "FCM refused the message itself; it is dropped");
+                Outcome::Undeliverable(e)
             }
         })
     }
