@@ -55,11 +55,40 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     err
 }
 
+/// The store holds FCM tokens and endpoint ids: its directory is made 0700 and its file
+/// 0600 (created so, never readable by others even for a moment; an older store's modes
+/// are tightened).
+fn private_file(dir: &Path, path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| anyhow::anyhow!("cannot make store directory {} private: {e}", dir.display()))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| anyhow::anyhow!("cannot create {} private: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+    let _ = path;
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Open (or create) the store in directory `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedStore> {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
         let path = dir.join("uprelay.redb");
+        private_file(dir, &path)?;
         let db = Database::create(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         // Create the tables up front so readers never meet a missing table.
         let txn = db.begin_write()?;
