@@ -55,3 +55,31 @@ async fn forwards_to_one_host_are_capped_per_notification() {
     })
     .await;
 }
+
+/// Forwarding refuses tunnels and translators whose far end could be inside (6to4 with
+/// 127.0.0.1 in it, Teredo, local-use NAT64, the 6to4 relay anycast) and discard-only
+/// space: each pushkey is rejected at once, nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_refuses_tunnels_and_translators() {
+    run_bounded("forwarding_refuses_tunnels", TEST_LIMIT, async {
+        let relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).tables("[matrix]\nforward = true\n")).await;
+        let mut keys: Vec<String> = [
+            "[2002:7f00:1::1]",
+            "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+            "[64:ff9b:1::7f00:1]",
+            "[100::1]",
+            "192.88.99.1",
+            "[::ffff:192.88.99.1]",
+        ]
+        .iter()
+        .map(|host| format!("https://{host}/up/x"))
+        .collect();
+        let r = notify(&relay, &notification(&keys)).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let mut rejected: Vec<String> = r.json().1["rejected"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        rejected.sort();
+        keys.sort();
+        assert_eq!(rejected, keys);
+    })
+    .await;
+}
