@@ -22,3 +22,4 @@ mod relay;
 mod server;
 pub mod store;
 pub mod webpush;
+mod write_deadline;
