@@ -10,7 +10,7 @@ use uprelay_tests::relay::{random_body, run_bounded, unique_token, Relay, RelayC
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aesgcm_parameters_too_long_are_413_live_and_with_the_breaker_open() {
     run_bounded("aesgcm_parameters_too_long", TEST_LIMIT, async {
-        let relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).no_rate_limits().fast_queue()).await;
+        let relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).no_rate_limits()).await;
         let device = relay.create_device(&unique_token("aesgcm")).await;
         let endpoint = relay.register(&device, "app", None).await;
         let encryption = format!("salt=abcdefghijklmnopqrstuv;pad={}", "x".repeat(10_000));
@@ -26,7 +26,7 @@ async fn aesgcm_parameters_too_long_are_413_live_and_with_the_breaker_open() {
             let r = relay.push(&endpoint, &[("ttl", "60")], random_body(50)).await;
             assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
         }
-        assert_eq!(relay.metric("uprelay_breaker_open").await, 1.0);
+        assert_eq!(relay.metric(r#"uprelay_breaker_open{road="fcm"}"#).await, 1.0);
         let r = relay.push(&endpoint, &huge, random_body(100)).await;
         assert_eq!((r.status, r.error_code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "aesgcm_headers_too_long"), "breaker open: {r:?}");
         // A real aesgcm push still goes through (the five queued ones and it are delivered).

@@ -18,7 +18,7 @@ fn caddy() -> PathBuf {
         return PathBuf::from(p);
     }
     let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("caddy"));
-    let in_venv = [workspace_root().join(".venv/bin/caddy"), workspace_root().join(".ci/tools/bin/caddy")];
+    let in_venv = [workspace_root().join(".venv/bin/caddy")];
     on_path
         .chain(in_venv)
         .find(|p| p.is_file())

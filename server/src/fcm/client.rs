@@ -1,6 +1,6 @@
-//! The one FCM client: HTTP/2 connections held by [`H2Link`] (over TLS where FCM offers
-//! it, h2c by config), hyper's HTTP/1.1 pool for peers that only speak that, and an
-//! OAuth token cache per Firebase project.
+//! The one FCM client: the [`Wire`] to FCM (HTTP/2 connections held by the link, over TLS
+//! where FCM offers it, h2c by config; hyper's HTTP/1.1 pool for peers that only speak
+//! that), and an OAuth token cache per Firebase project.
 //!
 //! No general-purpose client (reqwest) sits in between: the send path is the relay's
 //! hottest loop and reqwest's per-request layers (URL re-parsing, redirect and retry
@@ -11,30 +11,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{HeaderValue, StatusCode, Uri};
 use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
 use super::auth::ProjectAuth;
 use super::error::FcmError;
+use super::link::Head;
 pub use super::link::LinkStats;
-use super::link::{Answer, H2Link, Head, KeepAlive, Sent};
 use super::settings::FcmConfig;
-use super::transport::UnvectoredConnector;
+use super::wire::{origin_of, Wire, WireOptions};
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env!("CARGO_PKG_VERSION")));
+/// What uprelay calls itself on both roads.
+pub(crate) const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env!("CARGO_PKG_VERSION")));
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
-
-type Connector = UnvectoredConnector<HttpsConnector<HttpConnector>>;
-type Http = Client<Connector, Full<Bytes>>;
 
 struct Project {
     /// Built once; cloning a `Uri` is a reference-count bump.
@@ -44,11 +37,9 @@ struct Project {
 
 /// Sends FCM HTTP v1 messages for one or more Firebase projects.
 pub struct FcmClient {
-    /// Every send when FCM speaks HTTP/2 (always, over TLS; by config, over plain http).
-    link: Option<H2Link<Connector>>,
-    /// HTTP/1.1 for the rest: an emulator without `http2_prior_knowledge`, or a TLS peer
-    /// that negotiated HTTP/1.1.
-    http: Http,
+    /// HTTP/2 when FCM speaks it (always, over TLS; by config, over plain http), HTTP/1.1
+    /// for the rest.
+    wire: Wire,
     timeout: Duration,
     projects: HashMap<String, Project>,
 }
@@ -61,21 +52,6 @@ struct SendResponse {
 impl FcmClient {
     /// Build the client for the given (project id, service account) pairs.
     pub async fn new(cfg: &FcmConfig, accounts: Vec<(String, ServiceAccountKey)>) -> Result<FcmClient, FcmError> {
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(cfg.connect_timeout()));
-        // https for Google; plain http only for an emulator configured as `fcm.api_url`.
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
-        let connector = UnvectoredConnector(connector);
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder.timer(TokioTimer::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
-        let http = builder.build(connector.clone());
         let base = cfg.api_url.trim_end_matches('/');
         let mut projects = HashMap::new();
         for (name, key) in accounts {
@@ -88,21 +64,24 @@ impl FcmClient {
             }
             projects.insert(name, Project { send_uri, auth });
         }
-        let origin = base
-            .parse::<Uri>()
-            .ok()
-            .and_then(|u| Uri::builder().scheme(u.scheme()?.clone()).authority(u.authority()?.clone()).path_and_query("/").build().ok())
-            .ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
-        let h2_possible = origin.scheme_str() == Some("https") || cfg.http2_prior_knowledge;
-        let keepalive = KeepAlive { interval: cfg.keepalive(), timeout: cfg.keepalive_timeout() };
-        let link =
-            h2_possible.then(|| H2Link::new(connector, origin, cfg.http2_prior_knowledge, cfg.connections, MAX_RESPONSE_BYTES, keepalive));
-        Ok(FcmClient { link, http, timeout: cfg.timeout(), projects })
+        let origin = origin_of(base).ok_or_else(|| FcmError::Transport(format!("fcm.api_url: {base} is not an http(s) URL")))?;
+        let wire = Wire::new(
+            origin,
+            WireOptions {
+                prior_knowledge: cfg.http2_prior_knowledge,
+                connections: cfg.connections,
+                connect_timeout: cfg.connect_timeout(),
+                keepalive: cfg.keepalive(),
+                keepalive_timeout: cfg.keepalive_timeout(),
+                max_response: MAX_RESPONSE_BYTES,
+            },
+        );
+        Ok(FcmClient { wire, timeout: cfg.timeout(), projects })
     }
 
     /// The HTTP/2 link's connections and streams (all zero on the HTTP/1.1 wire).
     pub fn link_stats(&self) -> LinkStats {
-        self.link.as_ref().map(H2Link::stats).unwrap_or_default()
+        self.wire.stats()
     }
 
     /// Whether credentials for `project` are loaded.
@@ -152,31 +131,12 @@ impl FcmClient {
     }
 
     async fn exchange(&self, uri: &Uri, bearer: HeaderValue, body: Bytes) -> Result<String, FcmError> {
-        let head = Head { uri, bearer: &bearer, content_type: &JSON, user_agent: &USER_AGENT };
-        let sent = match &self.link {
-            Some(link) => link.send(&head, &body).await.map_err(|e| transport_error(e.as_ref()))?,
-            None => Sent::NotH2,
-        };
-        let answer = match sent {
-            Sent::Answer(answer) => answer,
-            Sent::NotH2 => self.http1(&head, body).await?,
-        };
+        let head = Head { uri, authorization: &bearer, content_type: &JSON, user_agent: &USER_AGENT, extra: &[] };
+        let answer = self.wire.post(&head, body).await.map_err(|e| transport_error(e.as_ref()))?;
         if answer.status == StatusCode::OK {
             return Ok(message_name(&answer.body));
         }
         Err(FcmError::from_response(answer.status, &answer.headers, &answer.body))
-    }
-
-    /// The request over the HTTP/1.1 pool.
-    async fn http1(&self, head: &Head<'_>, body: Bytes) -> Result<Answer, FcmError> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = head.uri.clone();
-        head.insert_into(request.headers_mut());
-        let response = self.http.request(request).await.map_err(|e| transport_error(&e))?;
-        let (parts, incoming) = response.into_parts();
-        let body = Limited::new(incoming, MAX_RESPONSE_BYTES).collect().await.map_err(|e| transport_error(e.as_ref()))?.to_bytes();
-        Ok(Answer { status: parts.status, headers: parts.headers, body })
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
-use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::TokioIo;
 use tower::{Service, ServiceExt};
@@ -32,20 +32,20 @@ const ASSUMED_STREAMS: usize = uprelay_emulator::wire::FCM_MAX_CONCURRENT_STREAM
 /// balancer drops it silently, every send would time out on it until TCP gives up
 /// (many minutes).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct KeepAlive {
+pub(crate) struct KeepAlive {
     pub interval: Duration,
     pub timeout: Duration,
 }
 
 /// FCM's answer to one request.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
 /// What one try on the link gave.
-pub(super) enum Sent {
+pub(crate) enum Sent {
     /// FCM's answer.
     Answer(Answer),
     /// The peer does not speak HTTP/2 (TLS negotiated HTTP/1.1): the request is for the
@@ -54,19 +54,25 @@ pub(super) enum Sent {
 }
 
 /// The headers of one send; the body goes separately.
-pub(super) struct Head<'a> {
+pub(crate) struct Head<'a> {
     pub uri: &'a Uri,
-    pub bearer: &'a HeaderValue,
+    /// FCM's OAuth bearer, or the Web Push road's VAPID authorization.
+    pub authorization: &'a HeaderValue,
     pub content_type: &'a HeaderValue,
     pub user_agent: &'a HeaderValue,
+    /// Further headers of the request (the Web Push road's TTL, Urgency, Topic, encoding).
+    pub extra: &'a [(HeaderName, HeaderValue)],
 }
 
 impl Head<'_> {
     /// The request's own headers (both wires send the same ones).
     pub fn insert_into(&self, headers: &mut HeaderMap) {
-        headers.insert(header::AUTHORIZATION, self.bearer.clone());
+        headers.insert(header::AUTHORIZATION, self.authorization.clone());
         headers.insert(header::CONTENT_TYPE, self.content_type.clone());
         headers.insert(header::USER_AGENT, self.user_agent.clone());
+        for (name, value) in self.extra {
+            headers.insert(name.clone(), value.clone());
+        }
     }
 }
 
@@ -211,7 +217,7 @@ impl From<h2::Error> for Failure {
 /// Requests go straight to the `h2` crate: hyper's HTTP/2 client would hand every
 /// request through a channel to its connection task and spawn a task per request to
 /// await the answer (about a tenth of the relay's CPU per push in profiles).
-pub(super) struct H2Link<C> {
+pub(crate) struct H2Link<C> {
     connector: C,
     /// scheme://authority of FCM, what the connector dials.
     origin: Uri,
@@ -236,7 +242,7 @@ where
 {
     /// A link of at most `connections` (≥ 1) connections to `origin`, dialled through
     /// `connector`; answers over `max_response` bytes are errors.
-    pub(super) fn new(
+    pub(crate) fn new(
         connector: C,
         origin: Uri,
         prior_knowledge: bool,
@@ -266,7 +272,7 @@ where
     }
 
     /// The link's connections and streams now, and their peaks.
-    pub(super) fn stats(&self) -> LinkStats {
+    pub(crate) fn stats(&self) -> LinkStats {
         LinkStats {
             connections_open: self.slots.iter().filter(|s| s.live().is_some()).count(),
             connections_opened: self.gauges.opened.load(Ordering::Relaxed),
@@ -279,7 +285,7 @@ where
     /// act on is tried once more: on the same connection when only the stream was refused
     /// (REFUSED_STREAM) and the connection lives on, on a fresh one when it is going away
     /// (GOAWAY).
-    pub(super) async fn send(&self, head: &Head<'_>, body: &Bytes) -> Result<Sent, BoxError> {
+    pub(crate) async fn send(&self, head: &Head<'_>, body: &Bytes) -> Result<Sent, BoxError> {
         if self.not_h2.load(Ordering::Relaxed) {
             return Ok(Sent::NotH2);
         }
@@ -327,7 +333,7 @@ where
         *request.method_mut() = Method::POST;
         *request.uri_mut() = head.uri.clone();
         let headers = request.headers_mut();
-        headers.reserve(4);
+        headers.reserve(4 + head.extra.len());
         head.insert_into(headers);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let mut sender = conn.sender.clone();

@@ -6,12 +6,15 @@ mod auth;
 mod client;
 mod credentials;
 mod error;
-mod link;
+pub(crate) mod link;
 pub mod message;
 mod settings;
 mod transport;
+pub(crate) mod wire;
 
+pub(crate) use client::USER_AGENT;
 pub use client::{FcmClient, LinkStats};
 pub use credentials::{read_service_account, service_account_from_json, ServiceAccountKey};
+pub(crate) use error::parse_retry_after;
 pub use error::{ErrorClass, FcmError};
 pub use settings::{FcmConfig, ProjectConfig, SandboxConfig};

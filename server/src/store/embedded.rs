@@ -14,6 +14,7 @@ use super::codec;
 use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::limits::{Admission, LocalLimits, Rate};
+use crate::target::Target;
 use crate::webpush::VapidKey;
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -27,6 +28,8 @@ const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg"
 const QUEUE_BORN: TableDefinition<&[u8], ()> = TableDefinition::new("queue_born");
 /// Enqueue time of each queued message: id → unix ms (to find its `QUEUE_BORN` key).
 const QUEUE_BORN_OF: TableDefinition<&str, u64> = TableDefinition::new("queue_born_of");
+/// The relay's own secrets by name (its VAPID key pair).
+const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
 fn due_key(due_ms: u64, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + id.len());
@@ -98,6 +101,7 @@ impl EmbeddedStore {
         txn.open_table(QUEUE_MSG)?;
         txn.open_table(QUEUE_BORN)?;
         txn.open_table(QUEUE_BORN_OF)?;
+        txn.open_table(SECRETS)?;
         txn.commit()?;
         Ok(EmbeddedStore { db: Arc::new(db), path, limits: Arc::new(LocalLimits::default()) })
     }
@@ -137,7 +141,7 @@ impl EmbeddedStore {
             instance: reg.instance.clone(),
             vapid: reg.vapid.clone(),
             project: device.project.clone(),
-            fcm_token: device.fcm_token.clone(),
+            target: device.target.clone(),
         };
         let mut table = txn.open_table(ENDPOINTS).map_err(internal)?;
         table.insert(reg.endpoint.as_str(), codec::encode_route(&route).as_slice()).map_err(internal)?;
@@ -169,11 +173,11 @@ impl Store for EmbeddedStore {
         value.map(|v| codec::decode_device(id, v.value())).transpose()
     }
 
-    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        let (id, token) = (id.clone(), fcm_token.to_owned());
+    async fn set_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        let (id, target) = (id.clone(), target.clone());
         self.write(move |txn| {
             let Some(mut device) = Self::read_device(txn, &id)? else { return Ok(false) };
-            device.fcm_token = token;
+            device.target = target;
             for reg in &device.registrations {
                 Self::write_route(txn, &device, reg)?;
             }
@@ -193,11 +197,11 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        let (id, token) = (id.clone(), fcm_token.to_owned());
+    async fn delete_device_if_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        let (id, target) = (id.clone(), target.clone());
         self.write(move |txn| {
             let Some(device) = Self::read_device(txn, &id)? else { return Ok(false) };
-            if device.fcm_token != token {
+            if device.target != target {
                 return Ok(false);
             }
             Self::remove_device(txn, &device)?;
@@ -384,6 +388,19 @@ impl Store for EmbeddedStore {
         let born = txn.open_table(QUEUE_BORN).map_err(internal)?;
         let first = born.first().map_err(internal)?;
         Ok(first.and_then(|(k, _)| Some(u64::from_be_bytes(k.value().get(..8)?.try_into().ok()?))))
+    }
+
+    async fn secret_or_init(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let (name, fresh) = (name.to_owned(), fresh.to_vec());
+        self.write(move |txn| {
+            let mut table = txn.open_table(SECRETS).map_err(internal)?;
+            if let Some(kept) = table.get(name.as_str()).map_err(internal)? {
+                return Ok(kept.value().to_vec());
+            }
+            table.insert(name.as_str(), fresh.as_slice()).map_err(internal)?;
+            Ok(fresh)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
