@@ -89,29 +89,46 @@ async fn stalled_streams(
     (advertised, answers)
 }
 
+/// A relay with 300 request slots and a 60 s request time limit (so only the new bounds
+/// can answer a stalled stream), no rate limits, `extra` `[limits]` lines; and an
+/// endpoint on it.
+async fn relay_and_endpoint(extra: &[&str]) -> (Relay, uprelay_tests::relay::Device, String) {
+    let mut config =
+        RelayConfig::new(StoreKind::Embedded).no_rate_limits().limit("max_concurrent_requests = 300").limit("request_timeout_ms = 60000");
+    for line in extra {
+        config = config.limit(line);
+    }
+    let relay = Relay::start_with(config).await;
+    let device = relay.create_device(&unique_token("slots")).await;
+    let endpoint = relay.register(&device, "app", None).await;
+    (relay, device, endpoint)
+}
+
+/// Four attacker connections from 127.0.0.1 (forwarding for `forwarded_for`), each with
+/// its stalled streams open; how many streams, and the tasks that collect their answers.
+async fn attack(
+    port: u16,
+    answer_within: Duration,
+    forwarded_for: Option<&'static str>,
+) -> (usize, Vec<tokio::task::JoinHandle<(usize, Answers)>>) {
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel(4);
+    let attackers: Vec<_> = (0..4).map(|_| tokio::spawn(stalled_streams(port, answer_within, opened_tx.clone(), forwarded_for))).collect();
+    let mut opened = 0;
+    for _ in 0..4 {
+        opened += opened_rx.recv().await.expect("an attacker connection opened its streams");
+    }
+    // Let the relay take the streams' heads in.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (opened, attackers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_cannot_take_every_request_slot() {
     run_bounded("one_client_cannot_take_every_request_slot", TEST_LIMIT, async {
-        let relay = Relay::start_with(
-            RelayConfig::new(StoreKind::Embedded)
-                .no_rate_limits()
-                .limit("max_concurrent_requests = 300")
-                .limit("request_timeout_ms = 60000"),
-        )
-        .await;
-        let device = relay.create_device(&unique_token("slots")).await;
-        let endpoint = relay.register(&device, "app", None).await;
-
+        let (relay, device, endpoint) = relay_and_endpoint(&[]).await;
         // The attack: four connections' worth of stalled streams, all from one address.
         let answer_within = Duration::from_secs(30);
-        let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel(4);
-        let attackers: Vec<_> = (0..4).map(|_| tokio::spawn(stalled_streams(relay.port, answer_within, opened_tx.clone(), None))).collect();
-        let mut opened = 0;
-        for _ in 0..4 {
-            opened += opened_rx.recv().await.expect("an attacker connection opened its streams");
-        }
-        // Let the relay take the streams' heads in.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (opened, attackers) = attack(relay.port, answer_within, None).await;
 
         // Meanwhile: a well-behaved sender from another address, and a health probe.
         let sender = client_from(Ipv4Addr::new(127, 0, 0, 2));
@@ -157,25 +174,8 @@ async fn one_client_cannot_take_every_request_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_share() {
     run_bounded("behind_a_trusted_proxy_each_forwarded_client_has_its_share", TEST_LIMIT, async {
-        let relay = Relay::start_with(
-            RelayConfig::new(StoreKind::Embedded)
-                .no_rate_limits()
-                .limit("max_concurrent_requests = 300")
-                .limit("request_timeout_ms = 60000")
-                .limit("trusted_proxies = [\"127.0.0.1\"]"),
-        )
-        .await;
-        let device = relay.create_device(&unique_token("proxied")).await;
-        let endpoint = relay.register(&device, "app", None).await;
-        let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel(4);
-        let attackers: Vec<_> = (0..4)
-            .map(|_| tokio::spawn(stalled_streams(relay.port, Duration::from_secs(30), opened_tx.clone(), Some("198.51.100.7"))))
-            .collect();
-        let mut opened = 0;
-        for _ in 0..4 {
-            opened += opened_rx.recv().await.expect("an attacker connection opened its streams");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (relay, _, endpoint) = relay_and_endpoint(&["trusted_proxies = [\"127.0.0.1\"]"]).await;
+        let (opened, attackers) = attack(relay.port, Duration::from_secs(30), Some("198.51.100.7")).await;
         // Another client through the same proxy (the same TCP peer, 127.0.0.1).
         let mut refused = Vec::new();
         for i in 0..10 {
