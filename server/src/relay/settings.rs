@@ -61,8 +61,9 @@ impl QueueConfig {
         if self.max_len == 0 {
             return Err(ConfigError::new("queue.max_len", "must be positive"));
         }
-        if self.max_per_device == 0 || self.max_per_device > self.max_len {
-            return Err(ConfigError::new("queue.max_per_device", "must be positive and at most queue.max_len"));
+        // Above max_len it simply never binds (a small max_len alone needs no other key).
+        if self.max_per_device == 0 {
+            return Err(ConfigError::new("queue.max_per_device", "must be positive"));
         }
         if self.batch == 0 {
             return Err(ConfigError::new("queue.batch", "must be positive"));
