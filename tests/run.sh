@@ -26,7 +26,7 @@ bash android-shim/build.sh 2>&1 | tee "$log"
 # The end-to-end tests drive the real binary, so build it first.
 cargo build --workspace --bins
 set +e
-cargo test --workspace 2>&1 | tee -a "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 set -e
 
