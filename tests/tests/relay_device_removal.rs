@@ -214,6 +214,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg");
+const QUEUE_PER_DEVICE: TableDefinition<&str, u64> = TableDefinition::new("queue_per_device");
+const QUEUE_DEVICE_OF: TableDefinition<&str, &str> = TableDefinition::new("queue_device_of");
 
 /// Every entry of the embedded store's file at `path` that belongs to device `id` or names
 /// one of `endpoints`: keys and values of its devices, endpoints and queued messages.
@@ -221,7 +223,8 @@ fn embedded_mentions(path: &std::path::Path, id: &str, endpoints: &[&str]) -> Ve
     let db = redb::Database::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let txn = db.begin_read().unwrap();
     // Every table is one this inspection knows: a new one may hold devices too.
-    let known = ["devices", "endpoints", "queue_due", "queue_msg", "queue_born", "queue_born_of", "secrets"];
+    let known =
+        ["devices", "endpoints", "queue_due", "queue_msg", "queue_born", "queue_born_of", "queue_per_device", "queue_device_of", "secrets"];
     for table in txn.list_tables().unwrap() {
         assert!(known.contains(&table.name()), "the embedded store has a table this test does not inspect: {}", table.name());
     }
@@ -234,6 +237,24 @@ fn embedded_mentions(path: &std::path::Path, id: &str, endpoints: &[&str]) -> Ve
             let mentions = |s: &str| k.contains(s) || contains(v, s.as_bytes());
             if mentions(id) || endpoints.iter().any(|e| mentions(e)) {
                 found.push(format!("{name}: {k}"));
+            }
+        }
+    }
+    // The device's share of the retry queue: its count, and the messages counted to it.
+    let names: Vec<String> = txn.list_tables().unwrap().map(|t| t.name().to_owned()).collect();
+    if names.iter().any(|n| n == "queue_per_device") {
+        for entry in txn.open_table(QUEUE_PER_DEVICE).unwrap().iter().unwrap() {
+            let (k, v) = entry.unwrap();
+            if k.value() == id {
+                found.push(format!("queue_per_device: {} = {}", k.value(), v.value()));
+            }
+        }
+    }
+    if names.iter().any(|n| n == "queue_device_of") {
+        for entry in txn.open_table(QUEUE_DEVICE_OF).unwrap().iter().unwrap() {
+            let (k, v) = entry.unwrap();
+            if v.value() == id {
+                found.push(format!("queue_device_of: {}", k.value()));
             }
         }
     }

@@ -158,12 +158,13 @@ async fn forward_timeout_ms_cuts_off_a_server_that_never_answers() {
 }
 
 /// `forward_concurrency = 2`: six pushkeys of one notification on a server that holds each
-/// request for a second are forwarded two at a time, and every one arrives.
+/// request for a second are forwarded two at a time, and every one arrives (the per-host
+/// cap on forwards is raised above six, so only the concurrency bound is at work).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_concurrency_caps_forwards_in_flight() {
     let slow = SlowServer::start(Some(Duration::from_secs(1))).await;
     let config = RelayConfig::new(StoreKind::Embedded)
-        .tables("[matrix]\nforward = true\nforward_allow = [\"127.0.0.1\"]\nforward_concurrency = 2\nforward_timeout_ms = 30000\n");
+        .tables("[matrix]\nforward = true\nforward_allow = [\"127.0.0.1\"]\nforward_concurrency = 2\nforward_timeout_ms = 30000\nmax_forwards_per_host = 10\n");
     let relay = Relay::start_with(config).await;
     let keys: Vec<String> = (0..6).map(|i| format!("{}{i}", slow.url)).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
