@@ -26,3 +26,4 @@ pub mod store;
 pub mod target;
 pub mod webpush;
 pub mod webpush_road;
+mod write_deadline;

@@ -36,6 +36,9 @@ pub enum Outcome {
     /// The road refused our own request (credentials, project, format, a road not
     /// offered): not the sender's fault, and no retry soon will fix it.
     Refused(RoadError),
+    /// The push service refused this message itself (its size or shape): no try will
+    /// ever succeed, so it is never retried.
+    Undeliverable(RoadError),
 }
 
 /// Delivers messages through the roads and settles the answers; shared by the live path
@@ -54,6 +57,11 @@ impl Courier {
     pub fn new(store: Arc<dyn Store>, roads: Roads, push_rate: Option<Rate>, breaker_threshold: u32, breaker_cooldown_ms: u64) -> Courier {
         let breakers = RoadKind::ALL.map(|road| Breaker::new(road, breaker_threshold, breaker_cooldown_ms));
         Courier { store, roads, breakers, push_rate }
+    }
+
+    /// Whether this relay can deliver to targets of `road`.
+    pub fn offers(&self, road: RoadKind) -> bool {
+        self.roads.offers(road)
     }
 
     /// Whether new pushes on `road` should skip it now and wait in the queue.
@@ -102,6 +110,10 @@ impl Courier {
             RoadAnswer::OurFault(e) => {
                 tracing::error!(road = road.label(), project = %route.project, error = %e, "the push service rejected our request");
                 Outcome::Refused(e)
+            }
+            RoadAnswer::BadMessage(e) => {
+                tracing::error!(road = road.label(), project = %route.project, error = %e, "the push service refused the message itself; it is dropped");
+                Outcome::Undeliverable(e)
             }
         })
     }

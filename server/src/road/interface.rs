@@ -41,6 +41,9 @@ pub enum RoadAnswer {
     /// Our own request was refused (credentials, format, a road this relay does not
     /// offer): not the sender's fault, and no retry soon will fix it.
     OurFault(RoadError),
+    /// The push service refused this message itself (its size or shape): no later try
+    /// can succeed.
+    BadMessage(RoadError),
 }
 
 /// Why a road did not deliver; for logs and the operator, never shown whole to senders.
@@ -71,10 +74,11 @@ impl RoadError {
 /// [`crate::metrics::HotMetrics::road_request`] under their [`RoadKind`].
 ///
 /// Adding a road (the Web Push road is the next one):
-/// 1. implement this trait in a module of its own under `road/`;
+/// 1. implement this trait in a module of its own under `road/`, classifying its far end's
+///    answers into [`RoadAnswer`] (with a [`RoadError`] variant for its own errors);
 /// 2. give `Roads` a field holding it (`None` when the operator did not configure it);
 /// 3. send to it in `Roads::send`'s arm for its [`RoadKind`] instead of the
-///    [`RoadError::NotOffered`] answer there.
+///    [`RoadError::NotOffered`] answer there, and say so in `Roads::offers`.
 ///
 /// The method is a plain `async fn` (no boxed future): `Roads` dispatches with a `match`
 /// on the target kind, so a push costs no allocation for the choice of its road.

@@ -13,8 +13,6 @@
 pub mod fcm;
 mod interface;
 
-use std::fmt;
-
 pub use self::interface::{Message, Road, RoadAnswer, RoadError};
 use crate::store::Route;
 use crate::target::RoadKind;
@@ -47,13 +45,6 @@ impl Roads {
                 RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))
             }
         }
-    }
-}
-
-impl fmt::Debug for Roads {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let offered: Vec<_> = RoadKind::ALL.into_iter().filter(|r| self.offers(*r)).map(RoadKind::label).collect();
-        f.debug_struct("Roads").field("offered", &offered).finish()
     }
 }
 
