@@ -143,8 +143,6 @@ pub struct RelayConfig {
     /// Extra lines of the `[webpush]` table, whose `timeout_ms` follows `fcm_timeout_ms`
     /// (the queue's lease must outlast twice either road's timeout).
     pub webpush: Vec<String>,
-    /// Extra lines of the `[[fcm.projects]]` entry (e.g. its `sender_id`).
-    pub project: Vec<String>,
     /// Extra TOML appended after the generated tables (other tables).
     pub tables: String,
     pub credentials: Credentials,
@@ -165,7 +163,6 @@ impl RelayConfig {
             queue: Vec::new(),
             fcm: Vec::new(),
             webpush: Vec::new(),
-            project: Vec::new(),
             tables: String::new(),
             credentials: Credentials::Valid,
             env: Vec::new(),
@@ -199,11 +196,6 @@ impl RelayConfig {
         self.fcm.push(line.to_owned());
         self
     }
-    pub fn project(mut self, line: &str) -> Self {
-        self.project.push(line.to_owned());
-        self
-    }
-
     pub fn webpush(mut self, line: &str) -> Self {
         self.webpush.push(line.to_owned());
         self
@@ -256,13 +248,12 @@ impl RelayConfig {
         }
         format!(
             "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
-             [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n{project}\n\n{tables}",
+             [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",
             top = self.top_level.join("\n"),
             api = quoted(fcm_url),
             timeout = self.fcm_timeout_ms,
             fcm = self.fcm.join("\n"),
             creds = quoted(&credentials.display().to_string()),
-            project = self.project.join("\n"),
         )
     }
 }
