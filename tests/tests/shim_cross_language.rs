@@ -22,7 +22,7 @@ async fn shim_core_decodes_exactly_what_was_pushed() {
     let classes = root.join("android-shim/build/e2e");
     assert!(classes.is_dir(), "{} is missing: run `bash android-shim/build.sh` first (tests/run.sh does)", classes.display());
     for store in [StoreKind::Embedded, StoreKind::Redis] {
-        // With no [limits] or [queue] lines the extra TOML lands in the `[[fcm.projects]]` table.
+        // The raw lines continue the `[[fcm.projects]]` entry.
         let relay = Relay::start_with(RelayConfig::new(store).tables(&format!("sender_id = \"{SENDER_ID}\""))).await;
         let out = Command::new("bash")
             .arg(root.join("android-shim/run-e2e.sh"))
