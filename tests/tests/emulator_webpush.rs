@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uprelay_tests::emulator::{unix_now, EmulatorProcess};
 use uprelay_tests::relay::random_body;
-use uprelay_tests::webpush::{verified_vapid_claims, Keys, Signer};
+use uprelay_tests::relay::VapidSigner as Signer;
+use uprelay_tests::webpush::{verified_vapid_claims, Keys};
 
 /// `POST /emulator/webpush/tokens` for `vapid`: status and body.
 async fn issue(emu: &EmulatorProcess, vapid: &str) -> (StatusCode, Value) {
@@ -41,10 +42,15 @@ async fn push(emu: &EmulatorProcess, token: &str, headers: &[(&str, String)], bo
     (status, retry_after, resp.text().await.unwrap())
 }
 
+/// `vapid t=<JWT for aud and exp>, k=<signer's key>`.
+fn auth_for(signer: &Signer, aud: &str, exp: i64) -> String {
+    signer.authorization(&signer.jwt(aud, exp as u64))
+}
+
 /// The headers of a well-formed push signed by `signer` for the emulator's origin.
 fn good_headers(emu: &EmulatorProcess, signer: &Signer) -> Vec<(&'static str, String)> {
     vec![
-        ("authorization", signer.authorization(&emu.base_url, unix_now() + 3600)),
+        ("authorization", auth_for(&signer, &emu.base_url, unix_now() + 3600)),
         ("ttl", "60".into()),
         ("content-encoding", "aes128gcm".into()),
     ]
@@ -112,7 +118,7 @@ async fn pywebpush_reaches_an_issued_token_and_the_phone_decrypts_raw_data() {
 async fn raw_requests_get_google_refusals() {
     let emu = EmulatorProcess::start().await;
     let signer = Signer::new();
-    let token = token_for(&emu, &signer.public()).await;
+    let token = token_for(&emu, &signer.public_b64()).await;
     let ok = good_headers(&emu, &signer);
 
     let (status, _, text) = push(&emu, &token, &ok, vec![7; 100]).await;
@@ -128,22 +134,22 @@ async fn raw_requests_get_google_refusals() {
         ("4097 bytes", ok.clone(), vec![1; 4097], StatusCode::PAYLOAD_TOO_LARGE),
         (
             "aud of another service",
-            with(&ok, "authorization", signer.authorization("https://fcm.googleapis.com", unix_now() + 3600)),
+            with(&ok, "authorization", auth_for(&signer, "https://fcm.googleapis.com", unix_now() + 3600)),
             vec![1],
             StatusCode::FORBIDDEN,
         ),
         (
             "exp more than 24 h ahead",
-            with(&ok, "authorization", signer.authorization(&emu.base_url, unix_now() + 25 * 3600)),
+            with(&ok, "authorization", auth_for(&signer, &emu.base_url, unix_now() + 25 * 3600)),
             vec![1],
             StatusCode::FORBIDDEN,
         ),
-        ("exp passed", with(&ok, "authorization", signer.authorization(&emu.base_url, unix_now() - 10)), vec![1], StatusCode::FORBIDDEN),
+        ("exp passed", with(&ok, "authorization", auth_for(&signer, &emu.base_url, unix_now() - 10)), vec![1], StatusCode::FORBIDDEN),
         (
             "signed by one key, naming another",
             with(&ok, "authorization", {
-                let auth = Signer::new().authorization(&emu.base_url, unix_now() + 3600);
-                format!("{}k={}", auth.split("k=").next().unwrap(), signer.public())
+                let auth = auth_for(&Signer::new(), &emu.base_url, unix_now() + 3600);
+                format!("{}k={}", auth.split("k=").next().unwrap(), signer.public_b64())
             }),
             vec![1],
             StatusCode::FORBIDDEN,
@@ -161,7 +167,7 @@ async fn raw_requests_get_google_refusals() {
     let resp = emu
         .http
         .post(emu.url(&format!("/fcm/send/{token}")))
-        .header("authorization", signer.authorization(&emu.base_url, unix_now() + 3600))
+        .header("authorization", auth_for(&signer, &emu.base_url, unix_now() + 3600))
         .header("ttl", "99999999")
         .send()
         .await
@@ -181,8 +187,8 @@ async fn raw_requests_get_google_refusals() {
 async fn faults_apply_to_web_push_tokens() {
     let emu = EmulatorProcess::start().await;
     let signer = Signer::new();
-    let token = token_for(&emu, &signer.public()).await;
-    let other = token_for(&emu, &signer.public()).await;
+    let token = token_for(&emu, &signer.public_b64()).await;
+    let other = token_for(&emu, &signer.public_b64()).await;
     let ok = good_headers(&emu, &signer);
 
     emu.add_fault(json!({ "token": token, "error": "QUOTA_EXCEEDED", "retry_after": 7, "times": 1 })).await;

@@ -23,8 +23,9 @@
 //! token, 410 for an unsubscribed one, 403 for a late `exp`) are used as seen; the others
 //! are in the same terse style.
 
-mod tokens;
-mod vapid;
+mod refusal;
+pub(crate) mod tokens;
+pub(crate) mod vapid;
 
 use std::sync::atomic::Ordering;
 
@@ -32,51 +33,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 
 use crate::faults::FaultCode;
 use crate::inbox::{Rejected, Stats, Stored, StoredPush};
 use crate::oauth::request_authority;
 use crate::state::{Emulator, Inner};
 
-pub use tokens::TokenIssue;
-pub(crate) use tokens::WebPushTokens;
+use refusal::{Refusal, MSG_KEY_MISMATCH, MSG_NOT_FOUND};
 
 /// RFC 8030 §7.2 / RFC 8291: the largest body a push service must accept, and Google's limit.
 pub const MAX_BODY_BYTES: usize = 4096;
-
-const MSG_KEY_MISMATCH: &str = "the key in the authorization header does not correspond to the sender ID used to subscribe this user. Please ensure you are using the correct sender ID and server Key from the Firebase console.\n";
-const MSG_NOT_FOUND: &str =
-    "A valid push subscription endpoint should be specified in the URL as such: https://fcm.googleapis.com/wp/dHIoDxE7Hdg:APA91bH1Zj0kNa...\n";
-const MSG_GONE: &str = "push subscription has unsubscribed or expired.\n";
-
-/// A refusal of the Web Push service: a status, a short code for the inbox page's list of
-/// rejected sends, and the plain-text body.
-#[derive(Debug, Clone)]
-pub(crate) struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub text: String,
-    pub retry_after: Option<u64>,
-}
-
-impl Refusal {
-    pub(crate) fn new(status: StatusCode, code: &'static str, text: impl Into<String>) -> Refusal {
-        Refusal { status, code, text: text.into(), retry_after: None }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut resp =
-            (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], self.text).into_response();
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
 
 /// The RFC 8030 headers of one accepted push, as kept.
 struct PushHeaders {
@@ -110,9 +76,9 @@ pub(crate) async fn send(State(emu): State<Emulator>, Path(token): Path<String>,
 async fn check(inner: &Inner, token: &str, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<PushHeaders, Refusal> {
     // 1. VAPID, for this service's own origin.
     let origin = request_authority(headers, uri).map(|host| format!("http://{host}"));
-    let key = vapid::verify(&inner.webpush.jwts, headers.get(header::AUTHORIZATION), origin.as_deref())?;
+    let key = vapid::verify(&inner.webpush_jwts, headers.get(header::AUTHORIZATION), origin.as_deref())?;
     // 2. The token and the key it was issued for.
-    inner.webpush.tokens.check(token, &key, &inner.faults)?;
+    inner.webpush_tokens.check(token, &key, &inner.faults)?;
     // 3. RFC 8030's headers.
     let kept = push_headers(headers, body)?;
     // 4. Size.
@@ -224,16 +190,4 @@ fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, 
     }
     resp.headers_mut().insert("ttl", HeaderValue::from(ttl));
     resp
-}
-
-/// Standard padded base64 of a kept body, as microG's `gcm.rawData64`.
-pub(crate) fn raw_data64(raw: &[u8]) -> String {
-    STANDARD.encode(raw)
-}
-
-/// The Web Push side of the emulator's state: issued tokens and verified JWTs.
-#[derive(Default)]
-pub(crate) struct WebPush {
-    pub tokens: WebPushTokens,
-    pub jwts: vapid::VerifiedJwts,
 }

@@ -16,7 +16,7 @@ use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
-use super::Refusal;
+use super::refusal::Refusal;
 
 /// RFC 8292 §2: `exp` no more than 24 hours after the request.
 pub const MAX_EXP_AHEAD_SECS: i64 = 24 * 3600;

@@ -94,9 +94,9 @@ pub struct WebPushClient {
 }
 
 impl WebPushClient {
-    /// A client for `settings.api_url`, signing with `signer`.
-    pub fn new(settings: &WebPushSettings, signer: VapidSigner) -> anyhow::Result<WebPushClient> {
-        let base = settings.api_url.trim_end_matches('/');
+    /// A client for the service at `api_url`, signing with `signer`.
+    pub fn new(settings: &WebPushSettings, api_url: &str, signer: VapidSigner) -> anyhow::Result<WebPushClient> {
+        let base = api_url.trim_end_matches('/');
         let origin = origin_of(base).ok_or_else(|| anyhow::anyhow!("webpush.api_url: {base} is not an http(s) URL"))?;
         let wire = Wire::new(
             origin,
