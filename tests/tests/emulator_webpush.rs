@@ -212,3 +212,30 @@ async fn faults_apply_to_web_push_tokens() {
     assert_eq!(push(&emu, &token, &ok, vec![1]).await.0, StatusCode::NOT_FOUND, "a dead token stays dead");
     assert_eq!(emu.messages(Some(&token)).await.len(), 2);
 }
+
+/// The inbox page shows Web Push requests with their road, accepted and refused, beside
+/// FCM v1 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_page_shows_the_road() {
+    let emu = EmulatorProcess::start().await;
+    let signer = Signer::new();
+    let token = token_for(&emu, &signer.public_b64()).await;
+    let ok = good_headers(&emu, &signer);
+    assert_eq!(push(&emu, &token, &with(&ok, "topic", "news".into()), vec![3; 200]).await.0, StatusCode::CREATED);
+    assert_eq!(push(&emu, &token, &without(&ok, "ttl"), vec![3; 10]).await.0, StatusCode::BAD_REQUEST);
+
+    let mut page = uprelay_tests::browser::Browser::open(&format!("{}/", emu.base_url), 1200, 1200).await;
+    let shown = "document.querySelectorAll('#messages li[data-road=\"webpush\"]').length === 1 \
+                 && document.querySelectorAll('#rejected li[data-road=\"webpush\"]').length === 1";
+    assert!(page.wait_for(shown, Duration::from_secs(15)).await, "{}", page.eval("document.body.innerText").await);
+    let accepted = page.eval("document.querySelector('#messages li[data-road=\"webpush\"]').innerText").await;
+    let accepted = accepted.as_str().unwrap();
+    for expected in ["road Web Push", "TTL 60s", "topic news", "encoding aes128gcm", "raw data 200 B", &token[..8]] {
+        assert!(accepted.contains(expected), "{expected:?} not in {accepted:?}");
+    }
+    let refused = page.eval("document.querySelector('#rejected li[data-road=\"webpush\"]').innerText").await;
+    let refused = refused.as_str().unwrap();
+    for expected in ["road Web Push", "MISSING_TTL", "HTTP 400"] {
+        assert!(refused.contains(expected), "{expected:?} not in {refused:?}");
+    }
+}
