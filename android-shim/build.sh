@@ -3,8 +3,11 @@
 #   1. compiles the pure-Java core (and the build's own helper, tools/) and runs their JUnit tests,
 #   2. leaves the end-to-end check's classes in build/e2e (see run-e2e.sh),
 #   3. fetches android-23.jar and dx.jar from Debian bullseye into build/sdk (once),
-#   4. builds, dexes, packages, aligns and signs build/uprelay-shim-debug.apk, runs apksigner verify,
-#   5. checks the compiled manifest with aapt dump xmltree.
+#   4. builds the embeddable distributor (lib/: the core and the Android layer) as
+#      build/uprelay-distributor.aar (classes.jar + lib/AndroidManifest.xml) and .jar,
+#   5. builds, dexes, packages, aligns and signs build/uprelay-shim-debug.apk, the standalone app (app/:
+#      a status screen and the link activity over the library), runs apksigner verify,
+#   6. checks the compiled manifest with aapt dump xmltree.
 # Needs (Debian 12): default-jdk-headless junit4 libhamcrest-java libandroid-json-java aapt zipalign apksigner
 # Build-time defaults for the status screen: UPRELAY_RELAY_URL, UPRELAY_FCM_SENDER, UPRELAY_FCM_PROJECT.
 # Bullseye comes from the Debian mirrors this machine's apt uses (its sources.list and
@@ -17,6 +20,8 @@ cd "$here"
 start=$(date +%s)
 out=build
 src=app/src/main
+lib_src=lib/src/main/java
+lib_manifest=lib/AndroidManifest.xml
 test_src=app/src/test/java
 tools_src=tools/src
 tools_test=tools/test
@@ -80,7 +85,7 @@ step "compiling the core for the JVM"
 rm -rf "$out/jvm" "$out/e2e" && mkdir -p "$out/jvm/main" "$out/jvm/test" "$out/jvm/tools" "$out/e2e"
 find "$tools_src" -name '*.java' >"$out/jvm/tools-sources.txt"
 javac -encoding UTF-8 -Xlint:all -Werror -d "$out/jvm/tools" @"$out/jvm/tools-sources.txt"
-find "$src/java/org/uprelay/shim/core" -name '*.java' >"$out/jvm/core-sources.txt"
+find "$lib_src/org/uprelay/shim/core" -name '*.java' >"$out/jvm/core-sources.txt"
 javac -encoding UTF-8 --release 8 -Xlint:all,-serial -Werror -cp "$json_jar" -d "$out/jvm/main" @"$out/jvm/core-sources.txt"
 find "$test_src" "$tools_test" -name '*.java' >"$out/jvm/test-sources.txt"
 javac -encoding UTF-8 -Xlint:all -cp "$out/jvm/main:$out/jvm/tools:$json_jar:$junit_jar:$hamcrest_jar" -d "$out/jvm/test" \
@@ -129,6 +134,20 @@ else
     [ -n "$fetched" ] || die "bullseye's libandroid-23-java and dalvik-exchange are at none of: ${candidates[*]}; set UPRELAY_BULLSEYE_MIRROR"
 fi
 
+step "building the embeddable distributor"
+rm -rf "$out/lib" && mkdir -p "$out/lib/obj" "$out/lib/aar"
+find "$lib_src" -name '*.java' >"$out/lib/sources.txt"
+# No R: the library carries no resources, so an app includes it with nothing to merge but the manifest.
+javac -encoding UTF-8 -source 8 -target 8 -Xlint:all,-options,-serial -Werror -bootclasspath "$android_jar" \
+    -d "$out/lib/obj" @"$out/lib/sources.txt"
+jar cf "$out/uprelay-distributor.jar" -C "$out/lib/obj" .
+cp "$out/uprelay-distributor.jar" "$out/lib/aar/classes.jar"
+cp "$lib_manifest" "$out/lib/aar/AndroidManifest.xml"
+: >"$out/lib/aar/R.txt"
+rm -f "$out/uprelay-distributor.aar"
+(cd "$out/lib/aar" && jar cfM ../../uprelay-distributor.aar AndroidManifest.xml classes.jar R.txt)
+echo "built $out/uprelay-distributor.aar"
+
 step "building the APK"
 apk=$out/uprelay-shim-debug.apk
 rm -rf "$out/apk" && mkdir -p "$out/apk/gen" "$out/apk/obj" "$out/apk/overlay/values"
@@ -136,9 +155,9 @@ xml_escape() { sed -e 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\\"/g' -e "s/
 cat >"$out/apk/overlay/values/defaults.xml" <<EOF
 <?xml version="1.0" encoding="utf-8"?>
 <resources>
-    <string name="default_relay_url" translatable="false">"$(xml_escape "${UPRELAY_RELAY_URL:-}")"</string>
-    <string name="default_fcm_sender" translatable="false">"$(xml_escape "${UPRELAY_FCM_SENDER:-}")"</string>
-    <string name="default_fcm_project" translatable="false">"$(xml_escape "${UPRELAY_FCM_PROJECT:-}")"</string>
+    <string name="uprelay_relay_url" translatable="false">"$(xml_escape "${UPRELAY_RELAY_URL:-}")"</string>
+    <string name="uprelay_fcm_sender" translatable="false">"$(xml_escape "${UPRELAY_FCM_SENDER:-}")"</string>
+    <string name="uprelay_fcm_project" translatable="false">"$(xml_escape "${UPRELAY_FCM_PROJECT:-}")"</string>
 </resources>
 EOF
 # The first -S wins, so the generated defaults override the committed empty ones.
@@ -148,7 +167,9 @@ find "$src/java" "$out/apk/gen" -name '*.java' >"$out/apk/sources.txt"
 # Android's own class library as boot classpath: a JDK-only API (java.util.Base64, streams, ...)
 # fails here instead of crashing on the phone.
 javac -encoding UTF-8 -source 8 -target 8 -Xlint:all,-options,-serial -Werror -bootclasspath "$android_jar" \
-    -d "$out/apk/obj" @"$out/apk/sources.txt"
+    -cp "$out/uprelay-distributor.jar" -d "$out/apk/obj" @"$out/apk/sources.txt"
+# The standalone app is the thin wrapper: its own classes plus the library's, in one dex.
+cp -r "$out/lib/obj/." "$out/apk/obj/"
 java -cp "$dx_jar" com.android.dx.command.Main --dex --min-sdk-version=21 --output="$out/apk/classes.dex" "$out/apk/obj"
 (cd "$out/apk" && aapt add unaligned.apk classes.dex >/dev/null)
 zipalign -f -p 4 "$out/apk/unaligned.apk" "$out/apk/aligned.apk"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the project: Rust unit + end-to-end tests (real uprelay binary,
 # real redis-server, the FCM emulator, Python Web Push senders) and the Android shim's
-# JVM tests + APK build. Needs: cargo, python3, redis-server, a JDK and Debian's Android
-# tools (see .ci/run, which installs them on a fresh Debian machine).
+# JVM tests + APK build. On a fresh Debian 12 machine with Rust it first installs what the
+# tests need (tests/system-deps.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+bash tests/system-deps.sh
 
 # Python senders/decoders used by the end-to-end tests.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ece, firebase_admin, kubernetes_validate' 2>/dev/null; then

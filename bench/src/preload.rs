@@ -91,7 +91,7 @@ pub async fn preload(
                     id: DeviceId::generate(),
                     secret_hash: DeviceSecret::generate().hash(),
                     project: project.to_string(),
-                    fcm_token: token,
+                    target: uprelay::target::Target::FcmToken(token),
                     registrations: Vec::new(),
                 };
                 store.create_device(&device).await.map_err(|e| anyhow!("create_device: {e}"))?;

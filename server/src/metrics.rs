@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::target::RoadKind;
+
 /// Pushes by outcome (`delivered`, `queued`, `not_found`, `gone`, `throttled`, …).
 pub const PUSHES: &str = "uprelay_pushes_total";
 /// Pushes that reached the relay, by `ingress` (webpush, matrix) and content `encoding`
@@ -15,12 +17,11 @@ pub const PUSHES_RECEIVED: &str = "uprelay_pushes_received_total";
 /// Matrix gateway deliveries, one per pushkey, by `outcome` (delivered, rejected, transient)
 /// and `route` (local: one of this relay's endpoints; forwarded: another server's).
 pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
-/// FCM send requests by result (`ok`, `unregistered`, `unavailable`, …).
+/// Requests to a push service by `road` (fcm: FCM HTTP v1; webpush: Google's Web Push
+/// service) and `result` (`ok`, `unregistered`, `unavailable`, …).
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
-/// Time one FCM send request took (token, request and answer), seconds.
+/// Time one FCM v1 send request took (token, request and answer), seconds.
 pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
-/// Web Push road requests by result (`ok`, `not_found`, `gone`, `too_many_requests`, …).
-pub const WEBPUSH_REQUESTS: &str = "uprelay_webpush_requests_total";
 /// Time one Web Push request took (request and answer), seconds.
 pub const WEBPUSH_SEND_DURATION: &str = "uprelay_webpush_send_duration_seconds";
 /// OAuth access-token fetches by result (`ok`, `error`).
@@ -32,7 +33,8 @@ pub const FCM_ANOMALIES: &str = "uprelay_fcm_anomalies_total";
 pub const PUSH_DURATION: &str = "uprelay_push_duration_seconds";
 /// Registrations created or deleted (`op`).
 pub const REGISTRATIONS: &str = "uprelay_registrations_total";
-/// Device lifecycle events (`op`: created, deleted, token_rotated, token_dead).
+/// Device lifecycle events (`op`: created, deleted, token_rotated, target_moved (to
+/// another kind of target: token, FID, Web Push), token_dead (by `road`)).
 pub const DEVICES: &str = "uprelay_devices_total";
 
 /// Retry queue events (`result`: enqueued, full, delivered, retry, expired, endpoint_gone, dead_token).
@@ -41,7 +43,8 @@ pub const QUEUE: &str = "uprelay_queue_total";
 pub const QUEUE_LENGTH: &str = "uprelay_queue_length";
 /// Age of the oldest message in the retry queue, seconds; 0 when it is empty (sampled by the worker).
 pub const QUEUE_OLDEST_AGE: &str = "uprelay_queue_oldest_age_seconds";
-/// 1 from the moment the FCM circuit breaker opens until FCM next accepts a message, else 0.
+/// 1 from the moment a road's circuit breaker opens until its push service next accepts a
+/// message, else 0; by `road`.
 pub const BREAKER_OPEN: &str = "uprelay_breaker_open";
 /// Requests refused by a rate limiter (`limit`: push, device_create).
 pub const RATE_LIMITED: &str = "uprelay_rate_limited_total";
@@ -53,6 +56,12 @@ pub const STORE_DURATION: &str = "uprelay_store_duration_seconds";
 
 /// Connections closed at accept because `limits.max_connections` were open.
 pub const CONNECTIONS_REFUSED: &str = "uprelay_connections_refused_total";
+/// Bytes held by the verified-VAPID-JWT cache (bounded; see `webpush::vapid`).
+pub const VAPID_CACHE_BYTES: &str = "uprelay_vapid_cache_bytes";
+/// JWTs the verified-VAPID-JWT cache remembers (those of admitted pushes only).
+pub const VAPID_CACHE_ENTRIES: &str = "uprelay_vapid_cache_entries";
+/// Requests answered 429 because their client had `limits.max_requests_per_client` in flight.
+pub const CLIENT_REQUESTS_REFUSED: &str = "uprelay_client_requests_refused_total";
 
 /// HTTP/2 connections to FCM open now (the link's gauges are refreshed at each scrape;
 /// what `fcm.connections` must carry: about a hundred streams per connection).
@@ -128,7 +137,12 @@ fn pre_register() {
         metrics::counter!(OAUTH_REFRESHES, "result" => result).increment(0);
     }
     metrics::counter!(CONNECTIONS_REFUSED).increment(0);
-    metrics::gauge!(BREAKER_OPEN).set(0.0);
+    metrics::counter!(CLIENT_REQUESTS_REFUSED).increment(0);
+    metrics::gauge!(VAPID_CACHE_BYTES).set(0.0);
+    metrics::gauge!(VAPID_CACHE_ENTRIES).set(0.0);
+    for road in RoadKind::ALL {
+        metrics::gauge!(BREAKER_OPEN, "road" => road.label()).set(0.0);
+    }
 }
 
 /// Refresh the `process_*` gauges from `/proc/self` (Linux; elsewhere they are absent).
@@ -161,6 +175,11 @@ pub fn fcm_link(open: usize, opened: u64, in_flight: usize, in_flight_max: usize
     metrics::gauge!(FCM_IN_FLIGHT_MAX).set(in_flight_max as f64);
 }
 
+/// The retry queue holds `n` messages (leased ones included).
+pub fn queue_length(n: u64) {
+    metrics::gauge!(QUEUE_LENGTH).set(n as f64);
+}
+
 /// Count a failed store operation (`kind` is [`StoreError::label`](crate::store::StoreError::label)).
 pub fn store_error(kind: &'static str) {
     metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
@@ -171,9 +190,9 @@ pub fn oauth_refresh(ok: bool) {
     metrics::counter!(OAUTH_REFRESHES, "result" => if ok { "ok" } else { "error" }).increment(1);
 }
 
-/// The FCM circuit breaker opened (`true`) or closed again.
-pub fn breaker_open(open: bool) {
-    metrics::gauge!(BREAKER_OPEN).set(if open { 1.0 } else { 0.0 });
+/// The circuit breaker of `road` opened (`true`) or closed again.
+pub fn breaker_open(road: RoadKind, open: bool) {
+    metrics::gauge!(BREAKER_OPEN, "road" => road.label()).set(if open { 1.0 } else { 0.0 });
 }
 
 /// The retry queue's oldest message was enqueued at this unix ms (`None`: the queue is empty).
@@ -190,7 +209,8 @@ pub struct HotMetrics {
     received: [[Counter; 3]; 2],
     delivered: Counter,
     queued: Counter,
-    fcm_ok: Counter,
+    /// `FCM_REQUESTS` with result `ok`, by road.
+    road_ok: [Counter; RoadKind::ALL.len()],
     push_duration: Histogram,
     fcm_send_duration: Histogram,
     store_duration: Histogram,
@@ -211,7 +231,7 @@ pub fn hot() -> &'static HotMetrics {
             received,
             delivered: metrics::counter!(PUSHES, "outcome" => "delivered"),
             queued: metrics::counter!(PUSHES, "outcome" => "queued"),
-            fcm_ok: metrics::counter!(FCM_REQUESTS, "result" => "ok"),
+            road_ok: RoadKind::ALL.map(|road| metrics::counter!(FCM_REQUESTS, "road" => road.label(), "result" => "ok")),
             push_duration: metrics::histogram!(PUSH_DURATION),
             fcm_send_duration: metrics::histogram!(FCM_SEND_DURATION),
             store_duration: metrics::histogram!(STORE_DURATION),
@@ -250,11 +270,11 @@ impl HotMetrics {
         }
     }
 
-    /// Count one FCM send with this result label.
-    pub fn fcm_request(&self, result: &'static str) {
+    /// Count one request a road made to its push service, with this result label.
+    pub fn road_request(&self, road: RoadKind, result: &'static str) {
         match result {
-            "ok" => self.fcm_ok.increment(1),
-            other => metrics::counter!(FCM_REQUESTS, "result" => other).increment(1),
+            "ok" => self.road_ok[road.index()].increment(1),
+            other => metrics::counter!(FCM_REQUESTS, "road" => road.label(), "result" => other).increment(1),
         }
     }
 

@@ -11,8 +11,10 @@ use crate::config::Config;
 use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
 use crate::gateway::Gateway;
 use crate::relay::{Courier, Relay, RelayOptions, Worker};
+use crate::road::fcm::FcmRoad;
+use crate::road::webpush::{Identity, WebPushRoad};
+use crate::road::Roads;
 use crate::store::Store;
-use crate::webpush_road::{Identity, WebPushRoad};
 
 /// The service accounts of the configured Firebase projects (none in sandbox mode), each
 /// read through the FCM client's one parser. A bad file is a configuration error naming
@@ -85,14 +87,8 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
 
     let push_rate = config.limits.push_rate();
     let q = &config.queue;
-    let courier = Arc::new(Courier::new(
-        store.clone(),
-        fcm.clone(),
-        config.fcm.high_priority_from,
-        push_rate,
-        q.breaker_threshold,
-        q.breaker_cooldown_ms,
-    ));
+    let roads = Roads::new(FcmRoad::new(fcm.clone(), config.fcm.high_priority_from), webpush.clone());
+    let courier = Arc::new(Courier::new(store.clone(), roads, push_rate, q.breaker_threshold, q.breaker_cooldown_ms));
     let relay = Arc::new(Relay::new(store.clone(), courier.clone(), &config.public_base(), RelayOptions { push_rate, queue: q.clone() }));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = q.enabled.then(|| tokio::spawn(Worker::new(store.clone(), courier, q.clone()).run(stop_rx)));

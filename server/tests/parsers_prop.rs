@@ -38,6 +38,56 @@ fn header_name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A real P-256 key pair, made once. The "never passes" properties below need a key that is
+/// a curve point: with one that is not, every signature check fails whatever the verifier
+/// does, and the properties could not fail.
+fn signer() -> &'static (ring::signature::EcdsaKeyPair, VapidKey) {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    static PAIR: std::sync::OnceLock<(EcdsaKeyPair, VapidKey)> = std::sync::OnceLock::new();
+    PAIR.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let key = VapidKey::from_bytes(pair.public_key().as_ref()).expect("a generated P-256 point");
+        (pair, key)
+    })
+}
+
+const AUDIENCE: &str = "https://push.example.org";
+const NOW: u64 = 1_700_000_000;
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An ES256 JWT header and claims that the verifier accepts at [`NOW`], base64url.
+fn valid_header_and_claims() -> (String, String) {
+    let claims = format!(r#"{{"aud":"{AUDIENCE}","exp":{},"sub":"mailto:ops@example.org"}}"#, NOW + 3600);
+    (b64(br#"{"typ":"JWT","alg":"ES256"}"#), b64(claims.as_bytes()))
+}
+
+/// `vapid t=…, k=…` with the real key.
+fn authorization(jwt: &str) -> HeaderMap {
+    header_map(&[("authorization".into(), format!("vapid t={jwt}, k={}", signer().1.to_b64()).into_bytes())])
+}
+
+/// The control of the properties: a JWT signed with the key passes; one bit off in the
+/// signature does not.
+#[test]
+fn vapid_signed_jwt_passes_and_a_flipped_signature_bit_does_not() {
+    let (pair, key) = signer();
+    let (h, c) = valid_header_and_claims();
+    let input = format!("{h}.{c}");
+    let sig = pair.sign(&ring::rand::SystemRandom::new(), input.as_bytes()).unwrap();
+    let good = format!("{input}.{}", b64(sig.as_ref()));
+    assert!(VapidVerifier::new(AUDIENCE).verify(&VapidClaim::from_headers(&authorization(&good)), key, NOW).is_ok());
+    let mut bad = sig.as_ref().to_vec();
+    bad[10] ^= 1;
+    let bad = format!("{input}.{}", b64(&bad));
+    assert!(VapidVerifier::new(AUDIENCE).verify(&VapidClaim::from_headers(&authorization(&bad)), key, NOW).is_err());
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -82,22 +132,25 @@ proptest! {
         scheme in prop_oneof![Just("vapid t="), Just("WebPush "), Just("")],
         crypto in prop::collection::vec(any::<u8>(), 0..120),
     ) {
-        let key = VapidKey::from_bytes(&[4u8; 65]).unwrap();
-        let verifier = VapidVerifier::new("https://push.example.org");
+        let key = &signer().1;
+        let verifier = VapidVerifier::new(AUDIENCE);
         let mut value = scheme.as_bytes().to_vec();
         value.extend(auth);
         let h = header_map(&[("authorization".into(), value), ("crypto-key".into(), crypto)]);
-        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), &key, 1_700_000_000).is_err());
+        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), key, NOW).is_err());
     }
 
-    /// JWT-shaped garbage (three base64url parts) with the right key never passes.
+    /// JWT-shaped garbage (three base64url parts) with the right key never passes, also
+    /// when the header and claims are valid and only the signature is not the key's.
     #[test]
-    fn vapid_jwt_shaped_garbage_never_passes(a in "[A-Za-z0-9_-]{0,60}", b in "[A-Za-z0-9_-]{0,120}", c in "[A-Za-z0-9_-]{0,90}") {
-        let key = VapidKey::from_bytes(&[4u8; 65]).unwrap();
-        let verifier = VapidVerifier::new("https://push.example.org");
-        let value = format!("vapid t={a}.{b}.{c}, k={}", key.to_b64());
-        let h = header_map(&[("authorization".into(), value.into_bytes())]);
-        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), &key, 1_700_000_000).is_err());
+    fn vapid_jwt_shaped_garbage_never_passes(
+        a in prop_oneof!["[A-Za-z0-9_-]{0,60}", Just(valid_header_and_claims().0)],
+        b in prop_oneof!["[A-Za-z0-9_-]{0,120}", Just(valid_header_and_claims().1)],
+        c in prop_oneof!["[A-Za-z0-9_-]{0,90}", "[A-Za-z0-9_-]{86}"],
+    ) {
+        let verifier = VapidVerifier::new(AUDIENCE);
+        let h = authorization(&format!("{a}.{b}.{c}"));
+        prop_assert!(verifier.verify(&VapidClaim::from_headers(&h), &signer().1, NOW).is_err());
     }
 
     /// Key parsing accepts exactly the 65-byte uncompressed points.

@@ -138,6 +138,8 @@ pub struct RelayConfig {
     pub limits: Vec<String>,
     /// Lines of the `[queue]` table (e.g. `enabled = false`).
     pub queue: Vec<String>,
+    /// Extra lines of the `[fcm]` table (e.g. `high_priority_from = "high"`).
+    pub fcm: Vec<String>,
     /// Extra TOML appended after the generated tables (other tables).
     pub tables: String,
     pub credentials: Credentials,
@@ -156,6 +158,7 @@ impl RelayConfig {
             top_level: Vec::new(),
             limits: Vec::new(),
             queue: Vec::new(),
+            fcm: Vec::new(),
             tables: String::new(),
             credentials: Credentials::Valid,
             env: Vec::new(),
@@ -183,6 +186,10 @@ impl RelayConfig {
     }
     pub fn queue(mut self, line: &str) -> Self {
         self.queue.push(line.to_owned());
+        self
+    }
+    pub fn fcm(mut self, line: &str) -> Self {
+        self.fcm.push(line.to_owned());
         self
     }
     /// No per-endpoint push limit and no per-IP device-creation limit.
@@ -232,11 +239,12 @@ impl RelayConfig {
         }
         tables.push_str(&self.tables);
         format!(
-            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n\n\
+            "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",
             top = self.top_level.join("\n"),
             api = quoted(fcm_url),
             timeout = self.fcm_timeout_ms,
+            fcm = self.fcm.join("\n"),
             creds = quoted(&credentials.display().to_string()),
         )
     }
@@ -594,6 +602,27 @@ impl Relay {
     /// One sample of `/metrics` (`name{labels}` exactly as rendered); 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         metric_value(&self.metrics().await, series)
+    }
+
+    /// Wait (at most 20 s) until the relay reports nothing in flight to FCM and nothing in its
+    /// retry queue (leased messages included) on one `/metrics` page: from then on nothing
+    /// reaches FCM unless a new push comes. What "no duplicate arrives" checks wait for.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.metrics().await;
+            let (in_flight, queued) = (metric_value(&text, "uprelay_fcm_sends_in_flight"), metric_value(&text, "uprelay_queue_length"));
+            if in_flight == 0.0 && queued == 0.0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: still {in_flight} sends in flight and {queued} queued after 20 s\n{}",
+                self.config.name,
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A connection speaking raw HTTP/1.1 to the relay.

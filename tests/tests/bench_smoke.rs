@@ -159,8 +159,8 @@ fn compare_rejects_bad_arguments() {
 /// `--realistic` runs, in the same invocation, the default profile with 52-character tokens
 /// and the realistic profile (here with 16 connections instead of 2048, to stay small), each
 /// against its own emulator with the profile's latency, and prints per run the most sends in
-/// flight to FCM, the FCM connections opened and uprelay's open descriptors, then issue 18's
-/// targets. `--fcm-latency` and `--token-bytes` shape the default profile.
+/// flight to FCM, the FCM connections opened and uprelay's open descriptors, then the
+/// realistic targets. `--fcm-latency` and `--token-bytes` shape the default profile.
 #[test]
 fn realistic_profile_runs_beside_the_default_one() {
     let uprelay = bin_path("uprelay");
@@ -179,7 +179,7 @@ fn realistic_profile_runs_beside_the_default_one() {
     assert!(stdout.contains("C=32 B=1024") && stdout.contains("fcm.connections = 8, max_concurrent_requests = 8"), "{both}");
     assert!(stdout.contains("FCM latency 40 ± 20 ms, 1024-character access tokens"), "{both}");
     assert!(stdout.contains("FCM latency 5 ± 2 ms, 100-character access tokens"), "{both}");
-    let table = stdout.split("== targets (issue 18").nth(1).unwrap_or_else(|| panic!("no issue-18 table\n{both}"));
+    let table = stdout.split("== targets (realistic profile").nth(1).unwrap_or_else(|| panic!("no realistic targets table\n{both}"));
     for row in [
         "realistic: ≥ 90 %",
         "realistic, open loop at 90 %",

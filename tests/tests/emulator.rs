@@ -1078,7 +1078,12 @@ async fn sigterm_lets_an_h2c_send_in_flight_finish() {
             .json(&data_msg("in-flight", json!({})))
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The emulator took the send (its one-time fault is used up) and holds it for 500 ms.
+    let taken = uprelay_tests::eventually(Duration::from_secs(10), || async {
+        emu.faults().await["faults"].as_array().is_some_and(|f| f.is_empty())
+    })
+    .await;
+    assert!(taken, "the send never reached the emulator");
     let started = Instant::now();
     let exited = tokio::task::block_in_place(|| emu.child.terminate(Duration::from_secs(10)));
     assert!(exited, "emulator ignored SIGTERM\n{}", emu.child.output());

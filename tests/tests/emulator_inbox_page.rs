@@ -1,7 +1,7 @@
 //! The emulator's inbox page in a real headless Chromium, after pushes through a real relay:
 //! each message shown (decoded by the wire format), a split body shown once and reassembled,
 //! a fault added by clicking in the page failing the next push with its FCM error, and that
-//! rejected send shown. Also the guard in front of the controls and the page (issue 14 item 5):
+//! rejected send shown. Also the guard in front of the controls and the page:
 //! JSON-only writes, no foreign `Origin`, no foreign `Host` on loopback, loopback by default,
 //! standalone and in sandbox mode.
 

@@ -130,8 +130,11 @@ fn bad_realism_values_exit_2_naming_the_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_keeps_500_pushes_in_flight_to_a_distant_fcm() {
     run_bounded("500 pushes to FCM 50 ms away", TEST_LIMIT, async {
-        // 500 sender connections from one address: above the per-IP cap of a default relay.
-        let config = RelayConfig::new(StoreKind::Embedded).no_rate_limits().limit("max_connections_per_ip = 1000");
+        // 500 sender connections from one address: above the per-IP caps of a default relay.
+        let config = RelayConfig::new(StoreKind::Embedded)
+            .no_rate_limits()
+            .limit("max_connections_per_ip = 1000")
+            .limit("max_requests_per_client = 1000");
         let relay = Relay::start_with_emulator_args(config, &["--latency-ms", "50", "--keep", "0"]).await;
         let mut endpoints = Vec::new();
         for i in 0..20 {

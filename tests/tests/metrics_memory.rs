@@ -1,4 +1,4 @@
-//! Memory stays bounded when nobody scrapes `/metrics` (issue 14): the Prometheus recorder
+//! Memory stays bounded when nobody scrapes `/metrics`: the Prometheus recorder
 //! keeps every histogram sample until its upkeep (or a scrape) folds it into the buckets,
 //! so uprelay runs the upkeep on a timer.
 //!

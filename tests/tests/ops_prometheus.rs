@@ -230,27 +230,35 @@ async fn dashboard_case() {
         }
     };
     let check = async {
-        // Enough scrapes for rates over 10 s windows.
-        tokio::time::sleep(Duration::from_secs(12)).await;
-        let outcomes: BTreeSet<String> = prometheus
-            .query("sum by (outcome) (uprelay_pushes_total)")
-            .await
-            .iter()
-            .map(|s| s["metric"]["outcome"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        for o in ["delivered", "queued", "not_found", "gone", "throttled"] {
-            assert!(outcomes.contains(o), "Prometheus has no {o} pushes: {outcomes:?}");
-        }
-        let mut failures = Vec::new();
-        for (title, expr) in &queries {
-            let expr = substitute(expr);
-            let result = prometheus.query(&expr).await;
-            let finite = result.iter().any(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(f64::is_finite));
-            if !finite {
-                failures.push(format!("{title}: {expr} → {result:?}"));
+        // Until Prometheus has scraped enough for rates over 10 s windows: every outcome
+        // present and every panel query with data (or 45 s, then the checks fail).
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let outcomes: BTreeSet<String> = prometheus
+                .query("sum by (outcome) (uprelay_pushes_total)")
+                .await
+                .iter()
+                .map(|s| s["metric"]["outcome"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let mut failures: Vec<String> = ["delivered", "queued", "not_found", "gone", "throttled"]
+                .iter()
+                .filter(|o| !outcomes.contains(**o))
+                .map(|o| format!("Prometheus has no {o} pushes: {outcomes:?}"))
+                .collect();
+            for (title, expr) in &queries {
+                let expr = substitute(expr);
+                let result = prometheus.query(&expr).await;
+                let finite = result.iter().any(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(f64::is_finite));
+                if !finite {
+                    failures.push(format!("{title}: {expr} → {result:?}"));
+                }
             }
+            if failures.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "panel queries without data:\n{}", failures.join("\n"));
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        assert!(failures.is_empty(), "panel queries without data:\n{}", failures.join("\n"));
         // Messages for the failing token have waited since the load began.
         let oldest = prometheus.query("max(uprelay_queue_oldest_age_seconds)").await;
         let age: f64 = oldest[0]["value"][1].as_str().unwrap().parse().unwrap();

@@ -1,4 +1,4 @@
-//! Stricter input (issue 14), against the real binary:
+//! Stricter input, against the real binary:
 //! - instance names made only of dots (`.`, `..`, `...`) are refused (clients rewrite such
 //!   path segments, so the registration could never be deleted);
 //! - a VAPID key of the right shape that is not a P-256 point is refused at registration;

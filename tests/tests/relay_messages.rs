@@ -2,8 +2,6 @@
 //! waiting in the retry queue (204), and answers 404 for one already delivered, one
 //! cancelled before, an unknown one and a malformed id (every store).
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uprelay_tests::per_store;
@@ -42,8 +40,8 @@ async fn a_queued_message_can_be_cancelled_and_never_reaches_fcm(store: StoreKin
     let arrived = relay.wait_messages(&dev.token, 1).await;
     assert_eq!(arrived.len(), 1, "{arrived:?}");
     assert_eq!(arrived[0]["message"]["data"]["m"], kept.message_id(), "{arrived:?}");
-    // Give the worker a few more rounds: a cancelled message that came back would show now.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Nothing in flight and the queue empty: a cancelled message that came back would show now.
+    relay.wait_idle().await;
     assert!(relay.messages_with_id(&dev.token, &cancelled.message_id()).await.is_empty(), "the cancelled message reached FCM");
     assert_eq!(relay.messages(&dev.token).await.len(), 1);
 

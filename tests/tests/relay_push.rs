@@ -572,7 +572,7 @@ async fn fcm_transient_failures_are_queued_201_and_delivered_later(store: StoreK
         let m = r.message_id();
         let got = wait_for_message(&relay, &dev.token, &m, 1, 10).await;
         assert_eq!(decode_body(&got), body, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        relay.wait_idle().await;
         assert_eq!(relay.messages_with_id(&dev.token, &m).await.len(), 1, "{what}: delivered more than once");
     }
 

@@ -86,9 +86,12 @@ async fn graceful_shutdown_does_not_wait_for_silent_connections(store: StoreKind
     let mut relay = Relay::start_with(RelayConfig::new(store).limit("header_read_timeout_ms = 60000")).await;
     let dev = relay.create_device(&unique_token("silent")).await;
     let endpoint = relay.register(&dev, "app", None).await;
+    let fds = relay.metric("process_open_fds").await;
     let silent = tokio::net::TcpStream::connect(("127.0.0.1", relay.port)).await.expect("connect");
-    // Let the relay accept it before the signal.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The relay has accepted it (one more open file) before the signal.
+    let accepted =
+        uprelay_tests::eventually(std::time::Duration::from_secs(10), || async { relay.metric("process_open_fds").await > fds }).await;
+    assert!(accepted, "the relay did not accept the silent connection");
     relay.restart_graceful().await;
     drop(silent);
     let r = relay.push(&endpoint, &[("TTL", "60")], b"after".to_vec()).await;
@@ -113,8 +116,12 @@ async fn restart_keeps_queued_messages(store: StoreKind) {
     let r = relay.push(&endpoint, &[("TTL", "600")], b"kept across a crash".to_vec()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let m = r.message_id();
-    // Let the worker fail at least once more, then crash.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The worker fails at least once more, then the relay crashes.
+    let retried = uprelay_tests::eventually(std::time::Duration::from_secs(10), || async {
+        relay.metric("uprelay_queue_total{result=\"retry\"}").await >= 1.0
+    })
+    .await;
+    assert!(retried, "the worker never retried the queued message\n{}", relay.output());
     relay.restart().await;
     assert!(relay.messages(&dev.token).await.is_empty());
     relay.emulator.client.clear_faults().await;
@@ -132,6 +139,6 @@ async fn restart_keeps_queued_messages(store: StoreKind) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    relay.wait_idle().await;
     assert_eq!(relay.messages_with_id(&dev.token, &m).await.len(), 1, "delivered more than once");
 }

@@ -1,4 +1,4 @@
-//! Connection-level bounds and graceful shutdown (issue 5):
+//! Connection-level bounds and graceful shutdown:
 //! - slowloris: with `header_read_timeout_ms = 1000` clients that send half a request head
 //!   (at once, or one byte every 200 ms) are disconnected within ~2 s while a normal client
 //!   keeps getting prompt answers; a client that connects and sends nothing is cut off too;
@@ -7,7 +7,7 @@
 //! - a request head over `max_header_bytes` (16384 by default) → 431 and the connection is
 //!   closed; a head under it is served; the server stays healthy;
 //! - `request_timeout_ms = 1000`: a push whose body never completes → 408;
-//! - HTTP/2 (issue 14): with `idle_timeout_ms = 1000`, prior-knowledge connections that
+//! - HTTP/2: with `idle_timeout_ms = 1000`, prior-knowledge connections that
 //!   only answer pings get a GOAWAY and are closed within ~1 s of their last request, while
 //!   one that keeps sending requests stays; `max_connections_per_ip = 3`: a 4th connection
 //!   from one address is closed at once, and so are idle h2 ones past the cap;
@@ -276,7 +276,9 @@ async fn graceful_shutdown_finishes_in_flight_push(store: StoreKind) {
     let started = Instant::now();
     let in_flight = node.push(&slow_ep, &[("TTL", "600")], b"in flight at SIGTERM".to_vec());
     let signal = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // SIGTERM once the push is on its way to FCM (which holds it for 1.5 s).
+        let sending = eventually(Duration::from_secs(10), || async { node.metric("uprelay_fcm_sends_in_flight").await >= 1.0 }).await;
+        assert!(sending, "[{store}] the push never reached FCM");
         node.sigterm();
         let sent = Instant::now();
         // Once the listener is closed, new connections are refused (while the push is still running).
@@ -310,7 +312,7 @@ async fn graceful_shutdown_finishes_in_flight_push(store: StoreKind) {
 }
 
 /// An HTTP/2 prior-knowledge connection (the `h2` crate answers the server's pings by
-/// itself, as the idle clients of issue 14 did). The handle resolves when the connection
+/// itself, as idle clients that hold connections open do). The handle resolves when the connection
 /// ends, with how long after opening.
 async fn h2_connection(node: &Relay) -> (h2::client::SendRequest<bytes::Bytes>, tokio::task::JoinHandle<Duration>) {
     let tcp = node.raw().await;

@@ -125,7 +125,7 @@ async fn cluster_end_to_end() {
     assert_eq!(decode_body(&node.messages_with_id(&flaky.token, &m).await), b"queued in the cluster");
     let empty = eventually(Duration::from_secs(5), || async { cluster.cli(&["hlen", "{up:q}:msg"]).await == "0" }).await;
     assert!(empty, "retry queue not empty in the cluster");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.wait_idle().await;
     assert_eq!(node.messages_with_id(&flaky.token, &m).await.len(), 1, "queued message delivered twice");
 
     // Per-endpoint limiter (route + limiter keys in one slot, one script): burst 5, then 429.

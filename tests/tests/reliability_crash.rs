@@ -1,4 +1,4 @@
-//! Crash test (issue 5): with FCM failing every send (UNAVAILABLE), pushes are answered 201
+//! Crash test: with FCM failing every send (UNAVAILABLE), pushes are answered 201
 //! and kept in the store's retry queue; SIGKILL of the relay, during load and again during
 //! the drain, loses none of them. Counted by message id `m` in what the FCM emulator got.
 //!
@@ -54,10 +54,16 @@ async fn crash_loses_nothing(store: StoreKind) {
     assert!(retries > 0.0, "[{store}] the worker never retried while FCM failed:\n{metrics}");
     assert!(received(&emulator.client).await.is_empty(), "[{store}] FCM accepted something while failing every send");
 
-    // 2. SIGKILL (by the pid of our own child) 300 ms into another load.
+    // 2. SIGKILL (by the pid of our own child) once another load is under way (20 more
+    //    pushes queued).
     let pid = node.pid();
-    let (ledger_b, killed) = tokio::join!(push_load(&node, &routes, "inflight", 400, 600, 4), async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let enqueued = metric_value(&metrics, "uprelay_queue_total{result=\"enqueued\"}");
+    let (ledger_b, killed) = tokio::join!(push_load(&node, &routes, "inflight", 400, 600, 4), async {
+        let under_way = eventually(Duration::from_secs(20), || async {
+            node.metric("uprelay_queue_total{result=\"enqueued\"}").await >= enqueued + 20.0
+        })
+        .await;
+        assert!(under_way, "[{store}] the second load never got going");
         std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status().map(|s| s.success())
     });
     assert!(matches!(killed, Ok(true)), "kill -KILL {pid}: {killed:?}");

@@ -1,4 +1,4 @@
-//! Abuse resistance (issue 5): rate limits and load shedding answer with the right status
+//! Abuse resistance: rate limits and load shedding answer with the right status
 //! and a `Retry-After` that a well-behaved sender can honour.
 //! - per-endpoint push limit (GCRA): burst, then 429 + Retry-After; shared by two relays
 //!   on one Redis; waiting Retry-After seconds is enough to get through;
@@ -9,9 +9,9 @@
 //! - full retry queue (`max_len = 3`, FCM failing) → 503 + Retry-After, never a silent drop;
 //! - `trusted_proxies`: `X-Forwarded-For` read right to left, the first untrusted hop is
 //!   the client, an unparsable hop falls back to the peer, IPv6 clients count per /64, and
-//!   without trusted proxies the header is ignored (issue 14);
+//!   without trusted proxies the header is ignored;
 //! - a VAPID-restricted endpoint's limit is charged only for verified pushes: 200 unsigned
-//!   or wrongly signed POSTs leave the signed sender its whole burst (issue 14).
+//!   or wrongly signed POSTs leave the signed sender its whole burst.
 
 use std::time::{Duration, Instant};
 
@@ -154,8 +154,8 @@ async fn fcm_quota_exceeded_holds_back_without_push_limiter(store: StoreKind) {
 }
 
 /// FCM's quota is per device: after QUOTA_EXCEEDED on one endpoint, a push to another
-/// endpoint of the same device must not hit FCM before the Retry-After either (issue 5:
-/// "FCM QUOTA_EXCEEDED backs that device off").
+/// endpoint of the same device must not hit FCM before the Retry-After either: FCM
+/// QUOTA_EXCEEDED backs the whole device off.
 async fn fcm_quota_exceeded_holds_back_the_whole_device(store: StoreKind) {
     quota_case(RelayConfig::new(store), true).await
 }
@@ -322,7 +322,7 @@ async fn create_via(relay: &Relay, forwarded: &[&str]) -> Vec<u16> {
 
 /// `device_create_burst = 2` (and a slow refill). Behind the trusted proxy 127.0.0.1 (the
 /// test client), each real client has its own allowance whatever it writes to the left;
-/// the spoofs of issue 14 (an unparsable last hop after an invented one) count against
+/// the known spoofs (an unparsable last hop after an invented one) count against
 /// the proxy itself; one IPv6 /64 is one client. With no trusted proxy the header is ignored.
 async fn device_creation_counts_the_first_untrusted_hop(store: StoreKind) {
     let config = RelayConfig::new(store).private_store().limit("device_create_per_minute = 0.5").limit("device_create_burst = 2");

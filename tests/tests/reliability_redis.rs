@@ -1,4 +1,4 @@
-//! Redis-side chaos (issue 5):
+//! Redis-side chaos:
 //! - Redis (AOF, `appendfsync always`) SIGKILLed and restarted on its port and directory
 //!   while pushes keep coming and FCM fails: no 201-acknowledged message is lost, and the
 //!   relay recovers by itself (pushes are 201 again after the restart).

@@ -6,27 +6,23 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use uprelay::webpush_road::frame::parse;
-use uprelay::webpush_road::{Identity, Push, RoadError, Target, WebPushError, WebPushRoad, WebPushSettings};
+use uprelay::ids::MessageId;
+use uprelay::road::webpush::frame::parse;
+use uprelay::road::webpush::{DeliveryError, Identity, WebPushError, WebPushRoad, WebPushSettings};
+use uprelay::road::Message;
+use uprelay::target::WebPushSubscription;
 use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::relay::random_body;
 use uprelay_tests::webpush::{verified_vapid_claims, Keys};
 
 struct Phone {
     keys: Keys,
-    p256dh: [u8; 65],
-    auth: [u8; 16],
     token: String,
-}
-
-impl Phone {
-    fn target(&self) -> Target<'_> {
-        Target { token: &self.token, p256dh: &self.p256dh, auth: &self.auth }
-    }
+    subscription: WebPushSubscription,
 }
 
 fn road_to(emu: &EmulatorProcess) -> WebPushRoad {
@@ -43,14 +39,16 @@ async fn phone_for(emu: &EmulatorProcess, vapid: &str, name: &str) -> Phone {
     let resp: Value =
         emu.http.post(emu.url("/emulator/webpush/tokens")).json(&json!({ "vapid": vapid })).send().await.unwrap().json().await.unwrap();
     let token = resp["token"].as_str().unwrap_or_else(|| panic!("{resp}")).to_owned();
-    let p256dh = URL_SAFE_NO_PAD.decode(keys.get("p256dh")).unwrap().try_into().unwrap();
-    let auth = URL_SAFE_NO_PAD.decode(keys.get("auth")).unwrap().try_into().unwrap();
-    Phone { keys, p256dh, auth, token }
+    // The subscription as the distributor API parses what the phone registers.
+    let subscription = WebPushSubscription::parse(&token, keys.get("p256dh"), keys.get("auth")).unwrap();
+    Phone { keys, token, subscription }
 }
 
-fn push<'a>(id: &'a str, body: &'a [u8], topic: Option<&'a str>) -> Push<'a> {
-    Push { message_id: id, instance: "org.example.chat", body, ttl_secs: 3600, urgency: uprelay::webpush::Urgency::High, topic }
+fn message<'a>(id: &'a MessageId, body: &'a [u8], topic: Option<&'a str>) -> Message<'a> {
+    Message { id, body, ttl_secs: 3600, urgency: uprelay::webpush::Urgency::High, topic }
 }
+
+const INSTANCE: &str = "org.example.chat";
 
 #[tokio::test]
 async fn pushes_arrive_signed_encrypted_and_framed() {
@@ -58,10 +56,11 @@ async fn pushes_arrive_signed_encrypted_and_framed() {
     let road = road_to(&emu);
     let phone = phone_for(&emu, road.vapid_public_key(), "phone").await;
 
+    let (small_id, big_id) = (MessageId::generate(), MessageId::generate());
     let small = b"{\"type\":\"m.room.message\"}".to_vec();
-    road.deliver(phone.target(), push("m-small", &small, Some("chat1"))).await.unwrap();
+    road.deliver(&phone.subscription, INSTANCE, message(&small_id, &small, Some("chat1"))).await.unwrap();
     let big = random_body(4096 + 60);
-    road.deliver(phone.target(), push("m-big", &big, Some("chat1"))).await.unwrap();
+    road.deliver(&phone.subscription, INSTANCE, message(&big_id, &big, Some("chat1"))).await.unwrap();
 
     let kept = emu.messages(Some(&phone.token)).await;
     assert_eq!(kept.len(), 3, "one whole push and two halves: {kept:?}");
@@ -80,16 +79,16 @@ async fn pushes_arrive_signed_encrypted_and_framed() {
         let raw = STANDARD.decode(m["raw_data"].as_str().unwrap()).unwrap();
         assert!(raw.len() <= 4096, "{}", raw.len());
         // Google never sees the instance, the message id or the body in clear.
-        for secret in [&b"org.example.chat"[..], b"m-small", b"m-big", b"m.room.message"] {
+        for secret in [INSTANCE.as_bytes(), small_id.as_str().as_bytes(), big_id.as_str().as_bytes(), b"m.room.message"] {
             assert!(!raw.windows(secret.len()).any(|w| w == secret), "{:?} in clear", String::from_utf8_lossy(secret));
         }
         let frame = phone.keys.decrypt(&raw, "aes128gcm");
         let read = parse(&frame).expect("a version-1 frame");
-        assert_eq!(read.instance, "org.example.chat");
+        assert_eq!(read.instance, INSTANCE);
         match i {
-            0 => assert_eq!((read.part, read.message_id, read.body), (0, "m-small", &small[..])),
+            0 => assert_eq!((read.part, read.message_id, read.body), (0, small_id.as_str(), &small[..])),
             _ => {
-                assert_eq!((read.part as usize, read.message_id), (i, "m-big"));
+                assert_eq!((read.part as usize, read.message_id), (i, big_id.as_str()));
                 halves.extend_from_slice(read.body);
             }
         }
@@ -104,26 +103,31 @@ async fn the_services_refusals_come_back_as_its_status() {
     let emu = EmulatorProcess::start().await;
     let road = road_to(&emu);
     let phone = phone_for(&emu, road.vapid_public_key(), "phone").await;
-    let status_of = |r: Result<(), RoadError>| match r {
-        Err(RoadError::Service(WebPushError::Status { status, retry_after })) => (status, retry_after.map(|d| d.as_secs())),
+    let status_of = |r: Result<(), DeliveryError>| match r {
+        Err(DeliveryError::Service(WebPushError::Status { status, retry_after })) => (status, retry_after.map(|d| d.as_secs())),
         other => panic!("expected a refusal, got {other:?}"),
     };
+    let id = MessageId::generate();
+    let msg = message(&id, b"x", None);
 
     emu.add_fault(json!({ "token": phone.token, "error": "QUOTA_EXCEEDED", "retry_after": 42, "times": 1 })).await;
-    assert_eq!(status_of(road.deliver(phone.target(), push("m1", b"x", None)).await), (StatusCode::TOO_MANY_REQUESTS, Some(42)));
+    assert_eq!(status_of(road.deliver(&phone.subscription, INSTANCE, msg).await), (StatusCode::TOO_MANY_REQUESTS, Some(42)));
     emu.add_fault(json!({ "token": phone.token, "error": "UNAVAILABLE", "times": 1 })).await;
-    assert_eq!(status_of(road.deliver(phone.target(), push("m1", b"x", None)).await).0, StatusCode::SERVICE_UNAVAILABLE);
-    road.deliver(phone.target(), push("m1", b"x", None)).await.expect("delivered once the faults are spent");
+    assert_eq!(status_of(road.deliver(&phone.subscription, INSTANCE, msg).await).0, StatusCode::SERVICE_UNAVAILABLE);
+    road.deliver(&phone.subscription, INSTANCE, msg).await.expect("delivered once the faults are spent");
 
     // A token issued for another sender's key: 403.
     let foreign = phone_for(&emu, &uprelay_tests::relay::VapidSigner::new().public_b64(), "foreign").await;
-    assert_eq!(status_of(road.deliver(foreign.target(), push("m2", b"x", None)).await).0, StatusCode::FORBIDDEN);
+    assert_eq!(status_of(road.deliver(&foreign.subscription, INSTANCE, msg).await).0, StatusCode::FORBIDDEN);
     // Revoked: 410.
     let resp = emu.http.post(emu.url("/emulator/webpush/revoke")).json(&json!({ "token": phone.token })).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(status_of(road.deliver(phone.target(), push("m3", b"x", None)).await).0, StatusCode::GONE);
+    assert_eq!(status_of(road.deliver(&phone.subscription, INSTANCE, msg).await).0, StatusCode::GONE);
     // A token the service never issued: 404.
-    let unknown = Phone { token: "dGhpcyBpcyBub3Q:APA91bnever".into(), ..phone };
-    assert_eq!(status_of(road.deliver(unknown.target(), push("m4", b"x", None)).await).0, StatusCode::NOT_FOUND);
+    let unknown = Phone {
+        subscription: WebPushSubscription::parse("dGhpcyBpcyBub3Q:APA91bnever", phone.keys.get("p256dh"), phone.keys.get("auth")).unwrap(),
+        ..phone
+    };
+    assert_eq!(status_of(road.deliver(&unknown.subscription, INSTANCE, msg).await).0, StatusCode::NOT_FOUND);
     assert_eq!(emu.messages(None).await.len(), 1, "only the delivered push was kept");
 }

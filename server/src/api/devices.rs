@@ -18,10 +18,9 @@ use crate::clock::unix_ms;
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
 use crate::limits::{client_key, Admission};
 use crate::store::{AddOutcome, Device};
+use crate::target::{Target, TargetError, WebPushSubscription};
 use crate::webpush::VapidKey;
 
-/// Longest FCM token accepted (real ones are ~160 characters).
-const MAX_TOKEN_LEN: usize = 4096;
 /// Longest instance name; the alphabet keeps it safe in a URL path segment.
 const MAX_INSTANCE_LEN: usize = 128;
 
@@ -55,31 +54,54 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// The body of `POST /v1/devices` and `PUT /v1/devices/{id}`: exactly one target, and
+/// the Firebase project when not the default.
 #[derive(Deserialize)]
-struct CreateDevice {
-    fcm_token: String,
+struct DeviceBody {
+    fcm_token: Option<String>,
+    fcm_fid: Option<String>,
+    webpush: Option<WebPushBody>,
     project: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct UpdateDevice {
-    fcm_token: String,
+struct WebPushBody {
+    token: String,
+    p256dh: String,
+    auth: String,
+}
+
+impl From<TargetError> for ApiError {
+    fn from(e: TargetError) -> ApiError {
+        ApiError::bad_request(e.label(), e.to_string())
+    }
+}
+
+impl DeviceBody {
+    /// The one target the body names, parsed (a Web Push key is checked on the curve).
+    fn target(&self) -> Result<Target, ApiError> {
+        match (&self.fcm_token, &self.fcm_fid, &self.webpush) {
+            (Some(token), None, None) => Ok(Target::fcm_token(token)?),
+            (None, Some(fid), None) => Ok(Target::fcm_fid(fid)?),
+            (None, None, Some(w)) => Ok(Target::WebPush(WebPushSubscription::parse(&w.token, &w.p256dh, &w.auth)?)),
+            _ => Err(ApiError::bad_request("invalid_target", "give exactly one of fcm_token, fcm_fid and webpush")),
+        }
+    }
+}
+
+/// A Web Push target only where the relay offers the Web Push road: a device registered
+/// on a road that is off could never be reached.
+fn offered(state: &AppState, target: &Target) -> Result<(), ApiError> {
+    if matches!(target, Target::WebPush(_)) && state.inner.webpush.is_none() {
+        return Err(ApiError::bad_request("road_not_offered", "this relay does not offer the webpush road (see GET /v1/info)"));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
 struct AddRegistration {
     instance: String,
     vapid: Option<String>,
-}
-
-fn check_token(token: &str) -> Result<(), ApiError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_fcm_token",
-            format!("fcm_token must be 1 to {MAX_TOKEN_LEN} printable ASCII characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn check_instance(instance: &str) -> Result<(), ApiError> {
@@ -144,10 +166,11 @@ async fn create_device(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<CreateDevice>,
+    ApiJson(req): ApiJson<DeviceBody>,
 ) -> Result<Response, ApiError> {
     // Validate first: a client's own mistakes should not use up its allowance.
-    check_token(&req.fcm_token)?;
+    let target = req.target()?;
+    offered(&state, &target)?;
     if let (Some(rate), Some(ip)) = (state.inner.config.limits.device_create_rate(), client_ip(&state, peer, &headers)) {
         if let Admission::Limited(wait) = state.inner.store.admit(&format!("dc:{ip}"), &rate, unix_ms()).await? {
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "device_create").increment(1);
@@ -165,10 +188,10 @@ async fn create_device(
     };
     let id = DeviceId::generate();
     let secret = DeviceSecret::generate();
-    let device = Device { id: id.clone(), secret_hash: secret.hash(), project, fcm_token: req.fcm_token, registrations: Vec::new() };
+    let device = Device { id: id.clone(), secret_hash: secret.hash(), project, target, registrations: Vec::new() };
     state.inner.store.create_device(&device).await?;
     metrics::counter!(crate::metrics::DEVICES, "op" => "created").increment(1);
-    tracing::info!(device = %id, project = %device.project, "device registered");
+    tracing::info!(device = %id, project = %device.project, target = device.target.kind(), "device registered");
     Ok((StatusCode::CREATED, Json(json!({"device_id": id.as_str(), "secret": secret.reveal()}))).into_response())
 }
 
@@ -202,21 +225,39 @@ async fn show_device(State(state): State<AppState>, Path(device): Path<String>, 
         .iter()
         .map(|r| json!({"instance": r.instance, "endpoint": endpoint_url(&state, &r.endpoint), "vapid": r.vapid.as_ref().map(|k| k.to_b64())}))
         .collect();
-    Ok(Json(json!({"device_id": d.id.as_str(), "project": d.project, "registrations": regs})).into_response())
+    Ok(Json(json!({
+        "device_id": d.id.as_str(),
+        "project": d.project,
+        "road": d.target.road().label(),
+        "target": d.target.kind(),
+        "registrations": regs,
+    }))
+    .into_response())
 }
 
 async fn update_device(
     State(state): State<AppState>,
     Path(device): Path<String>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<UpdateDevice>,
+    ApiJson(req): ApiJson<DeviceBody>,
 ) -> Result<StatusCode, ApiError> {
     let d = authorize(&state, &headers, &device).await?;
-    check_token(&req.fcm_token)?;
-    if !state.inner.store.set_token(&d.id, &req.fcm_token).await? {
+    let target = req.target()?;
+    offered(&state, &target)?;
+    // A device keeps its Firebase project for life (its endpoints' sender checks and
+    // quotas are the project's); another project is another device.
+    if req.project.as_deref().is_some_and(|p| p != d.project) {
+        return Err(ApiError::bad_request("project_change", "a device's Firebase project cannot change; register a new device"));
+    }
+    // One store write replaces the whole target, across kinds and roads alike.
+    if !state.inner.store.set_target(&d.id, &target).await? {
         return Err(ApiError::unknown_device());
     }
-    metrics::counter!(crate::metrics::DEVICES, "op" => "token_rotated").increment(1);
+    let op = if target.kind() == d.target.kind() { "token_rotated" } else { "target_moved" };
+    metrics::counter!(crate::metrics::DEVICES, "op" => op).increment(1);
+    if op == "target_moved" {
+        tracing::info!(device = %d.id, from = d.target.kind(), to = target.kind(), "device moved to another target kind; endpoints kept");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

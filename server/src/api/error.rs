@@ -103,9 +103,9 @@ impl From<RelayError> for ApiError {
             RelayError::Upstream(_) => (StatusCode::BAD_GATEWAY, None),
             RelayError::Store(store) => return ApiError::from(store.clone()),
         };
-        // Internal details (FCM's answers) are logged, not told to app servers.
+        // Internal details (the push service's answers) are logged, not told to app servers.
         let message = match &e {
-            RelayError::Upstream(_) => "the relay's own request to FCM failed; the operator has been told".to_string(),
+            RelayError::Upstream(_) => "the relay's own request to the push service failed; the operator has been told".to_string(),
             other => other.to_string(),
         };
         ApiError { status, code, message, retry_after }
@@ -209,7 +209,9 @@ mod tests {
         }
         assert_eq!(answer(RelayError::Throttled(s)), (StatusCode::TOO_MANY_REQUESTS, "throttled", Some(s)));
         assert_eq!(answer(RelayError::Unavailable(s)), (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(s)));
-        assert_eq!(answer(RelayError::Upstream(FcmError::Timeout)), (StatusCode::BAD_GATEWAY, "upstream_error", None));
+        assert_eq!(answer(RelayError::Upstream(FcmError::Timeout.into())), (StatusCode::BAD_GATEWAY, "upstream_error", None));
+        let not_offered = RelayError::Upstream(crate::road::RoadError::NotOffered(crate::target::RoadKind::WebPush));
+        assert_eq!(answer(not_offered), (StatusCode::BAD_GATEWAY, "upstream_error", None));
         let down = RelayError::Store(StoreError::Unavailable("redis: connection refused".into()));
         assert_eq!(answer(down), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", Some(STORE_RETRY_AFTER)));
         let broken = RelayError::Store(StoreError::Internal("bad record".into()));

@@ -10,8 +10,8 @@ use crate::fcm::FcmClient;
 use crate::gateway::Gateway;
 use crate::limits::TrustedProxies;
 use crate::relay::Relay;
+use crate::road::webpush::WebPushRoad;
 use crate::store::Store;
-use crate::webpush_road::WebPushRoad;
 
 /// Shared state of every handler.
 #[derive(Clone)]

@@ -22,11 +22,30 @@ pub enum Priority {
     High,
 }
 
+/// Who an FCM v1 message goes to: exactly one of `message.token` and `message.fid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient<'a> {
+    /// A registration token (`message.token`).
+    Token(&'a str),
+    /// A Firebase Installation ID (`message.fid`).
+    Fid(&'a str),
+}
+
+impl<'a> Recipient<'a> {
+    /// The JSON member that names it, up to its value: `{"message":{"token":`.
+    fn opening(self) -> (&'static [u8], &'a str) {
+        match self {
+            Recipient::Token(t) => (br#"{"message":{"token":"#, t),
+            Recipient::Fid(f) => (br#"{"message":{"fid":"#, f),
+        }
+    }
+}
+
 /// What one push becomes on the FCM side.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
-    /// FCM registration token.
-    pub token: &'a str,
+    /// The device's token or FID.
+    pub recipient: Recipient<'a>,
     /// Instance (`i`).
     pub instance: &'a str,
     /// uprelay message id (`m`).
@@ -92,9 +111,10 @@ impl Outgoing<'_> {
             Payload::Raw(raw) => base64::encoded_len(raw.len(), true).expect("bodies are at most a few KB"),
             Payload::Encoded(b) => b.len(),
         };
-        let mut out = Vec::with_capacity(160 + self.token.len() + self.instance.len() + b_len);
-        out.extend_from_slice(br#"{"message":{"token":"#);
-        push_json_str(&mut out, self.token);
+        let (opening, recipient) = self.recipient.opening();
+        let mut out = Vec::with_capacity(160 + recipient.len() + self.instance.len() + b_len);
+        out.extend_from_slice(opening);
+        push_json_str(&mut out, recipient);
         out.extend_from_slice(br#","data":{"i":"#);
         push_json_str(&mut out, self.instance);
         out.extend_from_slice(br#","b":""#);
@@ -136,7 +156,7 @@ mod tests {
 
     fn outgoing(body: &[u8]) -> Outgoing<'_> {
         Outgoing {
-            token: "tok",
+            recipient: Recipient::Token("tok"),
             instance: "inst",
             message_id: "mid",
             body,
@@ -189,10 +209,22 @@ mod tests {
 
     #[test]
     fn client_supplied_strings_are_escaped() {
-        let o = Outgoing { token: "to\"k\\en", instance: "in\"st", ..outgoing(b"x") };
+        let o = Outgoing { recipient: Recipient::Token("to\"k\\en"), instance: "in\"st", ..outgoing(b"x") };
         let v: Value = serde_json::from_slice(&o.encode()[0]).unwrap();
         assert_eq!(v["message"]["token"], "to\"k\\en");
         assert_eq!(v["message"]["data"]["i"], "in\"st");
+    }
+
+    #[test]
+    fn a_fid_goes_as_message_fid_and_never_beside_a_token() {
+        for body in [&b"short"[..], &[7u8; 4096][..]] {
+            let o = Outgoing { recipient: Recipient::Fid("fW3x_Ab-9QeRtYuI0pLkJh"), ..outgoing(body) };
+            for part in o.encode() {
+                let v: Value = serde_json::from_slice(&part).unwrap();
+                assert_eq!(v["message"]["fid"], "fW3x_Ab-9QeRtYuI0pLkJh");
+                assert!(v["message"].get("token").is_none(), "{v}");
+            }
+        }
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Requests handled at once; more are shed with 503.
     pub max_concurrent_requests: usize,
+    /// Requests in flight from one client (an IPv4 address or an IPv6 /64; behind a
+    /// trusted proxy, the client it forwards for); more are answered 429 + Retry-After,
+    /// so one client cannot take every one of `max_concurrent_requests`.
+    pub max_requests_per_client: usize,
+    /// Concurrent streams (requests) one HTTP/2 connection may open.
+    pub max_streams_per_connection: u32,
+    /// Time a request may take to deliver its body once its head has arrived, ms
+    /// (a stalled body is answered 408 and gives its slot back).
+    pub body_read_timeout_ms: u64,
     /// Sustained pushes per second per endpoint; 0 turns the limit off. The default
     /// keeps a device with one endpoint under FCM's 240/min and 5000/h.
     pub push_rate_per_second: f64,
@@ -75,6 +84,15 @@ impl LimitsConfig {
         if self.request_timeout_ms == 0 {
             return Err(ConfigError::new("limits.request_timeout_ms", "must be positive"));
         }
+        if self.max_requests_per_client == 0 {
+            return Err(ConfigError::new("limits.max_requests_per_client", "must be positive"));
+        }
+        if !(1..=1000).contains(&self.max_streams_per_connection) {
+            return Err(ConfigError::new("limits.max_streams_per_connection", "must be between 1 and 1000"));
+        }
+        if self.body_read_timeout_ms == 0 {
+            return Err(ConfigError::new("limits.body_read_timeout_ms", "must be positive"));
+        }
         if self.max_connections == 0 || self.header_read_timeout_ms == 0 {
             return Err(ConfigError::new("limits", "max_connections and header_read_timeout_ms must be positive"));
         }
@@ -108,6 +126,13 @@ impl Default for LimitsConfig {
             max_api_body: 16 * 1024,
             request_timeout_ms: 15_000,
             max_concurrent_requests: 4_096,
+            // As many as a client may open HTTP/1 connections: a sender within its
+            // connection allowance never meets it, and one client holds 1/16 of the slots.
+            max_requests_per_client: 256,
+            // What one sender needs on one connection (FCM itself allows about 100).
+            max_streams_per_connection: 100,
+            // A push body is at most 4 KiB: a sender that has it sends it at once.
+            body_read_timeout_ms: 5_000,
             push_rate_per_second: 1.0,
             push_burst: 60,
             device_create_per_minute: 30.0,

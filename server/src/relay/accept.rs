@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::deliver::{Courier, Message, Outcome};
+use super::deliver::{Courier, Outcome};
 use super::queue;
 use super::settings::QueueConfig;
 use crate::clock::unix_ms;
-use crate::fcm::FcmError;
 use crate::ids::{EndpointId, MessageId};
 use crate::limits::{Admission, Rate};
+use crate::road::{Message, RoadError};
 use crate::store::{QueuedMessage, Store, StoreError};
 use crate::webpush::{Encoding, Topic, Ttl, Urgency, VapidClaim, VapidError, VapidVerifier};
 
@@ -79,7 +79,7 @@ pub enum RelayError {
     /// Unknown or deleted endpoint.
     #[error("no such endpoint")]
     NotFound,
-    /// FCM says the device is gone; its endpoints were deleted.
+    /// The push service says the device is gone; its endpoints were deleted.
     #[error("the device behind this endpoint is gone; the endpoint was deleted")]
     Gone,
     /// VAPID missing or invalid on a restricted endpoint.
@@ -88,12 +88,13 @@ pub enum RelayError {
     /// Too many messages for this device.
     #[error("too many messages for this device; retry later")]
     Throttled(Duration),
-    /// FCM unreachable and the message could not be kept.
+    /// The push service unreachable and the message could not be kept.
     #[error("push service temporarily unavailable; retry later")]
     Unavailable(Duration),
-    /// Our own fault towards FCM (credentials, request format).
+    /// Our own fault towards the push service (credentials, request format, a road this
+    /// relay does not offer).
     #[error("upstream push service rejected the relay: {0}")]
-    Upstream(FcmError),
+    Upstream(RoadError),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -163,12 +164,13 @@ impl Relay {
         // one is not (see `Store::route_admit`).
         let rate = self.options.push_rate.as_ref();
         let (route, mut admission) = self.store.route_admit(&push.endpoint, rate, now).await?.ok_or(RelayError::NotFound)?;
+        let mut newly_verified = None;
         if let Some(key) = &route.vapid {
             // Verified before anything is charged: whoever merely knows the URL must not
             // use up the real sender's allowance. The verifier caches verified JWTs, so
             // a signed sender pays for one signature check per JWT, and a flood of
             // unsigned requests costs only this lookup.
-            self.vapid.verify(&push.vapid, key, now / 1000)?;
+            newly_verified = self.vapid.verify(&push.vapid, key, now / 1000)?;
             if let Some(rate) = rate {
                 admission = self.store.admit_endpoint(&push.endpoint, rate, now).await?;
             }
@@ -177,10 +179,14 @@ impl Relay {
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "push").increment(1);
             return Err(RelayError::Throttled(wait.max(Duration::from_secs(1))));
         }
+        // Remembered only now: refused pushes (a new JWT each) must not fill the cache.
+        if let Some(verified) = newly_verified {
+            self.vapid.remember(verified);
+        }
         let message_id = MessageId::generate();
         let accepted = Accepted { message_id: message_id.clone(), ttl: push.ttl.secs(), queued: false };
         let queue_on = self.options.queue.enabled;
-        if queue_on && self.courier.breaker_open(now) {
+        if queue_on && self.courier.breaker_open(route.target.road(), now) {
             self.keep(&push, &message_id, now, None).await?;
             return Ok(Accepted { queued: true, ..accepted });
         }
@@ -198,12 +204,12 @@ impl Relay {
             Outcome::Rotated => Err(RelayError::Unavailable(Duration::from_secs(1))),
             Outcome::Throttled(wait) => Err(RelayError::Throttled(wait)),
             Outcome::Transient(after, e) if queue_on => {
-                tracing::debug!(endpoint = %push.endpoint, error = %e, "FCM send failed transiently; queued for retry");
+                tracing::debug!(endpoint = %push.endpoint, error = %e, "send failed transiently; queued for retry");
                 self.keep(&push, &message_id, now, after).await?;
                 Ok(Accepted { queued: true, ..accepted })
             }
             Outcome::Transient(after, e) => {
-                tracing::warn!(endpoint = %push.endpoint, error = %e, "FCM send failed transiently and the queue is off");
+                tracing::warn!(endpoint = %push.endpoint, error = %e, "send failed transiently and the queue is off");
                 Err(RelayError::Unavailable(after.unwrap_or(DEFAULT_RETRY_AFTER).max(Duration::from_secs(1))))
             }
             Outcome::Refused(e) => Err(RelayError::Upstream(e)),

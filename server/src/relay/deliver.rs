@@ -1,156 +1,113 @@
-//! Sending one message to its device through FCM, and the one decision about what FCM's
-//! answer means: for the message (delivered, gone, try again), for the device (delete it
-//! when its token is dead, hold its endpoints when FCM throttles it) and for the breaker.
-//! The live push and the retry worker both deliver through here, so they cannot disagree.
+//! Sending one message to its device through the road of its target, and the one
+//! decision about what the road's answer means: for the message (delivered, gone, try
+//! again), for the device (delete it when its target is dead, hold its endpoints when the
+//! push service throttles it) and for the road's breaker. The live push and the retry
+//! worker both deliver through here, so they cannot disagree, whatever the road.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fcm::message::{Outgoing, Priority};
-use crate::fcm::{ErrorClass, FcmClient, FcmError};
-use crate::ids::MessageId;
 use crate::limits::Rate;
+use crate::road::{Message, RoadAnswer, RoadError, Roads};
 use crate::store::{Route, Store, StoreError};
-use crate::webpush::Urgency;
+use crate::target::RoadKind;
 
 use super::breaker::Breaker;
 
-/// FCM asks for at least a minute of backoff on QUOTA_EXCEEDED.
+/// FCM asks for at least a minute of backoff on QUOTA_EXCEEDED; a push service that
+/// throttles without naming a time gets the same.
 const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// One message on its way to a device.
-#[derive(Debug, Clone, Copy)]
-pub struct Message<'a> {
-    /// uprelay's id (`m`), the same on every try.
-    pub id: &'a MessageId,
-    /// The body as the sender sent it.
-    pub body: &'a [u8],
-    /// Urgency of the push.
-    pub urgency: Urgency,
-    /// Seconds FCM may still keep it.
-    pub ttl_secs: u32,
-    /// Topic (FCM collapse key).
-    pub topic: Option<&'a str>,
-}
-
-/// What became of one delivery, after acting on FCM's answer.
+/// What became of one delivery, after acting on the road's answer.
 #[derive(Debug)]
 pub enum Outcome {
-    /// FCM accepted every part.
+    /// The push service accepted every part.
     Delivered,
-    /// The token is dead: the device and all its endpoints were deleted.
+    /// The target is dead: the device and all its endpoints were deleted.
     Gone,
-    /// FCM declared the token dead, but the device got a new one while we were sending:
-    /// the device lives on and a new try will use the new token.
+    /// The road declared the target dead, but the device got a new one (or moved road)
+    /// while we were sending: the device lives on and a new try will use the new target.
     Rotated,
-    /// FCM throttles this device: all its endpoints are held for this long.
+    /// The push service throttles this device: all its endpoints are held for this long.
     Throttled(Duration),
-    /// FCM failed transiently (the breaker was told); retry, not before the delay if FCM named one.
-    Transient(Option<Duration>, FcmError),
-    /// FCM refused our own request (credentials, project, format): not the sender's fault,
-    /// and no retry soon will fix it.
-    Refused(FcmError),
+    /// The road failed transiently (its breaker was told); retry, not before the delay
+    /// if the push service named one.
+    Transient(Option<Duration>, RoadError),
+    /// The road refused our own request (credentials, project, format, a road not
+    /// offered): not the sender's fault, and no retry soon will fix it.
+    Refused(RoadError),
 }
 
-/// Delivers messages to FCM and settles the answers; shared by the live path and the
-/// retry worker (one breaker for both).
+/// Delivers messages through the roads and settles the answers; shared by the live path
+/// and the retry worker (one breaker per road for both).
 pub struct Courier {
     store: Arc<dyn Store>,
-    fcm: Arc<FcmClient>,
-    breaker: Breaker,
-    high_priority_from: Urgency,
+    roads: Roads,
+    breakers: [Breaker; RoadKind::ALL.len()],
     push_rate: Option<Rate>,
 }
 
 impl Courier {
-    /// A courier over `store` and `fcm`. `push_rate` is the per-endpoint limiter, which a
-    /// hold must extend; `breaker` opens after `threshold` transient failures in a row.
-    pub fn new(
-        store: Arc<dyn Store>,
-        fcm: Arc<FcmClient>,
-        high_priority_from: Urgency,
-        push_rate: Option<Rate>,
-        breaker_threshold: u32,
-        breaker_cooldown_ms: u64,
-    ) -> Courier {
-        Courier { store, fcm, breaker: Breaker::new(breaker_threshold, breaker_cooldown_ms), high_priority_from, push_rate }
+    /// A courier over `store` and `roads`. `push_rate` is the per-endpoint limiter, which a
+    /// hold must extend; each road's breaker opens after `breaker_threshold` transient
+    /// failures in a row.
+    pub fn new(store: Arc<dyn Store>, roads: Roads, push_rate: Option<Rate>, breaker_threshold: u32, breaker_cooldown_ms: u64) -> Courier {
+        let breakers = RoadKind::ALL.map(|road| Breaker::new(road, breaker_threshold, breaker_cooldown_ms));
+        Courier { store, roads, breakers, push_rate }
     }
 
-    /// Whether new pushes should skip FCM now and wait in the queue.
-    pub fn breaker_open(&self, now_ms: u64) -> bool {
-        self.breaker.is_open(now_ms)
+    /// Whether new pushes on `road` should skip it now and wait in the queue.
+    pub fn breaker_open(&self, road: RoadKind, now_ms: u64) -> bool {
+        self.breakers[road.index()].is_open(now_ms)
     }
 
-    /// Send `msg` to the device behind `route` and settle FCM's answer.
+    /// Send `msg` to the device behind `route` and settle the road's answer.
     pub async fn deliver(&self, route: &Route, msg: Message<'_>) -> Result<Outcome, StoreError> {
-        match self.send(route, msg).await {
-            Ok(()) => {
-                self.breaker.success();
-                Ok(Outcome::Delivered)
+        let answer = self.roads.send(route, msg).await;
+        self.settle(route, answer).await
+    }
+
+    /// The one place that decides what a road's answer means, and acts on it.
+    async fn settle(&self, route: &Route, answer: RoadAnswer) -> Result<Outcome, StoreError> {
+        let road = route.target.road();
+        Ok(match answer {
+            RoadAnswer::Delivered => {
+                self.breakers[road.index()].success();
+                Outcome::Delivered
             }
-            Err(e) => self.settle(route, e).await,
-        }
-    }
-
-    async fn send(&self, route: &Route, msg: Message<'_>) -> Result<(), FcmError> {
-        let priority = if msg.urgency >= self.high_priority_from { Priority::High } else { Priority::Normal };
-        let outgoing = Outgoing {
-            token: &route.fcm_token,
-            instance: &route.instance,
-            message_id: msg.id.as_str(),
-            body: msg.body,
-            priority,
-            ttl_secs: msg.ttl_secs,
-            collapse_key: msg.topic,
-        };
-        for part in outgoing.encode() {
-            let result = self.fcm.send(&route.project, part).await;
-            let label = match &result {
-                Ok(_) => "ok",
-                Err(e) => e.label(),
-            };
-            crate::metrics::hot().fcm_request(label);
-            result?;
-        }
-        Ok(())
-    }
-
-    /// The one place that decides what a failed send means, and acts on it.
-    async fn settle(&self, route: &Route, e: FcmError) -> Result<Outcome, StoreError> {
-        Ok(match e.class() {
-            ErrorClass::DeadToken => {
-                // Only if the token is still the one FCM refused: a rotation that raced
-                // the send must not lose the device.
-                if self.store.delete_device_if_token(&route.device, &route.fcm_token).await? {
-                    tracing::info!(device = %route.device, reason = %e, "FCM token is dead; device and its endpoints deleted");
-                    metrics::counter!(crate::metrics::DEVICES, "op" => "token_dead").increment(1);
+            RoadAnswer::DeviceGone(e) => {
+                // Only if the whole target is still the one the road refused: a rotation
+                // or a move that raced the send must not lose the device.
+                if self.store.delete_device_if_target(&route.device, &route.target).await? {
+                    tracing::info!(device = %route.device, road = road.label(), target = route.target.kind(), reason = %e, "target is dead; device and its endpoints deleted");
+                    metrics::counter!(crate::metrics::DEVICES, "op" => "token_dead", "road" => road.label()).increment(1);
                     Outcome::Gone
                 } else {
                     Outcome::Rotated
                 }
             }
-            ErrorClass::Throttled(after) => {
+            RoadAnswer::Throttled(after, _) => {
                 let wait = after.unwrap_or(QUOTA_RETRY_AFTER).max(Duration::from_secs(1));
                 if let Err(err) = self.hold_device(route, wait).await {
                     // The answer to this message still carries the wait; only other
                     // endpoints of the device miss the hold.
-                    tracing::warn!(error = %err, "could not record FCM quota backoff");
+                    tracing::warn!(error = %err, "could not record the push service's backoff");
                 }
                 Outcome::Throttled(wait)
             }
-            ErrorClass::Transient(after) => {
-                self.breaker.failure(crate::clock::unix_ms());
+            RoadAnswer::Transient(after, e) => {
+                self.breakers[road.index()].failure(crate::clock::unix_ms());
                 Outcome::Transient(after, e)
             }
-            ErrorClass::OurFault => {
-                tracing::error!(project = %route.project, error = %e, "FCM rejected our request");
+            RoadAnswer::OurFault(e) => {
+                tracing::error!(road = road.label(), project = %route.project, error = %e, "the push service rejected our request");
                 Outcome::Refused(e)
             }
         })
     }
 
-    /// FCM's quota is per token: hold back every endpoint of the device, not just the
-    /// one that hit it.
+    /// Push services throttle per device: hold back every endpoint of the device, not
+    /// just the one that hit it.
     async fn hold_device(&self, route: &Route, wait: Duration) -> Result<(), StoreError> {
         let now = crate::clock::unix_ms();
         let Some(device) = self.store.device(&route.device).await? else { return Ok(()) };

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::deliver::{Courier, Message, Outcome};
+use super::deliver::{Courier, Outcome};
 use super::queue::backoff;
 use super::settings::QueueConfig;
 use crate::clock::unix_ms;
+use crate::road::Message;
 use crate::store::{QueuedMessage, Store, StoreError};
 
 /// How often the queue length gauge is sampled.
@@ -52,7 +53,7 @@ impl Worker {
             if now.saturating_sub(last_gauge) >= GAUGE_EVERY_MS {
                 last_gauge = now;
                 if let Ok(n) = self.store.queue_len().await {
-                    metrics::gauge!(crate::metrics::QUEUE_LENGTH).set(n as f64);
+                    crate::metrics::queue_length(n);
                 }
                 if let Ok(oldest) = self.store.queue_oldest_ms().await {
                     crate::metrics::queue_oldest(oldest, now);

@@ -4,12 +4,19 @@
 
 use super::model::{Device, QueuedMessage, Registration, Route, StoreError};
 use crate::ids::{DeviceId, EndpointId, SecretHash, SECRET_HASH_LEN};
+use crate::target::{Fid, Target, WebPushSubscription};
 use crate::webpush::VapidKey;
 
 const VERSION: u8 = 1;
 /// Embedded device records since secret hashes are 16 bytes (version 1 kept 32; the
-/// first 16 of those are the same hash, so version 1 still reads).
-const DEVICE_VERSION: u8 = 2;
+/// first 16 of those are the same hash, so version 1 still reads). Versions 1 and 2 hold
+/// an FCM token as text.
+const DEVICE_VERSION_TOKEN: u8 = 2;
+/// Embedded device records since a device's target may be a token, a FID or a Web Push
+/// subscription: the target as [`encode_target`] writes it.
+const DEVICE_VERSION: u8 = 3;
+/// Routes since targets are typed (version 1 held an FCM token as text; it still reads).
+const ROUTE_VERSION: u8 = 2;
 
 fn put_short(out: &mut Vec<u8>, s: &[u8]) {
     debug_assert!(s.len() <= u8::MAX as usize);
@@ -76,30 +83,36 @@ fn corrupt() -> StoreError {
     StoreError::Internal("undecodable record in store".into())
 }
 
-/// Route: version, device, instance, project, token, then the VAPID key if any.
+/// Route: version, device, instance, project, target ([`encode_target`]), then the VAPID
+/// key if any.
 pub fn encode_route(route: &Route) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + route.instance.len() + route.project.len() + route.fcm_token.len() + 88);
-    out.push(VERSION);
+    let target = encode_target(&route.target);
+    let mut out = Vec::with_capacity(8 + route.instance.len() + route.project.len() + target.len() + 88);
+    out.push(ROUTE_VERSION);
     put_short(&mut out, route.device.as_str().as_bytes());
     put_short(&mut out, route.instance.as_bytes());
     put_short(&mut out, route.project.as_bytes());
-    put_long(&mut out, route.fcm_token.as_bytes());
+    put_long(&mut out, &target);
     put_vapid(&mut out, route.vapid.as_ref());
     out
 }
 
-/// Inverse of [`encode_route`].
+/// Inverse of [`encode_route`]; also reads version 1 routes (an FCM token as text).
 pub fn decode_route(bytes: &[u8]) -> Result<Route, StoreError> {
     let mut r = Reader(bytes);
-    if r.take(1)?[0] != VERSION {
+    let version = r.take(1)?[0];
+    if version != VERSION && version != ROUTE_VERSION {
         return Err(corrupt());
     }
     let device = DeviceId::parse(Reader::str(r.short()?)?).ok_or_else(corrupt)?;
     let instance = Reader::str(r.short()?)?.to_owned();
     let project = Reader::str(r.short()?)?.to_owned();
-    let fcm_token = Reader::str(r.long()?)?.to_owned();
+    let target = match version {
+        VERSION => Target::FcmToken(Reader::str(r.long()?)?.to_owned()),
+        _ => decode_target(r.long()?)?,
+    };
     let vapid = r.rest_vapid()?;
-    Ok(Route { device, instance, vapid, project, fcm_token })
+    Ok(Route { device, instance, vapid, project, target })
 }
 
 /// A registration's value (the instance is its key): endpoint id, then the VAPID key if any.
@@ -203,6 +216,12 @@ const APA: &str = "APA91b";
 const TOKEN_RAW: u8 = 0;
 const TOKEN_PACKED: u8 = 1;
 const TOKEN_PACKED_APA: u8 = 2;
+/// A target's first byte beyond the token marks (which mean an FCM registration token, as
+/// every record written before targets were typed holds): a FID, packed.
+const TARGET_FID: u8 = 3;
+/// A Web Push subscription: p256dh (65 bytes), auth (16), then its token as
+/// [`encode_token`] writes it.
+const TARGET_WEBPUSH: u8 = 4;
 
 fn sixbit_value(c: u8) -> Option<u8> {
     Some(match c {
@@ -241,8 +260,14 @@ fn packed_token(token: &str) -> Option<Vec<u8>> {
     }
     let mut out = Vec::with_capacity(3 + (chars * 6).div_ceil(8));
     out.extend_from_slice(&[mark, id.len() as u8, chars as u8]);
+    pack_sixbit(id.bytes().chain(rest.bytes()), &mut out)?;
+    Some(out)
+}
+
+/// Append base64url characters at 6 bits each; `None` at a character outside the alphabet.
+fn pack_sixbit(chars: impl Iterator<Item = u8>, out: &mut Vec<u8>) -> Option<()> {
     let (mut acc, mut bits) = (0u32, 0u32);
-    for c in id.bytes().chain(rest.bytes()) {
+    for c in chars {
         acc = acc << 6 | sixbit_value(c)? as u32;
         bits += 6;
         if bits >= 8 {
@@ -253,7 +278,62 @@ fn packed_token(token: &str) -> Option<Vec<u8>> {
     if bits > 0 {
         out.push((acc << (8 - bits)) as u8);
     }
-    Some(out)
+    Some(())
+}
+
+/// A device's target: an FCM token as [`encode_token`] writes it (so the bytes of every
+/// record written before targets were typed read as tokens, unchanged), a FID as a mark
+/// and its 22 characters in 17 bytes, or a Web Push subscription as a mark, its keys and
+/// its token. Deterministic, so scripts can compare encoded targets.
+pub fn encode_target(target: &Target) -> Vec<u8> {
+    match target {
+        Target::FcmToken(token) => encode_token(token),
+        Target::FcmFid(fid) => {
+            let mut out = Vec::with_capacity(1 + (Fid::LEN * 6).div_ceil(8));
+            out.push(TARGET_FID);
+            pack_sixbit(fid.as_str().bytes(), &mut out).expect("a FID is base64url");
+            out
+        }
+        Target::WebPush(sub) => {
+            let mut out = Vec::with_capacity(1 + 65 + 16 + 3 + sub.token().len());
+            out.push(TARGET_WEBPUSH);
+            out.extend_from_slice(sub.p256dh());
+            out.extend_from_slice(sub.auth());
+            out.extend_from_slice(&encode_token(sub.token()));
+            out
+        }
+    }
+}
+
+/// Inverse of [`encode_target`].
+pub fn decode_target(bytes: &[u8]) -> Result<Target, StoreError> {
+    match bytes.first() {
+        Some(&TARGET_FID) => {
+            let packed = &bytes[1..];
+            if packed.len() != (Fid::LEN * 6).div_ceil(8) {
+                return Err(corrupt());
+            }
+            let mut text = [0u8; Fid::LEN];
+            let (mut acc, mut bits, mut bytes_in) = (0u32, 0u32, packed.iter());
+            for c in &mut text {
+                if bits < 6 {
+                    acc = acc << 8 | *bytes_in.next().ok_or_else(corrupt)? as u32;
+                    bits += 8;
+                }
+                bits -= 6;
+                *c = SIXBIT[((acc >> bits) & 63) as usize];
+                acc &= (1 << bits) - 1;
+            }
+            let text = std::str::from_utf8(&text).map_err(|_| corrupt())?;
+            Fid::parse(text).map(Target::FcmFid).ok_or_else(corrupt)
+        }
+        Some(&TARGET_WEBPUSH) => {
+            let mut r = Reader(&bytes[1..]);
+            let (p256dh, auth) = (r.take(65)?, r.take(16)?);
+            WebPushSubscription::from_parts(decode_token(r.0)?, p256dh, auth).map(Target::WebPush).ok_or_else(corrupt)
+        }
+        _ => decode_token(bytes).map(Target::FcmToken),
+    }
 }
 
 /// Inverse of [`encode_token`].
@@ -297,34 +377,37 @@ pub fn decode_token(bytes: &[u8]) -> Result<String, StoreError> {
 }
 
 /// A device's own field in a Redis bucket: secret hash, the project's number in the
-/// store's project table, then the token as [`encode_token`] writes it — scripts read the
-/// encoded token from byte [`DEVICE_TOKEN_AT`] (1-based) on.
-pub fn encode_device_head(secret_hash: &SecretHash, project: u8, token: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(SECRET_HASH_LEN + 1 + 3 + token.len());
+/// store's project table, then the target as [`encode_target`] writes it — scripts read
+/// the encoded target from byte [`DEVICE_TARGET_AT`] (1-based) on. Heads written before
+/// targets were typed hold a token there in the same encoding, so they read unchanged.
+pub fn encode_device_head(secret_hash: &SecretHash, project: u8, target: &Target) -> Vec<u8> {
+    let target = encode_target(target);
+    let mut out = Vec::with_capacity(SECRET_HASH_LEN + 1 + target.len());
     out.extend_from_slice(secret_hash);
     out.push(project);
-    out.extend_from_slice(&encode_token(token));
+    out.extend_from_slice(&target);
     out
 }
 
-/// 1-based offset of the encoded token in a device head, as Lua's `string.sub` counts.
-pub const DEVICE_TOKEN_AT: usize = SECRET_HASH_LEN + 2;
+/// 1-based offset of the encoded target in a device head, as Lua's `string.sub` counts.
+pub const DEVICE_TARGET_AT: usize = SECRET_HASH_LEN + 2;
 
-/// Inverse of [`encode_device_head`]: (secret hash, project number, token).
-pub fn decode_device_head(bytes: &[u8]) -> Result<(SecretHash, u8, String), StoreError> {
+/// Inverse of [`encode_device_head`]: (secret hash, project number, target).
+pub fn decode_device_head(bytes: &[u8]) -> Result<(SecretHash, u8, Target), StoreError> {
     let mut r = Reader(bytes);
     let secret_hash: SecretHash = r.take(SECRET_HASH_LEN)?.try_into().map_err(|_| corrupt())?;
     let project = r.take(1)?[0];
-    Ok((secret_hash, project, decode_token(r.0)?))
+    Ok((secret_hash, project, decode_target(r.0)?))
 }
 
-/// The whole device for the embedded store: secret hash, project, token, registrations.
+/// The whole device for the embedded store: secret hash, project, target, registrations.
 pub fn encode_device(d: &Device) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + d.fcm_token.len() + d.registrations.len() * 160);
+    let target = encode_target(&d.target);
+    let mut out = Vec::with_capacity(64 + target.len() + d.registrations.len() * 160);
     out.push(DEVICE_VERSION);
     out.extend_from_slice(&d.secret_hash);
     put_short(&mut out, d.project.as_bytes());
-    put_long(&mut out, d.fcm_token.as_bytes());
+    put_long(&mut out, &target);
     for reg in &d.registrations {
         put_short(&mut out, reg.instance.as_bytes());
         put_short(&mut out, &encode_registration(&reg.endpoint, reg.vapid.as_ref()));
@@ -335,20 +418,24 @@ pub fn encode_device(d: &Device) -> Vec<u8> {
 /// Inverse of [`encode_device`].
 pub fn decode_device(id: &DeviceId, bytes: &[u8]) -> Result<Device, StoreError> {
     let mut r = Reader(bytes);
-    let stored_hash_len = match r.take(1)?[0] {
+    let version = r.take(1)?[0];
+    let stored_hash_len = match version {
         VERSION => 32,
-        DEVICE_VERSION => SECRET_HASH_LEN,
+        DEVICE_VERSION_TOKEN | DEVICE_VERSION => SECRET_HASH_LEN,
         _ => return Err(corrupt()),
     };
     let secret_hash: SecretHash = r.take(stored_hash_len)?[..SECRET_HASH_LEN].try_into().map_err(|_| corrupt())?;
     let project = Reader::str(r.short()?)?.to_owned();
-    let fcm_token = Reader::str(r.long()?)?.to_owned();
+    let target = match version {
+        DEVICE_VERSION => decode_target(r.long()?)?,
+        _ => Target::FcmToken(Reader::str(r.long()?)?.to_owned()),
+    };
     let mut registrations = Vec::new();
     while !r.0.is_empty() {
         let instance = Reader::str(r.short()?)?;
         registrations.push(decode_registration(instance, r.short()?)?);
     }
-    Ok(Device { id: id.clone(), secret_hash, project, fcm_token, registrations })
+    Ok(Device { id: id.clone(), secret_hash, project, target, registrations })
 }
 
 /// Queued message: version, id, endpoint, expiry, urgency, attempts, topic, body.
@@ -412,10 +499,97 @@ mod tests {
                 instance: "inst-1".into(),
                 vapid,
                 project: "proj".into(),
-                fcm_token: "t".repeat(300),
+                target: Target::FcmToken("t".repeat(300)),
             };
             assert_eq!(decode_route(&encode_route(&r)).unwrap(), r);
         }
+    }
+
+    fn fid() -> Fid {
+        Fid::parse("fW3x_Ab-9QeRtYuI0pLkJh").unwrap()
+    }
+
+    fn subscription() -> WebPushSubscription {
+        let mut p256dh = [9u8; 65];
+        p256dh[0] = 4;
+        WebPushSubscription::from_parts(format!("{}:APA91b{}", "dX".repeat(11), "w".repeat(134)), &p256dh, &[3; 16]).unwrap()
+    }
+
+    fn targets() -> Vec<Target> {
+        vec![
+            Target::FcmToken(format!("{}:APA91b{}", "cZ3x_Ab-9QeRtYuI0pLkJh", "x".repeat(134))),
+            Target::FcmToken("not a packed token".into()),
+            Target::FcmFid(fid()),
+            Target::WebPush(subscription()),
+            Target::WebPush(WebPushSubscription::from_parts("raw token".into(), &[4; 65], &[0; 16]).unwrap()),
+        ]
+    }
+
+    #[test]
+    fn every_target_kind_round_trips_compactly_and_cuts_are_errors() {
+        for t in targets() {
+            let bytes = encode_target(&t);
+            assert_eq!(decode_target(&bytes).unwrap(), t);
+            // A raw token cut short is a shorter raw token; a FID, a subscription's keys and
+            // the token's mark cannot be cut.
+            let uncuttable = match t {
+                Target::FcmToken(_) => 0,
+                Target::FcmFid(_) => bytes.len(),
+                Target::WebPush(_) => 1 + 65 + 16 + 1,
+            };
+            for n in 0..uncuttable {
+                assert!(decode_target(&bytes[..n]).is_err(), "{t:?} cut at {n} decoded");
+            }
+        }
+        assert_eq!(encode_target(&Target::FcmFid(fid())).len(), 18, "a FID is a mark and 17 bytes");
+        // Every encoding is distinct from every other: the dead-target guard compares bytes.
+        let all: Vec<Vec<u8>> = targets().iter().map(encode_target).collect();
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| a != b));
+        }
+    }
+
+    #[test]
+    fn a_packed_fid_that_is_not_fid_shaped_is_corrupt() {
+        // 22 `A`s pack fine but start outside c–f.
+        let mut bytes = vec![TARGET_FID];
+        pack_sixbit(b"AAAAAAAAAAAAAAAAAAAAAA".iter().copied(), &mut bytes).unwrap();
+        assert!(decode_target(&bytes).is_err());
+    }
+
+    #[test]
+    fn routes_and_devices_of_every_kind_round_trip() {
+        for target in targets() {
+            let r = Route { device: DeviceId::generate(), instance: "i".into(), vapid: None, project: "p".into(), target: target.clone() };
+            assert_eq!(decode_route(&encode_route(&r)).unwrap(), r);
+            let d = Device {
+                id: DeviceId::generate(),
+                secret_hash: [1; SECRET_HASH_LEN],
+                project: "p".into(),
+                target: target.clone(),
+                registrations: vec![],
+            };
+            assert_eq!(decode_device(&d.id, &encode_device(&d)).unwrap(), d);
+            let head = encode_device_head(&[5; SECRET_HASH_LEN], 3, &target);
+            assert_eq!(decode_device_head(&head).unwrap(), ([5; SECRET_HASH_LEN], 3, target));
+        }
+    }
+
+    /// Routes as the release before typed targets wrote them (version 1, the token as text).
+    #[test]
+    fn version_one_routes_still_read_as_tokens() {
+        let device = DeviceId::generate();
+        let mut old = vec![VERSION];
+        put_short(&mut old, device.as_str().as_bytes());
+        put_short(&mut old, b"inst");
+        put_short(&mut old, b"proj");
+        put_long(&mut old, b"old:APA91btoken");
+        put_vapid(&mut old, None);
+        let r = decode_route(&old).unwrap();
+        assert_eq!(
+            (r.device, r.instance.as_str(), r.project.as_str(), r.target),
+            (device, "inst", "proj", Target::FcmToken("old:APA91btoken".into()))
+        );
     }
 
     #[test]
@@ -474,9 +648,10 @@ mod tests {
     #[test]
     fn device_head_round_trips_and_rejects_cuts() {
         let token = format!("{}:APA91b{}", "A".repeat(22), "b".repeat(134));
-        let bytes = encode_device_head(&[5; SECRET_HASH_LEN], 3, &token);
-        assert_eq!(decode_device_head(&bytes).unwrap(), ([5; SECRET_HASH_LEN], 3, token.clone()));
-        assert_eq!(&bytes[DEVICE_TOKEN_AT - 1..], encode_token(&token).as_slice());
+        let bytes = encode_device_head(&[5; SECRET_HASH_LEN], 3, &Target::FcmToken(token.clone()));
+        assert_eq!(decode_device_head(&bytes).unwrap(), ([5; SECRET_HASH_LEN], 3, Target::FcmToken(token.clone())));
+        // A token is where, and as, heads written before typed targets hold it.
+        assert_eq!(&bytes[DEVICE_TARGET_AT - 1..], encode_token(&token).as_slice());
         for n in 0..bytes.len() {
             assert!(decode_device_head(&bytes[..n]).is_err(), "a head cut at {n} bytes decoded");
         }
@@ -489,7 +664,12 @@ mod tests {
         put_short(&mut old, b"p");
         put_long(&mut old, b"tok");
         let d = decode_device(&DeviceId::generate(), &old).unwrap();
-        assert_eq!((d.secret_hash, d.project.as_str(), d.fcm_token.as_str()), ([4; SECRET_HASH_LEN], "p", "tok"));
+        assert_eq!((d.secret_hash, d.project.as_str(), d.target), ([4; SECRET_HASH_LEN], "p", Target::FcmToken("tok".into())));
+        let mut v2 = vec![DEVICE_VERSION_TOKEN];
+        v2.extend_from_slice(&[4; SECRET_HASH_LEN]);
+        put_short(&mut v2, b"p");
+        put_long(&mut v2, b"tok");
+        assert_eq!(decode_device(&DeviceId::generate(), &v2).unwrap().target, Target::FcmToken("tok".into()));
     }
 
     #[test]
@@ -498,7 +678,7 @@ mod tests {
             id: DeviceId::generate(),
             secret_hash: [9; SECRET_HASH_LEN],
             project: "p".into(),
-            fcm_token: "tok".into(),
+            target: Target::FcmToken("tok".into()),
             registrations: vec![
                 Registration { instance: "a".into(), endpoint: EndpointId::generate(), vapid: None },
                 Registration { instance: "b".into(), endpoint: EndpointId::generate(), vapid: Some(key()) },
@@ -527,8 +707,13 @@ mod tests {
 
     #[test]
     fn truncated_records_are_errors_not_panics() {
-        let r =
-            Route { device: DeviceId::generate(), instance: "i".into(), vapid: Some(key()), project: "p".into(), fcm_token: "t".into() };
+        let r = Route {
+            device: DeviceId::generate(),
+            instance: "i".into(),
+            vapid: Some(key()),
+            project: "p".into(),
+            target: Target::FcmFid(fid()),
+        };
         let bytes = encode_route(&r);
         for n in 0..bytes.len() {
             assert!(decode_route(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
@@ -546,6 +731,7 @@ mod tests {
             let _ = decode_tagged_registration(&bytes);
             let _ = decode_device(&DeviceId::generate(), &bytes);
             let _ = decode_token(&bytes);
+            let _ = decode_target(&bytes);
             let _ = decode_instance(&bytes);
             let _ = decode_device_head(&bytes);
         }

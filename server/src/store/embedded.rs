@@ -14,6 +14,7 @@ use super::codec;
 use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::limits::{Admission, LocalLimits, Rate};
+use crate::target::Target;
 use crate::webpush::VapidKey;
 
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -111,7 +112,7 @@ impl EmbeddedStore {
             instance: reg.instance.clone(),
             vapid: reg.vapid.clone(),
             project: device.project.clone(),
-            fcm_token: device.fcm_token.clone(),
+            target: device.target.clone(),
         };
         let mut table = txn.open_table(ENDPOINTS).map_err(internal)?;
         table.insert(reg.endpoint.as_str(), codec::encode_route(&route).as_slice()).map_err(internal)?;
@@ -143,11 +144,11 @@ impl Store for EmbeddedStore {
         value.map(|v| codec::decode_device(id, v.value())).transpose()
     }
 
-    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        let (id, token) = (id.clone(), fcm_token.to_owned());
+    async fn set_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        let (id, target) = (id.clone(), target.clone());
         self.write(move |txn| {
             let Some(mut device) = Self::read_device(txn, &id)? else { return Ok(false) };
-            device.fcm_token = token;
+            device.target = target;
             for reg in &device.registrations {
                 Self::write_route(txn, &device, reg)?;
             }
@@ -167,11 +168,11 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        let (id, token) = (id.clone(), fcm_token.to_owned());
+    async fn delete_device_if_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        let (id, target) = (id.clone(), target.clone());
         self.write(move |txn| {
             let Some(device) = Self::read_device(txn, &id)? else { return Ok(false) };
-            if device.fcm_token != token {
+            if device.target != target {
                 return Ok(false);
             }
             Self::remove_device(txn, &device)?;

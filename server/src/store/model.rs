@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::ids::{DeviceId, EndpointId, MessageId, SecretHash};
 use crate::limits::{Admission, Rate};
+use crate::target::Target;
 use crate::webpush::{Urgency, VapidKey};
 
 /// A failure of the storage backend itself (never of the caller's input).
@@ -46,10 +47,11 @@ pub struct Device {
     pub id: DeviceId,
     /// Hash of its API secret.
     pub secret_hash: SecretHash,
-    /// Firebase project the FCM token belongs to.
+    /// Firebase project its FCM target belongs to (kept on the Web Push road too, for a
+    /// move back).
     pub project: String,
-    /// Current FCM registration token.
-    pub fcm_token: String,
+    /// What it is reached by now.
+    pub target: Target,
     /// Its endpoints.
     pub registrations: Vec<Registration>,
 }
@@ -65,8 +67,8 @@ pub struct Route {
     pub vapid: Option<VapidKey>,
     /// Firebase project.
     pub project: String,
-    /// FCM token to send to.
-    pub fcm_token: String,
+    /// What to send to (and so the road).
+    pub target: Target,
 }
 
 /// Result of adding a registration.
@@ -114,13 +116,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError>;
     /// A device with its registrations.
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
-    /// Replace the device's FCM token, keeping every endpoint. False if unknown.
-    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError>;
+    /// Replace the device's target (of any kind, so also across roads) in one atomic step,
+    /// keeping every endpoint. False if unknown.
+    async fn set_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError>;
     /// Delete the device and every endpoint of it. False if unknown.
     async fn delete_device(&self, id: &DeviceId) -> Result<bool, StoreError>;
-    /// Delete the device only if its token is still `fcm_token` (FCM declared that token
-    /// dead; a rotation that raced the send must not lose the device).
-    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError>;
+    /// Delete the device only if its whole target is still `target` (its road declared
+    /// that target dead; a rotation or a move that raced the send must not lose the device).
+    async fn delete_device_if_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError>;
     /// Register `instance` (idempotent when unchanged), at most `limit` per device.
     async fn add_registration(
         &self,

@@ -3,8 +3,9 @@
 //! Layout — devices live in 65,536 *buckets*, small hashes that Redis keeps as compact
 //! listpacks (the per-key overhead of one key per device was most of the memory):
 //! - `up:b:{<4 hex>}` → bucket hash of the devices whose id starts with those two bytes:
-//!   - field `<device, 16 bytes>` → secret hash, project number, FCM token
-//!     ([`codec::encode_device_head`]; the token stored once per device, packed);
+//!   - field `<device, 16 bytes>` → secret hash, project number, target: an FCM token, a
+//!     FID or a Web Push subscription ([`codec::encode_device_head`]; stored once per
+//!     device, packed);
 //!   - field `<device, 16 bytes><tag, 20 bytes>` → one registration: VAPID flag (+ key)
 //!     and instance ([`codec::encode_tagged_registration`]).
 //!
@@ -41,6 +42,7 @@ use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store
 use super::sealed::{Sealer, Tag, TAG_LEN};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
 use crate::limits::{limiter_params, Admission, Rate};
+use crate::target::Target;
 use crate::webpush::VapidKey;
 
 /// The hash tag of a device's bucket: its first two bytes in hex.
@@ -111,8 +113,8 @@ fn lua(constants: &[(&str, i64)], parts: &[&str]) -> Script {
 /// `regs(key, dev)` and `find(key, dev, instance)` over a bucket's registrations.
 const FIND_LUA: &str = include_str!("lua/find.lua");
 
-/// Where the FCM token starts in a device's record, as Lua's 1-based string index.
-const TOKEN_AT: (&str, i64) = ("TOKEN_AT", codec::DEVICE_TOKEN_AT as i64);
+/// Where the target starts in a device's record, as Lua's 1-based string index.
+const TARGET_AT: (&str, i64) = ("TARGET_AT", codec::DEVICE_TARGET_AT as i64);
 
 /// KEYS: bucket. ARGV: device, encoded instance, new value, new field, limit.
 /// Returns {code, field?}: 0 unknown device, 1 existing (its field), 2 replaced (the new
@@ -125,13 +127,13 @@ static DELETE_REGISTRATION: LazyLock<Script> = LazyLock::new(|| lua(&[], &[FIND_
 /// KEYS: bucket. ARGV: device. {head, field, value, field, value…} or nil.
 static DEVICE: LazyLock<Script> = LazyLock::new(|| lua(&[], &[FIND_LUA, include_str!("lua/device.lua")]));
 
-/// KEYS: bucket. ARGV: device, encoded token or ''. Deletes the device and its
-/// registrations (only while its token is ARGV[2], when given). 1 when deleted.
-static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| lua(&[TOKEN_AT], &[FIND_LUA, include_str!("lua/delete_device.lua")]));
+/// KEYS: bucket. ARGV: device, encoded target or ''. Deletes the device and its
+/// registrations (only while its whole target is ARGV[2], when given). 1 when deleted.
+static DELETE_DEVICE: LazyLock<Script> = LazyLock::new(|| lua(&[TARGET_AT], &[FIND_LUA, include_str!("lua/delete_device.lua")]));
 
-/// KEYS: bucket. ARGV: device, encoded token. Sets the token of an existing device;
-/// 1 when it exists.
-static SET_TOKEN: LazyLock<Script> = LazyLock::new(|| lua(&[TOKEN_AT], &[include_str!("lua/set_token.lua")]));
+/// KEYS: bucket. ARGV: device, encoded target. Sets the target of an existing device (of
+/// any kind: one write, so a move between kinds or roads is atomic); 1 when it exists.
+static SET_TARGET: LazyLock<Script> = LazyLock::new(|| lua(&[TARGET_AT], &[include_str!("lua/set_target.lua")]));
 
 /// KEYS: projects. ARGV: name. The project's number (1–255), assigned on first use;
 /// -1 when the table is full.
@@ -319,11 +321,11 @@ where
         Ok(self.projects.names[n as usize].get_or_init(|| name).clone())
     }
 
-    async fn delete_device_where(&self, id: &DeviceId, token: &[u8]) -> Result<bool, StoreError> {
+    async fn delete_device_where(&self, id: &DeviceId, target: &[u8]) -> Result<bool, StoreError> {
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
         let deleted: i64 =
-            DELETE_DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).arg(token).invoke_async(&mut conn).await.map_err(map_err)?;
+            DELETE_DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).arg(target).invoke_async(&mut conn).await.map_err(map_err)?;
         Ok(deleted == 1)
     }
 
@@ -360,9 +362,9 @@ where
 
     /// Route from a device head and a registration value.
     async fn route_from(&self, device: DeviceId, head: &[u8], reg: &[u8]) -> Result<Route, StoreError> {
-        let (_, project, fcm_token) = codec::decode_device_head(head)?;
+        let (_, project, target) = codec::decode_device_head(head)?;
         let (instance, vapid) = codec::decode_tagged_registration(reg)?;
-        Ok(Route { device, instance, vapid, project: self.project_name(project).await?, fcm_token })
+        Ok(Route { device, instance, vapid, project: self.project_name(project).await?, target })
     }
 }
 
@@ -384,7 +386,7 @@ where
 {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
         let dev = device.id.to_bytes();
-        let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.fcm_token);
+        let head = codec::encode_device_head(&device.secret_hash, self.project_number(&device.project).await?, &device.target);
         let mut conn = self.conn.clone();
         let _: () = conn.hset(&bucket_key(&dev)[..], &dev[..], head).await.map_err(map_err)?;
         Ok(())
@@ -396,7 +398,7 @@ where
         let reply: Option<Vec<Vec<u8>>> = DEVICE.key(&bucket_key(&dev)[..]).arg(&dev[..]).invoke_async(&mut conn).await.map_err(map_err)?;
         let Some(reply) = reply else { return Ok(None) };
         let (head, regs) = reply.split_first().ok_or_else(unexpected)?;
-        let (secret_hash, project, fcm_token) = codec::decode_device_head(head)?;
+        let (secret_hash, project, target) = codec::decode_device_head(head)?;
         let mut registrations = Vec::with_capacity(regs.len() / 2);
         for pair in regs.chunks(2) {
             let [field, value] = pair else { return Err(unexpected()) };
@@ -406,16 +408,16 @@ where
         }
         registrations.sort_by(|a, b| a.instance.cmp(&b.instance));
         let project = self.project_name(project).await?;
-        Ok(Some(Device { id: id.clone(), secret_hash, project, fcm_token, registrations }))
+        Ok(Some(Device { id: id.clone(), secret_hash, project, target, registrations }))
     }
 
-    async fn set_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
+    async fn set_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
         let dev = id.to_bytes();
         let mut conn = self.conn.clone();
-        let set: i64 = SET_TOKEN
+        let set: i64 = SET_TARGET
             .key(&bucket_key(&dev)[..])
             .arg(&dev[..])
-            .arg(codec::encode_token(fcm_token))
+            .arg(codec::encode_target(target))
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
@@ -426,11 +428,9 @@ where
         self.delete_device_where(id, b"").await
     }
 
-    async fn delete_device_if_token(&self, id: &DeviceId, fcm_token: &str) -> Result<bool, StoreError> {
-        if fcm_token.is_empty() {
-            return Ok(false);
-        }
-        self.delete_device_where(id, &codec::encode_token(fcm_token)).await
+    async fn delete_device_if_target(&self, id: &DeviceId, target: &Target) -> Result<bool, StoreError> {
+        // Never empty (a kind mark first), so never the script's "unconditionally".
+        self.delete_device_where(id, &codec::encode_target(target)).await
     }
 
     async fn add_registration(

@@ -3,9 +3,12 @@
 //!
 //! Signatures are checked with ring. Verified JWTs are remembered until their `exp`,
 //! because real senders reuse one JWT for many pushes and an ECDSA verify costs far more
-//! than the rest of the push path.
+//! than the rest of the push path. What is remembered is a digest of key and JWT, not the
+//! JWT, in a table bounded in bytes, and only for pushes the rate limit let through: a
+//! sender minting a new JWT per push can neither grow the memory nor crowd out others.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::RwLock;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -33,8 +36,19 @@ const CLOCK_SKEW: u64 = 60;
 /// RFC 8292 allows `exp` at most 24 h ahead; Mastodon sends exactly now + 24 h, so the
 /// skew allowance also absorbs its transit time.
 const MAX_EXP_AHEAD: u64 = 24 * 3600 + CLOCK_SKEW;
-/// Cap on remembered JWTs; the map is simply cleared when full.
-const CACHE_CAP: usize = 65_536;
+/// Longest JWT accepted, bytes. Real VAPID JWTs are 200–500 bytes (a 36-byte header, `aud`,
+/// `exp` and a `mailto:` or https `sub`, a 64-byte signature, all in base64url); 2 KiB
+/// leaves room for long subjects and extra claims while bounding what one push makes us
+/// decode, hash and verify.
+pub const MAX_JWT_LEN: usize = 2048;
+/// JWTs one generation of the verified-JWT cache remembers: its table then never grows
+/// past 32,768 buckets (hashbrown keeps at most 7/8 of them full).
+const GENERATION_CAP: usize = 28_672;
+/// What one bucket of the cache costs: digest, `exp` and the table's control byte.
+const BUCKET_BYTES: usize = std::mem::size_of::<([u8; 32], u64)>() + 1;
+/// The most the cache's two generations can take together, bytes (about 2.6 MiB).
+#[cfg(test)]
+const CACHE_MAX_BYTES: usize = 2 * (GENERATION_CAP * 8 / 7) * BUCKET_BYTES;
 
 /// An uncompressed P-256 public key (65 bytes, leading 0x04): an application server key.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -151,6 +165,7 @@ impl VapidClaim {
     /// `Crypto-Key: p256ecdsa=…`.
     pub fn from_headers(headers: &HeaderMap) -> VapidClaim {
         match credentials(headers) {
+            Ok(Some((jwt, _))) if jwt.len() > MAX_JWT_LEN => VapidClaim::Malformed("VAPID JWT is longer than 2048 bytes"),
             Ok(Some((jwt, key))) => VapidClaim::Present { jwt: jwt.to_owned(), key },
             Ok(None) => VapidClaim::Absent,
             Err(why) => VapidClaim::Malformed(why),
@@ -158,11 +173,64 @@ impl VapidClaim {
     }
 }
 
+/// Hashes a key that is already a SHA-256 digest: its first eight bytes are as good a
+/// hash as any, and cost nothing to compute.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+}
+
+/// SHA-256 of key and JWT → the JWT's `exp`.
+type Generation = HashMap<[u8; 32], u64, BuildHasherDefault<DigestHasher>>;
+
+/// The verified-JWT cache in two generations: new entries go into `young`; when it is
+/// full, `young` becomes `old` (the previous `old` is dropped), and an entry found in
+/// `old` moves back to `young`. JWTs in use survive a flood of one-off ones.
+#[derive(Default)]
+struct Verified {
+    young: Generation,
+    old: Generation,
+}
+
+impl Verified {
+    fn get(&self, digest: &[u8; 32]) -> Option<u64> {
+        self.young.get(digest).or_else(|| self.old.get(digest)).copied()
+    }
+    fn insert(&mut self, digest: [u8; 32], exp: u64) {
+        if self.young.len() >= GENERATION_CAP {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(digest, exp);
+    }
+    /// Bytes the two tables hold (their buckets, full or not).
+    fn bytes(&self) -> usize {
+        [&self.young, &self.old].iter().map(|g| if g.capacity() == 0 { 0 } else { g.capacity() * 8 / 7 * BUCKET_BYTES }).sum()
+    }
+}
+
+/// A JWT that verified but is not remembered yet: [`VapidVerifier::remember`] it once
+/// the push it came with was admitted.
+#[derive(Debug)]
+pub struct NewlyVerified {
+    digest: [u8; 32],
+    exp: u64,
+}
+
 /// Checks VAPID credentials against this service's origin.
 pub struct VapidVerifier {
     audience: String,
-    /// JWT text → (key it verified with, its exp).
-    verified: RwLock<HashMap<String, (VapidKey, u64)>>,
+    verified: RwLock<Verified>,
 }
 
 impl VapidVerifier {
@@ -172,11 +240,13 @@ impl VapidVerifier {
             Ok(u) => u.origin().ascii_serialization(),
             Err(_) => public_base.trim_end_matches('/').to_string(),
         };
-        VapidVerifier { audience, verified: RwLock::new(HashMap::new()) }
+        VapidVerifier { audience, verified: RwLock::new(Verified::default()) }
     }
 
-    /// Verify a push's credentials for an endpoint restricted to `expected`.
-    pub fn verify(&self, claim: &VapidClaim, expected: &VapidKey, now: u64) -> Result<(), VapidError> {
+    /// Verify a push's credentials for an endpoint restricted to `expected`. A JWT seen
+    /// before costs a digest and a lookup; a new one is verified and handed back, to be
+    /// remembered only if the push is admitted.
+    pub fn verify(&self, claim: &VapidClaim, expected: &VapidKey, now: u64) -> Result<Option<NewlyVerified>, VapidError> {
         let (jwt, key) = match claim {
             VapidClaim::Absent => return Err(VapidError::Missing),
             VapidClaim::Malformed(why) => return Err(VapidError::Malformed(why)),
@@ -185,18 +255,25 @@ impl VapidVerifier {
         if key != expected {
             return Err(VapidError::WrongKey);
         }
-        if let Some((cached_key, exp)) = self.verified.read().unwrap().get(jwt) {
-            if cached_key == expected {
-                return if now < *exp + CLOCK_SKEW { Ok(()) } else { Err(VapidError::Expired) };
-            }
+        // The key is part of the digest: a JWT remembered for one key says nothing for another.
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(key.as_bytes());
+        ctx.update(jwt.as_bytes());
+        let digest: [u8; 32] = ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes");
+        if let Some(exp) = self.verified.read().unwrap().get(&digest) {
+            return if now < exp + CLOCK_SKEW { Ok(None) } else { Err(VapidError::Expired) };
         }
         let exp = self.verify_jwt(jwt, key, now)?;
+        Ok(Some(NewlyVerified { digest, exp }))
+    }
+
+    /// Remember a verified JWT (its push was admitted), so its next use skips the
+    /// signature check.
+    pub fn remember(&self, verified: NewlyVerified) {
         let mut cache = self.verified.write().unwrap();
-        if cache.len() >= CACHE_CAP {
-            cache.clear();
-        }
-        cache.insert(jwt.to_owned(), (key.clone(), exp));
-        Ok(())
+        cache.insert(verified.digest, verified.exp);
+        metrics::gauge!(crate::metrics::VAPID_CACHE_BYTES).set(cache.bytes() as f64);
+        metrics::gauge!(crate::metrics::VAPID_CACHE_ENTRIES).set((cache.young.len() + cache.old.len()) as f64);
     }
 
     fn verify_jwt(&self, jwt: &str, key: &VapidKey, now: u64) -> Result<u64, VapidError> {
@@ -335,9 +412,18 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000;
 
-    /// What a push with `headers` gets from `v` (the edge parses, the relay verifies).
+    /// What a push with `headers` gets from `v` (the edge parses, the relay verifies and,
+    /// the push admitted, remembers).
     fn verify(v: &VapidVerifier, headers: &HeaderMap, key: &VapidKey, now: u64) -> Result<(), VapidError> {
-        v.verify(&VapidClaim::from_headers(headers), key, now)
+        if let Some(new) = v.verify(&VapidClaim::from_headers(headers), key, now)? {
+            v.remember(new);
+        }
+        Ok(())
+    }
+
+    fn cached(v: &VapidVerifier) -> usize {
+        let c = v.verified.read().unwrap();
+        c.young.len() + c.old.len()
     }
 
     fn vapid_headers(jwt: &str, key: &VapidKey) -> HeaderMap {
@@ -356,7 +442,7 @@ mod tests {
         let v = VapidVerifier::new("https://push.example.org/");
         let jwt = s.jwt(&claims("https://push.example.org", NOW + 3600));
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Ok(()));
-        assert_eq!(v.verified.read().unwrap().len(), 1);
+        assert_eq!(cached(&v), 1);
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 1), Ok(()));
         // A cached JWT still expires (after the minute of clock skew allowed).
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW + 3600 + 59), Ok(()));
@@ -501,5 +587,60 @@ mod tests {
         let sig = s.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
         let jwt = format!("{input}.{}", B64URL_LENIENT.encode(sig.as_ref()));
         assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW), Err(VapidError::Malformed("JWT alg must be ES256")));
+    }
+
+    #[test]
+    fn a_jwt_is_remembered_only_when_told_and_only_for_its_key() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let jwt = s.jwt(&claims("https://push.example.org", NOW + 3600));
+        let claim = VapidClaim::from_headers(&vapid_headers(&jwt, &s.key()));
+        // Verified but not admitted: nothing kept, and the next use verifies again.
+        assert!(v.verify(&claim, &s.key(), NOW).unwrap().is_some());
+        assert!(v.verify(&claim, &s.key(), NOW).unwrap().is_some());
+        assert_eq!(cached(&v), 0);
+        v.remember(v.verify(&claim, &s.key(), NOW).unwrap().unwrap());
+        assert!(v.verify(&claim, &s.key(), NOW).unwrap().is_none());
+        assert_eq!(cached(&v), 1);
+    }
+
+    #[test]
+    fn long_jwts_are_refused_before_any_work() {
+        let s = Signer::new();
+        let v = VapidVerifier::new("https://push.example.org");
+        let pad = "x".repeat(MAX_JWT_LEN);
+        let jwt = s.jwt(&format!(r#"{{"aud":"https://push.example.org","exp":{},"sub":"mailto:{pad}@example.org"}}"#, NOW + 60));
+        let claim = VapidClaim::from_headers(&vapid_headers(&jwt, &s.key()));
+        assert_eq!(claim, VapidClaim::Malformed("VAPID JWT is longer than 2048 bytes"));
+        assert_eq!(verify(&v, &vapid_headers(&jwt, &s.key()), &s.key(), NOW).unwrap_err().label(), "vapid_invalid");
+        // A real-sized one is fine.
+        let real = s.jwt(&claims("https://push.example.org", NOW + 60));
+        assert!(real.len() < 400, "{}", real.len());
+        assert_eq!(verify(&v, &vapid_headers(&real, &s.key()), &s.key(), NOW), Ok(()));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_and_keeps_jwts_in_use() {
+        let v = VapidVerifier::new("https://push.example.org");
+        let in_use = [7u8; 32];
+        v.remember(NewlyVerified { digest: in_use, exp: NOW + 60 });
+        for i in 0..(3 * GENERATION_CAP) as u32 {
+            let mut digest = [0u8; 32];
+            digest[..4].copy_from_slice(&i.to_le_bytes());
+            digest[4] = 1;
+            v.remember(NewlyVerified { digest, exp: NOW + 60 });
+            if i % 1000 == 0 {
+                // The JWT in use comes back now and then, and is moved forward.
+                let mut c = v.verified.write().unwrap();
+                if let Some(exp) = c.get(&in_use) {
+                    c.insert(in_use, exp);
+                }
+            }
+        }
+        let c = v.verified.read().unwrap();
+        assert!(c.young.len() + c.old.len() <= 2 * GENERATION_CAP);
+        assert!(c.bytes() <= CACHE_MAX_BYTES, "{} > {CACHE_MAX_BYTES}", c.bytes());
+        assert!(c.bytes() > CACHE_MAX_BYTES / 2, "{}", c.bytes());
+        assert!(c.get(&in_use).is_some());
     }
 }

@@ -35,6 +35,7 @@ public final class StatusActivity extends Activity {
     private EditText project;
     private TextView status;
     private Button battery;
+    private Button road;
     private static final int TIRAMISU = 33;
 
     @Override
@@ -67,6 +68,14 @@ public final class StatusActivity extends Activity {
             }
         });
         column.addView(battery);
+        road = new Button(this);
+        road.setOnClickListener(new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                nextRoad();
+            }
+        });
+        column.addView(road);
         status = new TextView(this);
         status.setTextIsSelectable(true);
         column.addView(status);
@@ -76,10 +85,31 @@ public final class StatusActivity extends Activity {
         relayUrl.setText(shim.settings.relayUrl());
         sender.setText(shim.settings.senderNumber());
         project.setText(shim.settings.projectId());
+        showRoad();
         // Android 13+: notifications (the problem notification among them) need the user's yes.
         if (Build.VERSION.SDK_INT >= TIRAMISU) {
             requestPermissions(new String[] {"android.permission.POST_NOTIFICATIONS"}, 1);
         }
+    }
+
+    // auto → fcm → webpush → auto: which road to the phone to take when the relay offers both.
+    private void nextRoad() {
+        Distributor.RoadChoice[] all = Distributor.RoadChoice.values();
+        final Distributor.RoadChoice next = all[(shim.settings.road().ordinal() + 1) % all.length];
+        shim.settings.saveRoad(next);
+        showRoad();
+        shim.runAsync(null, 0, new Shim.Task() {
+            @Override
+            public void run(Distributor distributor) {
+                distributor.setRoadChoice(next);
+                distributor.resume();
+            }
+        }, renderLater());
+    }
+
+    private void showRoad() {
+        road.setText("Road: " + shim.settings.road().name().toLowerCase(java.util.Locale.ROOT)
+                + " (auto takes Web Push when the relay offers it)");
     }
 
     /** Whether Android's battery optimisation may hold deliveries back while the phone dozes. */
@@ -189,6 +219,7 @@ public final class StatusActivity extends Activity {
                 : state.fcmToken() == null ? "no token yet"
                 : "token " + abbreviate(state.fcmToken()) + (state.tokenObtainedAt() == 0 ? ""
                         : ", from " + time.format(new Date(state.tokenObtainedAt()))));
+        text.append("\nRoad: ").append(distributor.onWebPushRoad() ? "Web Push (no Firebase project)" : "FCM");
         DeviceCredentials device = state.device();
         text.append("\nRelay device: ").append(device == null ? "not registered" : abbreviate(device.deviceId));
         if (info != null && info.requireVapid) {

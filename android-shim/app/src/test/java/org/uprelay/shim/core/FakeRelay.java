@@ -12,6 +12,8 @@ final class FakeRelay implements RelayApi {
     final Map<String, String> tokenOfDevice = new HashMap<>();
     final Map<String, Map<String, String>> endpoints = new HashMap<>();
     final List<String> calls = new ArrayList<>();
+    /** Every target sent with POST or PUT, in order. */
+    final List<DeviceTarget> targets = new ArrayList<>();
     /** What GET /v1/info answers; counted in {@link #infoCalls}, not in {@link #calls}. */
     RelayInfo info = new RelayInfo("proj", Map.of("proj", SENDER), false);
     int infoCalls;
@@ -60,8 +62,10 @@ final class FakeRelay implements RelayApi {
     }
 
     @Override
-    public DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure {
+    public DeviceCredentials createDevice(DeviceTarget target, String project) throws RelayFailure {
+        String fcmToken = target.token;
         calls.add("createDevice " + fcmToken);
+        targets.add(target);
         maybeFail("createDevice");
         String id = "dev-" + nextDevice++;
         tokenOfDevice.put(id, fcmToken);
@@ -70,8 +74,10 @@ final class FakeRelay implements RelayApi {
     }
 
     @Override
-    public void updateToken(DeviceCredentials d, String fcmToken) throws RelayFailure {
+    public void updateTarget(DeviceCredentials d, DeviceTarget target) throws RelayFailure {
+        String fcmToken = target.token;
         calls.add("updateToken " + d.deviceId + " " + fcmToken);
+        targets.add(target);
         maybeFail("updateToken");
         device(d);
         tokenOfDevice.put(d.deviceId, fcmToken);

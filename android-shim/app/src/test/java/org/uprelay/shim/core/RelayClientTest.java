@@ -105,7 +105,7 @@ public class RelayClientTest {
     @Test
     public void createDeviceSendsTokenAndProjectAndReadsCredentials() throws Exception {
         answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
-        DeviceCredentials d = client.createDevice("fcm-token", "my-project");
+        DeviceCredentials d = client.createDevice(DeviceTarget.fcm("fcm-token"), "my-project");
         assertEquals("d1", d.deviceId);
         assertEquals("s1", d.secret);
         Seen req = last();
@@ -155,24 +155,58 @@ public class RelayClientTest {
     }
 
     @Test
+    public void infoTellsTheRoadsAndTheRelaysVapidKey() throws Exception {
+        String key = "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8";
+        answer(200, "{\"projects\":[],\"roads\":[\"fcm\",\"webpush\"],\"webpush\":{\"vapid\":\"" + key + "\"}}");
+        RelayInfo info = client.info();
+        assertTrue(info.offersWebPush());
+        assertTrue(info.offersFcm());
+        assertEquals(key, info.webpushVapid);
+        answer(200, "{\"projects\":[]}");
+        assertEquals("a relay from before the Web Push road", java.util.Set.of("fcm"), client.info().roads);
+        assertFalse(client.info().offersWebPush());
+        answer(200, "{\"roads\":[\"webpush\"],\"webpush\":{\"vapid\":\"short\"}}");
+        assertFalse("an unusable key is as good as none", client.info().offersWebPush());
+    }
+
+    @Test
+    public void aWebPushDeviceSendsItsTokenAndKeysAndNoProject() throws Exception {
+        answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
+        WebPushKeys keys = WebPushKeys.generate(new java.security.SecureRandom());
+        client.createDevice(DeviceTarget.webPush("wp-token", keys), "my-project");
+        JSONObject body = new JSONObject(last().body);
+        assertEquals(1, body.length());
+        JSONObject wp = body.getJSONObject("webpush");
+        assertEquals("wp-token", wp.getString("token"));
+        assertEquals(keys.p256dh(), wp.getString("p256dh"));
+        assertEquals(keys.auth(), wp.getString("auth"));
+        assertEquals(3, wp.length());
+        answer(204, "");
+        client.updateTarget(DEVICE, DeviceTarget.webPush("wp-token-2", keys));
+        assertEquals("PUT", last().method);
+        assertEquals("wp-token-2", new JSONObject(last().body).getJSONObject("webpush").getString("token"));
+        assertFalse(new JSONObject(last().body).has("fcm_token"));
+    }
+
+    @Test
     public void createDeviceOmitsAnEmptyProject() throws Exception {
         answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
-        client.createDevice("fcm-token", "");
+        client.createDevice(DeviceTarget.fcm("fcm-token"), "");
         assertFalse(new JSONObject(last().body).has("project"));
     }
 
     @Test
     public void createDeviceRejectsAnswersWithoutCredentials() {
         answer(201, "{\"device_id\":\"d1\"}");
-        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice("t", null));
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice(DeviceTarget.fcm("t"), null));
         answer(201, "<html>hello</html>");
-        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice("t", null));
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice(DeviceTarget.fcm("t"), null));
     }
 
     @Test
     public void updateTokenPutsWithBearerAndEncodedDeviceId() throws Exception {
         answer(204, "");
-        client.updateToken(DEVICE, "new-token");
+        client.updateTarget(DEVICE, DeviceTarget.fcm("new-token"));
         Seen req = last();
         assertEquals("PUT", req.method);
         assertEquals("/v1/devices/dev%2F1", req.path);
@@ -275,7 +309,7 @@ public class RelayClientTest {
     public void redirectsAreNotFollowed() {
         answer(302, "");
         location = "http://127.0.0.1:1/steal";
-        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.updateToken(DEVICE, "t"));
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.updateTarget(DEVICE, DeviceTarget.fcm("t")));
         assertEquals(1, seen.size());
     }
 
@@ -286,7 +320,7 @@ public class RelayClientTest {
             closedPort = s.getLocalPort();
         }
         RelayClient dead = new RelayClient("http://127.0.0.1:" + closedPort, new JsonHttp(2000, 2000));
-        RelayFailure f = assertKind(RelayFailure.Kind.NETWORK, () -> dead.createDevice("t", null));
+        RelayFailure f = assertKind(RelayFailure.Kind.NETWORK, () -> dead.createDevice(DeviceTarget.fcm("t"), null));
         assertEquals(0, f.status);
         assertEquals(FailureReason.NETWORK, f.registrationReason());
         assertTrue(f.isTransient());
@@ -297,13 +331,13 @@ public class RelayClientTest {
         answer(201, "{\"device_id\":\"d1\",\"secret\":\"s1\"}");
         delayMillis = 1500;
         RelayClient impatient = new RelayClient(base(), new JsonHttp(2000, 500));
-        assertKind(RelayFailure.Kind.NETWORK, () -> impatient.createDevice("t", null));
+        assertKind(RelayFailure.Kind.NETWORK, () -> impatient.createDevice(DeviceTarget.fcm("t"), null));
     }
 
     @Test
     public void oversizedAnswerIsRefused() {
         answer(201, "{\"device_id\":\"" + "d".repeat(70_000) + "\",\"secret\":\"s\"}");
-        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice("t", null));
+        assertKind(RelayFailure.Kind.PROTOCOL, () -> client.createDevice(DeviceTarget.fcm("t"), null));
     }
 
     @Test

@@ -12,6 +12,7 @@ import java.util.UUID;
 
 import org.json.JSONException;
 import org.uprelay.shim.core.DeviceCredentials;
+import org.uprelay.shim.core.DeviceTarget;
 import org.uprelay.shim.core.InboundDecoder;
 import org.uprelay.shim.core.InboundMessage;
 import org.uprelay.shim.core.JsonHttp;
@@ -96,7 +97,7 @@ public final class CrossLanguageCheck {
 
     private void run() throws Exception {
         String token1 = fakeFcmToken();
-        DeviceCredentials device = relay.createDevice(token1, project);
+        DeviceCredentials device = relay.createDevice(DeviceTarget.fcm(token1), project);
         pass("created a device with a random FCM token");
 
         String instance = UUID.randomUUID().toString();
@@ -114,7 +115,7 @@ public final class CrossLanguageCheck {
         checkDelivery(captured, bodies, instance);
 
         String token2 = fakeFcmToken();
-        relay.updateToken(device, token2);
+        relay.updateTarget(device, DeviceTarget.fcm(token2));
         pass("rotated the FCM token with PUT");
         int before = fetch(token1).size();
         List<byte[]> after = Arrays.asList(randomBody(200), randomBody(4000));
@@ -134,7 +135,7 @@ public final class CrossLanguageCheck {
         relay.deleteDevice(device);
         pass("deleted the device");
         try {
-            relay.updateToken(device, token1);
+            relay.updateTarget(device, DeviceTarget.fcm(token1));
             fail("the deleted device still accepts calls");
         } catch (RelayFailure f) {
             check(f.deviceLost(), "the deleted device is refused: " + f.getMessage());

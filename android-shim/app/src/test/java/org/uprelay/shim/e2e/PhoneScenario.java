@@ -10,6 +10,7 @@ import java.util.Random;
 
 import org.uprelay.shim.core.ActivityLog;
 import org.uprelay.shim.core.DeviceCredentials;
+import org.uprelay.shim.core.DeviceTarget;
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.DistributorState;
 import org.uprelay.shim.core.InboundDecoder;
@@ -134,7 +135,7 @@ final class PhoneScenario {
         DeviceCredentials device = state.device();
         distributor.reconfigure(null, "", "");
         try {
-            new RelayClient(relayUrl, new JsonHttp(5_000, 30_000)).updateToken(device, token2);
+            new RelayClient(relayUrl, new JsonHttp(5_000, 30_000)).updateTarget(device, DeviceTarget.fcm(token2));
             report.fail("the relay still knows the device after the phone left it");
         } catch (RelayFailure f) {
             report.check(f.deviceLost(), "leaving the relay deleted the device there: " + f.getMessage());

@@ -61,7 +61,7 @@ pub enum WebPushError {
 }
 
 impl WebPushError {
-    /// Metric label (`result` of the road's request counter).
+    /// Metric label (`result` of the requests counter, road `webpush`).
     pub fn label(&self) -> &'static str {
         match self {
             WebPushError::Status { status, .. } => match status.as_u16() {
@@ -85,7 +85,6 @@ impl WebPushError {
 /// Sends Web Push requests for the relay.
 pub struct WebPushClient {
     wire: Wire,
-    ok: metrics::Counter,
     duration: metrics::Histogram,
     /// `<api_url>/fcm/send/`.
     send_base: String,
@@ -109,9 +108,8 @@ impl WebPushClient {
                 max_response: MAX_RESPONSE_BYTES,
             },
         );
-        let ok = metrics::counter!(crate::metrics::WEBPUSH_REQUESTS, "result" => "ok");
         let duration = metrics::histogram!(crate::metrics::WEBPUSH_SEND_DURATION);
-        Ok(WebPushClient { wire, ok, duration, send_base: format!("{base}/fcm/send/"), signer, timeout: settings.timeout() })
+        Ok(WebPushClient { wire, duration, send_base: format!("{base}/fcm/send/"), signer, timeout: settings.timeout() })
     }
 
     /// POST one request; Ok on any 2xx.
@@ -119,10 +117,6 @@ impl WebPushClient {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.exchange(req)).await.unwrap_or(Err(WebPushError::Timeout));
         self.duration.record(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(()) => self.ok.increment(1),
-            Err(e) => metrics::counter!(crate::metrics::WEBPUSH_REQUESTS, "result" => e.label()).increment(1),
-        }
         result
     }
 

@@ -3,7 +3,9 @@ package org.uprelay.shim.core;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.Set;
 
 import org.json.JSONArray;
 import org.json.JSONException;
@@ -61,8 +63,28 @@ public final class RelayClient implements RelayApi {
             }
         }
         Object defaultProject = o.opt("default_project");
+        Set<String> roads = new LinkedHashSet<String>();
+        JSONArray offered = o.optJSONArray("roads");
+        for (int i = 0; offered != null && i < offered.length(); i++) {
+            Object road = offered.opt(i);
+            if (road instanceof String) {
+                roads.add((String) road);
+            }
+        }
+        if (offered == null) {
+            // A relay from before the Web Push road offers FCM alone.
+            roads.add(RelayInfo.ROAD_FCM);
+        }
+        String vapid = null;
+        JSONObject webpush = o.optJSONObject("webpush");
+        Object key = webpush == null ? null : webpush.opt("vapid");
+        // Only a key Play services can be asked for is kept; anything else is as good as none.
+        if (key instanceof String && ((String) key).length() == Limits.VAPID_KEY_CHARS
+                && Limits.isBase64Url((String) key) && ((String) key).charAt(0) == 'B') {
+            vapid = (String) key;
+        }
         return new RelayInfo(defaultProject instanceof String ? (String) defaultProject : null, senders,
-                o.optBoolean("require_vapid", false));
+                o.optBoolean("require_vapid", false), roads, vapid);
     }
 
     /** A Firebase project number, which is what Play services wants as the sender. */
@@ -71,10 +93,10 @@ public final class RelayClient implements RelayApi {
     }
 
     @Override
-    public DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure {
+    public DeviceCredentials createDevice(DeviceTarget target, String project) throws RelayFailure {
         JSONObject body = new JSONObject();
-        put(body, "fcm_token", fcmToken);
-        if (project != null && !project.isEmpty()) {
+        putTarget(body, target);
+        if (!target.isWebPush() && project != null && !project.isEmpty()) {
             put(body, "project", project);
         }
         JSONObject answer = parse(expectSuccess(http.send("POST", base + "/v1/devices", null, body.toString())));
@@ -82,9 +104,9 @@ public final class RelayClient implements RelayApi {
     }
 
     @Override
-    public void updateToken(DeviceCredentials device, String fcmToken) throws RelayFailure {
+    public void updateTarget(DeviceCredentials device, DeviceTarget target) throws RelayFailure {
         JSONObject body = new JSONObject();
-        put(body, "fcm_token", fcmToken);
+        putTarget(body, target);
         expectSuccess(http.send("PUT", devicePath(device), device.secret, body.toString()));
     }
 
@@ -162,6 +184,14 @@ public final class RelayClient implements RelayApi {
             throw RelayFailure.protocol(0, "answer lacks the string field " + name);
         }
         return (String) v;
+    }
+
+    private static void putTarget(JSONObject o, DeviceTarget target) {
+        try {
+            target.putInto(o);
+        } catch (JSONException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static void put(JSONObject o, String name, String value) {

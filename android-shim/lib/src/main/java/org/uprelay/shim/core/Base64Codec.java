@@ -22,6 +22,57 @@ public final class Base64Codec {
     private Base64Codec() {
     }
 
+    private static final String URL_ALPHABET =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    /** Unpadded base64url (RFC 4648 section 5), as Web Push keys are written. */
+    public static String encodeUrl(byte[] bytes) {
+        String padded = encode(bytes);
+        StringBuilder b = new StringBuilder(padded.length());
+        for (int i = 0; i < padded.length(); i++) {
+            char c = padded.charAt(i);
+            if (c == '=') {
+                break;
+            }
+            b.append(c == '+' ? '-' : c == '/' ? '_' : c);
+        }
+        return b.toString();
+    }
+
+    /** Unpadded (or padded) base64url; anything outside its alphabet is refused. */
+    public static byte[] decodeUrl(String text) {
+        StringBuilder b = new StringBuilder(text.length() + 3);
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '=') {
+                break;
+            }
+            if (URL_ALPHABET.indexOf(c) < 0) {
+                throw new IllegalArgumentException("invalid base64url character at " + i);
+            }
+            b.append(c == '-' ? '+' : c == '_' ? '/' : c);
+        }
+        while (b.length() % 4 != 0) {
+            b.append('=');
+        }
+        return decode(b.toString());
+    }
+
+    /**
+     * Standard base64 as Android's Base64.DEFAULT writes it (microG's {@code gcm.rawData64}):
+     * padded, with line breaks, which are dropped before the strict decode.
+     */
+    public static byte[] decodeLenient(String text) {
+        StringBuilder b = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c != '\n' && c != '\r' && c != ' ' && c != '\t') {
+                b.append(c);
+            }
+        }
+        return decode(b.toString());
+    }
+
     /** Standard, padded base64 of {@code bytes}. */
     public static String encode(byte[] bytes) {
         StringBuilder b = new StringBuilder((bytes.length + 2) / 3 * 4);

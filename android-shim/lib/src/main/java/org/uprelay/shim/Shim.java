@@ -27,6 +27,8 @@ final class Shim {
     }
 
     private static final String TAG = "uprelay";
+    /** Every preference file of the library starts with this, apart from an embedding app's own. */
+    static final String PREFS_PREFIX = "org.uprelay.shim.";
     // The relay sends both halves back to back; two minutes allows for a slow or dozing phone.
     private static final long HALF_EXPIRY_MILLIS = 120000;
     private static final int MAX_BUFFERED_HALF_BYTES = 256 * 1024;
@@ -61,7 +63,7 @@ final class Shim {
         tokens = new GmsTokenSource(app);
         retries = new RetryScheduler(app);
         raiser = new ForegroundRaiser(app);
-        final SharedPreferences prefs = app.getSharedPreferences("state", Context.MODE_PRIVATE);
+        final SharedPreferences prefs = app.getSharedPreferences(PREFS_PREFIX + "state", Context.MODE_PRIVATE);
         InboundDecoder decoder = new InboundDecoder(
                 new SplitReassembler(new ElapsedClock(), HALF_EXPIRY_MILLIS, MAX_BUFFERED_HALF_BYTES),
                 new SeenIds(REMEMBERED_MESSAGE_IDS));
@@ -74,6 +76,7 @@ final class Shim {
                     }
                 });
         this.prefs = prefs;
+        distributor.setRoadChoice(settings.road());
         distributor.setProblemListener(new ProblemNotifier(app));
         retries.dailyCheck();
         // On every start: overdue answers, a week-old token, relay work left over from last time.

@@ -3,11 +3,19 @@ package org.uprelay.shim;
 import android.content.Context;
 import android.content.SharedPreferences;
 
+import java.util.Locale;
+
+import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.JsonHttp;
 import org.uprelay.shim.core.RelayApi;
 import org.uprelay.shim.core.RelayClient;
 
-/** Relay URL and Firebase project, editable on the status screen; the build sets the defaults. */
+/**
+ * Relay URL and Firebase project, editable on the status screen. The defaults are the string
+ * resources {@code uprelay_relay_url}, {@code uprelay_fcm_sender} and {@code uprelay_fcm_project}
+ * of the app the library is built into (looked up by name, so an embedding app defines only the
+ * ones it needs; the standalone build generates them).
+ */
 final class Settings {
     // Within the 60 s a background broadcast may run, even with a device creation and a registration.
     private static final int CONNECT_TIMEOUT_MILLIS = 10000;
@@ -18,11 +26,11 @@ final class Settings {
 
     Settings(Context context) {
         this.context = context;
-        this.prefs = context.getSharedPreferences("settings", Context.MODE_PRIVATE);
+        this.prefs = context.getSharedPreferences(Shim.PREFS_PREFIX + "settings", Context.MODE_PRIVATE);
     }
 
     String relayUrl() {
-        return prefs.getString("relay_url", context.getString(R.string.default_relay_url)).trim();
+        return prefs.getString("relay_url", appDefault("uprelay_relay_url")).trim();
     }
 
     /**
@@ -30,12 +38,31 @@ final class Settings {
      * when the relay does not publish one at GET /v1/info.
      */
     String senderNumber() {
-        return prefs.getString("fcm_sender", context.getString(R.string.default_fcm_sender)).trim();
+        return prefs.getString("fcm_sender", appDefault("uprelay_fcm_sender")).trim();
     }
 
     /** The Firebase project id sent to the relay; empty when the relay serves a single project. */
     String projectId() {
-        return prefs.getString("fcm_project", context.getString(R.string.default_fcm_project)).trim();
+        return prefs.getString("fcm_project", appDefault("uprelay_fcm_project")).trim();
+    }
+
+    private String appDefault(String name) {
+        int id = context.getResources().getIdentifier(name, "string", context.getPackageName());
+        return id == 0 ? "" : context.getString(id);
+    }
+
+    /** The road setting: auto (Web Push when the relay offers it), fcm or webpush. */
+    Distributor.RoadChoice road() {
+        String v = prefs.getString("road", appDefault("uprelay_road")).trim();
+        try {
+            return v.isEmpty() ? Distributor.RoadChoice.AUTO : Distributor.RoadChoice.valueOf(v.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            return Distributor.RoadChoice.AUTO;
+        }
+    }
+
+    void saveRoad(Distributor.RoadChoice road) {
+        prefs.edit().putString("road", road.name().toLowerCase(Locale.ROOT)).apply();
     }
 
     void save(String relayUrl, String senderNumber, String projectId) {

@@ -43,7 +43,12 @@ final class AppBroadcasts implements Distributor.Apps {
         }
         // The app may need to start a foreground service to handle the push; that is only
         // allowed while it has foreground importance, so the MESSAGE waits for the binding.
-        raiser.deliver(packageName, intent);
+        if (packageName.equals(context.getPackageName())) {
+            // Embedded: the app is its own distributor, and already holds what the FCM message gave.
+            send(intent);
+        } else {
+            raiser.deliver(packageName, intent);
+        }
     }
 
     private static Intent to(String packageName, String action, String token) {

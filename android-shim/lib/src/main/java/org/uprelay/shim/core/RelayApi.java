@@ -5,9 +5,11 @@ public interface RelayApi {
     /** {@code GET /v1/info}; a relay without it answers {@link RelayInfo#NONE}. */
     RelayInfo info() throws RelayFailure;
 
-    DeviceCredentials createDevice(String fcmToken, String project) throws RelayFailure;
+    /** {@code POST /v1/devices}; {@code project} only matters on the FCM road. */
+    DeviceCredentials createDevice(DeviceTarget target, String project) throws RelayFailure;
 
-    void updateToken(DeviceCredentials device, String fcmToken) throws RelayFailure;
+    /** {@code PUT /v1/devices/{id}}: a new token, or a move to the other road; endpoints stay. */
+    void updateTarget(DeviceCredentials device, DeviceTarget target) throws RelayFailure;
 
     /**
      * {@code GET /v1/devices/{id}} with the device secret: false when the relay no longer knows

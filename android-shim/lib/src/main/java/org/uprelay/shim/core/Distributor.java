@@ -1,5 +1,7 @@
 package org.uprelay.shim.core;
 
+import java.security.GeneralSecurityException;
+import java.security.SecureRandom;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +37,16 @@ public final class Distributor {
 
     public interface Persistence {
         void save(String stateJson);
+    }
+
+    /** Which road to the phone to take; the relay's {@code /v1/info} says which it offers. */
+    public enum RoadChoice {
+        /** Web Push when the relay offers it (no Firebase project needed), else FCM. */
+        AUTO,
+        /** FCM while the relay offers it. */
+        FCM,
+        /** Web Push while the relay offers it. */
+        WEBPUSH
     }
 
     /** Told when a {@link UserProblem} opens or closes, so that the user can be shown it. */
@@ -81,6 +93,8 @@ public final class Distributor {
     // Set by REGISTERs and Play services' token events: the next sync asks the relay for the device.
     private volatile boolean deviceCheckDue;
     private volatile ProblemListener problemListener;
+    private volatile RoadChoice roadChoice = RoadChoice.AUTO;
+    private final SecureRandom random = new SecureRandom();
     private int tokenFailures;
 
     /**
@@ -109,12 +123,39 @@ public final class Distributor {
         problemListener = listener;
     }
 
+    /** The user's road setting; the next resume or REGISTER moves the device if the road changes. */
+    public void setRoadChoice(RoadChoice choice) {
+        roadChoice = choice == null ? RoadChoice.AUTO : choice;
+    }
+
     /**
-     * The FCM sender id the token is requested for: the relay's published project number, else
-     * the one the user typed; null when neither is known.
+     * Whether this phone takes the Web Push road: when the relay offers it and the setting
+     * does not ask for FCM (or FCM is not offered).
+     */
+    public boolean onWebPushRoad() {
+        RelayInfo info = state.info();
+        if (info == null || !info.offersWebPush()) {
+            return false;
+        }
+        return roadChoice != RoadChoice.FCM || !info.offersFcm();
+    }
+
+    /** Whether a token's sender is a VAPID key (the Web Push road) rather than a Firebase project number. */
+    public static boolean isVapidSender(String sender) {
+        return sender != null && sender.length() == Limits.VAPID_KEY_CHARS;
+    }
+
+    /**
+     * What the token is requested for: on the Web Push road the relay's VAPID key, else the FCM
+     * sender id (the relay's published project number, else the one the user typed); null when
+     * neither is known.
      */
     public String sender() {
         RelayInfo info = state.info();
+        if (onWebPushRoad()) {
+            // Play services issues Web Push tokens for a VAPID key given as the sender.
+            return info.webpushVapid;
+        }
         String published = info == null ? null : info.senderFor(project);
         if (published != null) {
             return published;
@@ -379,6 +420,10 @@ public final class Distributor {
     }
 
     private void onFcmMessage(Map<String, String> data) {
+        if (data.containsKey(GmsExtras.RAW_DATA_BASE64)) {
+            onWebPushMessage(data.get(GmsExtras.RAW_DATA_BASE64));
+            return;
+        }
         InboundMessage m;
         try {
             m = decoder.accept(data);
@@ -386,6 +431,38 @@ public final class Distributor {
             note("dropped a malformed message: " + e.getMessage());
             return;
         }
+        deliver(m);
+    }
+
+    /**
+     * A Web Push payload ({@code rawData}): decrypted with the phone's keys, read as the relay's
+     * frame, rejoined and de-duplicated like FCM data. Anything that fails is logged and dropped,
+     * never handed to an app.
+     */
+    private void onWebPushMessage(String rawData64) {
+        WebPushKeys keys = state.webPushKeys();
+        if (keys == null) {
+            note("dropped a Web Push message: this phone has no Web Push keys");
+            return;
+        }
+        InboundMessage m;
+        try {
+            byte[] frame = keys.decrypt(Base64Codec.decodeLenient(rawData64));
+            m = decoder.accept(WebPushFrame.parse(frame));
+        } catch (IllegalArgumentException e) {
+            note("dropped a Web Push message that is not base64: " + e.getMessage());
+            return;
+        } catch (GeneralSecurityException e) {
+            note("dropped a Web Push message that did not decrypt: " + e.getMessage());
+            return;
+        } catch (MalformedMessageException e) {
+            note("dropped a malformed Web Push message: " + e.getMessage());
+            return;
+        }
+        deliver(m);
+    }
+
+    private void deliver(InboundMessage m) {
         if (m == null) {
             return;
         }
@@ -626,7 +703,8 @@ public final class Distributor {
         state.setInfo(info, now);
         String after = sender();
         if (after != null && !after.equals(before)) {
-            note("the relay's Firebase sender id is " + after);
+            note(isVapidSender(after) ? "the relay offers the Web Push road; its VAPID key is the sender now"
+                    : "the relay's Firebase sender id is " + after);
         } else {
             save();
         }
@@ -668,12 +746,34 @@ public final class Distributor {
                 // Play services voided it (RST, on the main thread) since this sync began.
                 throw RelayFailure.network("the FCM token was reset; waiting for the new one");
             }
-            device = relay.createDevice(token, project);
+            device = relay.createDevice(targetFor(token, state.tokenSender()), project);
             state.setDevice(device);
             state.setDeviceCheckedAt(clock.nowMillis());
             note("registered this phone with the relay");
         }
         return device;
+    }
+
+    /** The device's target for a token issued for {@code sender}: the road follows the token. */
+    private DeviceTarget targetFor(String token, String sender) {
+        return isVapidSender(sender) ? DeviceTarget.webPush(token, webPushKeys()) : DeviceTarget.fcm(token);
+    }
+
+    /** The phone's Web Push keys, made (and persisted) the first time they are needed. */
+    private WebPushKeys webPushKeys() {
+        synchronized (state) {
+            WebPushKeys keys = state.webPushKeys();
+            if (keys == null) {
+                try {
+                    keys = WebPushKeys.generate(random);
+                } catch (GeneralSecurityException e) {
+                    throw new IllegalStateException("this platform cannot make P-256 keys", e);
+                }
+                state.setWebPushKeys(keys);
+                note("made this phone's Web Push keys");
+            }
+            return keys;
+        }
     }
 
     private void handleFailure(Registration r, RelayFailure f) {
@@ -726,7 +826,7 @@ public final class Distributor {
             return;
         }
         try {
-            relay.updateToken(device, token);
+            relay.updateTarget(device, targetFor(token, state.tokenSender()));
             relayAnswered();
             state.relayTokenUpdated();
             note("sent the new FCM token to the relay");

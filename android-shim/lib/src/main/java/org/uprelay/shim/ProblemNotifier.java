@@ -21,8 +21,11 @@ import org.uprelay.shim.core.Problems;
  */
 final class ProblemNotifier implements Distributor.ProblemListener {
     private static final String TAG = "uprelay";
-    private static final String CHANNEL = "problems";
-    private static final int ID = 1;
+    // Named apart from an embedding app's own channels and notifications.
+    private static final String CHANNEL = "org.uprelay.shim.problems";
+    private static final int ID = 0x75707231;
+    private static final String TITLE = "Push needs your attention";
+    private static final String CHANNEL_NAME = "Problems that stop push";
     private static final int OREO = 26;
     // NotificationManager.IMPORTANCE_DEFAULT, which API 23's class library does not have.
     private static final int IMPORTANCE_DEFAULT = 3;
@@ -44,11 +47,13 @@ final class ProblemNotifier implements Distributor.ProblemListener {
         for (Problems.Open p : open) {
             text.append(text.length() == 0 ? "" : "\n").append(p.detail);
         }
-        PendingIntent screen = PendingIntent.getActivity(context, 0, new Intent(context, StatusActivity.class),
+        // The standalone app opens its status screen; an embedding app opens itself.
+        Intent launch = context.getPackageManager().getLaunchIntentForPackage(context.getPackageName());
+        PendingIntent screen = launch == null ? null : PendingIntent.getActivity(context, 0, launch,
                 PendingIntent.FLAG_UPDATE_CURRENT | PendingIntent.FLAG_IMMUTABLE);
         Notification.Builder b = new Notification.Builder(context)
                 .setSmallIcon(android.R.drawable.stat_notify_error)
-                .setContentTitle(context.getString(R.string.problem_title))
+                .setContentTitle(TITLE)
                 .setContentText(open.get(0).detail)
                 .setStyle(new Notification.BigTextStyle().bigText(text))
                 .setContentIntent(screen)
@@ -69,7 +74,7 @@ final class ProblemNotifier implements Distributor.ProblemListener {
         try {
             Class<?> channelClass = Class.forName("android.app.NotificationChannel");
             Constructor<?> make = channelClass.getConstructor(String.class, CharSequence.class, int.class);
-            Object channel = make.newInstance(CHANNEL, context.getString(R.string.problem_channel), IMPORTANCE_DEFAULT);
+            Object channel = make.newInstance(CHANNEL, CHANNEL_NAME, IMPORTANCE_DEFAULT);
             NotificationManager.class.getMethod("createNotificationChannel", channelClass).invoke(manager, channel);
             Notification.Builder.class.getMethod("setChannelId", String.class).invoke(b, CHANNEL);
         } catch (ReflectiveOperationException e) {

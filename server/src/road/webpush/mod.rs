@@ -18,5 +18,5 @@ pub mod settings;
 
 pub use client::{WebPushClient, WebPushError};
 pub use identity::Identity;
-pub use road::{Push, RoadError, Target, WebPushRoad};
+pub use road::{DeliveryError, WebPushRoad};
 pub use settings::WebPushSettings;

@@ -6,6 +6,7 @@ import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.json.JSONArray;
 import org.json.JSONException;
@@ -29,6 +30,8 @@ public final class DistributorState {
     private long tokenObtainedAt;
     private boolean relayTokenStale;
     private RelayInfo info;
+    // Made on the phone the first time the Web Push road is taken; the private key never leaves.
+    private WebPushKeys webPushKeys;
     private long infoFetchedAt;
     // When the relay last confirmed that it still holds the device (GET /v1/devices/{id}).
     private long deviceCheckedAt;
@@ -105,6 +108,14 @@ public final class DistributorState {
         relayTokenStale = false;
     }
 
+    public synchronized WebPushKeys webPushKeys() {
+        return webPushKeys;
+    }
+
+    public synchronized void setWebPushKeys(WebPushKeys keys) {
+        webPushKeys = keys;
+    }
+
     /** What the relay published at {@code GET /v1/info}; null until it answered once. */
     public synchronized RelayInfo info() {
         return info;
@@ -164,7 +175,11 @@ public final class DistributorState {
                     senders.put(e.getKey(), e.getValue() == null ? JSONObject.NULL : e.getValue());
                 }
                 root.put("info", new JSONObject().put("default_project", info.defaultProject)
-                        .put("senders", senders).put("require_vapid", info.requireVapid).put("at", infoFetchedAt));
+                        .put("senders", senders).put("require_vapid", info.requireVapid).put("at", infoFetchedAt)
+                        .put("roads", new JSONArray(info.roads)).put("webpush_vapid", info.webpushVapid));
+            }
+            if (webPushKeys != null) {
+                root.put("webpush_keys", webPushKeys.toJson());
             }
             root.put("device_checked_at", deviceCheckedAt);
             root.put("relay_failing_since", relayFailingSince);
@@ -207,9 +222,20 @@ public final class DistributorState {
                 String project = keys.next();
                 senders.put(project, RegistrationBook.optionalString(s, project));
             }
+            Set<String> roads = new LinkedHashSet<String>();
+            JSONArray r = i.optJSONArray("roads");
+            for (int k = 0; r != null && k < r.length(); k++) {
+                roads.add(r.getString(k));
+            }
+            if (r == null) {
+                roads.add(RelayInfo.ROAD_FCM);
+            }
             state.info = new RelayInfo(RegistrationBook.optionalString(i, "default_project"), senders,
-                    i.getBoolean("require_vapid"));
+                    i.getBoolean("require_vapid"), roads, RegistrationBook.optionalString(i, "webpush_vapid"));
             state.infoFetchedAt = i.getLong("at");
+        }
+        if (root.has("webpush_keys")) {
+            state.webPushKeys = WebPushKeys.fromJson(root.getJSONObject("webpush_keys"));
         }
         state.deviceCheckedAt = root.optLong("device_checked_at", 0);
         state.relayFailingSince = root.optLong("relay_failing_since", 0);

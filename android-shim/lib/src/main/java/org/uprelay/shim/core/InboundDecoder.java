@@ -2,7 +2,7 @@ package org.uprelay.shim.core;
 
 import java.util.Map;
 
-/** Turns the stream of FCM data maps into complete, de-duplicated push bodies. */
+/** Turns the stream of FCM data maps (and Web Push frames) into complete, de-duplicated push bodies. */
 public final class InboundDecoder {
     private final SplitReassembler reassembler;
     private final SeenIds seen;
@@ -14,7 +14,14 @@ public final class InboundDecoder {
 
     /** Returns null while a split message waits for its other half, and for duplicates. */
     public synchronized InboundMessage accept(Map<String, String> data) throws MalformedMessageException {
-        WireFragment fragment = WireFormat.parse(data);
+        return accept(WireFormat.parse(data));
+    }
+
+    /**
+     * The same for a fragment read from another road (the Web Push frame): one reassembler and
+     * one memory of message ids, so a message is delivered once whichever road it came by.
+     */
+    public synchronized InboundMessage accept(WireFragment fragment) throws MalformedMessageException {
         if (fragment.messageId != null && seen.contains(fragment.messageId)) {
             return null;
         }
