@@ -238,6 +238,10 @@ impl RelayConfig {
             }
         }
         tables.push_str(&self.tables);
+        if !self.tables.contains("[webpush]") {
+            // The Web Push road goes to the emulator's Web Push service, never to Google.
+            tables.push_str(&format!("\n[webpush]\napi_url = {}\nhttp2_prior_knowledge = true\n", quoted(fcm_url)));
+        }
         format!(
             "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",

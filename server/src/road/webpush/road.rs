@@ -107,8 +107,14 @@ impl Road for WebPushRoad {
 
 /// Google's answer, in the roads' shared terms: 404 and 410 the token is gone; 403 the
 /// token is bound to another VAPID key, which only registering again mends, so gone too;
-/// 429 throttled; 5xx, timeouts and unreachable transient; the rest (400, 401, 413, a
-/// frame or key we could not make) our own fault, never retried soon.
+/// 429, 5xx, timeouts and unreachable transient (the retry queue, honouring Retry-After,
+/// and the road's breaker); the rest (400, 401, 413, a frame or key we could not make) our
+/// own fault, never retried soon.
+///
+/// Why 429 is transient here and not a device's throttle as FCM v1's QUOTA_EXCEEDED: a
+/// Web Push 429 does not say whether the device or the sender is over a rate, and the
+/// relay, not the sender, is the sender Google sees; so the message waits in the queue
+/// until the service's Retry-After, rather than the app server being told to slow down.
 pub fn answer(e: DeliveryError) -> RoadAnswer {
     let DeliveryError::Service(service) = &e else { return RoadAnswer::OurFault(e.into()) };
     match service {
@@ -123,8 +129,7 @@ pub fn answer(e: DeliveryError) -> RoadAnswer {
                 }
                 RoadAnswer::DeviceGone(e.into())
             }
-            StatusCode::TOO_MANY_REQUESTS => RoadAnswer::Throttled(*retry_after, e.into()),
-            s if s.is_server_error() => RoadAnswer::Transient(*retry_after, e.into()),
+            s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => RoadAnswer::Transient(*retry_after, e.into()),
             _ => RoadAnswer::OurFault(e.into()),
         },
         WebPushError::Timeout | WebPushError::Transport(_) => RoadAnswer::Transient(None, e.into()),
@@ -155,8 +160,8 @@ mod tests {
         for (code, expected) in [(404, "gone"), (410, "gone"), (403, "gone"), (400, "ours"), (401, "ours"), (413, "ours")] {
             assert_eq!(kind(answer(status(code, None))), expected, "{code}");
         }
-        assert_eq!(kind(answer(status(429, Some(30)))), "throttled Some(30s)");
-        assert_eq!(kind(answer(status(429, None))), "throttled None");
+        assert_eq!(kind(answer(status(429, Some(30)))), "transient Some(30s)");
+        assert_eq!(kind(answer(status(429, None))), "transient None");
         assert_eq!(kind(answer(status(503, Some(5)))), "transient Some(5s)");
         assert_eq!(kind(answer(status(500, None))), "transient None");
         assert_eq!(kind(answer(DeliveryError::Service(WebPushError::Timeout))), "transient None");
