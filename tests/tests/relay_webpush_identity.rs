@@ -80,3 +80,63 @@ async fn a_relay_without_the_road_does_not_offer_it() {
     assert_eq!(info["roads"], serde_json::json!(["fcm"]), "{info}");
     assert!(info.get("webpush").is_none(), "{info}");
 }
+
+/// Sandbox mode (no `[[fcm.projects]]`, no `[webpush] api_url`) offers both roads, the
+/// in-process emulator playing Google's Web Push service too: a device on a token it
+/// issued for the published key gets a push there.
+#[tokio::test]
+async fn sandbox_mode_offers_both_roads_on_the_built_in_emulator() {
+    use uprelay_tests::{bin_path, free_port, wait_for_http, ChildGuard, TempDir};
+    let dir = TempDir::new("uprelay-sandbox-webpush");
+    let (port, emulator_port) = (free_port(), free_port());
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\n[store]\npath = {:?}\n[sandbox]\nemulator_listen = \"127.0.0.1:{emulator_port}\"\n",
+        dir.join("data").display().to_string()
+    );
+    std::fs::write(dir.join("uprelay.toml"), config).unwrap();
+    let mut cmd = std::process::Command::new(bin_path("uprelay"));
+    cmd.arg("serve").arg("--config").arg(dir.join("uprelay.toml"));
+    let child = ChildGuard::spawn("uprelay-sandbox", cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    let emulator = format!("http://127.0.0.1:{emulator_port}");
+    wait_for_http(&format!("{base}/healthz")).await;
+    let http = reqwest::Client::new();
+    let info: Value = http.get(format!("{base}/v1/info")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["roads"], serde_json::json!(["fcm", "webpush"]), "{info}");
+    let vapid = info["webpush"]["vapid"].as_str().unwrap();
+
+    let issued: Value = http
+        .post(format!("{emulator}/emulator/webpush/tokens"))
+        .json(&serde_json::json!({ "vapid": vapid }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = issued["token"].as_str().unwrap();
+    let phone = uprelay_tests::webpush::Keys::new(dir.path(), "phone");
+    let body = serde_json::json!({ "webpush": { "token": token, "p256dh": phone.get("p256dh"), "auth": phone.get("auth") } });
+    let created: Value = http.post(format!("{base}/v1/devices")).json(&body).send().await.unwrap().json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap_or_else(|| panic!("{created}\n{}", child.output()));
+    let registered: Value = http
+        .post(format!("{base}/v1/devices/{}/registrations", created["device_id"].as_str().unwrap()))
+        .bearer_auth(secret)
+        .json(&serde_json::json!({ "instance": "sandbox.app" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = registered["endpoint"].as_str().unwrap();
+    let pushed = http.post(endpoint).header("TTL", "60").body("hello sandbox").send().await.unwrap();
+    assert_eq!(pushed.status(), StatusCode::CREATED, "{}", child.output());
+    let kept: Vec<Value> =
+        http.get(format!("{emulator}/emulator/messages")).query(&[("token", token)]).send().await.unwrap().json().await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let raw = STANDARD.decode(kept[0]["raw_data"].as_str().unwrap()).unwrap();
+    let frame = phone.decrypt(&raw, "aes128gcm");
+    let read = uprelay::road::webpush::frame::parse(&frame).unwrap();
+    assert_eq!((read.instance, read.body), ("sandbox.app", &b"hello sandbox"[..]));
+}
