@@ -12,6 +12,8 @@
 //! `--realistic` adds, in the same invocation, the production-shaped profile
 //! (FCM 40 ± 20 ms away, Google-sized access tokens, C = 2048) and a run with 52-character
 //! tokens, and judges the realistic targets (see `profile.rs`).
+//! `--webpush` adds runs with every device on the Web Push road beside the default Redis run,
+//! and compares their CPU per push with the FCM v1 road's (see `webpush.rs`).
 
 mod bare;
 mod compare;
@@ -20,6 +22,7 @@ mod preload;
 mod procs;
 mod profile;
 mod sysstat;
+mod webpush;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -174,6 +177,11 @@ struct Opts {
     /// uprelay's `[fcm] connections` (its own default when absent).
     #[arg(long)]
     fcm_connections: Option<usize>,
+    /// Also run, right after the default Redis run, the same load with every device on the
+    /// Web Push road (ECDH results reused as uprelay does by default, and not at all), and
+    /// compare the roads' CPU per push.
+    #[arg(long, conflicts_with_all = ["scale", "compare"])]
+    webpush: bool,
 }
 
 fn main() {
@@ -364,6 +372,16 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
                     bracketed = true;
                     reports.push(run_bare(&mut env, "bare-2").await?);
                 }
+                // Right after the default Redis run: the same load on the Web Push road, as
+                // uprelay runs it by default and with an ECDH per push.
+                if opts.webpush && store == Target::Redis && !vapid {
+                    let reuse = uprelay::road::webpush::WebPushSettings::default().key_reuse_secs;
+                    for key_reuse in [reuse, 0] {
+                        reports.push(
+                            run_relay(&mut env, &Profile::webpush(&opts, key_reuse), Target::Redis, false, opts.registrations).await?,
+                        );
+                    }
+                }
                 // Right after the default Redis run: the same load with short tokens (the
                 // token's cost), then the realistic profile against that default run.
                 if opts.realistic && store == Target::Redis && !vapid {
@@ -382,6 +400,7 @@ async fn bench(opts: Opts) -> anyhow::Result<bool> {
     let all_ok = summary(&opts, &reports);
     if !opts.scale {
         profile::targets(&opts, &reports);
+        webpush::targets_table(&reports);
     }
     if let Some(path) = &opts.report_json {
         write_report_json(path, &reports)?;
@@ -821,6 +840,20 @@ async fn start_emulator(env: &Env, profile: &Profile) -> anyhow::Result<Fcm> {
     Ok(Fcm { proc, url, credentials })
 }
 
+/// The Web Push targets of a `--webpush` run's devices (None: the FCM v1 road's tokens).
+async fn webpush_targets(
+    env: &Env,
+    profile: &Profile,
+    store: &dyn Store,
+    emulator_url: &str,
+    r: usize,
+) -> anyhow::Result<Option<Arc<Vec<uprelay::target::Target>>>> {
+    if profile.webpush_key_reuse.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(webpush::targets(store, emulator_url, &env.http, r).await?)))
+}
+
 async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool, r: usize) -> anyhow::Result<RunReport> {
     let o = env.opts.clone();
     env.run_seq += 1;
@@ -864,7 +897,8 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
             let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
             let before = redis_used_memory(&mut conn).await?;
             let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&url).await?);
-            let ids = preload::preload(store, r, PROJECT, vapid_key.clone(), o.preload_concurrency, r >= 100_000).await?;
+            let targets = webpush_targets(env, profile, &*store, &fcm.url, r).await?;
+            let ids = preload::preload(store, r, PROJECT, vapid_key.clone(), targets, o.preload_concurrency, r >= 100_000).await?;
             let after = redis_used_memory(&mut conn).await?;
             let per = after.saturating_sub(before) as f64 / r as f64;
             bytes_per_reg = Some(per);
@@ -882,8 +916,9 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
             let path = env.dir.join(format!("embedded-{}", env.run_seq));
             let ids = {
                 let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path)?);
+                let targets = webpush_targets(env, profile, &*store, &fcm.url, r).await?;
                 // redb serialises write transactions; a little concurrency keeps the pipe full.
-                preload::preload(store, r, PROJECT, vapid_key.clone(), 8, r >= 100_000).await?
+                preload::preload(store, r, PROJECT, vapid_key.clone(), targets, 8, r >= 100_000).await?
             }; // the store (and its file lock) is closed here, before uprelay opens it
             let size = std::fs::metadata(path.join("uprelay.redb")).map(|m| m.len()).unwrap_or(0);
             println!(
@@ -906,6 +941,10 @@ async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: bool
         !o.fcm_http1,
         fcm.credentials.display().to_string(),
     );
+    let config = match profile.webpush_key_reuse {
+        Some(reuse) => format!("{config}\n{}", webpush::settings_toml(&fcm.url, reuse)),
+        None => config,
+    };
     let config_path = env.dir.join(format!("uprelay-{}.toml", env.run_seq));
     // The load comes from one address: lift the per-client request bound too, on builds
     // that have it (a comparison may run one from before it existed).
@@ -1049,13 +1088,15 @@ fn summary(opts: &Opts, reports: &[RunReport]) -> bool {
         reports.iter().find(|x| x.profile.is_empty() && x.target == t && x.vapid == vapid && (r.is_none() || r == Some(x.registrations)))
     };
     println!("== runs");
+    // As wide as the longest label ("redis-webpush-noreuse", "redis-realistic-open").
+    let w = reports.iter().map(|x| x.label.len()).max().unwrap_or(0).max(15);
     println!(
-        "  {:<15} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "  {:<w$} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
         "run", "R", "pushes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/p", "RSS MiB"
     );
     for x in reports {
         println!(
-            "  {:<15} {:>10} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>10}",
+            "  {:<w$} {:>10} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>10}",
             x.label,
             if x.target == Target::Bare { "-".to_string() } else { group(x.registrations as u64) },
             group(x.rps.round() as u64),

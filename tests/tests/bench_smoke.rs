@@ -231,3 +231,27 @@ fn realistic_profile_runs_beside_the_default_one() {
         assert!(stderr.contains(flag), "{bad:?}: {stderr}");
     }
 }
+
+/// `--webpush` runs the Web Push road beside the FCM v1 road in one invocation: after the
+/// default Redis run, one with every device on the Web Push road and one without ECDH reuse,
+/// each with every 201 accepted by the emulator's Web Push service, then the roads' CPU per
+/// push compared.
+#[test]
+fn webpush_runs_beside_the_fcm_road() {
+    let uprelay = bin_path("uprelay");
+    let tmp = TempDir::new("uprelay-bench-webpush");
+    let mut args = vec!["--uprelay-bin", uprelay.to_str().unwrap(), "--store", "redis", "--no-bare", "--no-vapid", "--webpush"];
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
+    let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(status.success(), "uprelay-bench exited with {status}\n{both}");
+    let checks: Vec<Vec<&str>> = stdout.lines().filter(|l| l.starts_with("CHECK ")).map(|l| l.split_whitespace().collect()).collect();
+    let runs: Vec<&str> = checks.iter().map(|f| f[1]).collect();
+    assert_eq!(runs, ["redis", "redis-webpush", "redis-webpush-noreuse"], "{both}");
+    for f in &checks {
+        assert_eq!(f[4], "ok", "{f:?}\n{both}");
+        assert_ne!(f[2], "201=0", "run {} got no 201 at all\n{both}", f[1]);
+    }
+    assert!(stdout.contains("== targets (the Web Push road beside the FCM v1 road"), "{both}");
+    assert!(stdout.contains("CPU per push ≤ 1.5× the FCM v1 road's"), "{both}");
+}
