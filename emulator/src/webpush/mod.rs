@@ -52,13 +52,40 @@ struct PushHeaders {
     encoding: Option<String>,
 }
 
-/// `POST /fcm/send/{token}`.
+/// `POST /fcm/send/{token}`, for the paths the router serves (see [`plain_token`]).
 pub(crate) async fn send(State(emu): State<Emulator>, Path(token): Path<String>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    respond(&emu, token, &headers, &uri, body).await
+}
+
+/// The token of a Web Push path that needs no decoding (`/fcm/send/<token>`, one segment,
+/// no percent-escapes): what [`crate::http::Http`] hands straight to [`send_plain`], as it
+/// does FCM v1 sends, so that the relay's benchmark pays no router per push.
+pub(crate) fn plain_token(path: &str) -> Option<&str> {
+    let token = path.strip_prefix("/fcm/send/")?;
+    (!token.is_empty() && !token.contains(['/', '%'])).then_some(token)
+}
+
+/// `POST` on a [`plain_token`] path without the router: the same body extraction and the
+/// same answer as [`send`]; the headers are taken out of the request, not cloned.
+pub(crate) async fn send_plain(emu: &Emulator, request: axum::extract::Request) -> Response {
+    use axum::extract::FromRequest;
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let uri = parts.uri.clone();
+    let token = plain_token(uri.path()).unwrap_or_default().to_owned();
+    match Bytes::from_request(axum::extract::Request::from_parts(parts, body), &()).await {
+        Ok(body) => respond(emu, token, &headers, &uri, body).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Count the request, check it, keep it or refuse it.
+async fn respond(emu: &Emulator, token: String, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Response {
     let inner = &emu.inner;
     Stats::inc(&inner.stats.send_requests);
     let _in_flight = inner.load.send_started();
-    let response = match check(inner, &token, &headers, &uri, &body).await {
-        Ok(kept) => accept(inner, token, kept, &headers, body),
+    let response = match check(inner, &token, headers, uri, &body).await {
+        Ok(kept) => accept(inner, token, kept, headers, uri, body),
         Err(refusal) => {
             Stats::inc(&inner.stats.rejected);
             if inner.inbox.keeps() {
@@ -156,13 +183,13 @@ async fn apply_faults(inner: &Inner, token: &str) -> Result<(), Refusal> {
 
 /// 201 with `Location` (Google's shape: `https://fcm.googleapis.com/0:<id>%<tag>`, here on
 /// this emulator's origin) and the TTL actually kept; the message kept for inspection.
-fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, body: Bytes) -> Response {
+fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Response {
     let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
     let now_ms = crate::time::unix_millis();
     let name = format!("0:{now_ms}{:06}%{}", seq % 1_000_000, inner.instance_tag);
     Stats::inc(&inner.stats.accepted);
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let location = match request_authority(headers, &Uri::default()) {
+    let location = match request_authority(headers, uri) {
         Some(host) => format!("http://{host}/{name}"),
         None => format!("/{name}"),
     };
@@ -190,4 +217,17 @@ fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, 
     }
     resp.headers_mut().insert("ttl", HeaderValue::from(ttl));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_token_paths() {
+        assert_eq!(plain_token("/fcm/send/abc:APA91bX-_"), Some("abc:APA91bX-_"));
+        for path in ["/fcm/send/", "/fcm/send/a/b", "/fcm/send/a%3Ab", "/fcm/sendx", "/v1/projects/p/messages:send"] {
+            assert_eq!(plain_token(path), None, "{path}");
+        }
+    }
 }

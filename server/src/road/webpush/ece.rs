@@ -100,8 +100,14 @@ pub fn key_material(ecdh_secret: &[u8], auth: &[u8; 16], ua_public: &[u8; 65], a
 /// then `plaintext` ‖ 0x02 sealed with AES-128-GCM under the key and nonce derived from
 /// `ikm` and `salt`.
 pub fn seal(ikm: &[u8; 32], as_public: &[u8; 65], salt: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    let cek = hkdf::<16>(salt, ikm, &[b"Content-Encoding: aes128gcm\0"]);
-    let nonce = hkdf::<12>(salt, ikm, &[b"Content-Encoding: nonce\0"]);
+    // One extraction (PRK = HMAC(salt, IKM)), two expansions.
+    let prk = Salt::new(HKDF_SHA256, salt).extract(ikm);
+    let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
+    prk.expand(&[b"Content-Encoding: aes128gcm\0"], Len(16))
+        .and_then(|okm| okm.fill(&mut cek))
+        .and_then(|()| prk.expand(&[b"Content-Encoding: nonce\0"], Len(12)))
+        .and_then(|okm| okm.fill(&mut nonce))
+        .expect("HKDF-SHA-256 yields a block");
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + 1 + AES_128_GCM.tag_len());
     out.extend_from_slice(salt);
     out.extend_from_slice(&RECORD_SIZE.to_be_bytes());
@@ -110,10 +116,11 @@ pub fn seal(ikm: &[u8; 32], as_public: &[u8; 65], salt: &[u8; 16], plaintext: &[
     out.extend_from_slice(plaintext);
     out.push(0x02);
     let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &cek).expect("a 16-byte AES-128 key"));
-    let mut record = out.split_off(HEADER_LEN);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut record)
+    // Sealed where it lies, the tag appended: no copy of the record.
+    let tag = key
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out[HEADER_LEN..])
         .expect("a record of at most 4 KiB is far below AES-GCM's limit");
-    out.append(&mut record);
+    out.extend_from_slice(tag.as_ref());
     out
 }
 
