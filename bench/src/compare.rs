@@ -21,8 +21,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::Value;
 
+use crate::options::{Opts, StoreChoice};
+use crate::print::group;
 use crate::procs::ChildProc;
-use crate::{group, Opts, StoreChoice};
 
 /// Longest one round may take beyond its load (start-up, pre-load, teardown).
 const ROUND_SLACK: Duration = Duration::from_secs(300);
@@ -142,7 +143,7 @@ fn child_command(opts: &Opts, store: &str, bin: &Path, token_bytes: usize, repor
         cmd.arg("--tmp-dir").arg(tmp);
     }
     cmd.arg("--report-json").arg(report);
-    crate::clean_env(&mut cmd);
+    crate::procs::clean_env(&mut cmd);
     Ok(cmd)
 }
 

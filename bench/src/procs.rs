@@ -257,3 +257,14 @@ pub fn locate_uprelay(explicit: Option<&Path>, no_build: bool) -> anyhow::Result
     }
     Ok(bin)
 }
+
+/// Child processes must not inherit settings meant for someone else.
+pub fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if k.starts_with("UPRELAY_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+    }
+}

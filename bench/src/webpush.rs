@@ -17,10 +17,11 @@ use uprelay::road::webpush::identity::{Identity, STORE_SECRET};
 use uprelay::store::Store;
 use uprelay::target::{Target, WebPushSubscription};
 
-use crate::{group, print_targets, RunReport, Target as RunTarget};
+use crate::print::group;
+use crate::report::RunReport;
 
-/// The Web Push road's CPU per push at most this many times the FCM v1 road's.
-const TARGET_CPU_RATIO: f64 = 1.5;
+/// One row of a targets table: the target, the measured figure, PASS/MISS (None: reported).
+type Row = (String, String, Option<bool>);
 /// Token requests to the emulator in flight while pre-loading.
 const ISSUE_CONCURRENCY: usize = 32;
 
@@ -63,35 +64,36 @@ pub async fn targets(store: &dyn Store, emulator_url: &str, http: &reqwest::Clie
         .collect()
 }
 
-/// The Web Push runs beside the FCM v1 run they are compared with (Redis, unrestricted
-/// endpoints, the default load): pushes/s and CPU per push of each, and the ratio target.
-pub fn targets_table(reports: &[RunReport]) {
-    let find = |profile: &str| reports.iter().find(|x| x.target == RunTarget::Redis && !x.vapid && x.profile == profile);
-    let Some(fcm) = find("") else { return };
-    let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
-    for (profile, what) in
-        [("webpush", "Web Push road (ECDH reused a minute per device)"), ("webpush-noreuse", "Web Push road (an ECDH per push)")]
-    {
-        let Some(wp) = find(profile) else { continue };
-        let figures = format!(
-            "{}/s, {} µs CPU per push (FCM v1 road: {}/s, {} µs)",
-            group(wp.rps.round() as u64),
-            wp.cpu_us_per_push.map_or("-".into(), |c| format!("{c:.1}")),
-            group(fcm.rps.round() as u64),
-            fcm.cpu_us_per_push.map_or("-".into(), |c| format!("{c:.1}")),
-        );
+/// The targets rows of the Web Push runs beside the FCM v1 run they are compared with
+/// (Redis, unrestricted endpoints, the default load): pushes/s and CPU per push of each, and
+/// the CPU ratio, judged on the run with uprelay's default reuse; without `--webpush`, one
+/// row saying how to measure it.
+pub fn rows(fcm: Option<&RunReport>, reused: Option<&RunReport>, fresh: Option<&RunReport>, target: f64) -> Vec<Row> {
+    let title = |what: &str| format!("Web Push road{what}: CPU/push ≤ {target} × the FCM v1 road's");
+    let (Some(fcm), true) = (fcm, reused.is_some() || fresh.is_some()) else {
+        return vec![(title(""), "not run (add --webpush; needs the Redis store)".into(), None)];
+    };
+    let cpu = |r: &RunReport| r.cpu_us_per_push.map_or("-".into(), |c| format!("{c:.1} µs"));
+    let mut rows = Vec::new();
+    for (run, what, judged) in [(reused, " (ECDH reused per device)", true), (fresh, " (an ECDH per push)", false)] {
+        let Some(wp) = run else { continue };
         let ratio = match (wp.cpu_us_per_push, fcm.cpu_us_per_push) {
             (Some(w), Some(f)) if f > 0.0 => Some(w / f),
             _ => None,
         };
         rows.push((
-            format!("{what}: CPU per push ≤ {TARGET_CPU_RATIO}× the FCM v1 road's"),
-            format!("{} — {figures}", ratio.map_or("-".into(), |r| format!("{r:.2}×"))),
-            // The default road is judged; the run without reuse shows the bound's other side.
-            ratio.filter(|_| profile == "webpush").map(|r| r <= TARGET_CPU_RATIO),
+            title(what),
+            format!(
+                "{} ({}/s, {} per push; FCM v1 road {}/s, {})",
+                ratio.map_or("-".into(), |r| format!("{r:.2} ×")),
+                group(wp.rps.round() as u64),
+                cpu(wp),
+                group(fcm.rps.round() as u64),
+                cpu(fcm)
+            ),
+            // The run without reuse shows the cost for devices pushed less than once a window.
+            ratio.filter(|_| judged).map(|r| r <= target),
         ));
     }
-    if !rows.is_empty() {
-        print_targets("the Web Push road beside the FCM v1 road", &rows);
-    }
+    rows
 }

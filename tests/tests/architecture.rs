@@ -175,6 +175,45 @@ fn the_checker_finds_a_planted_loop() {
     assert_eq!(mutual_pairs(src), vec!["a <-> a::x".to_string(), "b <-> c".to_string()]);
 }
 
+/// Modules of `src` that import an ancestor of theirs (the crate root included: items
+/// defined in `main.rs` count), as "child -> ancestor".
+fn parent_imports(src: &Path) -> Vec<String> {
+    let mods = modules(src);
+    let name = |m: &Module| if m.is_empty() { "crate".to_string() } else { m.join("::") };
+    let mut found = Vec::new();
+    for (m, targets) in edges(&mods) {
+        for t in targets.iter().filter(|t| t.len() < m.len() && m.starts_with(t)) {
+            found.push(format!("{} -> {}", name(&m), name(t)));
+        }
+    }
+    found
+}
+
+/// The benchmark's modules are leaves of its `main.rs`: none reaches back into it.
+#[test]
+fn no_module_of_the_bench_imports_its_parent() {
+    let found = parent_imports(&uprelay_tests::workspace_root().join("bench/src"));
+    assert!(found.is_empty(), "modules that import their parent:\n{}", found.join("\n"));
+    let pairs = mutual_pairs(&uprelay_tests::workspace_root().join("bench/src"));
+    assert!(pairs.is_empty(), "modules that import each other:\n{}", pairs.join("\n"));
+}
+
+/// The parent check finds a child that uses its parent's item (a test must be able to fail).
+#[test]
+fn the_parent_check_finds_a_planted_import() {
+    let dir = uprelay_tests::TempDir::new("arch-parent");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::fs::write(src.join("main.rs"), "mod a;\nmod b;\nmod c;\nmod d;\nmod e;\nfn group() {}\n").unwrap();
+    std::fs::write(src.join("a/mod.rs"), "mod x;\npub struct Parent;\n").unwrap();
+    std::fs::write(src.join("a/x.rs"), "use super::Parent;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "use crate::group;\n").unwrap();
+    std::fs::write(src.join("c.rs"), "use crate::d::D;\n").unwrap();
+    std::fs::write(src.join("d.rs"), "pub struct D;\n").unwrap();
+    std::fs::write(src.join("e.rs"), "pub struct E;\n").unwrap();
+    assert_eq!(parent_imports(src), vec!["a::x -> a".to_string(), "b -> crate".to_string()]);
+}
+
 #[test]
 fn no_two_modules_of_the_emulator_import_each_other() {
     let pairs = mutual_pairs(&uprelay_tests::workspace_root().join("emulator/src"));

@@ -157,7 +157,8 @@ fn compare_rejects_bad_arguments() {
 }
 
 /// `--realistic` runs, in the same invocation, the default profile with 52-character tokens
-/// and the realistic profile (here with 16 connections instead of 2048, to stay small), each
+/// and the realistic profile (here with 16 connections instead of 2048, to stay small:
+/// closed loop, open loop at 60 % and at 90 % of the default rate, overload), each
 /// against its own emulator with the profile's latency, and prints per run the most sends in
 /// flight to FCM, the FCM connections opened and uprelay's open descriptors, then the
 /// realistic targets. `--fcm-latency` and `--token-bytes` shape the default profile.
@@ -174,19 +175,23 @@ fn realistic_profile_runs_beside_the_default_one() {
     let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
     assert!(status.success(), "{status}\n{both}");
     let checks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("CHECK ")).map(|l| l.split_whitespace().nth(1).unwrap()).collect();
-    assert_eq!(checks, ["redis", "redis-52tok", "redis-realistic", "redis-realistic-open", "redis-overload"], "{both}");
-    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("FCM          most sends in flight")).count(), 5, "{both}");
+    assert_eq!(
+        checks,
+        ["redis", "redis-52tok", "redis-realistic", "redis-realistic-open", "redis-realistic-open-busy", "redis-overload"],
+        "{both}"
+    );
+    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("FCM          most sends in flight")).count(), 6, "{both}");
     assert!(stdout.contains("C=32 B=1024") && stdout.contains("fcm.connections = 8, max_concurrent_requests = 8"), "{both}");
     assert!(stdout.contains("FCM latency 40 ± 20 ms, 1024-character access tokens"), "{both}");
     assert!(stdout.contains("FCM latency 5 ± 2 ms, 100-character access tokens"), "{both}");
     let table = stdout.split("== targets (realistic profile").nth(1).unwrap_or_else(|| panic!("no realistic targets table\n{both}"));
     for row in [
         "realistic: ≥ 90 %",
-        "realistic, open loop at 90 %",
-        "realistic, open loop: p99",
+        "realistic, open loop at 60 % of the default rate: answered",
+        "realistic, open loop at 60 %: p99 ≤ FCM latency + jitter + 25 ms",
         "realistic (both loops): zero non-201",
         "realistic: FCM connections",
-        "realistic: uprelay peak RSS",
+        "realistic: uprelay peak RSS at C = 16 ≤ 128 MiB",
         "overload C = 32: FCM connections ≤ fcm.connections = 8",
         "overload: sends in flight at FCM ≤ max_concurrent_requests = 8",
         "overload: the excess shed with 503 + Retry-After",
@@ -196,6 +201,18 @@ fn realistic_profile_runs_beside_the_default_one() {
         assert!(line.contains("PASS") || line.contains("MISS"), "{line}");
     }
     assert!(table.contains("100-character tokens cost"), "{both}");
+    // Reported, not judged: the open loop without headroom, CPU against the bare handler,
+    // and the Web Push road until the bench can drive it.
+    for row in [
+        "realistic, open loop at 90 % of the default rate (reported)",
+        "realistic, open loop at 90 % (reported): p99",
+        "default: uprelay CPU/push against the bare handler's",
+        "Web Push road: CPU/push ≤ 1.5 × the FCM v1 road's",
+    ] {
+        let line = table.lines().find(|l| l.trim_start().starts_with(row)).unwrap_or_else(|| panic!("no row {row:?}\n{both}"));
+        assert!(!line.contains("PASS") && !line.contains("MISS"), "{line}");
+    }
+    assert!(table.contains("not measured"), "{both}");
 
     let runs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let realistic = runs.as_array().unwrap().iter().find(|r| r["run"] == "redis-realistic").expect("realistic run");
@@ -206,12 +223,14 @@ fn realistic_profile_runs_beside_the_default_one() {
     assert!(realistic["fcm_connections_opened"].as_u64().unwrap() >= 1, "{realistic}");
     assert!(realistic["peak_open_fds"].as_u64().unwrap() >= 16, "{realistic}");
     assert_eq!(realistic["non_201"], 0, "{realistic}");
-    // The open-loop run is offered 90 % of the default run's rate.
+    // The judged open-loop run is offered 60 % of the default run's rate, the reported one 90 %.
     let find = |name: &str| runs.as_array().unwrap().iter().find(|r| r["run"] == name).unwrap_or_else(|| panic!("no run {name}")).clone();
-    let (default, open) = (find("redis"), find("redis-realistic-open"));
-    let offered = open["offered_rate"].as_f64().unwrap();
-    let want = default["pushes_per_second"].as_f64().unwrap() * 0.9;
-    assert!((offered - want).abs() < 1.0, "offered {offered}, 90 % of the default run is {want}");
+    let default = find("redis");
+    for (name, share) in [("redis-realistic-open", 0.6), ("redis-realistic-open-busy", 0.9)] {
+        let offered = find(name)["offered_rate"].as_f64().unwrap();
+        let want = (default["pushes_per_second"].as_f64().unwrap() * share).max(1.0);
+        assert!((offered - want).abs() < 1.0, "{name}: offered {offered}, {share} of the default run is {want}");
+    }
     // 32 connections against 8 request slots: the excess is shed, each 503 saying when to
     // come back, and the configured connection bound holds.
     let overload = find("redis-overload");
@@ -252,6 +271,9 @@ fn webpush_runs_beside_the_fcm_road() {
         assert_eq!(f[4], "ok", "{f:?}\n{both}");
         assert_ne!(f[2], "201=0", "run {} got no 201 at all\n{both}", f[1]);
     }
-    assert!(stdout.contains("== targets (the Web Push road beside the FCM v1 road"), "{both}");
-    assert!(stdout.contains("CPU per push ≤ 1.5× the FCM v1 road's"), "{both}");
+    // Both Web Push runs in the realistic table's rows, the reused one judged.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("Web Push road (")).collect();
+    assert_eq!(rows.len(), 2, "{both}");
+    assert!(rows[0].contains("ECDH reused") && (rows[0].contains("PASS") || rows[0].contains("MISS")), "{rows:?}");
+    assert!(rows[1].contains("an ECDH per push") && rows[1].contains(" × ("), "{rows:?}");
 }

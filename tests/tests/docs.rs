@@ -2,8 +2,9 @@
 //! leads to a file that exists (and, for a `#fragment` into Markdown, to a heading in it),
 //! and `docs/configuration.md` lists exactly the keys of the configuration types, with the
 //! defaults the code has. The keys are read off a serialized `Config::default()`, so a key
-//! added to any subsystem's settings fails here until it is documented. Each checker is also
-//! run on planted mistakes, so the tests can fail.
+//! added to any subsystem's settings fails here until it is documented. Code, comments and
+//! documents name rules and targets, never tracker numbers. Each checker is also run on
+//! planted mistakes, so the tests can fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -266,4 +267,118 @@ fn the_readme_stays_short() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let lines = readme.lines().count();
     assert!(lines <= 150, "README.md has {lines} lines; move detail into docs/");
+}
+
+/// Where `text` mentions a tracker number (the word issue, then a number, perhaps after
+/// a `#` or a hyphen), as 1-based line numbers.
+fn issue_numbers(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let lower = line.to_lowercase();
+        let hit = lower.match_indices("issue").any(|(i, _)| {
+            let rest = lower[i + "issue".len()..].trim_start_matches([' ', '-']);
+            rest.trim_start_matches('#').starts_with(|c: char| c.is_ascii_digit())
+        });
+        if hit {
+            lines.push(n + 1);
+        }
+    }
+    lines
+}
+
+/// The project's own text files: sources, scripts, documents, configuration.
+fn project_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    const SKIP: [&str; 6] = ["target", ".git", ".venv", "build", "node_modules", ".gradle"];
+    const EXT: [&str; 14] = ["rs", "md", "sh", "java", "py", "yml", "yaml", "toml", "lua", "kts", "xml", "html", "js", "css"];
+    for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !SKIP.contains(&name.as_str()) {
+                project_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| EXT.contains(&e.to_string_lossy().as_ref())) || name == "run" {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_tracker_numbers_in_code_or_documents() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    project_files(&root, &mut files);
+    assert!(files.len() > 100 && files.iter().any(|f| f.ends_with("server/src/config.rs")), "{} files", files.len());
+    let mut found = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        for line in issue_numbers(&text) {
+            found.push(format!("{}:{line}", file.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    assert!(found.is_empty(), "say what the rule or target is instead of the tracker number:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_tracker_number_check_finds_planted_ones() {
+    let word = "Issue";
+    let text =
+        format!("fine\n// {word} 6 says\nsee {} #18\n(the {}-14 spoof)\nan issue with it, issues 3 ways\n", word.to_lowercase(), word);
+    assert_eq!(issue_numbers(&text), vec![2, 3, 4]);
+}
+
+/// The long options of `help` (clap's `--help` text), `--help` itself left out.
+fn help_flags(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix('-').filter(|r| r.len() > 2 && r.as_bytes()[1] == b',').map_or(l, |r| r[2..].trim_start());
+            let flag: String = l.strip_prefix("--")?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            (flag != "help").then(|| format!("--{flag}"))
+        })
+        .collect()
+}
+
+/// The long options named in the first cells of the table under `## Options`.
+fn documented_flags(doc: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut inside = false;
+    for line in doc.lines() {
+        if line.starts_with("## ") {
+            inside = line == "## Options";
+        }
+        if !inside || !line.starts_with('|') {
+            continue;
+        }
+        let first = line.trim_matches('|').split('|').next().unwrap_or("");
+        for span in first.split('`').skip(1).step_by(2) {
+            if let Some(flag) = span.split_whitespace().next().filter(|f| f.starts_with("--")) {
+                out.insert(flag.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_benchmark_document_lists_every_option_of_the_bench() {
+    let out =
+        std::process::Command::new(uprelay_tests::bin_path("uprelay-bench")).arg("--help").output().expect("run uprelay-bench --help");
+    assert!(out.status.success(), "{out:?}");
+    let flags = help_flags(&String::from_utf8_lossy(&out.stdout));
+    assert!(flags.len() > 20 && flags.contains("--realistic") && flags.contains("--connections"), "{flags:?}");
+    let doc = std::fs::read_to_string(workspace_root().join("docs/benchmark.md")).unwrap();
+    let documented = documented_flags(&doc);
+    let missing: Vec<_> = flags.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&flags).collect();
+    assert!(missing.is_empty() && unknown.is_empty(), "docs/benchmark.md options: missing {missing:?}; not options {unknown:?}");
+}
+
+#[test]
+fn the_option_readers_find_planted_mistakes() {
+    let help = "Usage: x\n\nOptions:\n  -c, --connections <N>  C\n      --no-vapid  skip\n  -h, --help  help\n";
+    assert_eq!(help_flags(help).into_iter().collect::<Vec<_>>(), ["--connections", "--no-vapid"]);
+    let doc =
+        "## Options\n\n| option | d |\n|---|---|\n| `-c`, `--connections` | 64 |\n| `--gone N` | 1 |\n\n## Next\n| `--not-here` | x |\n";
+    assert_eq!(documented_flags(doc).into_iter().collect::<Vec<_>>(), ["--connections", "--gone"]);
 }

@@ -333,8 +333,8 @@ async fn a_foreign_sealing_key_in_redis_stops_the_start() {
 }
 
 /// uprelay runs without transparent huge pages: with them, thousands of sender connections
-/// each touching a little of many 2 MiB pages kept ~30 % more memory resident (README,
-/// Benchmark). The kernel shows the process' flag in `/proc/<pid>/status`.
+/// each touching a little of many 2 MiB pages kept ~30 % more memory resident
+/// (docs/benchmark.md). The kernel shows the process' flag in `/proc/<pid>/status`.
 #[tokio::test]
 async fn the_relay_runs_without_transparent_huge_pages() {
     let relay = Relay::start(StoreKind::Embedded).await;
