@@ -11,10 +11,9 @@
 //! [`webpush::WebPushRoad`] (Google's Web Push service, no Firebase project).
 
 pub mod fcm;
+pub mod roads;
 pub mod webpush;
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fcm::FcmError;
@@ -90,11 +89,11 @@ impl RoadError {
 ///
 /// Adding a road:
 /// 1. implement this trait in a module of its own under `road/`;
-/// 2. give [`Roads`] a field holding it (`None` when the operator did not configure it);
-/// 3. send to it in [`Roads::send`]'s arm for its [`RoadKind`] instead of the
+/// 2. give [`roads::Roads`] a field holding it (`None` when the operator did not configure it);
+/// 3. send to it in [`roads::Roads::send`]'s arm for its [`RoadKind`] instead of the
 ///    [`RoadError::NotOffered`] answer there.
 ///
-/// The method is a plain `async fn` (no boxed future): [`Roads`] dispatches with a `match`
+/// The method is a plain `async fn` (no boxed future): [`roads::Roads`] dispatches with a `match`
 /// on the target kind, so a push costs no allocation for the choice of its road.
 pub trait Road: Send + Sync + 'static {
     /// Which road this is (metric label, the breaker it trips).
@@ -103,47 +102,4 @@ pub trait Road: Send + Sync + 'static {
     /// Send `message` to the target of `route`. Called only with a target of
     /// [`Self::KIND`]; any other is answered [`RoadAnswer::OurFault`].
     fn send(&self, route: &Route, message: Message<'_>) -> impl std::future::Future<Output = RoadAnswer> + Send;
-}
-
-/// Every road this relay offers, chosen per push by the device's target.
-pub struct Roads {
-    fcm: fcm::FcmRoad,
-    webpush: Option<Arc<webpush::WebPushRoad>>,
-}
-
-impl Roads {
-    /// The roads: FCM v1 always (sandbox mode runs it against the emulator), Web Push when
-    /// `[webpush]` offers it.
-    pub fn new(fcm: fcm::FcmRoad, webpush: Option<Arc<webpush::WebPushRoad>>) -> Roads {
-        Roads { fcm, webpush }
-    }
-
-    /// Whether this relay can deliver to targets of `road`.
-    pub fn offers(&self, road: RoadKind) -> bool {
-        match road {
-            RoadKind::Fcm => true,
-            RoadKind::WebPush => self.webpush.is_some(),
-        }
-    }
-
-    /// Send through the road of the route's target.
-    pub async fn send(&self, route: &Route, message: Message<'_>) -> RoadAnswer {
-        match route.target.road() {
-            RoadKind::Fcm => self.fcm.send(route, message).await,
-            RoadKind::WebPush => match &self.webpush {
-                Some(road) => road.send(route, message).await,
-                None => {
-                    crate::metrics::hot().road_request(RoadKind::WebPush, "road_not_offered");
-                    RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))
-                }
-            },
-        }
-    }
-}
-
-impl fmt::Debug for Roads {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let offered: Vec<_> = RoadKind::ALL.into_iter().filter(|r| self.offers(*r)).map(RoadKind::label).collect();
-        f.debug_struct("Roads").field("offered", &offered).finish()
-    }
 }
