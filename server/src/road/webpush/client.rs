@@ -22,8 +22,7 @@ const TTL: HeaderName = HeaderName::from_static("ttl");
 const URGENCY: HeaderName = HeaderName::from_static("urgency");
 const TOPIC: HeaderName = HeaderName::from_static("topic");
 
-/// One Web Push request: an encrypted body for a token.
-#[derive(Debug)]
+/// One Web Push request: an encrypted body for a token (no `Debug`: the token is a secret).
 pub struct Request<'a> {
     /// The device's Web Push token.
     pub token: &'a str,
