@@ -20,6 +20,7 @@
 
 mod bare;
 mod compare;
+mod figures;
 mod load;
 mod measure;
 mod options;
@@ -58,6 +59,15 @@ fn main() {
     // (PR_SET_PDEATHSIG is tied to the spawning thread).
     let code = rt.block_on(async {
         procs::install_cleanup_handlers();
+        if let Some(Sub::Figures) = cli.command {
+            return match figures_run(&cli.opts).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("uprelay-bench figures: {e:#}");
+                    2
+                }
+            };
+        }
         match bench(cli.opts).await {
             Ok(true) => 0,
             Ok(false) => 1,
@@ -68,6 +78,11 @@ fn main() {
         }
     });
     procs::cleanup_and_exit(code);
+}
+
+/// `uprelay-bench figures`: the figures the tests leave to the bench (see `figures.rs`).
+async fn figures_run(opts: &Opts) -> anyhow::Result<()> {
+    figures::run(&procs::locate_uprelay(opts.uprelay_bin.as_deref(), opts.no_build)?, opts.tmp_dir.as_deref()).await
 }
 
 /// One invocation: check the options, start the shared processes, make the runs in order,

@@ -28,6 +28,9 @@ pub enum Sub {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// The speed and memory figures the tests leave to the bench (see `figures.rs`),
+    /// measured and printed, not judged.
+    Figures,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

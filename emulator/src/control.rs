@@ -99,6 +99,7 @@ async fn revoke_tokens(State(emu): State<Emulator>) -> Response {
 #[derive(Deserialize)]
 struct MessagesQuery {
     token: Option<String>,
+    fid: Option<String>,
     project: Option<String>,
     /// Only the newest `limit` entries (still oldest first): what the inbox page polls.
     limit: Option<usize>,
@@ -110,7 +111,7 @@ fn newest<T>(items: &[T], limit: Option<usize>) -> &[T] {
 }
 
 async fn list_messages(State(emu): State<Emulator>, Query(q): Query<MessagesQuery>) -> Response {
-    let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.project.as_deref());
+    let snapshot = emu.inner.inbox.snapshot(q.token.as_deref(), q.fid.as_deref(), q.project.as_deref());
     let views: Vec<_> = newest(&snapshot, q.limit).iter().map(|m| m.view()).collect();
     json_ok(StatusCode::OK, &views)
 }

@@ -11,6 +11,8 @@ pub const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 pub const MSG_INVALID_CREDENTIALS: &str = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
 pub const MSG_MISSING_CREDENTIALS: &str = "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
 pub const MSG_INVALID_TOKEN: &str = "The registration token is not a valid FCM registration token";
+/// FCM's answer to a `message.fid` that is not shaped like a Firebase Installation ID.
+pub const MSG_INVALID_FID: &str = "The installation ID is not a valid Firebase installation ID";
 
 /// An error answer of the FCM v1 API (`{"error":{"code","message","status","details"}}`).
 #[derive(Debug, Clone)]

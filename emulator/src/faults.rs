@@ -1,8 +1,9 @@
 //! Fault injection: scripted FCM errors and latency, and the set of dead tokens.
 //!
 //! Semantics (documented in the crate root too):
-//! - Faults are matched per send: first the faults naming the send's token, then the faults
-//!   without a token (all sends), each group in the order they were added.
+//! - Faults are matched per send: first the faults naming the send's token (or, for a send
+//!   by `message.fid`, its FID), then the faults naming neither (all sends), each group in
+//!   the order they were added.
 //! - The first matching fault with an `error` decides the answer; faults with only `delay_ms`
 //!   add latency (the largest matching delay wins) and the send then proceeds normally.
 //! - Every fault that affected a send uses up one of its `times`; spent faults disappear.
@@ -108,9 +109,12 @@ impl FaultCode {
 pub struct Fault {
     /// Identifier assigned when the fault was installed.
     pub id: u64,
-    /// Only sends to this token (all sends when absent).
+    /// Only sends to this token (all sends when neither this nor `fid` is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Only sends by `message.fid` to this installation ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid: Option<String>,
     /// The error answered (latency only when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<FaultCode>,
@@ -187,13 +191,23 @@ impl Faults {
     /// Decide the fate of one send to `token` (None for topic/condition sends), using up one
     /// of the `times` of every fault that affected it.
     pub fn decide(&self, token: Option<&str>) -> Decision {
+        self.decide_for(token.map(|t| (t, false)))
+    }
+
+    /// [`decide`](Self::decide) for a send to a device address: a token, or (`true`) a FID.
+    pub fn decide_for(&self, address: Option<(&str, bool)>) -> Decision {
         if !self.any.load(Ordering::Acquire) {
             return Decision::default();
         }
         let mut list = self.list.lock().unwrap();
         let mut decision = Decision::default();
-        let specific = list.iter().enumerate().filter(|(_, f)| f.token.is_some() && f.token.as_deref() == token).map(|(i, _)| i);
-        let global = list.iter().enumerate().filter(|(_, f)| f.token.is_none()).map(|(i, _)| i);
+        let names = |f: &Fault| match address {
+            Some((a, false)) => f.token.as_deref() == Some(a),
+            Some((a, true)) => f.fid.as_deref() == Some(a),
+            None => false,
+        };
+        let specific = list.iter().enumerate().filter(|(_, f)| names(f)).map(|(i, _)| i);
+        let global = list.iter().enumerate().filter(|(_, f)| f.token.is_none() && f.fid.is_none()).map(|(i, _)| i);
         let order: Vec<usize> = specific.chain(global).collect();
         for i in order {
             let f = &mut list[i];
@@ -233,7 +247,7 @@ mod tests {
     use super::*;
 
     fn fault(token: Option<&str>, error: Option<FaultCode>, times: Option<u64>, delay_ms: Option<u64>) -> Fault {
-        Fault { id: 0, token: token.map(str::to_owned), error, times, retry_after: None, delay_ms }
+        Fault { id: 0, token: token.map(str::to_owned), fid: None, error, times, retry_after: None, delay_ms }
     }
 
     #[test]
@@ -248,6 +262,17 @@ mod tests {
         assert_eq!(f.decide(Some("a")).error, Some(FaultCode::Unavailable));
         assert_eq!(f.decide(Some("a")), Decision::default());
         assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn fid_faults_match_only_sends_by_fid() {
+        let f = Faults::default();
+        let fid = "fW3x_Ab-9QeRtYuI0pLkJh";
+        f.add(Fault { fid: Some(fid.into()), ..fault(None, Some(FaultCode::Unregistered), None, None) });
+        assert_eq!(f.decide(Some(fid)).error, None, "the same text sent as a token");
+        assert_eq!(f.decide_for(Some(("other", true))).error, None);
+        assert_eq!(f.decide_for(Some((fid, true))).error, Some(FaultCode::Unregistered));
+        assert_eq!(f.decide(None).error, None, "not a global fault");
     }
 
     #[test]

@@ -11,6 +11,20 @@ use serde_json::Value;
 use crate::errors::ApiError;
 use crate::json::J;
 
+/// Which of the message's target fields was set (FCM's `oneof target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// `message.token`: a registration token.
+    Token,
+    /// `message.fid`: a Firebase Installation ID.
+    Fid,
+    /// `message.topic`.
+    Topic,
+    /// `message.condition`.
+    Condition,
+}
+
 /// One accepted message, as kept for `GET /emulator/messages`: an FCM v1 message
 /// (`push` is None), or a Web Push request to `/fcm/send/{token}` (`project` empty,
 /// `message` null).
@@ -18,7 +32,12 @@ use crate::json::J;
 pub struct Stored {
     pub name: String,
     pub project: String,
+    /// The device address: the FCM message's registration token or FID (see `target`),
+    /// or the Web Push token.
     pub token: Option<String>,
+    /// What an FCM message was addressed to (`message.token`, `.fid`, `.topic`,
+    /// `.condition`); None for Web Push requests.
+    pub target: Option<TargetKind>,
     pub message: J<'static>,
     pub received_at_ms: u64,
     pub push: Option<StoredPush>,
@@ -55,6 +74,10 @@ pub struct PushHeadersView<'a> {
 #[derive(Serialize)]
 pub struct StoredView<'a> {
     pub road: &'static str,
+    /// For FCM messages, which target field they were sent to (`token`, `fid`, `topic`,
+    /// `condition`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetKind>,
     pub name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<&'a str>,
@@ -77,6 +100,7 @@ impl Stored {
         match &self.push {
             None => StoredView {
                 road: "fcm",
+                target: self.target,
                 name: &self.name,
                 project: Some(&self.project),
                 message: Some(&self.message),
@@ -88,6 +112,7 @@ impl Stored {
             },
             Some(push) => StoredView {
                 road: "webpush",
+                target: None,
                 name: &self.name,
                 project: None,
                 message: None,
@@ -138,11 +163,14 @@ impl Inbox {
         drop(evicted); // freed outside the lock
     }
 
-    /// Snapshot (oldest first), optionally only messages to `token` and/or of `project`.
-    pub fn snapshot(&self, token: Option<&str>, project: Option<&str>) -> Vec<Arc<Stored>> {
+    /// Snapshot (oldest first), optionally only messages to `token` (a registration or
+    /// Web Push token), to `fid` (an FCM message sent by `message.fid`) and/or of `project`.
+    pub fn snapshot(&self, token: Option<&str>, fid: Option<&str>, project: Option<&str>) -> Vec<Arc<Stored>> {
+        let by_fid = |m: &Stored| m.target == Some(TargetKind::Fid);
         let q = self.queue.lock().unwrap();
         q.iter()
-            .filter(|m| token.is_none() || m.token.as_deref() == token)
+            .filter(|m| token.is_none() || (m.token.as_deref() == token && !by_fid(m)))
+            .filter(|m| fid.is_none() || (m.token.as_deref() == fid && by_fid(m)))
             .filter(|m| project.is_none() || Some(m.project.as_str()) == project)
             .cloned()
             .collect()

@@ -17,7 +17,9 @@
 //!   Success: `{"access_token","expires_in","token_type":"Bearer"}`. Refusals: 400
 //!   `{"error","error_description"}` with `invalid_grant` (signature, account, audience, times),
 //!   `invalid_scope` (scope), `unsupported_grant_type` or `invalid_request`.
-//! - `POST /v1/projects/{project}/messages:send` — see `send::validate` for the rules. Order of
+//! - `POST /v1/projects/{project}/messages:send` — see `send::validate` for the rules (exactly
+//!   one of `token`, `fid`, `topic`, `condition`; a `fid` of the shape Firebase Installations
+//!   issues: 22 characters of base64url starting with `c`–`f`). Order of
 //!   checks: access token (401 UNAUTHENTICATED, no FcmError detail) → token's project (403
 //!   PERMISSION_DENIED, no FcmError detail) → request validation (400 INVALID_ARGUMENT with an
 //!   FcmError detail, plus `google.rpc.BadRequest` when a field is at fault) → dead token (404
@@ -30,15 +32,16 @@
 //! Emulator control (not part of FCM):
 //! - `POST /emulator/credentials` `{"project": "p2"}` (optional; also optional `token_uri`) → the
 //!   service-account JSON of a new key for that project, trusted from now on.
-//! - `POST /emulator/faults` `{"token"?, "error"?, "times"?, "retry_after"?, "delay_ms"?}` → 200 with
-//!   the fault (and its `id`); `GET /emulator/faults` → `{"faults":[…],"dead_tokens":[…]}`;
+//! - `POST /emulator/faults` `{"token"? or "fid"?, "error"?, "times"?, "retry_after"?, "delay_ms"?}` → 200 with
+//!   the fault (and its `id`; a `fid` fault affects only sends by `message.fid` to it); `GET /emulator/faults` → `{"faults":[…],"dead_tokens":[…]}`;
 //!   `DELETE /emulator/faults` → 204, removes every injected fault. Matching rules are in
 //!   `faults.rs`: token-specific faults before global ones, the first error fault decides, delay-only
 //!   faults add latency, each affected send uses up one of `times`. A token that was answered
 //!   UNREGISTERED stays dead (`DELETE /emulator/faults` does not revive it; `POST /emulator/reset` does).
 //! - `POST /emulator/revoke-tokens` → `{"revoked": n}`: every access token stops working (401).
-//! - `GET /emulator/messages[?token=T][&project=P][&limit=N]` → JSON array, oldest first (with
-//!   `limit`, only the newest N), of `{"road":"fcm","name","project","message" (as received,
+//! - `GET /emulator/messages[?token=T | ?fid=F][&project=P][&limit=N]` → JSON array, oldest first (with
+//!   `limit`, only the newest N), of `{"road":"fcm","target" (which target field was set:
+//!   `token`, `fid`, `topic`, `condition`),"name","project","message" (as received,
 //!   member order kept),"received_at" (RFC 3339 UTC, milliseconds),"received_at_ms" (unix ms)}`
 //!   and, for Web Push, `{"road":"webpush","name","token","headers":{"ttl","urgency",
 //!   "topic","content-encoding","authorization"},"raw_data" (the body in standard base64, as

@@ -12,9 +12,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::{json_response, ApiError, MSG_INVALID_TOKEN};
+use crate::errors::{json_response, ApiError, MSG_INVALID_FID, MSG_INVALID_TOKEN};
 use crate::faults::FaultCode;
-use crate::inbox::{Stats, Stored};
+use crate::inbox::{Stats, Stored, TargetKind};
 use crate::json::{reborrow, J};
 use crate::state::{Emulator, Inner};
 use crate::tokens::TokenCheck;
@@ -55,7 +55,9 @@ pub struct Validated<'a> {
     pub validate_only: bool,
     /// The `message` object exactly as received.
     pub message: J<'a>,
-    /// The registration token, for token-targeted messages.
+    /// The target field that was set.
+    pub target: TargetKind,
+    /// The device address: the registration token or the FID, for messages sent to one.
     pub token: Option<Cow<'a, str>>,
 }
 
@@ -139,8 +141,8 @@ async fn check<'b>(inner: &Inner, project: &str, auth: Option<&HeaderValue>, bod
     authenticate(inner, project, auth)?;
     // 2. FCM's validation of the request.
     let v = validate(body)?;
-    // 3. Dead tokens and injected faults.
-    apply_faults(inner, project, v.token.as_deref()).await?;
+    // 3. Dead tokens and FIDs, and injected faults.
+    apply_faults(inner, project, v.token.as_deref().map(|t| (t, v.target == TargetKind::Fid))).await?;
     Ok(v)
 }
 
@@ -162,14 +164,16 @@ fn authenticate(inner: &Inner, project: &str, auth: Option<&HeaderValue>) -> Res
     }
 }
 
-/// Answer UNREGISTERED for a dead token, else apply the injected faults (latency, then error).
-async fn apply_faults(inner: &Inner, project: &str, token: Option<&str>) -> Result<(), ApiError> {
+/// Answer UNREGISTERED for a dead token or FID, else apply the injected faults (latency,
+/// then error). `address` is the device's token, or (`true`) its FID.
+async fn apply_faults(inner: &Inner, project: &str, address: Option<(&str, bool)>) -> Result<(), ApiError> {
+    let token = address.map(|(a, _)| a);
     if let Some(token) = token {
         if inner.faults.is_dead(token) {
             return Err(FaultCode::Unregistered.answer(project));
         }
     }
-    let decision = inner.faults.decide(token);
+    let decision = inner.faults.decide_for(address);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }
@@ -200,6 +204,7 @@ fn accept(inner: &Inner, project: String, v: Validated<'_>) -> Response {
                 name,
                 project,
                 token: v.token.map(Cow::into_owned),
+                target: Some(v.target),
                 message: v.message.into_owned(),
                 received_at_ms: now_ms,
                 push: None,
@@ -295,6 +300,13 @@ pub fn is_reserved_key(k: &str) -> bool {
     k == "from" || k == "message_type" || k.starts_with("google") || k.starts_with("gcm")
 }
 
+/// A Firebase Installation ID as the Installations SDK makes them: 22 characters of
+/// base64url, the first of `c`, `d`, `e`, `f` (the SDK sets the first four bits to `0111`).
+pub fn fid_well_formed(f: &str) -> bool {
+    let b = f.as_bytes();
+    b.len() == 22 && matches!(b[0], b'c'..=b'f') && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
 /// A registration token FCM would not reject on sight: no whitespace or control characters.
 pub fn token_well_formed(t: &str) -> bool {
     !t.is_empty() && t.len() <= MAX_TOKEN_LEN && !has_space_or_control(t)
@@ -388,7 +400,8 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
     };
     let value: &str = value_text;
     match kind {
-        "token" | "fid" if !token_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN)),
+        "token" if !token_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_TOKEN)),
+        "fid" if !fid_well_formed(value) => return Err(ApiError::invalid_argument(MSG_INVALID_FID)),
         "topic" if !valid_topic(value) => return Err(ApiError::invalid_argument(&format!("Invalid topic name: \"{value}\""))),
         "condition" if value.trim().is_empty() => return Err(ApiError::invalid_argument("Invalid condition expression provided.")),
         _ => {}
@@ -461,8 +474,14 @@ pub fn validate(body: &[u8]) -> Result<Validated<'_>, ApiError> {
         return Err(ApiError::invalid_field(Some("message.data"), "Android message is too big"));
     }
 
-    let token = matches!(kind, "token").then(|| reborrow(value_text));
-    Ok(Validated { validate_only, message, token })
+    let target = match kind {
+        "token" => TargetKind::Token,
+        "fid" => TargetKind::Fid,
+        "topic" => TargetKind::Topic,
+        _ => TargetKind::Condition,
+    };
+    let token = matches!(target, TargetKind::Token | TargetKind::Fid).then(|| reborrow(value_text));
+    Ok(Validated { validate_only, message, target, token })
 }
 
 #[cfg(test)]
@@ -542,6 +561,20 @@ mod tests {
         let name = message_name("p\"x", 1_700_000_000_123, 1_000_007, "0badf00d");
         assert_eq!(name, "projects/p\"x/messages/0:1700000000123000007%0badf00d");
         assert_eq!(name_body(&name), serde_json::to_vec(&serde_json::json!({ "name": name })).unwrap());
+    }
+
+    #[test]
+    fn fid_targets_are_checked_for_their_shape_and_kept_as_fids() {
+        let v = validate(br#"{"message":{"fid":"fW3x_Ab-9QeRtYuI0pLkJh","data":{"k":"v"}}}"#).unwrap();
+        assert_eq!((v.target, v.token.as_deref()), (TargetKind::Fid, Some("fW3x_Ab-9QeRtYuI0pLkJh")));
+        for bad in ["aW3x_Ab-9QeRtYuI0pLkJh", "fW3x_Ab-9QeRtYuI0pLkJ", "fW3x_Ab-9QeRtYuI0pLkJhh", "fW3x+Ab/9QeRtYuI0pLkJh", "tok:APA91b"] {
+            let e = err(&format!(r#"{{"message":{{"fid":"{bad}"}}}}"#));
+            assert_eq!(e["error"]["status"], "INVALID_ARGUMENT", "{bad}");
+            assert_eq!(e["error"]["message"], MSG_INVALID_FID, "{bad}");
+            assert_eq!(e["error"]["details"][0]["errorCode"], "INVALID_ARGUMENT", "{bad}");
+        }
+        let both = err(r#"{"message":{"token":"t","fid":"fW3x_Ab-9QeRtYuI0pLkJh"}}"#);
+        assert_eq!(both["error"]["message"], "Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set 'fid'");
     }
 
     #[test]

@@ -100,8 +100,11 @@ impl Default for Realism {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Only sends to this registration token (every send when absent).
+    /// Only sends to this registration token (or Web Push token); every send when neither
+    /// this nor `fid` is given.
     pub token: Option<String>,
+    /// Only FCM sends by `message.fid` to this Firebase Installation ID.
+    pub fid: Option<String>,
     /// FCM error code to answer with (see [`FaultCode`]); latency only when absent.
     pub error: Option<String>,
     /// Number of sends affected (forever when absent).
@@ -175,7 +178,7 @@ impl Emulator {
 
     /// Accepted messages (oldest first), as `GET /emulator/messages` shows them.
     pub fn messages(&self, token: Option<&str>) -> Vec<Value> {
-        self.inner.inbox.snapshot(token, None).iter().map(|m| serde_json::to_value(m.view()).unwrap_or(Value::Null)).collect()
+        self.inner.inbox.snapshot(token, None, None).iter().map(|m| serde_json::to_value(m.view()).unwrap_or(Value::Null)).collect()
     }
 
     /// Install a fault, as `POST /emulator/faults` does.
@@ -193,12 +196,16 @@ impl Emulator {
         if spec.times == Some(0) {
             return Err("\"times\" must be at least 1 (omit it for a permanent fault)".into());
         }
-        if spec.token.as_deref() == Some("") {
-            return Err("\"token\" must not be empty (omit it to affect every send)".into());
+        if spec.token.as_deref() == Some("") || spec.fid.as_deref() == Some("") {
+            return Err("\"token\" and \"fid\" must not be empty (omit them to affect every send)".into());
+        }
+        if spec.token.is_some() && spec.fid.is_some() {
+            return Err("a fault names a \"token\" or a \"fid\", not both".into());
         }
         Ok(self.inner.faults.add(Fault {
             id: 0,
             token: spec.token,
+            fid: spec.fid,
             error,
             times: spec.times,
             retry_after: spec.retry_after,

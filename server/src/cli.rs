@@ -47,9 +47,12 @@ pub struct FcmSendArgs {
     /// Service-account JSON of the Firebase project.
     #[arg(long)]
     pub credentials: PathBuf,
-    /// FCM registration token of the target device.
+    /// FCM registration token of the target device (sent as `message.token`).
+    #[arg(long, required_unless_present = "fid", conflicts_with = "fid")]
+    pub token: Option<String>,
+    /// Firebase Installation ID of the target app instance (sent as `message.fid`).
     #[arg(long)]
-    pub token: String,
+    pub fid: Option<String>,
     /// Data pairs `key=value` (repeatable).
     #[arg(long = "data", value_name = "KEY=VALUE")]
     pub data: Vec<String>,
@@ -127,10 +130,19 @@ async fn fcm_send(args: FcmSendArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(ttl) = args.ttl {
         android["ttl"] = json!(format!("{ttl}s"));
     }
-    let request = json!({
-        "validate_only": args.validate_only,
-        "message": { "token": args.token, "data": data, "android": android },
-    });
+    // Exactly one of the two (clap enforces it); a FID is checked here as the relay's API
+    // checks it, so a typo is told at once rather than as FCM's INVALID_ARGUMENT.
+    let (field, target) = match (&args.token, &args.fid) {
+        (Some(token), _) => ("token", token.clone()),
+        (None, Some(fid)) => {
+            crate::target::Fid::parse(fid).ok_or_else(|| anyhow::anyhow!("--fid: {}", crate::target::TargetError::Fid))?;
+            ("fid", fid.clone())
+        }
+        (None, None) => anyhow::bail!("give --token or --fid"),
+    };
+    let mut message = json!({ "data": data, "android": android });
+    message[field] = json!(target);
+    let request = json!({ "validate_only": args.validate_only, "message": message });
     let cfg = FcmConfig { api_url: args.api_url.clone(), ..FcmConfig::default() };
     let client = FcmClient::new(&cfg, vec![(project.clone(), key)]).await?;
     match client.send_json(&project, &request).await {

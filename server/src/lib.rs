@@ -1,9 +1,10 @@
 //! uprelay: a UnifiedPush distributor backed by Firebase Cloud Messaging.
 //!
 //! App servers POST Web Push messages to endpoints uprelay hands out; uprelay maps
-//! each endpoint to a phone's FCM token and sends an FCM HTTP v1 data message.
+//! each endpoint to a phone's [`target`] (an FCM token or installation ID, or a Web Push
+//! subscription) and sends the message down that target's [`road`].
 //! Data flows one way: request → [`webpush`] validation → [`store`] lookup →
-//! [`relay`] → [`fcm`] → outcome → HTTP response ([`api`]).
+//! [`relay`] → [`road`] ([`fcm`], …) → outcome → HTTP response ([`api`]).
 
 #![warn(missing_docs)]
 

@@ -91,6 +91,14 @@ const STORE_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Upkeeps the timer has run: tests see the upkeep happen without a scrape.
+static UPKEEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many upkeeps the timer has run in this process.
+pub fn upkeeps() -> u64 {
+    UPKEEPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Install the global recorder (once per process), start its upkeep thread and return
 /// the handle that renders it.
 pub fn install() -> PrometheusHandle {
@@ -117,6 +125,7 @@ pub fn install() -> PrometheusHandle {
                 std::thread::sleep(UPKEEP_INTERVAL);
                 upkeep.run_upkeep();
                 sample_process();
+                UPKEEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             });
             if let Err(e) = spawned {
                 tracing::warn!(error = %e, "cannot start the metrics upkeep thread; memory then only shrinks at scrapes");

@@ -12,8 +12,8 @@ use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
 use crate::gateway::Gateway;
 use crate::relay::{Courier, Relay, RelayOptions, Worker};
 use crate::road::fcm::FcmRoad;
-use crate::road::roads::Roads;
 use crate::road::webpush::{Identity, WebPushRoad};
+use crate::road::Roads;
 use crate::store::Store;
 
 /// The service accounts of the configured Firebase projects (none in sandbox mode), each

@@ -7,7 +7,10 @@ The SDK takes its OAuth token from the credentials' `token_uri` (the emulator's 
 sends to `_MessagingService.FCM_URL`, which is patched to point at the emulator. Each case is
 run through the real SDK, including its client-side checks, its error classification and its
 retry policy; the number of requests the emulator saw and tokens it issued for each case are
-recorded from GET /emulator/stats. Prints exactly one JSON object on one line, on stdout.
+recorded from GET /emulator/stats, and so is every warning the SDK raised (none is
+silenced: firebase-admin 7.x deprecates `Message.token` for `Message.fid`, and the token
+cases must show exactly that warning while the FID cases show none). Prints exactly one
+JSON object on one line, on stdout.
 """
 
 import asyncio
@@ -16,10 +19,8 @@ import sys
 import urllib.request
 import warnings
 
-warnings.simplefilter("ignore")  # Message.token is deprecated in favour of fid in firebase-admin 7.x
-
-import firebase_admin  # noqa: E402
-from firebase_admin import credentials, exceptions, messaging  # noqa: E402
+import firebase_admin
+from firebase_admin import credentials, exceptions, messaging
 
 BASE, CREDS = sys.argv[1].rstrip("/"), sys.argv[2]
 messaging._MessagingService.FCM_URL = BASE + "/v1/projects/{0}/messages:send"
@@ -49,10 +50,13 @@ def describe_error(e):
 
 def attempt(fn):
     before = control("GET", "/emulator/stats")
-    try:
-        res = {"outcome": "ok", "value": fn()}
-    except Exception as e:  # noqa: BLE001 - the class is the result
-        res = describe_error(e)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            res = {"outcome": "ok", "value": fn()}
+        except Exception as e:  # noqa: BLE001 - the class is the result
+            res = describe_error(e)
+    res["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in seen})
     after = control("GET", "/emulator/stats")
     res["requests"] = after["send_requests"] - before["send_requests"]
     res["tokens"] = after["tokens_issued"] - before["tokens_issued"]
@@ -61,6 +65,17 @@ def attempt(fn):
 
 def msg(token, data=None, **kw):
     return messaging.Message(token=token, data=data if data is not None else {"k": "v"}, **kw)
+
+
+def fid_msg(fid, data=None, **kw):
+    return messaging.Message(fid=fid, data=data if data is not None else {"k": "v"}, **kw)
+
+
+# Firebase Installation IDs: 22 characters of base64url starting with c, d, e or f.
+FID_OK = "cInteropValidFid012345"
+FID_OK_2 = "dInteropValidFid012345"
+FID_DEAD = "eInteropDeadFid0123456"
+FID_QUOTA = "fInteropQuotaFid012345"
 
 
 def main():
@@ -113,6 +128,24 @@ def main():
         return [{"success": x.success, "value": x.message_id if x.success else type(x.exception).__name__}
                 for x in resp.responses]
     r["send_each_async"] = attempt(lambda: asyncio.run(each_async()))
+
+    # Installation IDs: the 2026 target, sent as `message.fid`.
+    r["fid_valid"] = attempt(lambda: send(fid_msg(
+        FID_OK, {"i": "instance-1", "b": "aGVsbG8=", "m": "m2"}, android=messaging.AndroidConfig(priority="high"))))
+    fault(fid=FID_DEAD, error="UNREGISTERED", times=1)
+    r["fid_unregistered"] = attempt(lambda: send(fid_msg(FID_DEAD)))
+    r["fid_unregistered_again"] = attempt(lambda: send(fid_msg(FID_DEAD)))
+    fault(fid=FID_QUOTA, error="QUOTA_EXCEEDED", times=1)
+    r["fid_quota_exceeded"] = attempt(lambda: send(fid_msg(FID_QUOTA)))
+    r["fid_quota_then_ok"] = attempt(lambda: send(fid_msg(FID_QUOTA)))
+    r["fid_malformed"] = attempt(lambda: send(fid_msg("not-an-installation-id")))
+    # Both targets at once never leave the SDK (its own "exactly one of" check).
+    r["fid_and_token"] = attempt(lambda: send(messaging.Message(fid=FID_OK, token="interop-valid", data={"k": "v"})))
+
+    def multicast():
+        resp = messaging.send_each_for_multicast(messaging.MulticastMessage(fids=[FID_OK, FID_OK_2], data={"k": "multi"}))
+        return [x.success for x in resp.responses]
+    r["fid_multicast"] = attempt(multicast)
 
     control("DELETE", "/emulator/faults")
     print(json.dumps(r, sort_keys=True))

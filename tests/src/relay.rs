@@ -140,6 +140,9 @@ pub struct RelayConfig {
     pub queue: Vec<String>,
     /// Extra lines of the `[fcm]` table (e.g. `high_priority_from = "high"`).
     pub fcm: Vec<String>,
+    /// Extra lines of the `[webpush]` table, whose `timeout_ms` follows `fcm_timeout_ms`
+    /// (the queue's lease must outlast twice either road's timeout).
+    pub webpush: Vec<String>,
     /// Extra TOML appended after the generated tables (other tables).
     pub tables: String,
     pub credentials: Credentials,
@@ -159,6 +162,7 @@ impl RelayConfig {
             limits: Vec::new(),
             queue: Vec::new(),
             fcm: Vec::new(),
+            webpush: Vec::new(),
             tables: String::new(),
             credentials: Credentials::Valid,
             env: Vec::new(),
@@ -190,6 +194,10 @@ impl RelayConfig {
     }
     pub fn fcm(mut self, line: &str) -> Self {
         self.fcm.push(line.to_owned());
+        self
+    }
+    pub fn webpush(mut self, line: &str) -> Self {
+        self.webpush.push(line.to_owned());
         self
     }
     /// No per-endpoint push limit and no per-IP device-creation limit.
@@ -231,17 +239,20 @@ impl RelayConfig {
             StoreKind::Redis => format!("redis_url = {}", quoted(&self.store_urls[0])),
             StoreKind::Cluster => format!("redis_cluster = [{}]", self.store_urls.iter().map(|u| quoted(u)).collect::<Vec<_>>().join(", ")),
         };
-        let mut tables = String::new();
+        // The Web Push road goes to the emulator's Web Push service, never to Google,
+        // unless the test's own lines say where.
+        let service = if self.webpush.iter().any(|l| l.trim_start().starts_with("api_url")) {
+            String::new()
+        } else {
+            format!("api_url = {}\nhttp2_prior_knowledge = true\n", quoted(fcm_url))
+        };
+        let mut tables = format!("[webpush]\ntimeout_ms = {}\n{service}{}\n\n", self.fcm_timeout_ms, self.webpush.join("\n"));
         for (name, lines) in [("limits", &self.limits), ("queue", &self.queue)] {
             if !lines.is_empty() {
                 tables.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
             }
         }
         tables.push_str(&self.tables);
-        if !self.tables.contains("[webpush]") {
-            // The Web Push road goes to the emulator's Web Push service, never to Google.
-            tables.push_str(&format!("\n[webpush]\napi_url = {}\nhttp2_prior_knowledge = true\n", quoted(fcm_url)));
-        }
         format!(
             "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",

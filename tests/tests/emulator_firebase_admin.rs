@@ -89,6 +89,61 @@ async fn firebase_admin_python_sdk_interoperates() {
     assert_eq!(each["value"][0]["success"], true, "{each}");
     assert_eq!(each["value"][1], json!({"success": false, "value": "InvalidArgumentError"}), "{each}");
 
+    // Every token send shows firebase-admin 7.x's deprecation warning, unsilenced; no FID
+    // send shows any warning.
+    let token_warning = "DeprecationWarning: Message.token is deprecated. Use Message.fid instead.";
+    for case in ["valid", "unregistered", "quota_exceeded", "after_revoke", "fid_and_token"] {
+        assert_eq!(r[case]["warnings"], json!([token_warning]), "{case}: {}", r[case]);
+    }
+    let fid_cases = [
+        "fid_valid",
+        "fid_unregistered",
+        "fid_unregistered_again",
+        "fid_quota_exceeded",
+        "fid_quota_then_ok",
+        "fid_malformed",
+        "fid_multicast",
+    ];
+    for case in fid_cases {
+        assert_eq!(r[case]["warnings"], json!([]), "{case}: {}", r[case]);
+    }
+
+    // Installation IDs: sent as `message.fid`, stored as such, kept apart from tokens.
+    let fid_valid = expect(&r, "fid_valid", "ok", 1);
+    assert!(fid_valid["value"].as_str().unwrap().starts_with(&format!("projects/{p}/messages/")), "{fid_valid}");
+    let by_fid = |fid: &str| {
+        let emu = &emu;
+        let query = format!("?fid={fid}");
+        async move { serde_json::from_str::<Vec<Value>>(&emu.client.messages_text(&query).await).unwrap() }
+    };
+    // The single send, then the multicast's first.
+    let stored = by_fid("cInteropValidFid012345").await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(stored[1]["message"]["data"], json!({"k": "multi"}));
+    assert_eq!(stored[0]["target"], "fid");
+    assert_eq!(
+        stored[0]["message"],
+        json!({"android": {"priority": "high"}, "data": {"i": "instance-1", "b": "aGVsbG8=", "m": "m2"}, "fid": "cInteropValidFid012345"})
+    );
+    assert!(emu.messages(Some("cInteropValidFid012345")).await.is_empty(), "a FID's messages are not a token's");
+    // A dead FID and a throttled one: the SDK's own classes, from FCM's answers.
+    assert_eq!(expect(&r, "fid_unregistered", "UnregisteredError", 1)["http_status"], 404);
+    assert_eq!(expect(&r, "fid_unregistered_again", "UnregisteredError", 1)["http_status"], 404);
+    assert_eq!(expect(&r, "fid_quota_exceeded", "QuotaExceededError", 1)["http_status"], 429);
+    expect(&r, "fid_quota_then_ok", "ok", 1);
+    // A FID of the wrong shape: FCM's INVALID_ARGUMENT, as the SDK classifies it.
+    let malformed = expect(&r, "fid_malformed", "InvalidArgumentError", 1);
+    assert_eq!(malformed["http_status"], 400);
+    assert_eq!(malformed["message"], "The installation ID is not a valid Firebase installation ID");
+    // Both targets: refused by the SDK before any request.
+    let both = expect(&r, "fid_and_token", "ValueError", 0);
+    assert_eq!(both["message"], "Exactly one of fid, token, topic or condition must be specified.");
+    let multi = expect(&r, "fid_multicast", "ok", 2);
+    assert_eq!(multi["value"], json!([true, true]));
+    assert_eq!(by_fid("dInteropValidFid012345").await.len(), 1);
+    assert!(by_fid("eInteropDeadFid0123456").await.is_empty(), "a dead FID got a message");
+    assert_eq!(by_fid("fInteropQuotaFid012345").await.len(), 1, "only the send after the quota fault");
+
     // Nothing faulted or rejected was stored.
     for t in ["interop-dead", "interop-quota", "interop-sender", "interop-unavailable", "interop-internal", "interop-3p", "interop-bad"] {
         assert!(emu.messages(Some(t)).await.is_empty(), "{t} stored");

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uprelay_tests::emulator::EmulatorProcess;
 use uprelay_tests::process::bin_path;
-use uprelay_tests::relay::{run_bounded, unique_token, Relay, RelayConfig, StoreKind, TEST_LIMIT};
+use uprelay_tests::relay::{run_bounded, unique_token, Relay, RelayConfig, StoreKind, PROJECT, TEST_LIMIT};
 
 fn data_msg(token: &str) -> serde_json::Value {
     json!({ "message": { "token": token, "data": { "k": "v" } } })
@@ -23,13 +23,9 @@ async fn sends_are_answered_after_the_latency_within_the_jitter() {
     run_bounded("latency", Duration::from_secs(60), async {
         let emu = EmulatorProcess::start_with(&["--latency-ms", "60", "--jitter-ms", "20", "--keep", "0"]).await;
         let token = emu.access_token().await;
-        // The token endpoint is not delayed: only FCM's send is distant.
-        let started = Instant::now();
-        emu.access_token().await;
-        assert!(started.elapsed() < Duration::from_millis(40), "token grant took {:?}", started.elapsed());
 
-        // One after the other: each answer takes at least 40 ms; the scheduler's noise on a
-        // shared host only adds, so the upper bound leaves room.
+        // One after the other: each answer takes at least 40 ms (the scheduler's noise on a
+        // shared host only adds; how long answers take is the bench's to report).
         let mut took = Vec::new();
         for _ in 0..20 {
             let started = Instant::now();
@@ -39,7 +35,6 @@ async fn sends_are_answered_after_the_latency_within_the_jitter() {
         }
         let (min, max) = (*took.iter().min().unwrap(), *took.iter().max().unwrap());
         assert!(min >= Duration::from_millis(40), "fastest answer {min:?} < 60 - 20 ms: {took:?}");
-        assert!(max <= Duration::from_millis(80 + 250), "slowest answer {max:?}: {took:?}");
         // The jitter spreads them (uniform over 40 ms: 20 draws all within 4 ms of each other
         // happen with a probability below 1e-15).
         assert!(max - min >= Duration::from_millis(4), "no spread: {took:?}");
@@ -50,20 +45,36 @@ async fn sends_are_answered_after_the_latency_within_the_jitter() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(started.elapsed() >= Duration::from_millis(40), "{:?}", started.elapsed());
 
-        // 50 at once (50 HTTP/1.1 connections): the waits overlap instead of queueing, and the
-        // stats see them all in flight together.
-        let started = Instant::now();
+        // 50 at once (50 HTTP/1.1 connections): the waits overlap instead of queueing: the
+        // stats see them in flight together.
         let msg = data_msg("tok");
         let sends = (0..50).map(|_| emu.send(&token, &msg));
         for r in futures::future::join_all(sends).await {
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         }
-        assert!(started.elapsed() < Duration::from_millis(1500), "50 concurrent sends took {:?}", started.elapsed());
         let stats = emu.stats().await;
         assert_eq!(stats["accepted"], 70, "{stats}");
         assert_eq!(stats["sends_in_flight"], 0, "{stats}");
         assert!(stats["max_sends_in_flight"].as_u64().unwrap() >= 40, "{stats}");
         assert!(stats["connections_accepted"].as_u64().unwrap() >= 40, "{stats}");
+    })
+    .await;
+}
+
+/// Only FCM's send is distant, not the token endpoint: with every send held 30 s, a token
+/// grant made while a send waits is answered before that send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_is_not_delayed() {
+    run_bounded("token endpoint", Duration::from_secs(60), async {
+        let emu = EmulatorProcess::start_with(&["--latency-ms", "30000", "--keep", "0"]).await;
+        let token = emu.access_token().await;
+        let client = emu.client.clone();
+        let send = tokio::spawn(async move { client.send(PROJECT, &token, &data_msg("tok")).await });
+        let waiting = uprelay_tests::eventually(Duration::from_secs(10), || async { emu.stats().await["sends_in_flight"] == 1 }).await;
+        assert!(waiting, "the send never reached the emulator: {}", emu.stats().await);
+        emu.access_token().await;
+        assert!(!send.is_finished(), "the token grant was answered after a send held 30 s");
+        send.abort();
     })
     .await;
 }
@@ -163,9 +174,6 @@ async fn a_relay_keeps_500_pushes_in_flight_to_a_distant_fcm() {
         assert_eq!(created, 500, "not all answered 201 (first others: {others:?})\n{}", relay.output());
         let stats = relay.emulator.stats().await;
         assert_eq!(stats["accepted"].as_u64().unwrap() - before, 500, "{stats}");
-        // 500 sends 50 ms away, 100 streams per connection: in a few rounds, not one by one
-        // (500 × 50 ms = 25 s).
-        assert!(elapsed < Duration::from_secs(10), "500 pushes took {elapsed:?}");
         // Within the relay's bound of FCM connections (`fcm.connections` = 8; the token
         // endpoint is spoken to over HTTP/1.1).
         let h2 = stats["h2_connections_accepted"].as_u64().unwrap();

@@ -1,5 +1,5 @@
 //! What removing a device leaves behind, and what must not remove one. Every kind of
-//! removal (the distributor API's delete, FCM declaring the token dead) must leave nothing
+//! removal (the distributor API's delete, FCM declaring the token or the FID gone) must leave nothing
 //! of the device in the store: for Redis, no key and no bucket field; for the embedded
 //! store, nothing in its redb tables (read from the file once the relay has stopped). And
 //! a dead-token answer to a send that raced a token rotation must not remove the device.
@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uprelay_tests::per_store;
-use uprelay_tests::relay::{decode_body, endpoint_id, unique_token, Device, Relay, RelayConfig, StoreKind, VapidSigner};
+use uprelay_tests::relay::{decode_body, endpoint_id, random_bytes, unique_token, Device, Relay, RelayConfig, StoreKind, VapidSigner};
 
 per_store!(
     [embedded, redis], TEST_LIMIT;
     dead_token_answer_racing_a_rotation_keeps_the_device,
     api_delete_leaves_nothing_in_the_store,
     dead_token_leaves_nothing_in_the_store,
+    fid_gone_leaves_nothing_in_the_store,
 );
 
 /// FCM holds its answer to a push sent with the old token; the device is rotated to a new
@@ -117,6 +118,33 @@ async fn dead_token_leaves_nothing_in_the_store(store: StoreKind) {
     assert_store_forgot(relay, &kept, &gone, &endpoints).await;
 }
 
+/// A device registered by its Firebase Installation ID: FCM answering UNREGISTERED for it
+/// deletes it, and nothing of it stays.
+async fn fid_gone_leaves_nothing_in_the_store(store: StoreKind) {
+    let relay = Relay::start_with(RelayConfig::new(store).private_store()).await;
+    let (kept, _) = used_device(&relay, "kept").await;
+    let fid = format!("c{}", &URL_SAFE_NO_PAD.encode(random_bytes(16))[..21]);
+    let (status, body) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "fcm_fid": fid }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let gone = Device {
+        id: body["device_id"].as_str().unwrap().to_owned(),
+        secret: body["secret"].as_str().unwrap().to_owned(),
+        token: fid.clone(),
+    };
+    let endpoints = vec![relay.register(&gone, "plain", None).await, relay.register(&gone, "other", None).await];
+    for e in &endpoints {
+        assert_eq!(relay.push(e, &[("TTL", "60")], b"x".to_vec()).await.status, StatusCode::CREATED);
+    }
+    let by_fid = relay.emulator.client.messages(None).await.iter().filter(|m| m["message"]["fid"] == fid.as_str()).count();
+    assert_eq!(by_fid, 2, "the pushes did not reach FCM by message.fid");
+    // The emulator matches token faults only on message.token: a fault for every send, once.
+    relay.emulator.client.add_fault(json!({ "error": "UNREGISTERED", "times": 1 })).await;
+    let r = relay.push(&endpoints[0], &[("TTL", "60")], b"z".to_vec()).await;
+    assert_eq!(r.status, StatusCode::GONE, "{r:?}");
+    assert_eq!(relay.show_device(&gone).await.0, StatusCode::NOT_FOUND);
+    assert_store_forgot(relay, &kept, &gone, &endpoints).await;
+}
+
 /// The store holds nothing of `gone` (device `endpoints` were its endpoints) and still
 /// holds `kept`, which shows the inspection sees what is there.
 async fn assert_store_forgot(mut relay: Relay, kept: &Device, gone: &Device, endpoints: &[String]) {
@@ -192,6 +220,11 @@ const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg"
 fn embedded_mentions(path: &std::path::Path, id: &str, endpoints: &[&str]) -> Vec<String> {
     let db = redb::Database::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let txn = db.begin_read().unwrap();
+    // Every table is one this inspection knows: a new one may hold devices too.
+    let known = ["devices", "endpoints", "queue_due", "queue_msg", "queue_born", "queue_born_of", "secrets"];
+    for table in txn.list_tables().unwrap() {
+        assert!(known.contains(&table.name()), "the embedded store has a table this test does not inspect: {}", table.name());
+    }
     let mut found = Vec::new();
     for (name, def) in [("devices", DEVICES), ("endpoints", ENDPOINTS), ("queue_msg", QUEUE_MSG)] {
         let table = txn.open_table(def).unwrap_or_else(|e| panic!("table {name}: {e}"));

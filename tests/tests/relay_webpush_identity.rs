@@ -53,8 +53,8 @@ async fn instances_sharing_redis_share_the_key() {
 async fn a_key_file_is_created_owner_only_and_its_key_published() {
     let dir = uprelay_tests::TempDir::new("vapid-key-file");
     let path = dir.join("vapid.pem");
-    let table = format!("[webpush]\nkey_file = {:?}\n", path.display().to_string());
-    let mut relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).tables(&table)).await;
+    let line = format!("key_file = {:?}", path.display().to_string());
+    let mut relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).webpush(&line)).await;
     let published = vapid(&relay).await;
     #[cfg(unix)]
     {
@@ -75,7 +75,7 @@ async fn a_key_file_is_created_owner_only_and_its_key_published() {
 
 #[tokio::test]
 async fn a_relay_without_the_road_does_not_offer_it() {
-    let relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).tables("[webpush]\nenabled = false\n")).await;
+    let relay = Relay::start_with(RelayConfig::new(StoreKind::Embedded).webpush("enabled = false")).await;
     let info = info(&relay).await;
     assert_eq!(info["roads"], serde_json::json!(["fcm"]), "{info}");
     assert!(info.get("webpush").is_none(), "{info}");

@@ -27,6 +27,7 @@ async fn breaker_answers_fast_while_fcm_hangs(store: StoreKind) {
     let targets = make_targets(&node, "brk", 2, 2).await;
     let routes = routes(&targets);
     // FCM hangs: every send takes 3 s, the relay gives up after 1 s.
+    let sends_before = node.emulator.stats().await["send_requests"].as_u64().unwrap();
     node.emulator.add_fault(json!({ "delay_ms": 3000 })).await;
     let mut ledger = Ledger::default();
     let mut took = Vec::new();
@@ -42,14 +43,13 @@ async fn breaker_answers_fast_while_fcm_hangs(store: StoreKind) {
     let ms: Vec<u128> = took.iter().map(|d| d.as_millis()).collect();
     eprintln!("[{store}] push latencies while FCM hangs (ms): {ms:?}");
     // The first push waits for the timeout; the breaker counts the worker's failed retries
-    // too, so it may open after fewer than 3 pushes — but never later.
+    // too, so it may open after fewer than 3 pushes — but never later: FCM saw the 3 failed
+    // sends plus at most the two the live path and the worker had in flight when it opened,
+    // not one per push. (How fast the later pushes are answered is the bench's figure.)
     assert!(took[0] >= Duration::from_millis(900), "[{store}] the first send should wait for the 1 s timeout: {ms:?}");
-    let slow = took.iter().filter(|d| **d >= Duration::from_millis(500)).count();
-    assert!(slow <= 3, "[{store}] {slow} pushes waited for a timeout, breaker_threshold is 3: {ms:?}");
-    assert!(
-        took[4..].iter().all(|d| *d < Duration::from_millis(500)),
-        "[{store}] after 3 timeouts the breaker should send pushes straight to the queue: {ms:?}"
-    );
+    assert_eq!(node.metric("uprelay_breaker_open").await, 1.0, "[{store}] the breaker did not open");
+    let sends = node.emulator.stats().await["send_requests"].as_u64().unwrap() - sends_before;
+    assert!(sends <= 5, "[{store}] {sends} sends reached FCM for 12 pushes with breaker_threshold = 3: {ms:?}");
     node.emulator.clear_faults().await;
     let tally = await_delivery(&node.emulator, &ledger, Duration::from_secs(20), Duration::from_millis(3500)).await;
     eprintln!("[{store}] {}", tally.row("FCM hanging (3 s > 1 s timeout), circuit breaker"));

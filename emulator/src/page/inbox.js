@@ -95,7 +95,7 @@ function group(messages) {
   messages.forEach((m, index) => {
     const d = dataOf(m.message);
     if ((d.s === '1' || d.s === '2') && typeof d.m === 'string') {
-      const key = [m.project, m.message.token, d.i, d.m].join('\u0000');
+      const key = [m.project, m.message.token ?? m.message.fid, d.i, d.m].join('\u0000');
       let g = halves.get(key);
       if (!g) {
         g = { parts: {}, index, at: 0 };
@@ -187,7 +187,9 @@ function messageEntry(entry) {
       ['at', first.received_at],
       ['road', 'FCM v1'],
       ['project', first.project],
-      ['token', shortToken(msg.token), msg.token],
+      // Which of FCM's target fields the message was sent to, and its value.
+      ['target', first.target],
+      [targetField(msg), shortToken(targetOf(msg)), targetOf(msg)],
       ['priority', a.priority],
       ['TTL', a.ttl],
       ['collapse key', a.collapse_key || a.collapseKey],
@@ -206,7 +208,7 @@ function rejectedEntry(r) {
   const msg = r.request && typeof r.request === 'object' ? r.request : {};
   const d = dataOf(msg);
   const webpush = r.road === 'webpush';
-  const token = webpush ? r.token : msg.token;
+  const token = webpush ? r.token : targetOf(msg);
   return el('li', { class: 'entry rejected', 'data-m': d.m, 'data-error': r.error, 'data-road': webpush ? 'webpush' : 'fcm' },
     meta([
       ['at', r.received_at],
@@ -214,7 +216,7 @@ function rejectedEntry(r) {
       ['project', r.project],
       [webpush ? 'refusal' : 'FCM error', el('span', { class: 'error-code' }, r.error), undefined],
       ['HTTP', String(r.status)],
-      ['token', shortToken(token), token],
+      [webpush ? 'token' : targetField(msg), shortToken(token), token],
       ['instance', d.i],
       ['message', d.m],
       ['half', d.s],
@@ -224,9 +226,19 @@ function rejectedEntry(r) {
   );
 }
 
+// The target field an FCM message names (`token`, `fid`, `topic`, `condition`) and its value.
+function targetField(msg) {
+  return ['token', 'fid', 'topic', 'condition'].find((k) => typeof msg[k] === 'string') || 'token';
+}
+
+function targetOf(msg) {
+  return msg[targetField(msg)];
+}
+
 function faultItem(f) {
   const parts = [`#${f.id}`, f.error || 'latency only'];
-  parts.push(f.token ? `token ${shortToken(f.token)}` : 'every token');
+  if (f.fid) parts.push(`fid ${shortToken(f.fid)}`);
+  else parts.push(f.token ? `token ${shortToken(f.token)}` : 'every token');
   parts.push(f.times === undefined ? 'until cleared' : `${f.times} more send(s)`);
   if (f.retry_after !== undefined) parts.push(`Retry-After ${f.retry_after} s`);
   if (f.delay_ms !== undefined) parts.push(`+${f.delay_ms} ms`);
@@ -273,6 +285,7 @@ async function addFault(ev) {
   const spec = {
     error: $('fault-error').value || undefined,
     token: $('fault-token').value.trim() || undefined,
+    fid: $('fault-fid').value.trim() || undefined,
     times: numberField('fault-times'),
     retry_after: numberField('fault-retry'),
     delay_ms: numberField('fault-delay'),

@@ -199,6 +199,7 @@ fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, 
             name,
             project: String::new(),
             token: Some(token),
+            target: None,
             message: crate::json::J::Null,
             received_at_ms: now_ms,
             push: Some(StoredPush {

@@ -200,10 +200,11 @@ impl FcmError {
     }
 }
 
-/// FCM reports malformed or truncated tokens as INVALID_ARGUMENT; those mean the
-/// device must re-register, unlike an INVALID_ARGUMENT about our own request.
+/// FCM reports malformed or truncated tokens and installation IDs as INVALID_ARGUMENT;
+/// those mean the device must re-register, unlike an INVALID_ARGUMENT about our own request.
 fn is_about_the_token(message: &str) -> bool {
-    message.to_ascii_lowercase().contains("registration token")
+    let message = message.to_ascii_lowercase();
+    message.contains("registration token") || message.contains("installation id")
 }
 
 #[derive(Deserialize)]
@@ -275,6 +276,8 @@ mod tests {
         assert_eq!(FcmError::Unregistered.class(), ErrorClass::DeadToken);
         let bad_token = FcmError::InvalidArgument { message: "The registration token is not a valid FCM registration token".into() };
         assert_eq!(bad_token.class(), ErrorClass::DeadToken);
+        let bad_fid = FcmError::InvalidArgument { message: "The installation ID is not a valid Firebase installation ID".into() };
+        assert_eq!(bad_fid.class(), ErrorClass::DeadToken);
         assert_eq!(FcmError::InvalidArgument { message: "Invalid value at 'message.data[0].value'".into() }.class(), ErrorClass::OurFault);
         assert_eq!(FcmError::Timeout.class(), ErrorClass::Transient(None));
         assert_eq!(FcmError::NotFound { message: String::new() }.class(), ErrorClass::OurFault);

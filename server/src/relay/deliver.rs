@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::limits::Rate;
-use crate::road::roads::Roads;
-use crate::road::{Message, RoadAnswer, RoadError};
+use crate::road::{Message, RoadAnswer, RoadError, Roads};
 use crate::store::{Route, Store, StoreError};
 use crate::target::RoadKind;
 

@@ -1,6 +1,7 @@
 //! The push path in one place: a push accepted at the edge is looked up, checked against
-//! VAPID and the limits ([`accept`]), sent to FCM as one or two data messages, and FCM's
-//! answer is settled by one function ([`deliver`]) whether the push is live or a retry.
+//! VAPID and the limits ([`accept`]), sent down the road of the device's target
+//! ([`crate::road`]), and the road's answer is settled by one function ([`deliver`]),
+//! whatever the road, whether the push is live or a retry.
 //! Transient failures wait in the store's durable queue ([`queue`]) until the retry
 //! [`worker`] takes them again.
 //!

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Message, Road, RoadAnswer};
+use super::interface::{Message, Road, RoadAnswer, RoadError};
 use crate::fcm::message::{Outgoing, Priority, Recipient};
 use crate::fcm::{ErrorClass, FcmClient, FcmError};
 use crate::store::Route;
@@ -57,7 +57,7 @@ impl Road for FcmRoad {
             Target::FcmToken(token) => Recipient::Token(token),
             Target::FcmFid(fid) => Recipient::Fid(fid.as_str()),
             Target::WebPush(_) => {
-                return RoadAnswer::OurFault(super::RoadError::NotOffered(RoadKind::WebPush));
+                return RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush));
             }
         };
         match self.send_parts(route, recipient, msg).await {

@@ -11,95 +11,86 @@
 //! [`webpush::WebPushRoad`] (Google's Web Push service, no Firebase project).
 
 pub mod fcm;
-pub mod roads;
+mod interface;
 pub mod webpush;
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
 
-use crate::fcm::FcmError;
-use crate::ids::MessageId;
+pub use self::interface::{Message, Road, RoadAnswer, RoadError};
 use crate::store::Route;
 use crate::target::RoadKind;
-use crate::webpush::Urgency;
 
-/// One message on its way to a device.
-#[derive(Debug, Clone, Copy)]
-pub struct Message<'a> {
-    /// uprelay's id (`m`), the same on every try.
-    pub id: &'a MessageId,
-    /// What the phone must get: the sender's body, behind the `aesgcm` parameters when it
-    /// has them.
-    pub body: &'a [u8],
-    /// Urgency of the push.
-    pub urgency: Urgency,
-    /// Seconds the push service may still keep it.
-    pub ttl_secs: u32,
-    /// Topic (replaces an undelivered message with the same topic).
-    pub topic: Option<&'a str>,
+/// Every road this relay offers, chosen per push by the device's target.
+pub struct Roads {
+    fcm: fcm::FcmRoad,
+    webpush: Option<Arc<webpush::WebPushRoad>>,
 }
 
-/// What the far end of a road answered, in the terms every road shares. A road that sends
-/// a message in several parts answers for the whole: the first part that fails decides.
-#[derive(Debug)]
-pub enum RoadAnswer {
-    /// Every part was accepted.
-    Delivered,
-    /// The target is dead (uninstalled, expired, bound to another sender…): the device
-    /// must register again.
-    DeviceGone(RoadError),
-    /// The push service throttles this device: wait this long (when it named a time).
-    Throttled(Option<Duration>, RoadError),
-    /// The push service failed transiently: retry, not before the delay if it named one.
-    Transient(Option<Duration>, RoadError),
-    /// Our own request was refused (credentials, format, a road this relay does not
-    /// offer): not the sender's fault, and no retry soon will fix it.
-    OurFault(RoadError),
-}
+impl Roads {
+    /// The roads: FCM v1 always (sandbox mode runs it against the emulator), Web Push when
+    /// `[webpush]` offers it.
+    pub fn new(fcm: fcm::FcmRoad, webpush: Option<Arc<webpush::WebPushRoad>>) -> Roads {
+        Roads { fcm, webpush }
+    }
 
-/// Why a road did not deliver; for logs and the operator, never shown whole to senders.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RoadError {
-    /// FCM HTTP v1's answer.
-    #[error(transparent)]
-    Fcm(#[from] FcmError),
-    /// Google's Web Push service's answer, or why no request could be made.
-    #[error(transparent)]
-    WebPush(#[from] webpush::DeliveryError),
-    /// The device's target needs a road this relay does not offer (not configured).
-    #[error("this relay does not offer the {} road", .0.label())]
-    NotOffered(RoadKind),
-}
+    /// Whether this relay can deliver to targets of `road`.
+    pub fn offers(&self, road: RoadKind) -> bool {
+        match road {
+            RoadKind::Fcm => true,
+            RoadKind::WebPush => self.webpush.is_some(),
+        }
+    }
 
-impl RoadError {
-    /// Metric label of the answer (`result` of the request counter).
-    pub fn label(&self) -> &'static str {
-        match self {
-            RoadError::Fcm(e) => e.label(),
-            RoadError::WebPush(e) => e.label(),
-            RoadError::NotOffered(_) => "road_not_offered",
+    /// Send through the road of the route's target.
+    pub async fn send(&self, route: &Route, message: Message<'_>) -> RoadAnswer {
+        match route.target.road() {
+            RoadKind::Fcm => self.fcm.send(route, message).await,
+            RoadKind::WebPush => match &self.webpush {
+                Some(road) => road.send(route, message).await,
+                None => {
+                    crate::metrics::hot().road_request(RoadKind::WebPush, "road_not_offered");
+                    RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))
+                }
+            },
         }
     }
 }
 
-/// A road to the phone: sends one message to the target of `route` and classifies the
-/// far end's answer. Implementations own their connections, credentials and wire format;
-/// they do not decide what an answer means for the device (the relay does, once, over
-/// [`RoadAnswer`]) and count each request they make with
-/// [`crate::metrics::HotMetrics::road_request`] under their [`RoadKind`].
-///
-/// Adding a road:
-/// 1. implement this trait in a module of its own under `road/`;
-/// 2. give [`roads::Roads`] a field holding it (`None` when the operator did not configure it);
-/// 3. send to it in [`roads::Roads::send`]'s arm for its [`RoadKind`] instead of the
-///    [`RoadError::NotOffered`] answer there.
-///
-/// The method is a plain `async fn` (no boxed future): [`roads::Roads`] dispatches with a `match`
-/// on the target kind, so a push costs no allocation for the choice of its road.
-pub trait Road: Send + Sync + 'static {
-    /// Which road this is (metric label, the breaker it trips).
-    const KIND: RoadKind;
+impl fmt::Debug for Roads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let offered: Vec<_> = RoadKind::ALL.into_iter().filter(|r| self.offers(*r)).map(RoadKind::label).collect();
+        f.debug_struct("Roads").field("offered", &offered).finish()
+    }
+}
 
-    /// Send `message` to the target of `route`. Called only with a target of
-    /// [`Self::KIND`]; any other is answered [`RoadAnswer::OurFault`].
-    fn send(&self, route: &Route, message: Message<'_>) -> impl std::future::Future<Output = RoadAnswer> + Send;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{DeviceId, MessageId};
+    use crate::target::{Target, WebPushSubscription};
+    use crate::webpush::Urgency;
+
+    /// Where the Web Push road is not configured (`[webpush] enabled = false`), a Web Push
+    /// target gets a clear "our fault" answer naming the missing road: no panic, no request,
+    /// never "device gone".
+    #[tokio::test]
+    async fn a_target_of_a_road_not_offered_is_our_fault() {
+        let client = crate::fcm::FcmClient::new(&crate::fcm::FcmConfig::default(), Vec::new()).await.unwrap();
+        let roads = Roads::new(fcm::FcmRoad::new(std::sync::Arc::new(client), Urgency::High), None);
+        assert!(roads.offers(RoadKind::Fcm));
+        assert!(!roads.offers(RoadKind::WebPush));
+        let subscription = WebPushSubscription::from_parts("tok".into(), &[4; 65], &[0; 16]).unwrap();
+        let route = Route {
+            device: DeviceId::generate(),
+            instance: "i".into(),
+            vapid: None,
+            project: "p".into(),
+            target: Target::WebPush(subscription),
+        };
+        let id = MessageId::generate();
+        let message = Message { id: &id, body: b"x", urgency: Urgency::Normal, ttl_secs: 60, topic: None };
+        let answer = roads.send(&route, message).await;
+        assert!(matches!(answer, RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))), "{answer:?}");
+    }
 }

@@ -83,10 +83,14 @@ fn corrupt() -> StoreError {
     StoreError::Internal("undecodable record in store".into())
 }
 
-/// Route: version, device, instance, project, target ([`encode_target`]), then the VAPID
-/// key if any.
+/// Route: version, device, instance, project, target ([`encode_target`], but an FCM token
+/// as text behind its mark: a route is decoded on every push, and unpacking a token costs
+/// more than copying it), then the VAPID key if any.
 pub fn encode_route(route: &Route) -> Vec<u8> {
-    let target = encode_target(&route.target);
+    let target = match &route.target {
+        Target::FcmToken(token) => raw_token(token),
+        other => encode_target(other),
+    };
     let mut out = Vec::with_capacity(8 + route.instance.len() + route.project.len() + target.len() + 88);
     out.push(ROUTE_VERSION);
     put_short(&mut out, route.device.as_str().as_bytes());
@@ -240,12 +244,15 @@ fn sixbit_value(c: u8) -> Option<u8> {
 /// `APA91b` — 120 bytes instead of 163. Anything else is kept as text behind a mark.
 /// Deterministic, so scripts can compare encoded tokens.
 pub fn encode_token(token: &str) -> Vec<u8> {
-    packed_token(token).unwrap_or_else(|| {
-        let mut out = Vec::with_capacity(1 + token.len());
-        out.push(TOKEN_RAW);
-        out.extend_from_slice(token.as_bytes());
-        out
-    })
+    packed_token(token).unwrap_or_else(|| raw_token(token))
+}
+
+/// A token as text behind its mark (what [`decode_token`] reads without unpacking).
+fn raw_token(token: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + token.len());
+    out.push(TOKEN_RAW);
+    out.extend_from_slice(token.as_bytes());
+    out
 }
 
 fn packed_token(token: &str) -> Option<Vec<u8>> {
@@ -573,6 +580,21 @@ mod tests {
             let head = encode_device_head(&[5; SECRET_HASH_LEN], 3, &target);
             assert_eq!(decode_device_head(&head).unwrap(), ([5; SECRET_HASH_LEN], 3, target));
         }
+    }
+
+    #[test]
+    fn routes_keep_tokens_as_text_for_the_push_path() {
+        let token = format!("{}:APA91b{}", "cZ3x_Ab-9QeRtYuI0pLkJh", "x".repeat(134));
+        let r = Route {
+            device: DeviceId::generate(),
+            instance: "i".into(),
+            vapid: None,
+            project: "p".into(),
+            target: Target::FcmToken(token.clone()),
+        };
+        let bytes = encode_route(&r);
+        assert!(bytes.windows(token.len()).any(|w| w == token.as_bytes()), "not packed");
+        assert_eq!(decode_route(&bytes).unwrap(), r);
     }
 
     /// Routes as the release before typed targets wrote them (version 1, the token as text).

@@ -2,11 +2,11 @@
 //! and an embedded (redb) one that needs nothing installed.
 //!
 //! The push path needs exactly one read ([`Store::route`]) that yields everything a push
-//! needs (device, instance, VAPID key, project, FCM token). App servers of different apps
+//! needs (device, instance, VAPID key, project, target). App servers of different apps
 //! must not be able to link two endpoints to one phone, so endpoint ids never show the
 //! device: the embedded store hands out independent random ids with a record each, the
 //! Redis store seals the device id and a random tag under the relay's key (see
-//! `sealed`), which lets the FCM token live once, in the device's record.
+//! `sealed`), which lets the target live once, in the device's record.
 
 mod codec;
 mod embedded;

@@ -13,6 +13,7 @@ import java.util.List;
 
 import org.uprelay.shim.core.Distributor;
 import org.uprelay.shim.core.Problems;
+import org.uprelay.shim.core.UserProblem;
 
 /**
  * Shows the open {@link org.uprelay.shim.core.UserProblem}s as one notification that opens the
@@ -39,7 +40,13 @@ final class ProblemNotifier implements Distributor.ProblemListener {
     @Override
     public void problemsChanged(List<Problems.Open> open) {
         NotificationManager manager = (NotificationManager) context.getSystemService(Context.NOTIFICATION_SERVICE);
-        if (open.isEmpty()) {
+        // Battery optimisation is every app's default: alone it stays on the status screen, or
+        // the notification would be there on most phones and soon be ignored.
+        boolean urgent = false;
+        for (Problems.Open p : open) {
+            urgent |= p.kind != UserProblem.BATTERY_OPTIMISED;
+        }
+        if (!urgent) {
             manager.cancel(ID);
             return;
         }

@@ -63,6 +63,10 @@ public final class CrossLanguageCheck {
             System.out.println("-- the whole distributor, through a fake Play services and fake apps");
             new PhoneScenario(report, check.relayUrl, check.emulatorUrl, check.project,
                     args.length == 4 ? args[3] : null, check.rnd).run();
+            if (Boolean.getBoolean("webpush")) {
+                System.out.println("-- the Web Push road: the relay's VAPID key, the phone's keys, rawData");
+                new WebPushScenario(report, check.relayUrl, check.emulatorUrl, check.project, check.rnd).run();
+            }
         } catch (Exception e) {
             report.fail("unexpected " + e);
             e.printStackTrace();

@@ -67,8 +67,9 @@ final class Outside {
             JSONArray list = new JSONArray(new String(readAll(c.getInputStream()), StandardCharsets.UTF_8));
             List<Map<String, String>> out = new ArrayList<>();
             for (int i = 0; i < list.length(); i++) {
-                JSONObject message = list.getJSONObject(i).getJSONObject("message");
-                if (!token.equals(message.optString("token"))) {
+                // Web Push entries (road "webpush") carry no FCM message.
+                JSONObject message = list.getJSONObject(i).optJSONObject("message");
+                if (message == null || !token.equals(message.optString("token"))) {
                     continue;
                 }
                 JSONObject data = message.getJSONObject("data");
@@ -80,6 +81,73 @@ final class Outside {
                 out.add(map);
             }
             return out;
+        } finally {
+            c.disconnect();
+        }
+    }
+
+    /** One payload the emulator accepted on the Web Push road: the entry as JSON text, and its body. */
+    static final class WebPushEntry {
+        final String json;
+        final byte[] rawData;
+
+        WebPushEntry(String json, byte[] rawData) {
+            this.json = json;
+            this.rawData = rawData;
+        }
+    }
+
+    /** The Web Push payloads the emulator accepted for {@code token}, in order, as the phone gets them. */
+    static List<WebPushEntry> capturedWebPush(String emulatorUrl, String token) throws IOException, JSONException {
+        URL url = new URL(emulatorUrl + "/emulator/messages?token=" + URLEncoder.encode(token, "UTF-8"));
+        HttpURLConnection c = (HttpURLConnection) url.openConnection();
+        try {
+            if (c.getResponseCode() != 200) {
+                throw new IOException("emulator answered " + c.getResponseCode());
+            }
+            JSONArray list = new JSONArray(new String(readAll(c.getInputStream()), StandardCharsets.UTF_8));
+            List<WebPushEntry> out = new ArrayList<>();
+            for (int i = 0; i < list.length(); i++) {
+                JSONObject e = list.getJSONObject(i);
+                if ("webpush".equals(e.optString("road")) && token.equals(e.optString("token"))) {
+                    out.add(new WebPushEntry(e.toString(), java.util.Base64.getDecoder().decode(e.getString("raw_data"))));
+                }
+            }
+            return out;
+        } finally {
+            c.disconnect();
+        }
+    }
+
+    /** What Play services does for a sender key: the emulator issues a token bound to {@code vapid}. */
+    static String webPushToken(String emulatorUrl, String vapid) throws IOException, JSONException {
+        return new JSONObject(postJson(emulatorUrl + "/emulator/webpush/tokens", new JSONObject().put("vapid", vapid)))
+                .getString("token");
+    }
+
+    /** Google forgets a token (the phone's app data was cleared, say): pushes to it get 410. */
+    static void revokeWebPush(String emulatorUrl, String token) throws IOException, JSONException {
+        postJson(emulatorUrl + "/emulator/webpush/revoke", new JSONObject().put("token", token));
+    }
+
+    private static String postJson(String url, JSONObject body) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        try {
+            byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+            c.setRequestMethod("POST");
+            c.setDoOutput(true);
+            c.setRequestProperty("Content-Type", "application/json");
+            c.setFixedLengthStreamingMode(bytes.length);
+            try (OutputStream out = c.getOutputStream()) {
+                out.write(bytes);
+            }
+            int status = c.getResponseCode();
+            InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
+            String answer = in == null ? "" : new String(readAll(in), StandardCharsets.UTF_8);
+            if (status != 200) {
+                throw new IOException(url + " answered " + status + ": " + answer);
+            }
+            return answer;
         } finally {
             c.disconnect();
         }

@@ -63,6 +63,8 @@ final class PhoneScenario {
                 new SeenIds(1000));
         distributor = new Distributor(state, decoder, new RelayClient(relayUrl, new JsonHttp(5_000, 30_000)), project,
                 publishedSender != null ? "" : sender, new WallClock(), apps, gms, json -> { });
+        // This scenario is the FCM road's; a relay that also offers Web Push has WebPushScenario.
+        distributor.setRoadChoice(Distributor.RoadChoice.FCM);
     }
 
     void run() throws Exception {

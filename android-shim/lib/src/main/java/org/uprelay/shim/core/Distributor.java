@@ -95,6 +95,7 @@ public final class Distributor {
     private volatile ProblemListener problemListener;
     private volatile RoadChoice roadChoice = RoadChoice.AUTO;
     private final SecureRandom random = new SecureRandom();
+    private final Object keysLock = new Object();
     private int tokenFailures;
 
     /**
@@ -761,8 +762,12 @@ public final class Distributor {
 
     /** The phone's Web Push keys, made (and persisted) the first time they are needed. */
     private WebPushKeys webPushKeys() {
-        synchronized (state) {
-            WebPushKeys keys = state.webPushKeys();
+        WebPushKeys keys;
+        boolean made = false;
+        // Its own lock, released before note() saves: save() takes the state's lock under
+        // its own, so holding the state's here would invite a deadlock.
+        synchronized (keysLock) {
+            keys = state.webPushKeys();
             if (keys == null) {
                 try {
                     keys = WebPushKeys.generate(random);
@@ -770,10 +775,13 @@ public final class Distributor {
                     throw new IllegalStateException("this platform cannot make P-256 keys", e);
                 }
                 state.setWebPushKeys(keys);
-                note("made this phone's Web Push keys");
+                made = true;
             }
-            return keys;
         }
+        if (made) {
+            note("made this phone's Web Push keys");
+        }
+        return keys;
     }
 
     private void handleFailure(Registration r, RelayFailure f) {
