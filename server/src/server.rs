@@ -116,6 +116,10 @@ async fn web_push_road(config: &Config, store: &dyn Store, sandbox_emulator: Opt
         settings.http2_prior_knowledge = true;
     }
     let subject = settings.subject.clone().unwrap_or_else(|| config.public_base());
+    if sandbox_emulator.is_none() && !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+        // RFC 8292 asks for a contact the push service's operators can reach.
+        tracing::warn!(%subject, "the VAPID subject is not a mailto: or https: contact; set webpush.subject (or an https public_url)");
+    }
     let road = WebPushRoad::new(&settings, &api_url, Arc::new(identity), subject)?;
     tracing::info!(service = %api_url, vapid = %road.vapid_public_key(), "Web Push road ready");
     Ok(Some(Arc::new(road)))

@@ -34,9 +34,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub const RECORD_SIZE: u32 = 4096;
 /// Bytes of the aes128gcm header with a 65-byte key id: salt, rs, idlen, key id.
 pub const HEADER_LEN: usize = 16 + 4 + 1 + 65;
-/// Devices whose ECDH result is kept at most; the cache is emptied when full (a relay
-/// pushing to more devices than this within the window falls back to one ECDH a push).
-const CACHE_CAP: usize = 65_536;
+/// Devices whose ECDH result is kept at most (~250 bytes each, 4 MiB in all); when full,
+/// the expired ones go, and if none has expired the cache is emptied: a relay pushing to
+/// more devices than this within the window falls back to one ECDH a push for the rest.
+const CACHE_CAP: usize = 16_384;
 
 /// A phone's keys for RFC 8291: its uncompressed P-256 point and its 16-byte auth secret.
 #[derive(Debug, Clone, Copy)]
