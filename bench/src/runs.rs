@@ -104,7 +104,7 @@ pub async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: 
         fcm_connections: fcm_stats["h2_connections_accepted"].as_u64(),
         // The relay's own count: the emulator shares the cores and reads requests late, so
         // its peak undercounts the streams uprelay had open at once.
-        relay_max_in_flight: stack::relay_metric(env, &origin, "uprelay_fcm_sends_in_flight_max").await.map(|v| v as u64),
+        relay_max_in_flight: stack::relay_metric(env, &origin, in_flight_metric(profile)).await.map(|v| v as u64),
     };
 
     let figures = print::measured(&m, "uprelay");
@@ -279,6 +279,14 @@ async fn accepted_since(env: &Env, fcm: &Fcm, before: u64, total_201: u64) -> an
         delta = stack::emulator_accepted(env, &fcm.url).await?.saturating_sub(before);
     }
     Ok(delta)
+}
+
+/// The metric of uprelay's most requests in flight on the run's road.
+fn in_flight_metric(profile: &Profile) -> &'static str {
+    match profile.webpush_key_reuse {
+        Some(_) => "uprelay_webpush_sends_in_flight_max",
+        None => "uprelay_fcm_sends_in_flight_max",
+    }
 }
 
 /// The link to FCM as one run saw it.

@@ -176,6 +176,21 @@ fn sample_process() {
     }
 }
 
+/// HTTP/2 connections to Google's Web Push service open now (the Web Push road's link,
+/// refreshed at each scrape like the FCM link's).
+pub const WEBPUSH_CONNECTIONS: &str = "uprelay_webpush_connections";
+/// Web Push requests handed to the link and not yet wholly answered...
+pub const WEBPUSH_IN_FLIGHT: &str = "uprelay_webpush_sends_in_flight";
+/// ...and the most at once since start.
+pub const WEBPUSH_IN_FLIGHT_MAX: &str = "uprelay_webpush_sends_in_flight_max";
+
+/// Set the Web Push road's link gauges (see [`WEBPUSH_CONNECTIONS`]) before a scrape.
+pub fn webpush_link(open: usize, in_flight: usize, in_flight_max: usize) {
+    metrics::gauge!(WEBPUSH_CONNECTIONS).set(open as f64);
+    metrics::gauge!(WEBPUSH_IN_FLIGHT).set(in_flight as f64);
+    metrics::gauge!(WEBPUSH_IN_FLIGHT_MAX).set(in_flight_max as f64);
+}
+
 /// Set the FCM link's gauges (see [`FCM_CONNECTIONS`]) before a scrape renders them.
 pub fn fcm_link(open: usize, opened: u64, in_flight: usize, in_flight_max: usize) {
     metrics::gauge!(FCM_CONNECTIONS).set(open as f64);

@@ -178,6 +178,17 @@ async fn pushes_matrix_and_aesgcm_arrive_as_the_fcm_road_delivers_them() {
     assert!(String::from_utf8_lossy(&fcm_body).contains("secret words"));
     assert_ne!(webpush_last.message_id, matrix_m, "each push has its own message id");
 
+    // The road's requests on /metrics, by road, and its link to the service.
+    let metrics = relay.metrics().await;
+    let kept_count = relay.messages(&s.token).await.len() as f64;
+    let ok = metrics
+        .lines()
+        .find(|l| l.starts_with("uprelay_fcm_requests_total{") && l.contains("road=\"webpush\"") && l.contains("result=\"ok\""))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok());
+    assert_eq!(ok, Some(kept_count), "one ok request per kept Web Push message:\n{metrics}");
+    assert_eq!(uprelay_tests::relay::metric_value(&metrics, "uprelay_webpush_connections"), 1.0, "one HTTP/2 connection:\n{metrics}");
+    assert!(uprelay_tests::relay::metric_value(&metrics, "uprelay_webpush_sends_in_flight_max") >= 1.0, "{metrics}");
+
     // Nothing Google keeps holds the instance, a message id or a plaintext body.
     let everything = relay.emulator.messages_text(&format!("?token={}", s.token)).await;
     for secret in [INSTANCE, "secret words", "legacy toot", "Hello", &m, "aesgcm\\nEncryption"] {

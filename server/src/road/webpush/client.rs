@@ -111,6 +111,11 @@ impl WebPushClient {
         Ok(WebPushClient { wire, duration, send_base: format!("{base}/fcm/send/"), signer, timeout: settings.timeout() })
     }
 
+    /// The link's connections and requests in flight (all zero on the HTTP/1.1 wire).
+    pub fn link_stats(&self) -> crate::fcm::LinkStats {
+        self.wire.stats()
+    }
+
     /// POST one request; Ok on any 2xx.
     pub async fn send(&self, req: Request<'_>) -> Result<(), WebPushError> {
         let started = std::time::Instant::now();

@@ -64,6 +64,11 @@ impl WebPushRoad {
         Ok(WebPushRoad { identity, encryptor: Encryptor::new(Duration::from_secs(settings.key_reuse_secs)), client })
     }
 
+    /// The road's HTTP/2 connections and requests in flight, for `/metrics`.
+    pub fn link_stats(&self) -> crate::fcm::LinkStats {
+        self.client.link_stats()
+    }
+
     /// The relay's VAPID public key (87 characters), as `GET /v1/info` publishes it.
     pub fn vapid_public_key(&self) -> &str {
         self.identity.public_key()
