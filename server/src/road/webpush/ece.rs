@@ -60,6 +60,9 @@ pub enum EceError {
     Random,
 }
 
+/// A device's keys (`p256dh`, `auth`), what its kept ECDH result is found by.
+type DeviceKeys = ([u8; 65], [u8; 16]);
+
 struct Kept {
     as_public: [u8; 65],
     ikm: [u8; 32],
@@ -70,7 +73,7 @@ struct Kept {
 pub struct Encryptor {
     rng: SystemRandom,
     reuse: Duration,
-    kept: Mutex<HashMap<([u8; 65], [u8; 16]), Kept>>,
+    kept: Mutex<HashMap<DeviceKeys, Kept>>,
 }
 
 struct Len(usize);
