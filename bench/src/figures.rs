@@ -166,7 +166,7 @@ impl Figures {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\n\n[store]\npath = {:?}\n\n[fcm]\napi_url = \"{emulator_url}\"\nhttp2_prior_knowledge = true\n{fcm}\n\n\
-                 [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n{extra}\n[log]\nlevel = \"warn\"\n",
+                 [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {:?}\n\n[webpush]\nenabled = false\n\n{extra}\n[log]\nlevel = \"warn\"\n",
                 dir.join("data").display().to_string(),
                 credentials.display().to_string(),
             ),
@@ -185,7 +185,7 @@ impl Figures {
             .start(
                 &["--latency-ms", "50"],
                 "",
-                "[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\n",
+                "[limits]\npush_rate_per_second = 0\ndevice_create_per_minute = 0\nmax_connections_per_ip = 1000000\nmax_requests_per_client = 1000000\n",
             )
             .await?;
         let endpoints = s.endpoints(50).await?;

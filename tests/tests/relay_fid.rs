@@ -256,8 +256,19 @@ async fn device_bodies_name_exactly_one_well_formed_target(store: StoreKind) {
     let (status, resp) = put_target(&relay, &dev, json!({ "fcm_fid": good_fid, "project": "another-project" })).await;
     assert_error(status, &resp, "project_change", "PUT to another project");
 
-    // A Web Push subscription is a target of the Web Push road, kept whole.
+    // A Web Push subscription is a target of the Web Push road: kept whole where the relay
+    // offers that road, refused where it does not (its endpoints could never deliver).
+    let (_, info) = relay.api(Method::GET, "/v1/info", None, None).await;
+    let roads = info["roads"].as_array().unwrap_or_else(|| panic!("/v1/info lists its roads: {info}"));
+    assert!(roads.contains(&json!("fcm")), "{info}");
     let (status, created) = relay.api(Method::POST, "/v1/devices", None, Some(json!({ "webpush": webpush }))).await;
+    if !roads.contains(&json!("webpush")) {
+        assert_error(status, &created, "road_not_offered", "POST a Web Push target without the road");
+        let (status, resp) = put_target(&relay, &dev, json!({ "webpush": webpush })).await;
+        assert_error(status, &resp, "road_not_offered", "PUT a Web Push target without the road");
+        assert_eq!(relay.show_device(&dev).await.1["target"], "token");
+        return;
+    }
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let wp = Device {
         id: created["device_id"].as_str().unwrap().into(),

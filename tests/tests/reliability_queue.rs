@@ -47,7 +47,7 @@ async fn breaker_answers_fast_while_fcm_hangs(store: StoreKind) {
     // sends plus at most the two the live path and the worker had in flight when it opened,
     // not one per push. (How fast the later pushes are answered is the bench's figure.)
     assert!(took[0] >= Duration::from_millis(900), "[{store}] the first send should wait for the 1 s timeout: {ms:?}");
-    assert_eq!(node.metric("uprelay_breaker_open").await, 1.0, "[{store}] the breaker did not open");
+    assert_eq!(node.metric("uprelay_breaker_open{road=\"fcm\"}").await, 1.0, "[{store}] the breaker did not open");
     let sends = node.emulator.stats().await["send_requests"].as_u64().unwrap() - sends_before;
     assert!(sends <= 5, "[{store}] {sends} sends reached FCM for 12 pushes with breaker_threshold = 3: {ms:?}");
     node.emulator.clear_faults().await;

@@ -18,7 +18,7 @@ use crate::clock::unix_ms;
 use crate::ids::{hash_secret, hashes_match, DeviceId, DeviceSecret};
 use crate::limits::{client_key, Admission};
 use crate::store::{AddOutcome, Device};
-use crate::target::{Target, TargetError, WebPushSubscription};
+use crate::target::{RoadKind, Target, TargetError, WebPushSubscription};
 use crate::webpush::VapidKey;
 
 /// Longest instance name; the alphabet keeps it safe in a URL path segment.
@@ -78,24 +78,25 @@ impl From<TargetError> for ApiError {
 }
 
 impl DeviceBody {
-    /// The one target the body names, parsed (a Web Push key is checked on the curve).
-    fn target(&self) -> Result<Target, ApiError> {
-        match (&self.fcm_token, &self.fcm_fid, &self.webpush) {
-            (Some(token), None, None) => Ok(Target::fcm_token(token)?),
-            (None, Some(fid), None) => Ok(Target::fcm_fid(fid)?),
-            (None, None, Some(w)) => Ok(Target::WebPush(WebPushSubscription::parse(&w.token, &w.p256dh, &w.auth)?)),
-            _ => Err(ApiError::bad_request("invalid_target", "give exactly one of fcm_token, fcm_fid and webpush")),
+    /// The one target the body names, parsed (a Web Push key is checked on the curve), on
+    /// a road this relay offers: a device registered for another would get endpoints that
+    /// can never deliver.
+    fn target(&self, state: &AppState) -> Result<Target, ApiError> {
+        let target = match (&self.fcm_token, &self.fcm_fid, &self.webpush) {
+            (Some(token), None, None) => Target::fcm_token(token)?,
+            (None, Some(fid), None) => Target::fcm_fid(fid)?,
+            (None, None, Some(w)) => Target::WebPush(WebPushSubscription::parse(&w.token, &w.p256dh, &w.auth)?),
+            _ => return Err(ApiError::bad_request("invalid_target", "give exactly one of fcm_token, fcm_fid and webpush")),
+        };
+        let road = target.road();
+        if !state.inner.relay.roads().any(|r| r == road) {
+            return Err(ApiError::bad_request(
+                "road_not_offered",
+                format!("this relay does not offer the {} road (GET /v1/info lists its roads)", road.label()),
+            ));
         }
+        Ok(target)
     }
-}
-
-/// A Web Push target only where the relay offers the Web Push road: a device registered
-/// on a road that is off could never be reached.
-fn offered(state: &AppState, target: &Target) -> Result<(), ApiError> {
-    if matches!(target, Target::WebPush(_)) && state.inner.webpush.is_none() {
-        return Err(ApiError::bad_request("road_not_offered", "this relay does not offer the webpush road (see GET /v1/info)"));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -169,8 +170,7 @@ async fn create_device(
     ApiJson(req): ApiJson<DeviceBody>,
 ) -> Result<Response, ApiError> {
     // Validate first: a client's own mistakes should not use up its allowance.
-    let target = req.target()?;
-    offered(&state, &target)?;
+    let target = req.target(&state)?;
     if let (Some(rate), Some(ip)) = (state.inner.config.limits.device_create_rate(), client_ip(&state, peer, &headers)) {
         if let Admission::Limited(wait) = state.inner.store.admit(&format!("dc:{ip}"), &rate, unix_ms()).await? {
             metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => "device_create").increment(1);
@@ -207,9 +207,9 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "default_project": state.inner.default_project,
         "projects": projects,
+        "roads": state.inner.relay.roads().map(RoadKind::label).collect::<Vec<_>>(),
         "require_vapid": cfg.limits.require_vapid,
         "max_registrations_per_device": cfg.limits.max_registrations_per_device,
-        "roads": if state.inner.webpush.is_some() { json!(["fcm", "webpush"]) } else { json!(["fcm"]) },
     });
     if let Some(road) = &state.inner.webpush {
         // What a phone asks Play services for a token with, as the sender.
@@ -242,8 +242,7 @@ async fn update_device(
     ApiJson(req): ApiJson<DeviceBody>,
 ) -> Result<StatusCode, ApiError> {
     let d = authorize(&state, &headers, &device).await?;
-    let target = req.target()?;
-    offered(&state, &target)?;
+    let target = req.target(&state)?;
     // A device keeps its Firebase project for life (its endpoints' sender checks and
     // quotas are the project's); another project is another device.
     if req.project.as_deref().is_some_and(|p| p != d.project) {

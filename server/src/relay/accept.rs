@@ -15,6 +15,7 @@ use crate::ids::{EndpointId, MessageId};
 use crate::limits::{Admission, Rate};
 use crate::road::{Message, RoadError};
 use crate::store::{QueuedMessage, Store, StoreError};
+use crate::target::RoadKind;
 use crate::webpush::{Encoding, Topic, Ttl, Urgency, VapidClaim, VapidError, VapidVerifier};
 
 /// Retry-After suggested when FCM gave none.
@@ -137,6 +138,11 @@ impl Relay {
     /// VAPID's `aud` must name.
     pub fn new(store: Arc<dyn Store>, courier: Arc<Courier>, public_base: &str, options: RelayOptions) -> Relay {
         Relay { store, courier, vapid: VapidVerifier::new(public_base), options }
+    }
+
+    /// The roads this relay delivers on.
+    pub fn roads(&self) -> impl Iterator<Item = RoadKind> + '_ {
+        RoadKind::ALL.into_iter().filter(|r| self.courier.offers(*r))
     }
 
     /// Whether the endpoint exists (legacy discovery), without sending.

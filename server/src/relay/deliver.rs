@@ -56,6 +56,11 @@ impl Courier {
         Courier { store, roads, breakers, push_rate }
     }
 
+    /// Whether this relay can deliver to targets of `road`.
+    pub fn offers(&self, road: RoadKind) -> bool {
+        self.roads.offers(road)
+    }
+
     /// Whether new pushes on `road` should skip it now and wait in the queue.
     pub fn breaker_open(&self, road: RoadKind, now_ms: u64) -> bool {
         self.breakers[road.index()].is_open(now_ms)

@@ -75,10 +75,11 @@ impl RoadError {
 /// [`crate::metrics::HotMetrics::road_request`] under their [`RoadKind`].
 ///
 /// Adding a road:
-/// 1. implement this trait in a module of its own under `road/`;
+/// 1. implement this trait in a module of its own under `road/`, classifying its far end's
+///    answers into [`RoadAnswer`] (with a [`RoadError`] variant for its own errors);
 /// 2. give `Roads` a field holding it (`None` when the operator did not configure it);
 /// 3. send to it in `Roads::send`'s arm for its [`RoadKind`] instead of the
-///    [`RoadError::NotOffered`] answer there.
+///    [`RoadError::NotOffered`] answer there, and say so in `Roads::offers`.
 ///
 /// The method is a plain `async fn` (no boxed future): `Roads` dispatches with a `match`
 /// on the target kind, so a push costs no allocation for the choice of its road.

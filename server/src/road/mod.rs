@@ -14,7 +14,6 @@ pub mod fcm;
 mod interface;
 pub mod webpush;
 
-use std::fmt;
 use std::sync::Arc;
 
 pub use self::interface::{Message, Road, RoadAnswer, RoadError};
@@ -54,13 +53,6 @@ impl Roads {
                 }
             },
         }
-    }
-}
-
-impl fmt::Debug for Roads {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let offered: Vec<_> = RoadKind::ALL.into_iter().filter(|r| self.offers(*r)).map(RoadKind::label).collect();
-        f.debug_struct("Roads").field("offered", &offered).finish()
     }
 }
 

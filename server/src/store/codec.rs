@@ -549,8 +549,12 @@ mod tests {
             }
         }
         assert_eq!(encode_target(&Target::FcmFid(fid())).len(), 18, "a FID is a mark and 17 bytes");
-        // Every encoding is distinct from every other: the dead-target guard compares bytes.
-        let all: Vec<Vec<u8>> = targets().iter().map(encode_target).collect();
+        // Every encoding is distinct from every other: the dead-target guard compares bytes,
+        // so a subscription whose keys changed under the same token is another target.
+        let mut all: Vec<Vec<u8>> = targets().iter().map(encode_target).collect();
+        let Target::WebPush(sub) = &targets()[3] else { unreachable!() };
+        let rekeyed = WebPushSubscription::from_parts(sub.token().to_owned(), sub.p256dh(), &[4; 16]).unwrap();
+        all.push(encode_target(&Target::WebPush(rekeyed)));
         for (i, a) in all.iter().enumerate() {
             assert!(all[i + 1..].iter().all(|b| a != b));
         }

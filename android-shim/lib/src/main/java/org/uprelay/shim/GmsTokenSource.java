@@ -5,7 +5,10 @@ import android.content.Context;
 import android.content.Intent;
 import android.content.pm.PackageManager;
 
+import java.util.Map;
+
 import org.uprelay.shim.core.Distributor;
+import org.uprelay.shim.core.TokenRequest;
 
 /**
  * Asks Google Play services for an FCM token with its raw intent, as the Firebase SDK does
@@ -35,25 +38,8 @@ final class GmsTokenSource implements Distributor.TokenSource {
         Intent request = new Intent("com.google.iid.TOKEN_REQUEST").setPackage(GMS_PACKAGE);
         // Play services reads the caller's package from this PendingIntent's creator.
         request.putExtra("app", PendingIntent.getBroadcast(context, 0, new Intent(), PendingIntent.FLAG_IMMUTABLE));
-        request.putExtra("sender", sender);
-        if (Distributor.isVapidSender(sender)) {
-            // The Web Push road: a token for the relay's VAPID key, as Chrome asks one for a
-            // subscription's applicationServerKey (scope GCM, a subtype of its own) and
-            // UnifiedPush's embedded FCM distributor does. Play services passes every extra but
-            // sender and app to Google's register call with an "X-" prefix (microG's
-            // RegisterRequest); the X- forms are what Google's Play services is known to read.
-            String subtype = "wp:" + context.getPackageName() + "#uprelay";
-            request.putExtra("scope", "GCM");
-            request.putExtra("subscription", sender);
-            request.putExtra("X-subscription", sender);
-            request.putExtra("subtype", subtype);
-            request.putExtra("X-subtype", subtype);
-            request.putExtra("kid", "|ID|2|");
-        } else {
-            request.putExtra("subtype", sender);
-            request.putExtra("scope", "*");
-            // Echoed in front of the token and of errors; GmsReplies strips it again.
-            request.putExtra("kid", "|ID|1|");
+        for (Map.Entry<String, String> e : TokenRequest.extras(sender, context.getPackageName()).entrySet()) {
+            request.putExtra(e.getKey(), e.getValue());
         }
         context.sendBroadcast(request);
     }
