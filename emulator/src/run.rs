@@ -83,27 +83,52 @@ fn policy_for(addr: SocketAddr) -> Policy {
 }
 
 /// Write `bytes` to `path` atomically (temp file + rename), readable by the owner only.
+/// The temporary file is new (`O_CREAT | O_EXCL` under a random name: a leftover file or
+/// a planted symlink under it makes the open fail — POSIX refuses to follow a link
+/// there — and it is never written through) and created 0600; the rename replaces a link
+/// at `path` itself, never its target.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let file_name = path.file_name().context("credentials path has no file name")?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    {
-        use std::io::Write;
+    let mut last = None;
+    for attempt in 0..8u32 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".{:016x}.{attempt}.tmp", rand::random::<u64>()));
+        let tmp = path.with_file_name(tmp_name);
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut f = match opts.open(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", tmp.display())),
+        };
+        let written = (|| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
+        return Ok(());
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("no temporary name")))
+        .with_context(|| format!("cannot create a temporary file beside {}", path.display()))
 }
 
 async fn issue_blocking(emu: &Emulator, project: &str, token_uri: String) -> anyhow::Result<Value> {

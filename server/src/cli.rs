@@ -156,6 +156,7 @@ async fn fcm_send(args: FcmSendArgs) -> anyhow::Result<std::process::ExitCode> {
                 ErrorClass::Throttled(_) => "throttled",
                 ErrorClass::Transient(_) => "transient",
                 ErrorClass::OurFault => "our_fault",
+                ErrorClass::BadMessage => "bad_message",
             };
             println!(
                 "{}",

@@ -25,3 +25,4 @@ mod server;
 pub mod store;
 pub mod target;
 pub mod webpush;
+mod write_deadline;

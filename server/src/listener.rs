@@ -3,7 +3,9 @@
 //! receiving request headers (slowloris), a header size cap, a cap on concurrent HTTP/2
 //! streams, an idle timeout for HTTP/2 connections — and a graceful drain on shutdown.
 //! Each connection carries its client's count, so its requests are counted against the
-//! client's share without looking the client up again.
+//! client's share without looking the client up again. A peer that stops reading is cut
+//! off: writes must make progress within `write_timeout_ms`, and a connection told to go
+//! (GOAWAY, graceful close) is closed hard `goaway_grace_ms` later whatever it still holds.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +21,7 @@ use uprelay_emulator::wire::H2_PREFACE;
 
 use crate::api::Http;
 use crate::limits::LimitsConfig;
+use crate::write_deadline::WriteDeadline;
 
 /// Wait (at most `deadline`) until the first bytes tell HTTP/2 prior knowledge from
 /// HTTP/1. None when the peer closed or stayed silent.
@@ -101,6 +104,9 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
     let proxies = limits.trusted_proxies();
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
+    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+    let goaway_grace = Duration::from_millis(limits.goaway_grace_ms);
+    let shutdown_grace = Duration::from_millis(limits.shutdown_grace_ms);
     let mut h1 = Builder::new(TokioExecutor::new()).http1_only();
     h1.http1()
         .timer(TokioTimer::new())
@@ -187,7 +193,7 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
                 }
             });
             let builder = if is_h2 { h2 } else { h1 };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(WriteDeadline::new(stream, write_timeout)), service);
             tokio::pin!(conn);
             let idle = async {
                 match &streams {
@@ -196,6 +202,10 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
                 }
             };
             tokio::pin!(idle);
+            // Once told to go, the connection has this long to finish (a peer with a
+            // zero flow-control window that answers pings would otherwise stay forever).
+            let hard_close = tokio::time::sleep(Duration::MAX);
+            tokio::pin!(hard_close);
             let mut finishing = false;
             let ended = loop {
                 tokio::select! {
@@ -203,11 +213,17 @@ pub async fn serve(listener: TcpListener, http: Http, limits: &LimitsConfig, shu
                     _ = stopping.wait_for(|stop| *stop), if !finishing => {
                         conn.as_mut().graceful_shutdown();
                         finishing = true;
+                        hard_close.as_mut().reset(Instant::now() + shutdown_grace);
                     }
                     _ = &mut idle, if !finishing => {
                         tracing::debug!(%peer, "HTTP/2 connection idle; sending GOAWAY");
                         conn.as_mut().graceful_shutdown();
                         finishing = true;
+                        hard_close.as_mut().reset(Instant::now() + goaway_grace);
+                    }
+                    _ = &mut hard_close, if finishing => {
+                        tracing::debug!(%peer, "connection still open after its grace period; closing");
+                        break Ok(());
                     }
                 }
             };

@@ -246,13 +246,14 @@ impl RelayConfig {
         } else {
             format!("api_url = {}\nhttp2_prior_knowledge = true\n", quoted(fcm_url))
         };
-        let mut tables = format!("[webpush]\ntimeout_ms = {}\n{service}{}\n\n", self.fcm_timeout_ms, self.webpush.join("\n"));
+        // The caller's raw lines first: they may continue the `[[fcm.projects]]` table above.
+        let mut tables =
+            format!("{}\n\n[webpush]\ntimeout_ms = {}\n{service}{}\n\n", self.tables, self.fcm_timeout_ms, self.webpush.join("\n"));
         for (name, lines) in [("limits", &self.limits), ("queue", &self.queue)] {
             if !lines.is_empty() {
                 tables.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
             }
         }
-        tables.push_str(&self.tables);
         format!(
             "listen = \"127.0.0.1:{port}\"\n{top}\n[store]\n{store}\n\n[fcm]\napi_url = {api}\ntimeout_ms = {timeout}\nhttp2_prior_knowledge = true\n{fcm}\n\
              [[fcm.projects]]\nname = \"{PROJECT}\"\ncredentials = {creds}\n\n{tables}",

@@ -112,7 +112,8 @@ async fn every_fcm_error_class_round_trips_with_retry_after(wire: Wire) {
     let bad = json!({"message": {"token": "t", "data": {"from": "x"}}});
     let err = client.send_json(&emu.project, &bad).await.unwrap_err();
     assert!(matches!(err, FcmError::InvalidArgument { .. }), "{err:?}");
-    assert_eq!(err.class(), ErrorClass::OurFault);
+    // A refusal of the message itself: no retry of it can succeed.
+    assert_eq!(err.class(), ErrorClass::BadMessage);
     // And a success still works after all of that.
     let name = client.send_json(&emu.project, &message("token-ok")).await.unwrap();
     assert!(name.starts_with(&format!("projects/{}/messages/", emu.project)), "{name}");

@@ -83,6 +83,8 @@ impl From<BadPush> for ApiError {
             BadPush::EmptyBody => (StatusCode::BAD_REQUEST, "empty_body"),
             BadPush::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             BadPush::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+            // The parameters travel with the body: too long, and the message is too large.
+            BadPush::Header(h @ HeaderError::AesgcmTooLong(_)) => (StatusCode::PAYLOAD_TOO_LARGE, h.label()),
             BadPush::Header(h) => (StatusCode::BAD_REQUEST, h.label()),
         };
         ApiError::new(status, code, e.to_string())

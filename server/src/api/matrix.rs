@@ -35,12 +35,14 @@ async fn notify(State(state): State<AppState>, req: Request) -> Response {
                 .into_response()
         }
     };
-    let parsed = match notification::parse(&bytes) {
+    let max_devices = state.inner.config.matrix.max_devices_per_notify;
+    let parsed = match notification::parse(&bytes).and_then(|n| n.at_most(max_devices)) {
         Ok(n) => n,
         Err(e) => {
             let code = match e {
                 BadNotification::NotJson(_) => "invalid_json",
                 BadNotification::TooLarge => "notification_too_large",
+                BadNotification::TooManyDevices(_) => "too_many_devices",
                 _ => "bad_notification",
             };
             return ApiError::bad_request(code, e.to_string()).into_response();

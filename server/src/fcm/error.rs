@@ -96,6 +96,8 @@ pub enum ErrorClass {
     Transient(Option<Duration>),
     /// Our configuration or request is wrong: 5xx, never a 4xx to the sender.
     OurFault,
+    /// FCM refused this message itself (its size or shape): no later try can succeed.
+    BadMessage,
 }
 
 impl FcmError {
@@ -104,6 +106,7 @@ impl FcmError {
         match self {
             FcmError::Unregistered | FcmError::SenderIdMismatch => ErrorClass::DeadToken,
             FcmError::InvalidArgument { message } if is_about_the_token(message) => ErrorClass::DeadToken,
+            FcmError::InvalidArgument { .. } => ErrorClass::BadMessage,
             FcmError::QuotaExceeded { retry_after } => ErrorClass::Throttled(*retry_after),
             FcmError::Unavailable { retry_after } | FcmError::Internal { retry_after } => ErrorClass::Transient(*retry_after),
             FcmError::Timeout | FcmError::Transport(_) => ErrorClass::Transient(None),
@@ -278,7 +281,11 @@ mod tests {
         assert_eq!(bad_token.class(), ErrorClass::DeadToken);
         let bad_fid = FcmError::InvalidArgument { message: "The installation ID is not a valid Firebase installation ID".into() };
         assert_eq!(bad_fid.class(), ErrorClass::DeadToken);
-        assert_eq!(FcmError::InvalidArgument { message: "Invalid value at 'message.data[0].value'".into() }.class(), ErrorClass::OurFault);
+        assert_eq!(
+            FcmError::InvalidArgument { message: "Invalid value at 'message.data[0].value'".into() }.class(),
+            ErrorClass::BadMessage
+        );
+        assert_eq!(FcmError::InvalidArgument { message: "Message is too big".into() }.class(), ErrorClass::BadMessage);
         assert_eq!(FcmError::Timeout.class(), ErrorClass::Transient(None));
         assert_eq!(FcmError::NotFound { message: String::new() }.class(), ErrorClass::OurFault);
         let q = FcmError::QuotaExceeded { retry_after: Some(Duration::from_secs(60)) };

@@ -39,7 +39,9 @@ pub enum Forwarded {
 
 /// Whether `ip` is an address on the public internet: not loopback, private, link-local,
 /// unique-local, multicast, unspecified, shared (CGNAT), reserved or documentation space,
-/// looking through IPv4-mapped, IPv4-compatible and NAT64 IPv6 forms.
+/// looking through IPv4-mapped, IPv4-compatible and NAT64 IPv6 forms; and never a tunnel
+/// or translator whose far end we cannot judge (6to4, Teredo, local-use NAT64, the 6to4
+/// relay anycast) nor the discard-only prefix.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => is_public_v4(a),
@@ -60,6 +62,7 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
         || o0 >= 240
         || (o0 == 100 && (o1 & 0xc0) == 64) // 100.64.0.0/10 shared address space
         || (o0 == 192 && o1 == 0 && o2 == 0) // 192.0.0.0/24 IETF protocol assignments
+        || (o0 == 192 && o1 == 88 && o2 == 99) // 192.88.99.0/24 6to4 relay anycast (deprecated)
         || (o0 == 198 && (o1 & 0xfe) == 18)) // 198.18.0.0/15 benchmarking
 }
 
@@ -78,7 +81,11 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
         || (s[0] & 0xffc0) == 0xfe80 // fe80::/10 link-local
         || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // 2001:db8::/32 documentation
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32 documentation
+        || (s[0] == 0x2001 && s[1] == 0) // 2001::/32 Teredo: the far end is any IPv4 address
+        || s[0] == 0x2002 // 2002::/16 6to4: an IPv4 address inside, reached through a relay
+        || s[..3] == [0x64, 0xff9b, 1] // 64:ff9b:1::/48 local-use NAT64: the operator's own translator
+        || s[..4] == [0x100, 0, 0, 0]) // 100::/64 discard-only
 }
 
 /// A DNS resolver that answers only public addresses (all of them for allow-listed names).
@@ -218,6 +225,27 @@ mod tests {
             assert!(!is_public(inside.parse().unwrap()), "{inside} counted as public");
         }
         for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1", "64:ff9b::808:808"] {
+            assert!(is_public(public.parse().unwrap()), "{public} counted as inside");
+        }
+    }
+
+    #[test]
+    fn tunnels_translators_and_discard_space_are_not_public() {
+        for inside in [
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::1",
+            "2002:7f00:1::1",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "192.88.99.1",
+            "::ffff:192.88.99.1",
+        ] {
+            assert!(!is_public(inside.parse().unwrap()), "{inside} counted as public");
+        }
+        // Neighbours stay public.
+        for public in ["2001:4860::8888", "2003::1", "100:0:0:1::1", "192.88.98.1", "64:ff9b:2::1"] {
             assert!(is_public(public.parse().unwrap()), "{public} counted as inside");
         }
     }

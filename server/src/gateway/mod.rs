@@ -51,6 +51,7 @@ pub struct Gateway {
     own_prefix: url::Url,
     ttl: Ttl,
     forwarder: Option<Forwarder>,
+    max_forwards_per_host: usize,
 }
 
 impl Gateway {
@@ -58,14 +59,36 @@ impl Gateway {
     pub fn new(relay: Arc<Relay>, public_base: &str, cfg: &MatrixConfig, max_ttl: u32) -> anyhow::Result<Gateway> {
         let own_prefix = url::Url::parse(&format!("{public_base}/up/"))?;
         let forwarder = cfg.forward.then(|| Forwarder::new(cfg));
-        Ok(Gateway { relay, own_prefix, ttl: Ttl::clamped(cfg.ttl as u64, max_ttl), forwarder })
+        let max_forwards_per_host = cfg.max_forwards_per_host;
+        Ok(Gateway { relay, own_prefix, ttl: Ttl::clamped(cfg.ttl as u64, max_ttl), forwarder, max_forwards_per_host })
     }
 
     /// Deliver `n` to each of its devices, concurrently.
     pub async fn notify(&self, n: Notification) -> Answer {
         let body = Bytes::from(n.body);
         let urgency = n.urgency;
-        let fates = join_all(n.devices.iter().map(|(_, key)| self.deliver(key, &body, urgency))).await;
+        // Each host's share of this notification's forwards, counted in order.
+        let mut per_host: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let over_share: Vec<bool> = n
+            .devices
+            .iter()
+            .map(|(_, key)| match key {
+                Pushkey::Url(url) if self.own_endpoint(url).is_none() && self.forwarder.is_some() => {
+                    let n = per_host.entry(url.host_str().unwrap_or_default()).or_default();
+                    *n += 1;
+                    *n > self.max_forwards_per_host
+                }
+                _ => false,
+            })
+            .collect();
+        let body = &body;
+        let fates = join_all(n.devices.iter().zip(&over_share).map(|((_, key), over)| async move {
+            if *over {
+                return count(Fate::Transient(None), "forwarded");
+            }
+            self.deliver(key, body, urgency).await
+        }))
+        .await;
         let mut rejected = Vec::new();
         let mut transient = 0;
         let mut wait: Option<Duration> = None;

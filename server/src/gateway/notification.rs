@@ -33,6 +33,9 @@ pub enum BadNotification {
     /// Every device's pushkey is unusable.
     #[error("no device has a usable pushkey: {0}")]
     NoUsablePushkey(&'static str),
+    /// More devices than one notification may name.
+    #[error("the notification names more than {0} distinct devices")]
+    TooManyDevices(usize),
     /// Even the fields that are never dropped exceed a push.
     #[error("the notification does not fit {MAX_PUSH_BODY} bytes even with only event_id, room_id, counts and prio")]
     TooLarge,
@@ -54,8 +57,19 @@ pub struct Notification {
     pub body: Vec<u8>,
     /// High unless the homeserver said `prio: low`.
     pub urgency: Urgency,
-    /// The devices, in the order sent, with their pushkey texts.
+    /// The devices, in the order sent, with their pushkey texts; each pushkey once (the
+    /// first spelling of a URL named twice), so one notification reaches a phone once.
     pub devices: Vec<(String, Pushkey)>,
+}
+
+impl Notification {
+    /// This notification, if it names at most `max` distinct devices.
+    pub fn at_most(self, max: usize) -> Result<Notification, BadNotification> {
+        if self.devices.len() > max {
+            return Err(BadNotification::TooManyDevices(max));
+        }
+        Ok(self)
+    }
 }
 
 /// Read a notify request's body.
@@ -68,7 +82,16 @@ pub fn parse(bytes: &[u8]) -> Result<Notification, BadNotification> {
         Some(Value::Array(list)) if !list.is_empty() => list,
         _ => return Err(BadNotification::NoDevices),
     };
-    let devices: Vec<(String, Pushkey)> = devices.iter().map(pushkey_of).collect();
+    let mut seen = std::collections::HashSet::new();
+    let devices: Vec<(String, Pushkey)> = devices
+        .iter()
+        .map(pushkey_of)
+        .filter(|(text, key)| match key {
+            // Compared as parsed: `HTTPS://Host/up/x` and `https://host/up/x` are one endpoint.
+            Pushkey::Url(u) => seen.insert(u.as_str().to_owned()),
+            Pushkey::Bad(_) => seen.insert(text.clone()),
+        })
+        .collect();
     // Every pushkey bad: the request itself is wrong. Otherwise the bad ones are rejected.
     if devices.iter().all(|(_, p)| matches!(p, Pushkey::Bad(..))) {
         let why = devices.iter().find_map(|(_, p)| if let Pushkey::Bad(why) = p { Some(*why) } else { None }).unwrap_or("");
@@ -185,6 +208,20 @@ mod tests {
         assert!(matches!(parse(not_url.to_string().as_bytes()), Err(BadNotification::NoUsablePushkey(_))));
         let too_big = json!({"notification": {"event_id": "e".repeat(5000), "devices": devices(&["https://a.example/up/1"])}});
         assert_eq!(parse(too_big.to_string().as_bytes()).unwrap_err(), BadNotification::TooLarge);
+    }
+
+    #[test]
+    fn pushkeys_count_once_and_their_number_is_bounded() {
+        let own = "https://push.example.org/up/abc";
+        let mut keys = vec![own; 500];
+        keys.push("HTTPS://PUSH.example.org:443/up/abc");
+        keys.push("https://push.example.org/up/other");
+        let req = json!({"notification": {"event_id": "$e", "devices": devices(&keys)}});
+        let n = parse(req.to_string().as_bytes()).unwrap();
+        let texts: Vec<&str> = n.devices.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, [own, "https://push.example.org/up/other"]);
+        let n = n.at_most(2).unwrap();
+        assert_eq!(n.at_most(1).unwrap_err(), BadNotification::TooManyDevices(1));
     }
 
     #[test]

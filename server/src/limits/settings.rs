@@ -56,6 +56,12 @@ pub struct LimitsConfig {
     pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests may take to finish, ms.
     pub shutdown_grace_ms: u64,
+    /// Time a response write may wait for the client to take bytes, ms; a client that
+    /// stops reading (pipelined requests never read, a full socket) is cut off then.
+    pub write_timeout_ms: u64,
+    /// Time a connection told to go (an idle HTTP/2 connection's GOAWAY) has to finish
+    /// what it still holds before it is closed hard, ms.
+    pub goaway_grace_ms: u64,
 }
 
 impl LimitsConfig {
@@ -92,6 +98,12 @@ impl LimitsConfig {
         }
         if self.body_read_timeout_ms == 0 {
             return Err(ConfigError::new("limits.body_read_timeout_ms", "must be positive"));
+        }
+        if self.write_timeout_ms < 100 {
+            return Err(ConfigError::new("limits.write_timeout_ms", "must be at least 100"));
+        }
+        if self.goaway_grace_ms < 100 {
+            return Err(ConfigError::new("limits.goaway_grace_ms", "must be at least 100"));
         }
         if self.max_connections == 0 || self.header_read_timeout_ms == 0 {
             return Err(ConfigError::new("limits", "max_connections and header_read_timeout_ms must be positive"));
@@ -144,6 +156,8 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: 10_000,
             max_header_bytes: 16 * 1024,
             shutdown_grace_ms: 30_000,
+            write_timeout_ms: 10_000,
+            goaway_grace_ms: 10_000,
         }
     }
 }

@@ -11,10 +11,10 @@ use super::deliver::{Courier, Outcome};
 use super::queue;
 use super::settings::QueueConfig;
 use crate::clock::unix_ms;
-use crate::ids::{EndpointId, MessageId};
+use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::limits::{Admission, Rate};
 use crate::road::{Message, RoadError};
-use crate::store::{QueuedMessage, Store, StoreError};
+use crate::store::{Enqueued, QueuedMessage, Store, StoreError};
 use crate::target::RoadKind;
 use crate::webpush::{Encoding, Topic, Ttl, Urgency, VapidClaim, VapidError, VapidVerifier};
 
@@ -193,7 +193,7 @@ impl Relay {
         let accepted = Accepted { message_id: message_id.clone(), ttl: push.ttl.secs(), queued: false };
         let queue_on = self.options.queue.enabled;
         if queue_on && self.courier.breaker_open(route.target.road(), now) {
-            self.keep(&push, &message_id, now, None).await?;
+            self.keep(&push, &route.device, &message_id, now, None).await?;
             return Ok(Accepted { queued: true, ..accepted });
         }
         let message = Message {
@@ -211,19 +211,27 @@ impl Relay {
             Outcome::Throttled(wait) => Err(RelayError::Throttled(wait)),
             Outcome::Transient(after, e) if queue_on => {
                 tracing::debug!(endpoint = %push.endpoint, error = %e, "send failed transiently; queued for retry");
-                self.keep(&push, &message_id, now, after).await?;
+                self.keep(&push, &route.device, &message_id, now, after).await?;
                 Ok(Accepted { queued: true, ..accepted })
             }
             Outcome::Transient(after, e) => {
                 tracing::warn!(endpoint = %push.endpoint, error = %e, "send failed transiently and the queue is off");
                 Err(RelayError::Unavailable(after.unwrap_or(DEFAULT_RETRY_AFTER).max(Duration::from_secs(1))))
             }
-            Outcome::Refused(e) => Err(RelayError::Upstream(e)),
+            Outcome::Refused(e) | Outcome::Undeliverable(e) => Err(RelayError::Upstream(e)),
         }
     }
 
-    /// Put the push into the retry queue, or refuse it with 503 when the queue is full.
-    async fn keep(&self, push: &Push, message_id: &MessageId, now: u64, retry_after: Option<Duration>) -> Result<(), RelayError> {
+    /// Put the push for `device` into the retry queue, or refuse it with 503 when the queue
+    /// is full or the device holds its share of it.
+    async fn keep(
+        &self,
+        push: &Push,
+        device: &DeviceId,
+        message_id: &MessageId,
+        now: u64,
+        retry_after: Option<Duration>,
+    ) -> Result<(), RelayError> {
         let msg = QueuedMessage {
             id: message_id.clone(),
             endpoint: push.endpoint.clone(),
@@ -233,10 +241,10 @@ impl Relay {
             attempts: 0,
             body: push.body.to_vec(),
         };
-        if queue::enqueue(self.store.as_ref(), &self.options.queue, &msg, now, retry_after).await? {
-            Ok(())
-        } else {
-            Err(RelayError::Unavailable(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)))
+        match queue::enqueue(self.store.as_ref(), &self.options.queue, &msg, device, now, retry_after).await? {
+            Enqueued::Kept => Ok(()),
+            // The whole queue, or this device's share of it: 503 for this device only.
+            Enqueued::QueueFull | Enqueued::DeviceFull => Err(RelayError::Unavailable(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))),
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Outcome {
     /// The road refused our own request (credentials, project, format, a road not
     /// offered): not the sender's fault, and no retry soon will fix it.
     Refused(RoadError),
+    /// The push service refused this message itself (its size or shape): no try will
+    /// ever succeed, so it is never retried.
+    Undeliverable(RoadError),
 }
 
 /// Delivers messages through the roads and settles the answers; shared by the live path
@@ -107,6 +110,10 @@ impl Courier {
             RoadAnswer::OurFault(e) => {
                 tracing::error!(road = road.label(), project = %route.project, error = %e, "the push service rejected our request");
                 Outcome::Refused(e)
+            }
+            RoadAnswer::BadMessage(e) => {
+                tracing::error!(road = road.label(), project = %route.project, error = %e, "the push service refused the message itself; it is dropped");
+                Outcome::Undeliverable(e)
             }
         })
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::settings::QueueConfig;
-use crate::store::{QueuedMessage, Store, StoreError};
+use crate::ids::DeviceId;
+use crate::store::{Enqueued, QueuedMessage, Store, StoreError};
 
 /// Delay before try number `attempts + 1`: initial · 2^attempts, capped, never shorter
 /// than FCM's Retry-After, plus up to 20 % random jitter so retries of many messages
@@ -19,21 +20,28 @@ pub fn backoff(cfg: &QueueConfig, attempts: u32, retry_after: Option<Duration>) 
     Duration::from_millis(base + jitter)
 }
 
-/// Keep `msg` for its first retry. False when the queue already holds `max_len` messages.
+/// Keep `msg`, a message for `device`, for its first retry: unless the queue holds
+/// `max_len` messages, or the device its share (`max_per_device`).
 pub async fn enqueue(
     store: &dyn Store,
     cfg: &QueueConfig,
     msg: &QueuedMessage,
+    device: &DeviceId,
     now_ms: u64,
     retry_after: Option<Duration>,
-) -> Result<bool, StoreError> {
+) -> Result<Enqueued, StoreError> {
     let due = now_ms + backoff(cfg, 0, retry_after).as_millis() as u64;
-    let kept = store.enqueue(msg, due, cfg.max_len).await?;
-    if kept {
-        metrics::counter!(crate::metrics::QUEUE, "result" => "enqueued").increment(1);
-    } else {
-        metrics::counter!(crate::metrics::QUEUE, "result" => "full").increment(1);
-        tracing::warn!(max_len = cfg.max_len, "retry queue full; refusing push with 503");
+    let kept = store.enqueue(msg, device, due, cfg.max_len, cfg.max_per_device).await?;
+    match kept {
+        Enqueued::Kept => metrics::counter!(crate::metrics::QUEUE, "result" => "enqueued").increment(1),
+        Enqueued::QueueFull => {
+            metrics::counter!(crate::metrics::QUEUE, "result" => "full").increment(1);
+            tracing::warn!(max_len = cfg.max_len, "retry queue full; refusing push with 503");
+        }
+        Enqueued::DeviceFull => {
+            metrics::counter!(crate::metrics::QUEUE, "result" => "device_full").increment(1);
+            tracing::debug!(%device, max_per_device = cfg.max_per_device, "device holds its share of the retry queue; refusing push with 503");
+        }
     }
     Ok(kept)
 }

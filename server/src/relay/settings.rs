@@ -13,6 +13,9 @@ pub struct QueueConfig {
     pub enabled: bool,
     /// Messages the queue may hold; beyond it pushes get 503 + Retry-After.
     pub max_len: u64,
+    /// Messages one device's endpoints may hold in the queue together; beyond it that
+    /// device's pushes get 503 + Retry-After while everyone else keeps queueing.
+    pub max_per_device: u64,
     /// How long a worker owns a leased message before another may take it, ms.
     pub lease_ms: u64,
     /// How often an idle worker looks for due messages, ms.
@@ -34,6 +37,9 @@ impl Default for QueueConfig {
         QueueConfig {
             enabled: true,
             max_len: 1_000_000,
+            // A device's outage backlog (a busy chat app through an hour's FCM outage)
+            // fits; a thousand devices are needed to fill the queue.
+            max_per_device: 1_000,
             lease_ms: 30_000,
             poll_ms: 250,
             batch: 64,
@@ -54,6 +60,10 @@ impl QueueConfig {
         }
         if self.max_len == 0 {
             return Err(ConfigError::new("queue.max_len", "must be positive"));
+        }
+        // Above max_len it simply never binds (a small max_len alone needs no other key).
+        if self.max_per_device == 0 {
+            return Err(ConfigError::new("queue.max_per_device", "must be positive"));
         }
         if self.batch == 0 {
             return Err(ConfigError::new("queue.batch", "must be positive"));

@@ -130,6 +130,8 @@ impl Worker {
             Outcome::Transient(after, _) => Verdict::Retry(after),
             // The operator may fix the credentials: keep the message until its TTL.
             Outcome::Refused(_) => Verdict::Retry(None),
+            // No try can succeed: retrying would only resend it until its TTL.
+            Outcome::Undeliverable(_) => Verdict::Complete("refused"),
         })
     }
 }

@@ -74,5 +74,6 @@ fn answer(e: FcmError) -> RoadAnswer {
         ErrorClass::Throttled(after) => RoadAnswer::Throttled(after, e.into()),
         ErrorClass::Transient(after) => RoadAnswer::Transient(after, e.into()),
         ErrorClass::OurFault => RoadAnswer::OurFault(e.into()),
+        ErrorClass::BadMessage => RoadAnswer::BadMessage(e.into()),
     }
 }

@@ -41,6 +41,9 @@ pub enum RoadAnswer {
     /// Our own request was refused (credentials, format, a road this relay does not
     /// offer): not the sender's fault, and no retry soon will fix it.
     OurFault(RoadError),
+    /// The push service refused this message itself (its size or shape): no later try
+    /// can succeed.
+    BadMessage(RoadError),
 }
 
 /// Why a road did not deliver; for logs and the operator, never shown whole to senders.

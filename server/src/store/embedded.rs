@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec;
-use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
+use super::model::{AddOutcome, Device, Enqueued, QueuedMessage, Registration, Route, Store, StoreError};
 use crate::ids::{DeviceId, EndpointId, MessageId};
 use crate::limits::{Admission, LocalLimits, Rate};
 use crate::target::Target;
@@ -28,6 +28,10 @@ const QUEUE_MSG: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_msg"
 const QUEUE_BORN: TableDefinition<&[u8], ()> = TableDefinition::new("queue_born");
 /// Enqueue time of each queued message: id → unix ms (to find its `QUEUE_BORN` key).
 const QUEUE_BORN_OF: TableDefinition<&str, u64> = TableDefinition::new("queue_born_of");
+/// Queued messages per device (device id → count), and each message's device: a
+/// device's share of the queue, given back as its messages are completed.
+const QUEUE_PER_DEVICE: TableDefinition<&str, u64> = TableDefinition::new("queue_per_device");
+const QUEUE_DEVICE_OF: TableDefinition<&str, &str> = TableDefinition::new("queue_device_of");
 /// The relay's own secrets by name (its VAPID key pair).
 const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
@@ -58,11 +62,40 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     err
 }
 
+/// The store holds FCM tokens and endpoint ids: its directory is made 0700 and its file
+/// 0600 (created so, never readable by others even for a moment; an older store's modes
+/// are tightened).
+fn private_file(dir: &Path, path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| anyhow::anyhow!("cannot make store directory {} private: {e}", dir.display()))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| anyhow::anyhow!("cannot create {} private: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
+    let _ = path;
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Open (or create) the store in directory `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<EmbeddedStore> {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create store directory {}: {e}", dir.display()))?;
         let path = dir.join("uprelay.redb");
+        private_file(dir, &path)?;
         let db = Database::create(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         // Create the tables up front so readers never meet a missing table.
         let txn = db.begin_write()?;
@@ -72,6 +105,8 @@ impl EmbeddedStore {
         txn.open_table(QUEUE_MSG)?;
         txn.open_table(QUEUE_BORN)?;
         txn.open_table(QUEUE_BORN_OF)?;
+        txn.open_table(QUEUE_PER_DEVICE)?;
+        txn.open_table(QUEUE_DEVICE_OF)?;
         txn.open_table(SECRETS)?;
         txn.commit()?;
         Ok(EmbeddedStore { db: Arc::new(db), path, limits: Arc::new(LocalLimits::default()) })
@@ -257,20 +292,34 @@ impl Store for EmbeddedStore {
         Ok(self.limits.admit(key, rate, now_ms))
     }
 
-    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError> {
-        let msg = msg.clone();
+    async fn enqueue(
+        &self,
+        msg: &QueuedMessage,
+        device: &DeviceId,
+        due_ms: u64,
+        max_len: u64,
+        max_per_device: u64,
+    ) -> Result<Enqueued, StoreError> {
+        let (msg, device) = (msg.clone(), device.clone());
         self.write(move |txn| {
             let mut msgs = txn.open_table(QUEUE_MSG).map_err(internal)?;
             if msgs.len().map_err(internal)? >= max_len {
-                return Ok(false);
+                return Ok(Enqueued::QueueFull);
             }
+            let mut per_device = txn.open_table(QUEUE_PER_DEVICE).map_err(internal)?;
+            let held = per_device.get(device.as_str()).map_err(internal)?.map(|v| v.value()).unwrap_or(0);
+            if held >= max_per_device {
+                return Ok(Enqueued::DeviceFull);
+            }
+            per_device.insert(device.as_str(), held + 1).map_err(internal)?;
             let id = msg.id.as_str();
+            txn.open_table(QUEUE_DEVICE_OF).map_err(internal)?.insert(id, device.as_str()).map_err(internal)?;
             msgs.insert(id, msg_value(due_ms, &msg).as_slice()).map_err(internal)?;
             txn.open_table(QUEUE_DUE).map_err(internal)?.insert(due_key(due_ms, id).as_slice(), ()).map_err(internal)?;
             let born = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
             txn.open_table(QUEUE_BORN).map_err(internal)?.insert(due_key(born, id).as_slice(), ()).map_err(internal)?;
             txn.open_table(QUEUE_BORN_OF).map_err(internal)?.insert(id, born).map_err(internal)?;
-            Ok(true)
+            Ok(Enqueued::Kept)
         })
         .await
     }
@@ -321,6 +370,18 @@ impl Store for EmbeddedStore {
             let born = txn.open_table(QUEUE_BORN_OF).map_err(internal)?.remove(id.as_str()).map_err(internal)?.map(|v| v.value());
             if let Some(born) = born {
                 txn.open_table(QUEUE_BORN).map_err(internal)?.remove(due_key(born, id.as_str()).as_slice()).map_err(internal)?;
+            }
+            // Its device's share back (messages queued before shares were counted have none).
+            let device =
+                txn.open_table(QUEUE_DEVICE_OF).map_err(internal)?.remove(id.as_str()).map_err(internal)?.map(|v| v.value().to_owned());
+            if let Some(device) = device {
+                let mut per_device = txn.open_table(QUEUE_PER_DEVICE).map_err(internal)?;
+                let held = per_device.get(device.as_str()).map_err(internal)?.map(|v| v.value()).unwrap_or(0);
+                if held <= 1 {
+                    per_device.remove(device.as_str()).map_err(internal)?;
+                } else {
+                    per_device.insert(device.as_str(), held - 1).map_err(internal)?;
+                }
             }
             let Some(old) = old else { return Ok(false) };
             let due_ms = u64::from_be_bytes(old[..8].try_into().map_err(internal)?);

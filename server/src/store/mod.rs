@@ -16,7 +16,7 @@ mod sealed;
 mod settings;
 
 pub use self::embedded::EmbeddedStore;
-pub use self::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
+pub use self::model::{AddOutcome, Device, Enqueued, QueuedMessage, Registration, Route, Store, StoreError};
 pub use self::redis::{RedisStore, RECOMMENDED_LISTPACK_VALUE};
 pub use self::settings::StoreConfig;
 

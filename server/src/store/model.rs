@@ -71,6 +71,17 @@ pub struct Route {
     pub target: Target,
 }
 
+/// Result of adding a message to the retry queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// In the queue.
+    Kept,
+    /// The queue holds `max_len` messages.
+    QueueFull,
+    /// The device holds its share of the queue.
+    DeviceFull,
+}
+
 /// Result of adding a registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddOutcome {
@@ -154,9 +165,17 @@ pub trait Store: Send + Sync + 'static {
     async fn admit(&self, key: &str, rate: &Rate, now_ms: u64) -> Result<Admission, StoreError>;
 
     // --- The durable retry queue ---
-    /// Add a message to the retry queue, due at `due_ms`. False when the queue holds
-    /// `max_len` messages already.
-    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError>;
+    /// Add a message for `device` to the retry queue, due at `due_ms`, unless the queue
+    /// holds `max_len` messages already or the device `max_per_device` of them (each
+    /// device's share is counted until its messages are completed).
+    async fn enqueue(
+        &self,
+        msg: &QueuedMessage,
+        device: &DeviceId,
+        due_ms: u64,
+        max_len: u64,
+        max_per_device: u64,
+    ) -> Result<Enqueued, StoreError>;
     /// Lease up to `max` messages due by `now_ms`: they become due again at
     /// `now_ms + lease_ms` unless completed or rescheduled first, so a crashed worker's
     /// messages go to another worker and no two workers hold one message at once.

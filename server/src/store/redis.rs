@@ -38,7 +38,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use super::codec;
-use super::model::{AddOutcome, Device, QueuedMessage, Registration, Route, Store, StoreError};
+use super::model::{AddOutcome, Device, Enqueued, QueuedMessage, Registration, Route, Store, StoreError};
 use super::sealed::{Sealer, Tag, TAG_LEN};
 use crate::ids::{DeviceId, EndpointId, MessageId, RawDeviceId};
 use crate::limits::{limiter_params, Admission, Rate};
@@ -86,6 +86,9 @@ fn limiter_key(dev: &RawDeviceId, tag: &Tag) -> [u8; 13 + 48] {
 const QUEUE_DUE: &str = "{up:q}:due";
 const QUEUE_MSG: &str = "{up:q}:msg";
 const QUEUE_BORN: &str = "{up:q}:born";
+/// Queued messages per device (device id → count), and each message's device.
+const QUEUE_PER_DEVICE: &str = "{up:q}:dev";
+const QUEUE_DEVICE_OF: &str = "{up:q}:of";
 const SEALING_KEY: &str = "up:sealing-key";
 const PROJECTS: &str = "up:projects";
 
@@ -568,21 +571,36 @@ where
         self.admit_key(format!("up:rl:{key}").as_bytes(), rate).await
     }
 
-    async fn enqueue(&self, msg: &QueuedMessage, due_ms: u64, max_len: u64) -> Result<bool, StoreError> {
+    async fn enqueue(
+        &self,
+        msg: &QueuedMessage,
+        device: &DeviceId,
+        due_ms: u64,
+        max_len: u64,
+        max_per_device: u64,
+    ) -> Result<Enqueued, StoreError> {
         let mut conn = self.conn.clone();
         let added: i64 = ENQUEUE
             .key(QUEUE_DUE)
             .key(QUEUE_MSG)
             .key(QUEUE_BORN)
+            .key(QUEUE_PER_DEVICE)
+            .key(QUEUE_DEVICE_OF)
             .arg(msg.id.as_str())
             .arg(codec::encode_queued(msg))
             .arg(max_len)
             .arg(due_ms)
             .arg(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
+            .arg(device.as_str())
+            .arg(max_per_device)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
-        Ok(added == 1)
+        Ok(match added {
+            1 => Enqueued::Kept,
+            2 => Enqueued::DeviceFull,
+            _ => Enqueued::QueueFull,
+        })
     }
 
     async fn lease(&self, now_ms: u64, lease_ms: u64, max: usize) -> Result<Vec<QueuedMessage>, StoreError> {
@@ -602,8 +620,16 @@ where
 
     async fn complete(&self, id: &MessageId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let removed: i64 =
-            COMPLETE.key(QUEUE_DUE).key(QUEUE_MSG).key(QUEUE_BORN).arg(id.as_str()).invoke_async(&mut conn).await.map_err(map_err)?;
+        let removed: i64 = COMPLETE
+            .key(QUEUE_DUE)
+            .key(QUEUE_MSG)
+            .key(QUEUE_BORN)
+            .key(QUEUE_PER_DEVICE)
+            .key(QUEUE_DEVICE_OF)
+            .arg(id.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
         Ok(removed == 1)
     }
 

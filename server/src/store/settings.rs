@@ -52,20 +52,34 @@ impl StoreConfig {
     }
 }
 
-/// A Redis URL fit for logs and `check-config`: user and password replaced.
+/// Query parameters that carry credentials: the redis crate reads `user` and `pass` from
+/// `redis+unix://` and `unix://` URLs; `password` and `username` are replaced too, so
+/// a secret under a name a later version may read is never shown either.
+const SECRET_PARAMS: [&str; 4] = ["pass", "password", "user", "username"];
+
+/// A Redis URL fit for logs and `check-config`: every credential form the redis crate
+/// accepts (user and password in the userinfo, `user`/`pass` query parameters) replaced.
+/// A URL that does not parse is not shown at all: where its secret is cannot be known.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
-            if !u.username().is_empty() {
-                let _ = u.set_username("REDACTED");
-            }
-            if u.password().is_some() {
-                let _ = u.set_password(Some("REDACTED"));
-            }
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut u) = Url::parse(url) else { return "<a Redis URL that does not parse>".to_string() };
+    if !u.username().is_empty() {
+        let _ = u.set_username("REDACTED");
     }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("REDACTED"));
+    }
+    let secret = |k: &str| SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s));
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "REDACTED".to_string() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 fn check_redis_url(key: &str, url: &str) -> Result<(), ConfigError> {
@@ -85,5 +99,28 @@ mod tests {
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact_url("redis://admin:hunter2@10.0.0.1:7001/0"), "redis://REDACTED:REDACTED@10.0.0.1:7001/0");
         assert_eq!(redact_url("redis://:s3cret@b:7002"), "redis://:REDACTED@b:7002");
+    }
+
+    /// One case per credential form the redis crate reads (and the spellings it might).
+    #[test]
+    fn every_credential_form_is_redacted() {
+        for (url, shown) in [
+            ("redis://admin@h:6379", "redis://REDACTED@h:6379"),
+            ("rediss://admin:hunter2@h:6380/1", "rediss://REDACTED:REDACTED@h:6380/1"),
+            ("redis+unix:///run/r.sock?pass=hunter2", "redis+unix:///run/r.sock?pass=REDACTED"),
+            ("unix:///run/r.sock?db=2&pass=hunter2", "unix:///run/r.sock?db=2&pass=REDACTED"),
+            ("redis+unix:///run/r.sock?user=admin&pass=hunter2&db=1", "redis+unix:///run/r.sock?user=REDACTED&pass=REDACTED&db=1"),
+            ("redis+unix:///run/r.sock?password=hunter2", "redis+unix:///run/r.sock?password=REDACTED"),
+            ("redis://h:6379/0?PASS=hunter2&protocol=resp3", "redis://h:6379/0?PASS=REDACTED&protocol=resp3"),
+            ("redis+unix:///run/r.sock?username=admin", "redis+unix:///run/r.sock?username=REDACTED"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        // Percent-encoded secrets are secrets too.
+        assert!(!redact_url("redis+unix:///r.sock?pass=hun%20ter2").contains("ter2"));
+        // Nothing secret: unchanged.
+        assert_eq!(redact_url("redis+unix:///run/r.sock?db=3"), "redis+unix:///run/r.sock?db=3");
+        // Not a URL: not shown.
+        assert!(!redact_url("redis://:hunter2@[::1").contains("hunter2"));
     }
 }

@@ -43,11 +43,23 @@ impl Encoding {
     }
 }
 
+/// Longest `aesgcm` prefix, bytes. A real one is 150–300 bytes (a 16-byte salt, a 65-byte
+/// key, perhaps `keyid` and `rs`); 1 KiB more than covers them, and a 4096-byte body behind
+/// it still fits the two parts a message may be split into on every road (two FCM data
+/// maps of 4096 bytes with the base64 and a 128-byte instance name; two Web Push frames).
+pub const MAX_AESGCM_PREFIX: usize = 1024;
+
 /// The bytes an `aesgcm` body is delivered behind: its `Encryption` header and its
 /// `Crypto-Key` header without `p256ecdsa` (the sender's VAPID key is for us, never for
 /// the phone, RFC 8292 §3.2). Refused when the salt or the sender's ECDH key is missing:
-/// the app could never decrypt such a message.
+/// the app could never decrypt such a message; and when the prefix is longer than
+/// [`MAX_AESGCM_PREFIX`]: the message could not reach the phone.
 pub fn aesgcm_prefix(headers: &HeaderMap) -> Result<Vec<u8>, HeaderError> {
+    // Checked before anything is joined or copied.
+    let raw: usize = [&ENCRYPTION, &CRYPTO_KEY].iter().flat_map(|n| headers.get_all(*n)).map(|v| v.len() + 1).sum();
+    if raw > MAX_AESGCM_PREFIX {
+        return Err(HeaderError::AesgcmTooLong(MAX_AESGCM_PREFIX));
+    }
     let encryption = joined(headers, &ENCRYPTION).ok_or(HeaderError::Encryption)?;
     if !has_param(&encryption, "salt") {
         return Err(HeaderError::Encryption);
@@ -57,7 +69,11 @@ pub fn aesgcm_prefix(headers: &HeaderMap) -> Result<Vec<u8>, HeaderError> {
         return Err(HeaderError::CryptoKey);
     }
     let for_device: Vec<&str> = params(&crypto_key).filter(|p| !param_is(p, "p256ecdsa")).collect();
-    Ok(format!("aesgcm\nEncryption: {encryption}\nCrypto-Key: {}\n", for_device.join(";")).into_bytes())
+    let prefix = format!("aesgcm\nEncryption: {encryption}\nCrypto-Key: {}\n", for_device.join(";")).into_bytes();
+    if prefix.len() > MAX_AESGCM_PREFIX {
+        return Err(HeaderError::AesgcmTooLong(MAX_AESGCM_PREFIX));
+    }
+    Ok(prefix)
 }
 
 /// Every value of header `name`, comma-joined as RFC 9110 allows; `None` when absent
@@ -123,5 +139,24 @@ mod tests {
         ] {
             assert_eq!(aesgcm_prefix(&headers(&pairs)), Err(want), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn parameters_too_long_to_travel_are_refused() {
+        let pad = "x".repeat(10_000);
+        let encryption = format!("salt=abc;pad={pad}");
+        let h = headers(&[("encryption", encryption.as_str()), ("crypto-key", "dh=BAAA")]);
+        assert_eq!(aesgcm_prefix(&h), Err(HeaderError::AesgcmTooLong(MAX_AESGCM_PREFIX)));
+        // Many short values add up too.
+        let mut h = headers(&[("encryption", "salt=abc")]);
+        for _ in 0..200 {
+            h.append("crypto-key", HeaderValue::from_static("dh=BAAA;keyid=p256dh"));
+        }
+        assert_eq!(aesgcm_prefix(&h), Err(HeaderError::AesgcmTooLong(MAX_AESGCM_PREFIX)));
+        // A real one passes.
+        let salt = "x".repeat(22);
+        let dh = format!("dh={}", "B".repeat(87));
+        let h = headers(&[("encryption", &format!("salt={salt}")), ("crypto-key", &format!("{dh};p256ecdsa={}", "B".repeat(87)))]);
+        assert!(aesgcm_prefix(&h).unwrap().len() < 300);
     }
 }

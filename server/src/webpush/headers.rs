@@ -24,6 +24,9 @@ pub enum HeaderError {
     /// An `aesgcm` push without `Crypto-Key: dh=…`.
     #[error("Content-Encoding aesgcm needs a Crypto-Key header with dh=")]
     CryptoKey,
+    /// `aesgcm` parameters too long to travel with the body.
+    #[error("the Encryption and Crypto-Key headers of an aesgcm push must be at most {0} bytes together")]
+    AesgcmTooLong(usize),
 }
 
 impl HeaderError {
@@ -35,6 +38,7 @@ impl HeaderError {
             HeaderError::Topic => "bad_topic",
             HeaderError::Encryption => "bad_encryption",
             HeaderError::CryptoKey => "bad_crypto_key",
+            HeaderError::AesgcmTooLong(_) => "aesgcm_headers_too_long",
         }
     }
 }

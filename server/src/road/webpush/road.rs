@@ -113,18 +113,23 @@ impl Road for WebPushRoad {
 /// Google's answer, in the roads' shared terms: 404 and 410 the token is gone; 403 the
 /// token is bound to another VAPID key, which only registering again mends, so gone too;
 /// 429, 5xx, timeouts and unreachable transient (the retry queue, honouring Retry-After,
-/// and the road's breaker); the rest (400, 401, 413, a frame or key we could not make) our
-/// own fault, never retried soon.
+/// and the road's breaker); 413, or a push too big for two frames, a message no try can
+/// deliver; the rest (400, 401, a key we could not use) our own fault, never retried soon.
 ///
 /// Why 429 is transient here and not a device's throttle as FCM v1's QUOTA_EXCEEDED: a
 /// Web Push 429 does not say whether the device or the sender is over a rate, and the
 /// relay, not the sender, is the sender Google sees; so the message waits in the queue
 /// until the service's Retry-After, rather than the app server being told to slow down.
 pub fn answer(e: DeliveryError) -> RoadAnswer {
-    let DeliveryError::Service(service) = &e else { return RoadAnswer::OurFault(e.into()) };
+    let service = match &e {
+        DeliveryError::Service(service) => service,
+        DeliveryError::Frame(_) => return RoadAnswer::BadMessage(e.into()),
+        DeliveryError::Encryption(_) => return RoadAnswer::OurFault(e.into()),
+    };
     match service {
         WebPushError::Status { status, retry_after } => match *status {
             StatusCode::NOT_FOUND | StatusCode::GONE => RoadAnswer::DeviceGone(e.into()),
+            StatusCode::PAYLOAD_TOO_LARGE => RoadAnswer::BadMessage(e.into()),
             StatusCode::FORBIDDEN => {
                 if !KEY_MISMATCH_LOGGED.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -161,8 +166,9 @@ mod tests {
             RoadAnswer::Throttled(after, _) => format!("throttled {after:?}"),
             RoadAnswer::Transient(after, _) => format!("transient {after:?}"),
             RoadAnswer::OurFault(_) => "ours".into(),
+            RoadAnswer::BadMessage(_) => "bad message".into(),
         };
-        for (code, expected) in [(404, "gone"), (410, "gone"), (403, "gone"), (400, "ours"), (401, "ours"), (413, "ours")] {
+        for (code, expected) in [(404, "gone"), (410, "gone"), (403, "gone"), (400, "ours"), (401, "ours"), (413, "bad message")] {
             assert_eq!(kind(answer(status(code, None))), expected, "{code}");
         }
         assert_eq!(kind(answer(status(429, Some(30)))), "transient Some(30s)");
@@ -171,7 +177,7 @@ mod tests {
         assert_eq!(kind(answer(status(500, None))), "transient None");
         assert_eq!(kind(answer(DeliveryError::Service(WebPushError::Timeout))), "transient None");
         assert_eq!(kind(answer(DeliveryError::Service(WebPushError::Transport("reset".into())))), "transient None");
-        assert_eq!(kind(answer(DeliveryError::Frame(FrameError::TooBig(9000)))), "ours");
+        assert_eq!(kind(answer(DeliveryError::Frame(FrameError::TooBig(9000)))), "bad message");
         assert_eq!(kind(answer(DeliveryError::Encryption(EceError::BadKey))), "ours");
     }
 }
