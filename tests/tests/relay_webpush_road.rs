@@ -274,6 +274,13 @@ async fn dead_tokens_are_410_to_the_sender_and_the_device_is_deleted() {
         let (status, _) = relay.api(Method::GET, &format!("/v1/devices/{}", dev.id), Some(&dev.secret), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{label}: the device is gone");
     }
+    // A second device bound to another key: gone too, and the cause is explained once.
+    let token = issue_token(relay, &uprelay_tests::relay::VapidSigner::new().public_b64()).await;
+    let dev = webpush_device(relay, &token, &s.phone).await;
+    let endpoint = relay.register(&dev, INSTANCE, None).await;
+    assert_eq!(relay.push(&endpoint, &headers, b"x".to_vec()).await.status, StatusCode::GONE);
+    let explained = relay.output().matches("bound to another VAPID key").count();
+    assert_eq!(explained, 1, "the 403's cause is logged once:\n{}", relay.output());
     let metrics = relay.metrics().await;
     assert!(metrics.contains("road=\"webpush\""), "requests counted by road:\n{metrics}");
 }
