@@ -11,7 +11,9 @@
 //! `--compare A B` benches two uprelay binaries at the same time (see `compare.rs`).
 //! `--realistic` adds, in the same invocation, the production-shaped profile (FCM 40 ± 20
 //! ms away, Google-sized access tokens, C = 2048) and a run with 52-character tokens, and
-//! judges the realistic targets (see `targets.rs`).
+//! judges the realistic targets (see `targets.rs`). `--webpush` adds, right after the
+//! default Redis run, the same load on the Web Push road, and compares the roads' CPU per
+//! push (see `webpush.rs`).
 //!
 //! This file is the order of the runs; what a run is lives in `runs.rs`, what it reports in
 //! `report.rs`, how it is printed in `print.rs` and judged in `targets.rs`.
@@ -31,6 +33,7 @@ mod runs;
 mod stack;
 mod sysstat;
 mod targets;
+mod webpush;
 
 use std::time::Duration;
 
@@ -163,6 +166,12 @@ async fn default_runs(env: &mut Env, stores: &[Target]) -> anyhow::Result<Vec<Ru
             if ceiling && !bracketed {
                 bracketed = true;
                 reports.push(run_bare(env, "bare-2").await?);
+            }
+            if o.webpush && store == Target::Redis && !vapid {
+                let reuse = uprelay::road::webpush::WebPushSettings::default().key_reuse_secs;
+                for key_reuse in [reuse, 0] {
+                    reports.push(run_relay(env, &Profile::webpush(&o, key_reuse), Target::Redis, false, o.registrations).await?);
+                }
             }
             if o.realistic && store == Target::Redis && !vapid {
                 let default_rps = reports.iter().find(|x| x.target == Target::Redis && x.profile.is_empty()).map_or(1.0, |x| x.rps);

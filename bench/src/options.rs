@@ -140,6 +140,11 @@ pub struct Opts {
     /// uprelay's `[fcm] connections` (its own default when absent).
     #[arg(long)]
     pub fcm_connections: Option<usize>,
+    /// Also run, right after the default Redis run, the same load with every device on the
+    /// Web Push road (ECDH results reused as uprelay does by default, and not at all), and
+    /// compare the roads' CPU per push.
+    #[arg(long, conflicts_with_all = ["scale", "compare"])]
+    pub webpush: bool,
 }
 
 impl Opts {

@@ -14,6 +14,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use uprelay::ids::{DeviceId, DeviceSecret};
 use uprelay::store::{AddOutcome, Device, Store};
+use uprelay::target::Target;
 use uprelay::webpush::VapidKey;
 
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -56,12 +57,14 @@ pub fn fake_endpoints(n: usize) -> Vec<String> {
 }
 
 /// Write `n` devices with one registration each through the `Store` trait, `concurrency`
-/// at a time. Returns the endpoint ids.
+/// at a time: device `i` reached by `targets[i]` when given (the Web Push road), else by a
+/// fresh FCM token. Returns the endpoint ids.
 pub async fn preload(
     store: Arc<dyn Store>,
     n: usize,
     project: &str,
     vapid: Option<VapidKey>,
+    targets: Option<Arc<Vec<Target>>>,
     concurrency: usize,
     progress: bool,
 ) -> anyhow::Result<Vec<String>> {
@@ -80,18 +83,19 @@ pub async fn preload(
         })
     });
     let results: Vec<anyhow::Result<String>> = stream::iter(0..n)
-        .map(|_| {
+        .map(|i| {
             let (store, project, vapid, done) = (store.clone(), project.clone(), vapid.clone(), done.clone());
+            let given = targets.as_ref().and_then(|t| t.get(i % t.len().max(1)).cloned());
             async move {
-                let (token, instance) = {
+                let (target, instance) = {
                     let mut rng = rand::thread_rng();
-                    (fcm_token(&mut rng), instance_name(&mut rng))
+                    (given.unwrap_or_else(|| Target::FcmToken(fcm_token(&mut rng))), instance_name(&mut rng))
                 };
                 let device = Device {
                     id: DeviceId::generate(),
                     secret_hash: DeviceSecret::generate().hash(),
                     project: project.to_string(),
-                    target: uprelay::target::Target::FcmToken(token),
+                    target,
                     registrations: Vec::new(),
                 };
                 store.create_device(&device).await.map_err(|e| anyhow!("create_device: {e}"))?;

@@ -42,6 +42,9 @@ pub struct Profile {
     pub fcm_connections: Option<usize>,
     /// `limits.max_concurrent_requests` (None: uprelay's default).
     pub max_concurrent: Option<usize>,
+    /// Devices on the Web Push road, the relay's `[webpush] key_reuse_secs` this (None:
+    /// devices on the FCM v1 road).
+    pub webpush_key_reuse: Option<u64>,
 }
 
 impl Profile {
@@ -56,7 +59,15 @@ impl Profile {
             rate: None,
             fcm_connections: o.fcm_connections,
             max_concurrent: None,
+            webpush_key_reuse: None,
         }
+    }
+
+    /// The default profile with every device on the Web Push road (`--webpush`), its ECDH
+    /// results reused for `key_reuse_secs` ("webpush" at uprelay's default, else "webpush-noreuse").
+    pub fn webpush(o: &Opts, key_reuse_secs: u64) -> Profile {
+        let name = if key_reuse_secs == 0 { "webpush-noreuse" } else { "webpush" };
+        Profile { name, webpush_key_reuse: Some(key_reuse_secs), ..Profile::default_of(o) }
     }
 
     /// The default profile with the emulator's old 52-character tokens.
@@ -75,6 +86,7 @@ impl Profile {
             rate: None,
             fcm_connections: o.fcm_connections,
             max_concurrent: None,
+            webpush_key_reuse: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::procs::{self, ChildProc};
 use crate::profile::Profile;
 use crate::report::{RunReport, Target};
 use crate::stack::{self, Env, Fcm, PROJECT};
-use crate::{preload, sysstat};
+use crate::{preload, sysstat, webpush};
 
 /// The ceiling: an axum handler that only reads the body and answers 201, in its own
 /// process, under the default load.
@@ -64,7 +64,8 @@ pub async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: 
     let host = format!("127.0.0.1:{}", procs::free_port()?);
     let origin = format!("http://{host}");
     let sender = if vapid { Some(preload::VapidSender::generate()?) } else { None };
-    let loaded = preload_store(env, target, r, sender.as_ref().map(|s| s.key())).await?;
+    let webpush = profile.webpush_key_reuse.map(|_| fcm.url.as_str());
+    let loaded = preload_store(env, target, r, sender.as_ref().map(|s| s.key()), webpush).await?;
     let mut relay = start_relay(env, &fcm, profile, &host, &loaded.store_toml).await?;
     // Resident memory before and after the load: nothing scrapes /metrics in between, so
     // growth here is what an unscraped relay keeps.
@@ -103,7 +104,7 @@ pub async fn run_relay(env: &mut Env, profile: &Profile, target: Target, vapid: 
         fcm_connections: fcm_stats["h2_connections_accepted"].as_u64(),
         // The relay's own count: the emulator shares the cores and reads requests late, so
         // its peak undercounts the streams uprelay had open at once.
-        relay_max_in_flight: stack::relay_metric(env, &origin, "uprelay_fcm_sends_in_flight_max").await.map(|v| v as u64),
+        relay_max_in_flight: stack::relay_metric(env, &origin, in_flight_metric(profile)).await.map(|v| v as u64),
     };
 
     let figures = print::measured(&m, "uprelay");
@@ -168,8 +169,15 @@ struct Loaded {
     bytes_per_reg: Option<f64>,
 }
 
-/// Pre-load `r` registrations straight through the `Store` trait.
-async fn preload_store(env: &Env, target: Target, r: usize, vapid_key: Option<uprelay::webpush::VapidKey>) -> anyhow::Result<Loaded> {
+/// Pre-load `r` registrations straight through the `Store` trait; with `webpush` (the run's
+/// emulator) every device on the Web Push road, its token issued there.
+async fn preload_store(
+    env: &Env,
+    target: Target,
+    r: usize,
+    vapid_key: Option<uprelay::webpush::VapidKey>,
+    webpush: Option<&str>,
+) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     match target {
         Target::Redis => {
@@ -178,7 +186,8 @@ async fn preload_store(env: &Env, target: Target, r: usize, vapid_key: Option<up
             let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
             let before = stack::redis_used_memory(&mut conn).await?;
             let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&url).await?);
-            let endpoints = preload::preload(store, r, PROJECT, vapid_key, env.opts.preload_concurrency, r >= 100_000).await?;
+            let targets = webpush_targets(env, &*store, webpush, r).await?;
+            let endpoints = preload::preload(store, r, PROJECT, vapid_key, targets, env.opts.preload_concurrency, r >= 100_000).await?;
             let grown = stack::redis_used_memory(&mut conn).await?.saturating_sub(before);
             let per = grown as f64 / r as f64;
             println!(
@@ -193,8 +202,9 @@ async fn preload_store(env: &Env, target: Target, r: usize, vapid_key: Option<up
             let path = embedded_dir(env);
             let endpoints = {
                 let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path)?);
+                let targets = webpush_targets(env, &*store, webpush, r).await?;
                 // redb serialises write transactions; a little concurrency keeps the pipe full.
-                preload::preload(store, r, PROJECT, vapid_key, 8, r >= 100_000).await?
+                preload::preload(store, r, PROJECT, vapid_key, targets, 8, r >= 100_000).await?
             }; // the store (and its file lock) is closed here, before uprelay opens it
             let size = std::fs::metadata(path.join("uprelay.redb")).map(|m| m.len()).unwrap_or(0);
             println!(
@@ -207,6 +217,17 @@ async fn preload_store(env: &Env, target: Target, r: usize, vapid_key: Option<up
         }
         Target::Bare => unreachable!("the bare handler has no store"),
     }
+}
+
+/// The Web Push targets of a `--webpush` run's devices (None: the FCM v1 road's tokens).
+async fn webpush_targets(
+    env: &Env,
+    store: &dyn Store,
+    emulator_url: Option<&str>,
+    r: usize,
+) -> anyhow::Result<Option<Arc<Vec<uprelay::target::Target>>>> {
+    let Some(url) = emulator_url else { return Ok(None) };
+    Ok(Some(Arc::new(webpush::targets(store, url, &env.http, r).await?)))
 }
 
 fn embedded_dir(env: &Env) -> PathBuf {
@@ -224,6 +245,10 @@ async fn start_relay(env: &Env, fcm: &Fcm, profile: &Profile, host: &str, store_
         !env.opts.fcm_http1,
         fcm.credentials.display().to_string(),
     );
+    let config = match profile.webpush_key_reuse {
+        Some(reuse) => format!("{config}\n{}", webpush::settings_toml(&fcm.url, reuse)),
+        None => config,
+    };
     let config_path = env.dir.join(format!("uprelay-{}.toml", env.run_seq));
     // The load comes from one address: lift the per-client request bound too, on builds
     // that have it (a comparison may run one from before it existed).
@@ -254,6 +279,14 @@ async fn accepted_since(env: &Env, fcm: &Fcm, before: u64, total_201: u64) -> an
         delta = stack::emulator_accepted(env, &fcm.url).await?.saturating_sub(before);
     }
     Ok(delta)
+}
+
+/// The metric of uprelay's most requests in flight on the run's road.
+fn in_flight_metric(profile: &Profile) -> &'static str {
+    match profile.webpush_key_reuse {
+        Some(_) => "uprelay_webpush_sends_in_flight_max",
+        None => "uprelay_fcm_sends_in_flight_max",
+    }
 }
 
 /// The link to FCM as one run saw it.

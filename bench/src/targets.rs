@@ -217,11 +217,7 @@ pub fn realistic(o: &Opts, reports: &[RunReport]) {
     };
     rows.push(token_row(run(""), run("52tok")));
     rows.extend(default_rows(reports, run("")));
-    rows.push((
-        format!("Web Push road: CPU/push ≤ {TARGET_WEBPUSH_CPU_RATIO} × the FCM v1 road's"),
-        "not measured (the bench cannot drive the Web Push road yet)".into(),
-        None,
-    ));
+    rows.extend(crate::webpush::rows(run(""), run("webpush"), run("webpush-noreuse"), TARGET_WEBPUSH_CPU_RATIO));
     rows.extend(overload_rows(run("overload")));
     if o.fcm_latency != Default::default() {
         rows.push(("note: the default profile ran with --fcm-latency".into(), o.fcm_latency.to_string(), None));

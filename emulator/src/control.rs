@@ -160,7 +160,7 @@ async fn webpush_token_handler(State(emu): State<Emulator>, body: Bytes) -> Resp
     };
     match emu.issue_webpush_token(&req.vapid) {
         Ok(token) => json_ok(StatusCode::OK, &json!({ "token": token })),
-        Err(e @ crate::TokenIssue::BadKey) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ crate::webpush::tokens::TokenIssue::BadKey) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e) => control_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn router(emu: &Emulator, policy: Policy) -> Router {
 
 /// What `uprelay emulator` and the in-process emulator serve (over HTTP/1.1 and h2c, see
 /// [`crate::serve`]): [`router`], except that sends on a plain path go straight to their handler
-/// ([`send::send_plain`]).
+/// ([`send::send_plain`], [`webpush::send_plain`]).
 ///
 /// Why sends skip the router: in the relay's benchmark the emulator shares the machine with
 /// the relay under test, and the router's per-request work (path matching into extension maps,
@@ -51,6 +51,10 @@ impl Http {
     pub(crate) async fn dispatch(self, request: Request) -> Result<Response, Infallible> {
         if request.method() == Method::POST && send::plain_project(request.uri().path()).is_some() {
             let response = send::send_plain(&self.emu, request).await;
+            return Ok(with_content_length(response));
+        }
+        if request.method() == Method::POST && webpush::plain_token(request.uri().path()).is_some() {
+            let response = webpush::send_plain(&self.emu, request).await;
             return Ok(with_content_length(response));
         }
         tower::ServiceExt::oneshot(self.router, request).await

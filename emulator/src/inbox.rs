@@ -124,7 +124,8 @@ impl Stored {
                     content_encoding: push.content_encoding.as_deref(),
                     authorization: &push.authorization,
                 }),
-                raw_data: Some(crate::webpush::raw_data64(&push.raw)),
+                // Standard padded base64, as microG's `gcm.rawData64`.
+                raw_data: Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &push.raw)),
                 received_at,
                 received_at_ms: self.received_at_ms,
             },

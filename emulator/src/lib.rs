@@ -109,4 +109,4 @@ pub use faults::{Fault, FaultCode};
 pub use realism::{DEFAULT_TOKEN_BYTES, MAX_LATENCY_MS, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES};
 pub use run::{run, start, EmulatorArgs, Running};
 pub use state::{Emulator, EmulatorStats, FaultSpec, Realism};
-pub use webpush::TokenIssue;
+pub use webpush::tokens::TokenIssue;

@@ -15,7 +15,8 @@ use crate::faults::{Fault, FaultCode, Faults};
 use crate::inbox::{Inbox, Rejects, Stats};
 use crate::realism::{Latency, Load, DEFAULT_TOKEN_BYTES};
 use crate::tokens::TokenStore;
-use crate::webpush::{TokenIssue, WebPush};
+use crate::webpush::tokens::{TokenIssue, WebPushTokens};
+use crate::webpush::vapid::VerifiedJwts;
 
 /// The emulator's state. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
@@ -40,8 +41,10 @@ pub(crate) struct Inner {
     pub(crate) next_message: AtomicU64,
     /// Random per-instance suffix of message names.
     pub(crate) instance_tag: String,
-    /// Google's Web Push service: issued tokens and verified VAPID JWTs.
-    pub(crate) webpush: WebPush,
+    /// Google's Web Push service: the tokens issued, each bound to its VAPID key...
+    pub(crate) webpush_tokens: WebPushTokens,
+    /// ...and the VAPID JWTs verified.
+    pub(crate) webpush_jwts: VerifiedJwts,
 }
 
 /// Counters of `GET /emulator/stats`.
@@ -137,7 +140,8 @@ impl Emulator {
                 load: Default::default(),
                 next_message: AtomicU64::new(0),
                 instance_tag: format!("{tag:08x}"),
-                webpush: Default::default(),
+                webpush_tokens: Default::default(),
+                webpush_jwts: Default::default(),
             }),
         }
     }
@@ -213,13 +217,13 @@ impl Emulator {
     /// base64url), as Play services issues one for a VAPID key used as the sender: pushes to
     /// it must be signed by that key. `POST /emulator/webpush/tokens` does the same.
     pub fn issue_webpush_token(&self, vapid: &str) -> Result<String, TokenIssue> {
-        self.inner.webpush.tokens.issue(vapid)
+        self.inner.webpush_tokens.issue(vapid)
     }
 
     /// Revoke a Web Push token (the app unsubscribed): pushes to it get 410 from then on.
     /// False when the token was never issued.
     pub fn revoke_webpush_token(&self, token: &str) -> bool {
-        self.inner.webpush.tokens.revoke(token)
+        self.inner.webpush_tokens.revoke(token)
     }
 
     /// Remove every injected fault (dead tokens stay dead).

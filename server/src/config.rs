@@ -25,8 +25,8 @@ use crate::gateway::MatrixConfig;
 use crate::limits::LimitsConfig;
 use crate::logging::LogConfig;
 use crate::relay::QueueConfig;
+use crate::road::webpush::WebPushSettings;
 use crate::store::StoreConfig;
-use crate::webpush_road::WebPushSettings;
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]

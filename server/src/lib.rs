@@ -25,5 +25,4 @@ mod server;
 pub mod store;
 pub mod target;
 pub mod webpush;
-pub mod webpush_road;
 mod write_deadline;

@@ -22,8 +22,6 @@ pub const MATRIX_DEVICES: &str = "uprelay_matrix_devices_total";
 pub const FCM_REQUESTS: &str = "uprelay_fcm_requests_total";
 /// Time one FCM v1 send request took (token, request and answer), seconds.
 pub const FCM_SEND_DURATION: &str = "uprelay_fcm_send_duration_seconds";
-/// Web Push road requests by result (`ok`, `not_found`, `gone`, `too_many_requests`, …).
-pub const WEBPUSH_REQUESTS: &str = "uprelay_webpush_requests_total";
 /// Time one Web Push request took (request and answer), seconds.
 pub const WEBPUSH_SEND_DURATION: &str = "uprelay_webpush_send_duration_seconds";
 /// OAuth access-token fetches by result (`ok`, `error`).
@@ -176,6 +174,21 @@ fn sample_process() {
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         metrics::gauge!(PROCESS_OPEN_FDS).set(fds.count() as f64);
     }
+}
+
+/// HTTP/2 connections to Google's Web Push service open now (the Web Push road's link,
+/// refreshed at each scrape like the FCM link's).
+pub const WEBPUSH_CONNECTIONS: &str = "uprelay_webpush_connections";
+/// Web Push requests handed to the link and not yet wholly answered...
+pub const WEBPUSH_IN_FLIGHT: &str = "uprelay_webpush_sends_in_flight";
+/// ...and the most at once since start.
+pub const WEBPUSH_IN_FLIGHT_MAX: &str = "uprelay_webpush_sends_in_flight_max";
+
+/// Set the Web Push road's link gauges (see [`WEBPUSH_CONNECTIONS`]) before a scrape.
+pub fn webpush_link(open: usize, in_flight: usize, in_flight_max: usize) {
+    metrics::gauge!(WEBPUSH_CONNECTIONS).set(open as f64);
+    metrics::gauge!(WEBPUSH_IN_FLIGHT).set(in_flight as f64);
+    metrics::gauge!(WEBPUSH_IN_FLIGHT_MAX).set(in_flight_max as f64);
 }
 
 /// Set the FCM link's gauges (see [`FCM_CONNECTIONS`]) before a scrape renders them.

@@ -12,7 +12,9 @@ use crate::fcm::{FcmClient, FcmError, ServiceAccountKey};
 use crate::gateway::Gateway;
 use crate::relay::{Courier, Relay, RelayOptions, Worker};
 use crate::road::fcm::FcmRoad;
+use crate::road::webpush::{Identity, WebPushRoad};
 use crate::road::Roads;
+use crate::store::Store;
 
 /// The service accounts of the configured Firebase projects (none in sandbox mode), each
 /// read through the FCM client's one parser. A bad file is a configuration error naming
@@ -73,6 +75,7 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
     } else {
         accounts
     };
+    let webpush = web_push_road(&config, store.as_ref(), sandbox.as_ref().map(|e| format!("http://{}", e.addr()))).await?;
     let default_project =
         config.fcm.default_project.clone().unwrap_or_else(|| accounts.first().map(|(name, _)| name.clone()).unwrap_or_default());
     let fcm = Arc::new(FcmClient::new(&fcm_config, accounts).await.context("FCM client")?);
@@ -84,15 +87,42 @@ pub async fn build(config: Config, accounts: Vec<(String, ServiceAccountKey)>) -
 
     let push_rate = config.limits.push_rate();
     let q = &config.queue;
-    let roads = Roads::new(FcmRoad::new(fcm.clone(), config.fcm.high_priority_from));
+    let roads = Roads::new(FcmRoad::new(fcm.clone(), config.fcm.high_priority_from), webpush.clone());
     let courier = Arc::new(Courier::new(store.clone(), roads, push_rate, q.breaker_threshold, q.breaker_cooldown_ms));
     let relay = Arc::new(Relay::new(store.clone(), courier.clone(), &config.public_base(), RelayOptions { push_rate, queue: q.clone() }));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = q.enabled.then(|| tokio::spawn(Worker::new(store.clone(), courier, q.clone()).run(stop_rx)));
     tracing::info!(listen = %config.listen, public_url = %config.public_base(), "uprelay serving");
     let gateway = Gateway::new(relay.clone(), &config.public_base(), &config.matrix, config.max_ttl)?;
-    let state = AppState::new(config, default_project, store, fcm, relay, gateway, metrics);
+    let state = AppState::new(config, default_project, store, fcm, relay, gateway, webpush, metrics);
     Ok(Server { http: api::Http::new(state), stop_worker: stop_tx, worker, _sandbox: sandbox })
+}
+
+/// The Web Push road when `[webpush]` offers it: the relay's VAPID identity (from the key
+/// file, else the store), to `webpush.api_url`, else the sandbox emulator, else Google.
+async fn web_push_road(config: &Config, store: &dyn Store, sandbox_emulator: Option<String>) -> anyhow::Result<Option<Arc<WebPushRoad>>> {
+    let settings = &config.webpush;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let identity = match &settings.key_file {
+        Some(path) => Identity::from_file(path).context("webpush.key_file")?,
+        None => Identity::from_store(store).await?,
+    };
+    let api_url = settings.service_url(sandbox_emulator.as_deref());
+    let mut settings = settings.clone();
+    if settings.api_url.is_none() && sandbox_emulator.is_some() {
+        // The built-in emulator speaks h2c: the road takes the same HTTP/2 path as to Google.
+        settings.http2_prior_knowledge = true;
+    }
+    let subject = settings.subject.clone().unwrap_or_else(|| config.public_base());
+    if sandbox_emulator.is_none() && !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+        // RFC 8292 asks for a contact the push service's operators can reach.
+        tracing::warn!(%subject, "the VAPID subject is not a mailto: or https: contact; set webpush.subject (or an https public_url)");
+    }
+    let road = WebPushRoad::new(&settings, &api_url, Arc::new(identity), subject)?;
+    tracing::info!(service = %api_url, vapid = %road.vapid_public_key(), "Web Push road ready");
+    Ok(Some(Arc::new(road)))
 }
 
 /// A built server: its router, its background retry worker, and in sandbox mode the

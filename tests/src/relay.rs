@@ -239,8 +239,16 @@ impl RelayConfig {
             StoreKind::Redis => format!("redis_url = {}", quoted(&self.store_urls[0])),
             StoreKind::Cluster => format!("redis_cluster = [{}]", self.store_urls.iter().map(|u| quoted(u)).collect::<Vec<_>>().join(", ")),
         };
+        // The Web Push road goes to the emulator's Web Push service, never to Google,
+        // unless the test's own lines say where.
+        let service = if self.webpush.iter().any(|l| l.trim_start().starts_with("api_url")) {
+            String::new()
+        } else {
+            format!("api_url = {}\nhttp2_prior_knowledge = true\n", quoted(fcm_url))
+        };
         // The caller's raw lines first: they may continue the `[[fcm.projects]]` table above.
-        let mut tables = format!("{}\n\n[webpush]\ntimeout_ms = {}\n{}\n\n", self.tables, self.fcm_timeout_ms, self.webpush.join("\n"));
+        let mut tables =
+            format!("{}\n\n[webpush]\ntimeout_ms = {}\n{service}{}\n\n", self.tables, self.fcm_timeout_ms, self.webpush.join("\n"));
         for (name, lines) in [("limits", &self.limits), ("queue", &self.queue)] {
             if !lines.is_empty() {
                 tables.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));

@@ -1,14 +1,13 @@
 //! Web Push from the tests' side: subscription keys, pywebpush sends and http_ece
-//! decryption (the Python scripts under `tests/python/`), and a VAPID signer and verifier of
-//! our own for the raw requests pywebpush will not make (a wrong `aud`, a late `exp`).
+//! decryption (the Python scripts under `tests/python/`), and a check of a VAPID
+//! authorization against the key it must have been signed with.
 
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde_json::{json, Value};
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use serde_json::Value;
 
 use crate::relay::run_python;
 
@@ -74,43 +73,6 @@ impl Keys {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         unhex(run_python("webpush_decrypt.py", &args)["plaintext_hex"].as_str().unwrap())
-    }
-}
-
-/// A VAPID key pair that signs ES256 JWTs with any claims.
-pub struct Signer {
-    pair: EcdsaKeyPair,
-}
-
-impl Default for Signer {
-    fn default() -> Self {
-        Signer::new()
-    }
-}
-
-impl Signer {
-    pub fn new() -> Signer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Signer { pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap() }
-    }
-
-    /// The public key, 87 characters of base64url.
-    pub fn public(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())
-    }
-
-    pub fn jwt(&self, claims: &Value) -> String {
-        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
-        let input = format!("{}.{}", enc(&json!({"typ": "JWT", "alg": "ES256"})), enc(claims));
-        let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-    }
-
-    /// `vapid t=<JWT for aud, exp>, k=<key>`.
-    pub fn authorization(&self, aud: &str, exp: i64) -> String {
-        let t = self.jwt(&json!({"aud": aud, "exp": exp, "sub": "mailto:test@example.org"}));
-        format!("vapid t={t}, k={}", self.public())
     }
 }
 

@@ -202,7 +202,7 @@ fn realistic_profile_runs_beside_the_default_one() {
     }
     assert!(table.contains("100-character tokens cost"), "{both}");
     // Reported, not judged: the open loop without headroom, CPU against the bare handler,
-    // and the Web Push road until the bench can drive it.
+    // and the Web Push road, which this invocation did not run (`--webpush` runs it).
     for row in [
         "realistic, open loop at 90 % of the default rate (reported)",
         "realistic, open loop at 90 % (reported): p99",
@@ -212,7 +212,7 @@ fn realistic_profile_runs_beside_the_default_one() {
         let line = table.lines().find(|l| l.trim_start().starts_with(row)).unwrap_or_else(|| panic!("no row {row:?}\n{both}"));
         assert!(!line.contains("PASS") && !line.contains("MISS"), "{line}");
     }
-    assert!(table.contains("not measured"), "{both}");
+    assert!(table.contains("not run (add --webpush"), "{both}");
 
     let runs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let realistic = runs.as_array().unwrap().iter().find(|r| r["run"] == "redis-realistic").expect("realistic run");
@@ -249,4 +249,31 @@ fn realistic_profile_runs_beside_the_default_one() {
         assert_eq!(status.code(), Some(2), "{bad:?}\n{stdout}\n{stderr}");
         assert!(stderr.contains(flag), "{bad:?}: {stderr}");
     }
+}
+
+/// `--webpush` runs the Web Push road beside the FCM v1 road in one invocation: after the
+/// default Redis run, one with every device on the Web Push road and one without ECDH reuse,
+/// each with every 201 accepted by the emulator's Web Push service, then the roads' CPU per
+/// push compared.
+#[test]
+fn webpush_runs_beside_the_fcm_road() {
+    let uprelay = bin_path("uprelay");
+    let tmp = TempDir::new("uprelay-bench-webpush");
+    let mut args = vec!["--uprelay-bin", uprelay.to_str().unwrap(), "--store", "redis", "--no-bare", "--no-vapid", "--webpush"];
+    args.extend(TINY);
+    let (status, stdout, stderr) = run_bench(&args, &tmp);
+    let both = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(status.success(), "uprelay-bench exited with {status}\n{both}");
+    let checks: Vec<Vec<&str>> = stdout.lines().filter(|l| l.starts_with("CHECK ")).map(|l| l.split_whitespace().collect()).collect();
+    let runs: Vec<&str> = checks.iter().map(|f| f[1]).collect();
+    assert_eq!(runs, ["redis", "redis-webpush", "redis-webpush-noreuse"], "{both}");
+    for f in &checks {
+        assert_eq!(f[4], "ok", "{f:?}\n{both}");
+        assert_ne!(f[2], "201=0", "run {} got no 201 at all\n{both}", f[1]);
+    }
+    // Both Web Push runs in the realistic table's rows, the reused one judged.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("Web Push road (")).collect();
+    assert_eq!(rows.len(), 2, "{both}");
+    assert!(rows[0].contains("ECDH reused") && (rows[0].contains("PASS") || rows[0].contains("MISS")), "{rows:?}");
+    assert!(rows[1].contains("an ECDH per push") && rows[1].contains(" × ("), "{rows:?}");
 }

@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uprelay_tests::emulator::{unix_now, EmulatorProcess};
 use uprelay_tests::relay::random_body;
-use uprelay_tests::webpush::{verified_vapid_claims, Keys, Signer};
+use uprelay_tests::relay::VapidSigner as Signer;
+use uprelay_tests::webpush::{verified_vapid_claims, Keys};
 
 /// `POST /emulator/webpush/tokens` for `vapid`: status and body.
 async fn issue(emu: &EmulatorProcess, vapid: &str) -> (StatusCode, Value) {
@@ -41,10 +42,15 @@ async fn push(emu: &EmulatorProcess, token: &str, headers: &[(&str, String)], bo
     (status, retry_after, resp.text().await.unwrap())
 }
 
+/// `vapid t=<JWT for aud and exp>, k=<signer's key>`.
+fn auth_for(signer: &Signer, aud: &str, exp: i64) -> String {
+    signer.authorization(&signer.jwt(aud, exp as u64))
+}
+
 /// The headers of a well-formed push signed by `signer` for the emulator's origin.
 fn good_headers(emu: &EmulatorProcess, signer: &Signer) -> Vec<(&'static str, String)> {
     vec![
-        ("authorization", signer.authorization(&emu.base_url, unix_now() + 3600)),
+        ("authorization", auth_for(&signer, &emu.base_url, unix_now() + 3600)),
         ("ttl", "60".into()),
         ("content-encoding", "aes128gcm".into()),
     ]
@@ -112,7 +118,7 @@ async fn pywebpush_reaches_an_issued_token_and_the_phone_decrypts_raw_data() {
 async fn raw_requests_get_google_refusals() {
     let emu = EmulatorProcess::start().await;
     let signer = Signer::new();
-    let token = token_for(&emu, &signer.public()).await;
+    let token = token_for(&emu, &signer.public_b64()).await;
     let ok = good_headers(&emu, &signer);
 
     let (status, _, text) = push(&emu, &token, &ok, vec![7; 100]).await;
@@ -128,22 +134,22 @@ async fn raw_requests_get_google_refusals() {
         ("4097 bytes", ok.clone(), vec![1; 4097], StatusCode::PAYLOAD_TOO_LARGE),
         (
             "aud of another service",
-            with(&ok, "authorization", signer.authorization("https://fcm.googleapis.com", unix_now() + 3600)),
+            with(&ok, "authorization", auth_for(&signer, "https://fcm.googleapis.com", unix_now() + 3600)),
             vec![1],
             StatusCode::FORBIDDEN,
         ),
         (
             "exp more than 24 h ahead",
-            with(&ok, "authorization", signer.authorization(&emu.base_url, unix_now() + 25 * 3600)),
+            with(&ok, "authorization", auth_for(&signer, &emu.base_url, unix_now() + 25 * 3600)),
             vec![1],
             StatusCode::FORBIDDEN,
         ),
-        ("exp passed", with(&ok, "authorization", signer.authorization(&emu.base_url, unix_now() - 10)), vec![1], StatusCode::FORBIDDEN),
+        ("exp passed", with(&ok, "authorization", auth_for(&signer, &emu.base_url, unix_now() - 10)), vec![1], StatusCode::FORBIDDEN),
         (
             "signed by one key, naming another",
             with(&ok, "authorization", {
-                let auth = Signer::new().authorization(&emu.base_url, unix_now() + 3600);
-                format!("{}k={}", auth.split("k=").next().unwrap(), signer.public())
+                let auth = auth_for(&Signer::new(), &emu.base_url, unix_now() + 3600);
+                format!("{}k={}", auth.split("k=").next().unwrap(), signer.public_b64())
             }),
             vec![1],
             StatusCode::FORBIDDEN,
@@ -161,7 +167,7 @@ async fn raw_requests_get_google_refusals() {
     let resp = emu
         .http
         .post(emu.url(&format!("/fcm/send/{token}")))
-        .header("authorization", signer.authorization(&emu.base_url, unix_now() + 3600))
+        .header("authorization", auth_for(&signer, &emu.base_url, unix_now() + 3600))
         .header("ttl", "99999999")
         .send()
         .await
@@ -181,8 +187,8 @@ async fn raw_requests_get_google_refusals() {
 async fn faults_apply_to_web_push_tokens() {
     let emu = EmulatorProcess::start().await;
     let signer = Signer::new();
-    let token = token_for(&emu, &signer.public()).await;
-    let other = token_for(&emu, &signer.public()).await;
+    let token = token_for(&emu, &signer.public_b64()).await;
+    let other = token_for(&emu, &signer.public_b64()).await;
     let ok = good_headers(&emu, &signer);
 
     emu.add_fault(json!({ "token": token, "error": "QUOTA_EXCEEDED", "retry_after": 7, "times": 1 })).await;
@@ -205,4 +211,31 @@ async fn faults_apply_to_web_push_tokens() {
     assert_eq!(push(&emu, &token, &ok, vec![1]).await.0, StatusCode::NOT_FOUND);
     assert_eq!(push(&emu, &token, &ok, vec![1]).await.0, StatusCode::NOT_FOUND, "a dead token stays dead");
     assert_eq!(emu.messages(Some(&token)).await.len(), 2);
+}
+
+/// The inbox page shows Web Push requests with their road, accepted and refused, beside
+/// FCM v1 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_page_shows_the_road() {
+    let emu = EmulatorProcess::start().await;
+    let signer = Signer::new();
+    let token = token_for(&emu, &signer.public_b64()).await;
+    let ok = good_headers(&emu, &signer);
+    assert_eq!(push(&emu, &token, &with(&ok, "topic", "news".into()), vec![3; 200]).await.0, StatusCode::CREATED);
+    assert_eq!(push(&emu, &token, &without(&ok, "ttl"), vec![3; 10]).await.0, StatusCode::BAD_REQUEST);
+
+    let mut page = uprelay_tests::browser::Browser::open(&format!("{}/", emu.base_url), 1200, 1200).await;
+    let shown = "document.querySelectorAll('#messages li[data-road=\"webpush\"]').length === 1 \
+                 && document.querySelectorAll('#rejected li[data-road=\"webpush\"]').length === 1";
+    assert!(page.wait_for(shown, Duration::from_secs(15)).await, "{}", page.eval("document.body.innerText").await);
+    let accepted = page.eval("document.querySelector('#messages li[data-road=\"webpush\"]').innerText").await;
+    let accepted = accepted.as_str().unwrap();
+    for expected in ["road Web Push", "TTL 60s", "topic news", "encoding aes128gcm", "raw data 200 B", &token[..8]] {
+        assert!(accepted.contains(expected), "{expected:?} not in {accepted:?}");
+    }
+    let refused = page.eval("document.querySelector('#rejected li[data-road=\"webpush\"]').innerText").await;
+    let refused = refused.as_str().unwrap();
+    for expected in ["road Web Push", "MISSING_TTL", "HTTP 400"] {
+        assert!(refused.contains(expected), "{expected:?} not in {refused:?}");
+    }
 }

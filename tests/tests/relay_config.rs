@@ -95,6 +95,9 @@ fn bad_configs_exit_2_naming_the_key() {
         ),
         ("queue lease too short", format!("{}\n[queue]\nlease_ms = 10\n", base(creds)), "queue.lease_ms"),
         ("bad log level", format!("{}\n[log]\nlevel = \"[[[\"\n", base(creds)), "log.level"),
+        ("Web Push service not http(s)", format!("{}\n[webpush]\napi_url = \"ftp://fcm.example\"\n", base(creds)), "webpush.api_url"),
+        ("VAPID subject no contact", format!("{}\n[webpush]\nsubject = \"ops team\"\n", base(creds)), "webpush.subject"),
+        ("ECDH reuse over an hour", format!("{}\n[webpush]\nkey_reuse_secs = 86400\n", base(creds)), "webpush.key_reuse_secs"),
     ];
     let mut failures = Vec::new();
     for (i, (what, toml, key)) in cases.iter().enumerate() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use uprelay::webpush_road::ece::{Encryptor, Recipient};
-use uprelay::webpush_road::frame::{frames, parse, MAX_FRAME};
+use uprelay::road::webpush::ece::{Encryptor, Recipient};
+use uprelay::road::webpush::frame::{frames, parse, MAX_FRAME};
 use uprelay_tests::relay::random_body;
 use uprelay_tests::webpush::Keys;
 use uprelay_tests::TempDir;

@@ -23,8 +23,9 @@
 //! token, 410 for an unsubscribed one, 403 for a late `exp`) are used as seen; the others
 //! are in the same terse style.
 
-mod tokens;
-mod vapid;
+mod refusal;
+pub(crate) mod tokens;
+pub(crate) mod vapid;
 
 use std::sync::atomic::Ordering;
 
@@ -32,51 +33,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 
 use crate::faults::FaultCode;
 use crate::inbox::{Rejected, Stats, Stored, StoredPush};
 use crate::oauth::request_authority;
 use crate::state::{Emulator, Inner};
 
-pub use tokens::TokenIssue;
-pub(crate) use tokens::WebPushTokens;
+use refusal::{Refusal, MSG_KEY_MISMATCH, MSG_NOT_FOUND};
 
 /// RFC 8030 §7.2 / RFC 8291: the largest body a push service must accept, and Google's limit.
 pub const MAX_BODY_BYTES: usize = 4096;
-
-const MSG_KEY_MISMATCH: &str = "the key in the authorization header does not correspond to the sender ID used to subscribe this user. Please ensure you are using the correct sender ID and server Key from the Firebase console.\n";
-const MSG_NOT_FOUND: &str =
-    "A valid push subscription endpoint should be specified in the URL as such: https://fcm.googleapis.com/wp/dHIoDxE7Hdg:APA91bH1Zj0kNa...\n";
-const MSG_GONE: &str = "push subscription has unsubscribed or expired.\n";
-
-/// A refusal of the Web Push service: a status, a short code for the inbox page's list of
-/// rejected sends, and the plain-text body.
-#[derive(Debug, Clone)]
-pub(crate) struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub text: String,
-    pub retry_after: Option<u64>,
-}
-
-impl Refusal {
-    pub(crate) fn new(status: StatusCode, code: &'static str, text: impl Into<String>) -> Refusal {
-        Refusal { status, code, text: text.into(), retry_after: None }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut resp =
-            (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], self.text).into_response();
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
 
 /// The RFC 8030 headers of one accepted push, as kept.
 struct PushHeaders {
@@ -86,13 +52,40 @@ struct PushHeaders {
     encoding: Option<String>,
 }
 
-/// `POST /fcm/send/{token}`.
+/// `POST /fcm/send/{token}`, for the paths the router serves (see [`plain_token`]).
 pub(crate) async fn send(State(emu): State<Emulator>, Path(token): Path<String>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    respond(&emu, token, &headers, &uri, body).await
+}
+
+/// The token of a Web Push path that needs no decoding (`/fcm/send/<token>`, one segment,
+/// no percent-escapes): what [`crate::http::Http`] hands straight to [`send_plain`], as it
+/// does FCM v1 sends, so that the relay's benchmark pays no router per push.
+pub(crate) fn plain_token(path: &str) -> Option<&str> {
+    let token = path.strip_prefix("/fcm/send/")?;
+    (!token.is_empty() && !token.contains(['/', '%'])).then_some(token)
+}
+
+/// `POST` on a [`plain_token`] path without the router: the same body extraction and the
+/// same answer as [`send`]; the headers are taken out of the request, not cloned.
+pub(crate) async fn send_plain(emu: &Emulator, request: axum::extract::Request) -> Response {
+    use axum::extract::FromRequest;
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let uri = parts.uri.clone();
+    let token = plain_token(uri.path()).unwrap_or_default().to_owned();
+    match Bytes::from_request(axum::extract::Request::from_parts(parts, body), &()).await {
+        Ok(body) => respond(emu, token, &headers, &uri, body).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Count the request, check it, keep it or refuse it.
+async fn respond(emu: &Emulator, token: String, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Response {
     let inner = &emu.inner;
     Stats::inc(&inner.stats.send_requests);
     let _in_flight = inner.load.send_started();
-    let response = match check(inner, &token, &headers, &uri, &body).await {
-        Ok(kept) => accept(inner, token, kept, &headers, body),
+    let response = match check(inner, &token, headers, uri, &body).await {
+        Ok(kept) => accept(inner, token, kept, headers, uri, body),
         Err(refusal) => {
             Stats::inc(&inner.stats.rejected);
             if inner.inbox.keeps() {
@@ -110,9 +103,9 @@ pub(crate) async fn send(State(emu): State<Emulator>, Path(token): Path<String>,
 async fn check(inner: &Inner, token: &str, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<PushHeaders, Refusal> {
     // 1. VAPID, for this service's own origin.
     let origin = request_authority(headers, uri).map(|host| format!("http://{host}"));
-    let key = vapid::verify(&inner.webpush.jwts, headers.get(header::AUTHORIZATION), origin.as_deref())?;
+    let key = vapid::verify(&inner.webpush_jwts, headers.get(header::AUTHORIZATION), origin.as_deref())?;
     // 2. The token and the key it was issued for.
-    inner.webpush.tokens.check(token, &key, &inner.faults)?;
+    inner.webpush_tokens.check(token, &key, &inner.faults)?;
     // 3. RFC 8030's headers.
     let kept = push_headers(headers, body)?;
     // 4. Size.
@@ -190,13 +183,13 @@ async fn apply_faults(inner: &Inner, token: &str) -> Result<(), Refusal> {
 
 /// 201 with `Location` (Google's shape: `https://fcm.googleapis.com/0:<id>%<tag>`, here on
 /// this emulator's origin) and the TTL actually kept; the message kept for inspection.
-fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, body: Bytes) -> Response {
+fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Response {
     let seq = inner.next_message.fetch_add(1, Ordering::Relaxed);
     let now_ms = crate::time::unix_millis();
     let name = format!("0:{now_ms}{:06}%{}", seq % 1_000_000, inner.instance_tag);
     Stats::inc(&inner.stats.accepted);
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let location = match request_authority(headers, &Uri::default()) {
+    let location = match request_authority(headers, uri) {
         Some(host) => format!("http://{host}/{name}"),
         None => format!("/{name}"),
     };
@@ -227,14 +220,15 @@ fn accept(inner: &Inner, token: String, kept: PushHeaders, headers: &HeaderMap, 
     resp
 }
 
-/// Standard padded base64 of a kept body, as microG's `gcm.rawData64`.
-pub(crate) fn raw_data64(raw: &[u8]) -> String {
-    STANDARD.encode(raw)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The Web Push side of the emulator's state: issued tokens and verified JWTs.
-#[derive(Default)]
-pub(crate) struct WebPush {
-    pub tokens: WebPushTokens,
-    pub jwts: vapid::VerifiedJwts,
+    #[test]
+    fn plain_token_paths() {
+        assert_eq!(plain_token("/fcm/send/abc:APA91bX-_"), Some("abc:APA91bX-_"));
+        for path in ["/fcm/send/", "/fcm/send/a/b", "/fcm/send/a%3Ab", "/fcm/sendx", "/v1/projects/p/messages:send"] {
+            assert_eq!(plain_token(path), None, "{path}");
+        }
+    }
 }

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
+use super::refusal::{Refusal, MSG_GONE, MSG_KEY_MISMATCH, MSG_NOT_FOUND};
 use super::vapid::B64URL_LENIENT;
-use super::{Refusal, MSG_GONE, MSG_KEY_MISMATCH, MSG_NOT_FOUND};
 use crate::faults::Faults;
 
 /// Length of a VAPID public key in base64url without padding (65 bytes).

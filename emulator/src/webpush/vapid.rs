@@ -16,7 +16,7 @@ use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
-use super::Refusal;
+use super::refusal::Refusal;
 
 /// RFC 8292 §2: `exp` no more than 24 hours after the request.
 pub const MAX_EXP_AHEAD_SECS: i64 = 24 * 3600;
@@ -46,9 +46,9 @@ struct Verified {
     exp: i64,
 }
 
-/// JWTs whose signature verified, by their text (with the key they were verified with).
+/// JWTs whose signature verified, by their text, with the key they were verified with.
 #[derive(Default)]
-pub(crate) struct VerifiedJwts(RwLock<HashMap<(String, String), Verified>>);
+pub(crate) struct VerifiedJwts(RwLock<HashMap<String, Verified>>);
 
 fn invalid(text: &str) -> Refusal {
     Refusal::new(StatusCode::FORBIDDEN, "INVALID_VAPID", format!("{text}\n"))
@@ -82,8 +82,10 @@ pub(crate) fn verify(cache: &VerifiedJwts, auth: Option<&HeaderValue>, origin: O
         .ok()
         .and_then(parameters)
         .ok_or_else(|| invalid("authorization header must be of the form: vapid t=<JWT>, k=<public key>"))?;
-    let id = (t.to_owned(), k.to_owned());
-    let cached = cache.0.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+    // A remembered JWT counts only with the key it was verified with (looked up by its
+    // text, without copying it: this runs on every push).
+    let key_named = B64URL_LENIENT.decode(k).ok();
+    let cached = cache.0.read().unwrap_or_else(|p| p.into_inner()).get(t).filter(|v| key_named.as_deref() == Some(&v.key[..])).cloned();
     let verified = match cached {
         Some(v) => v,
         None => {
@@ -92,7 +94,7 @@ pub(crate) fn verify(cache: &VerifiedJwts, auth: Option<&HeaderValue>, origin: O
             if map.len() >= CACHE_CAP {
                 map.clear();
             }
-            map.insert(id, v.clone());
+            map.insert(t.to_owned(), v.clone());
             v
         }
     };

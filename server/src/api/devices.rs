@@ -203,14 +203,19 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
     } else {
         cfg.fcm.projects.iter().map(|p| json!({"id": p.name, "sender_id": p.sender_id})).collect()
     };
-    Json(json!({
+    let mut info = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "default_project": state.inner.default_project,
         "projects": projects,
         "roads": state.inner.relay.roads().map(RoadKind::label).collect::<Vec<_>>(),
         "require_vapid": cfg.limits.require_vapid,
         "max_registrations_per_device": cfg.limits.max_registrations_per_device,
-    }))
+    });
+    if let Some(road) = &state.inner.webpush {
+        // What a phone asks Play services for a token with, as the sender.
+        info["webpush"] = json!({ "vapid": road.vapid_public_key() });
+    }
+    Json(info)
 }
 
 async fn show_device(State(state): State<AppState>, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -47,6 +47,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let link = state.inner.fcm.link_stats();
     crate::metrics::fcm_link(link.connections_open, link.connections_opened, link.sends_in_flight, link.sends_in_flight_max);
+    if let Some(road) = &state.inner.webpush {
+        let link = road.link_stats();
+        crate::metrics::webpush_link(link.connections_open, link.sends_in_flight, link.sends_in_flight_max);
+    }
     // Read at the scrape, not only on the worker's slower schedule: "nothing queued, nothing
     // in flight" on one page means nothing more will reach FCM.
     if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), state.inner.store.queue_len()).await {

@@ -10,6 +10,7 @@ use crate::fcm::FcmClient;
 use crate::gateway::Gateway;
 use crate::limits::TrustedProxies;
 use crate::relay::Relay;
+use crate::road::webpush::WebPushRoad;
 use crate::store::Store;
 
 /// Shared state of every handler.
@@ -26,6 +27,8 @@ pub(super) struct Inner {
     pub(super) fcm: Arc<FcmClient>,
     pub(super) relay: Arc<Relay>,
     pub(super) gateway: Gateway,
+    /// The Web Push road, when offered.
+    pub(super) webpush: Option<Arc<WebPushRoad>>,
     pub(super) metrics: PrometheusHandle,
     /// `limits.trusted_proxies`, parsed once.
     pub(super) proxies: TrustedProxies,
@@ -40,10 +43,11 @@ impl AppState {
         fcm: Arc<FcmClient>,
         relay: Arc<Relay>,
         gateway: Gateway,
+        webpush: Option<Arc<WebPushRoad>>,
         metrics: PrometheusHandle,
     ) -> AppState {
         let public_base = config.public_base();
         let proxies = config.limits.trusted_proxies();
-        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, gateway, metrics, proxies }) }
+        AppState { inner: Arc::new(Inner { config, public_base, default_project, store, fcm, relay, gateway, webpush, metrics, proxies }) }
     }
 }

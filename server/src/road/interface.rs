@@ -52,6 +52,9 @@ pub enum RoadError {
     /// FCM HTTP v1's answer.
     #[error(transparent)]
     Fcm(#[from] FcmError),
+    /// Google's Web Push service's answer, or why no request could be made.
+    #[error(transparent)]
+    WebPush(#[from] crate::road::webpush::DeliveryError),
     /// The device's target needs a road this relay does not offer (not configured).
     #[error("this relay does not offer the {} road", .0.label())]
     NotOffered(RoadKind),
@@ -62,6 +65,7 @@ impl RoadError {
     pub fn label(&self) -> &'static str {
         match self {
             RoadError::Fcm(e) => e.label(),
+            RoadError::WebPush(e) => e.label(),
             RoadError::NotOffered(_) => "road_not_offered",
         }
     }
@@ -73,7 +77,7 @@ impl RoadError {
 /// [`RoadAnswer`]) and count each request they make with
 /// [`crate::metrics::HotMetrics::road_request`] under their [`RoadKind`].
 ///
-/// Adding a road (the Web Push road is the next one):
+/// Adding a road:
 /// 1. implement this trait in a module of its own under `road/`, classifying its far end's
 ///    answers into [`RoadAnswer`] (with a [`RoadError`] variant for its own errors);
 /// 2. give `Roads` a field holding it (`None` when the operator did not configure it);

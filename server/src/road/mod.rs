@@ -7,11 +7,14 @@
 //! (`relay::deliver`), for the live push and the retry worker alike. A road only
 //! classifies its far end's answers into the shared type; it never touches the store.
 //!
-//! Roads today: [`fcm::FcmRoad`] (FCM HTTP v1, `message.token` or `message.fid`). The Web
-//! Push road goes beside it as a module of its own (see [`Road`] for the three steps).
+//! Roads today: [`fcm::FcmRoad`] (FCM HTTP v1, `message.token` or `message.fid`) and
+//! [`webpush::WebPushRoad`] (Google's Web Push service, no Firebase project).
 
 pub mod fcm;
 mod interface;
+pub mod webpush;
+
+use std::sync::Arc;
 
 pub use self::interface::{Message, Road, RoadAnswer, RoadError};
 use crate::store::Route;
@@ -20,19 +23,21 @@ use crate::target::RoadKind;
 /// Every road this relay offers, chosen per push by the device's target.
 pub struct Roads {
     fcm: fcm::FcmRoad,
+    webpush: Option<Arc<webpush::WebPushRoad>>,
 }
 
 impl Roads {
-    /// The roads: FCM v1 always (sandbox mode runs it against the emulator).
-    pub fn new(fcm: fcm::FcmRoad) -> Roads {
-        Roads { fcm }
+    /// The roads: FCM v1 always (sandbox mode runs it against the emulator), Web Push when
+    /// `[webpush]` offers it.
+    pub fn new(fcm: fcm::FcmRoad, webpush: Option<Arc<webpush::WebPushRoad>>) -> Roads {
+        Roads { fcm, webpush }
     }
 
     /// Whether this relay can deliver to targets of `road`.
     pub fn offers(&self, road: RoadKind) -> bool {
         match road {
             RoadKind::Fcm => true,
-            RoadKind::WebPush => false,
+            RoadKind::WebPush => self.webpush.is_some(),
         }
     }
 
@@ -40,10 +45,13 @@ impl Roads {
     pub async fn send(&self, route: &Route, message: Message<'_>) -> RoadAnswer {
         match route.target.road() {
             RoadKind::Fcm => self.fcm.send(route, message).await,
-            RoadKind::WebPush => {
-                crate::metrics::hot().road_request(RoadKind::WebPush, "road_not_offered");
-                RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))
-            }
+            RoadKind::WebPush => match &self.webpush {
+                Some(road) => road.send(route, message).await,
+                None => {
+                    crate::metrics::hot().road_request(RoadKind::WebPush, "road_not_offered");
+                    RoadAnswer::OurFault(RoadError::NotOffered(RoadKind::WebPush))
+                }
+            },
         }
     }
 }
@@ -55,12 +63,13 @@ mod tests {
     use crate::target::{Target, WebPushSubscription};
     use crate::webpush::Urgency;
 
-    /// Until the Web Push road is configured, a Web Push target gets a clear "our fault"
-    /// answer naming the missing road: no panic, no request, never "device gone".
+    /// Where the Web Push road is not configured (`[webpush] enabled = false`), a Web Push
+    /// target gets a clear "our fault" answer naming the missing road: no panic, no request,
+    /// never "device gone".
     #[tokio::test]
     async fn a_target_of_a_road_not_offered_is_our_fault() {
         let client = crate::fcm::FcmClient::new(&crate::fcm::FcmConfig::default(), Vec::new()).await.unwrap();
-        let roads = Roads::new(fcm::FcmRoad::new(std::sync::Arc::new(client), Urgency::High));
+        let roads = Roads::new(fcm::FcmRoad::new(std::sync::Arc::new(client), Urgency::High), None);
         assert!(roads.offers(RoadKind::Fcm));
         assert!(!roads.offers(RoadKind::WebPush));
         let subscription = WebPushSubscription::from_parts("tok".into(), &[4; 65], &[0; 16]).unwrap();

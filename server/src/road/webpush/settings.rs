@@ -3,7 +3,8 @@
 //! ```toml
 //! [webpush]
 //! enabled = true                           # offer the road (no Firebase project needed)
-//! api_url = "https://fcm.googleapis.com"   # Google's Web Push service; sandbox: the emulator
+//! api_url = "https://fcm.googleapis.com"   # Google's Web Push service [Google's; in sandbox
+//!                                          # mode, unless set, the built-in emulator]
 //! subject = "mailto:ops@example.org"       # the JWT's `sub`; default: public_url
 //! key_file = "/etc/uprelay/vapid.pem"      # optional; default: the key pair in the store
 //! connections = 32                         # most HTTP/2 connections to the service
@@ -20,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::error::ConfigError;
 
+/// Google's Web Push service.
+pub const GOOGLE: &str = "https://fcm.googleapis.com";
 /// The largest `connections`, as for the FCM v1 road.
 pub const MAX_CONNECTIONS: usize = 256;
 /// The longest `key_reuse_secs`: an hour bounds how many messages one sender key covers.
@@ -32,8 +35,10 @@ pub struct WebPushSettings {
     /// Offer the road: devices may register a Web Push subscription.
     pub enabled: bool,
     /// Base URL of the Web Push service (`<api_url>/fcm/send/<token>`); its origin is the
-    /// JWT's `aud`.
-    pub api_url: String,
+    /// JWT's `aud`. When absent: Google's ([`GOOGLE`]), or in sandbox mode the built-in
+    /// emulator (so a relay without a Firebase project that means to reach real phones
+    /// sets it).
+    pub api_url: Option<String>,
     /// The JWT's `sub`: a `mailto:` or `https:` contact for the push service's operators;
     /// the relay's public URL when absent.
     pub subject: Option<String>,
@@ -57,7 +62,7 @@ impl Default for WebPushSettings {
     fn default() -> Self {
         WebPushSettings {
             enabled: true,
-            api_url: "https://fcm.googleapis.com".into(),
+            api_url: None,
             subject: None,
             key_file: None,
             connections: 32,
@@ -69,26 +74,38 @@ impl Default for WebPushSettings {
     }
 }
 
+/// The JWT's `aud` for a service at `api_url`: its origin (`https://fcm.googleapis.com`).
+pub fn audience(api_url: &str) -> Option<String> {
+    let url = url::Url::parse(api_url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
 impl WebPushSettings {
     /// Whole-request timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
 
-    /// The JWT's `aud`: the origin of `api_url` (`https://fcm.googleapis.com`).
-    pub fn audience(&self) -> Option<String> {
-        let url = url::Url::parse(&self.api_url).ok()?;
-        matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+    /// The service's base URL: `api_url`, else the sandbox emulator's when there is one,
+    /// else Google's.
+    pub fn service_url(&self, sandbox_emulator: Option<&str>) -> String {
+        match (&self.api_url, sandbox_emulator) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(emulator)) => emulator.trim_end_matches('/').to_owned(),
+            (None, None) => GOOGLE.to_owned(),
+        }
     }
 
     /// The checks types cannot make.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = url::Url::parse(&self.api_url).map_err(|e| ConfigError::new("webpush.api_url", e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(ConfigError::new("webpush.api_url", "must be an http or https URL"));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::new("webpush.api_url", "must not have a query or fragment"));
+        if let Some(api_url) = &self.api_url {
+            let url = url::Url::parse(api_url).map_err(|e| ConfigError::new("webpush.api_url", e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(ConfigError::new("webpush.api_url", "must be an http or https URL"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(ConfigError::new("webpush.api_url", "must not have a query or fragment"));
+            }
         }
         if let Some(sub) = &self.subject {
             if !(sub.starts_with("mailto:") || sub.starts_with("https://")) || sub.len() > 512 {
@@ -116,19 +133,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_aim_at_google() {
+    fn defaults_are_valid_and_aim_at_google_outside_the_sandbox() {
         let s = WebPushSettings::default();
         s.validate().unwrap();
-        assert_eq!(s.audience().as_deref(), Some("https://fcm.googleapis.com"));
-        let local = WebPushSettings { api_url: "http://127.0.0.1:8090/".into(), ..s };
-        assert_eq!(local.audience().as_deref(), Some("http://127.0.0.1:8090"));
+        assert_eq!(s.service_url(None), GOOGLE);
+        assert_eq!(s.service_url(Some("http://127.0.0.1:8090")), "http://127.0.0.1:8090");
+        assert_eq!(audience(&s.service_url(None)).as_deref(), Some("https://fcm.googleapis.com"));
+        let set = WebPushSettings { api_url: Some("https://push.example.org:8443/base/".into()), ..s };
+        assert_eq!(set.service_url(Some("http://127.0.0.1:8090")), "https://push.example.org:8443/base", "a set URL wins");
+        assert_eq!(audience(&set.service_url(None)).as_deref(), Some("https://push.example.org:8443"));
     }
 
     #[test]
     fn bad_values_name_their_key() {
         let bad = [
-            (WebPushSettings { api_url: "ftp://x".into(), ..Default::default() }, "webpush.api_url"),
-            (WebPushSettings { api_url: "https://x/?q".into(), ..Default::default() }, "webpush.api_url"),
+            (WebPushSettings { api_url: Some("ftp://x".into()), ..Default::default() }, "webpush.api_url"),
+            (WebPushSettings { api_url: Some("https://x/?q".into()), ..Default::default() }, "webpush.api_url"),
             (WebPushSettings { subject: Some("ops@example.org".into()), ..Default::default() }, "webpush.subject"),
             (WebPushSettings { connections: 0, ..Default::default() }, "webpush.connections"),
             (WebPushSettings { timeout_ms: 0, ..Default::default() }, "webpush.timeout_ms"),

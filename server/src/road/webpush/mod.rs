@@ -13,8 +13,10 @@ pub mod ece;
 pub mod frame;
 pub mod identity;
 pub mod jwt;
+pub mod road;
 pub mod settings;
 
 pub use client::{WebPushClient, WebPushError};
 pub use identity::Identity;
+pub use road::{DeliveryError, WebPushRoad};
 pub use settings::WebPushSettings;

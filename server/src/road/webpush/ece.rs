@@ -34,9 +34,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub const RECORD_SIZE: u32 = 4096;
 /// Bytes of the aes128gcm header with a 65-byte key id: salt, rs, idlen, key id.
 pub const HEADER_LEN: usize = 16 + 4 + 1 + 65;
-/// Devices whose ECDH result is kept at most; the cache is emptied when full (a relay
-/// pushing to more devices than this within the window falls back to one ECDH a push).
-const CACHE_CAP: usize = 65_536;
+/// Devices whose ECDH result is kept at most (~250 bytes each, 4 MiB in all); when full,
+/// the expired ones go, and if none has expired the cache is emptied: a relay pushing to
+/// more devices than this within the window falls back to one ECDH a push for the rest.
+const CACHE_CAP: usize = 16_384;
 
 /// A phone's keys for RFC 8291: its uncompressed P-256 point and its 16-byte auth secret.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +60,9 @@ pub enum EceError {
     Random,
 }
 
+/// A device's keys (`p256dh`, `auth`), what its kept ECDH result is found by.
+type DeviceKeys = ([u8; 65], [u8; 16]);
+
 struct Kept {
     as_public: [u8; 65],
     ikm: [u8; 32],
@@ -69,7 +73,7 @@ struct Kept {
 pub struct Encryptor {
     rng: SystemRandom,
     reuse: Duration,
-    kept: Mutex<HashMap<([u8; 65], [u8; 16]), Kept>>,
+    kept: Mutex<HashMap<DeviceKeys, Kept>>,
 }
 
 struct Len(usize);
@@ -100,8 +104,14 @@ pub fn key_material(ecdh_secret: &[u8], auth: &[u8; 16], ua_public: &[u8; 65], a
 /// then `plaintext` ‖ 0x02 sealed with AES-128-GCM under the key and nonce derived from
 /// `ikm` and `salt`.
 pub fn seal(ikm: &[u8; 32], as_public: &[u8; 65], salt: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    let cek = hkdf::<16>(salt, ikm, &[b"Content-Encoding: aes128gcm\0"]);
-    let nonce = hkdf::<12>(salt, ikm, &[b"Content-Encoding: nonce\0"]);
+    // One extraction (PRK = HMAC(salt, IKM)), two expansions.
+    let prk = Salt::new(HKDF_SHA256, salt).extract(ikm);
+    let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
+    prk.expand(&[b"Content-Encoding: aes128gcm\0"], Len(16))
+        .and_then(|okm| okm.fill(&mut cek))
+        .and_then(|()| prk.expand(&[b"Content-Encoding: nonce\0"], Len(12)))
+        .and_then(|okm| okm.fill(&mut nonce))
+        .expect("HKDF-SHA-256 yields a block");
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + 1 + AES_128_GCM.tag_len());
     out.extend_from_slice(salt);
     out.extend_from_slice(&RECORD_SIZE.to_be_bytes());
@@ -110,10 +120,11 @@ pub fn seal(ikm: &[u8; 32], as_public: &[u8; 65], salt: &[u8; 16], plaintext: &[
     out.extend_from_slice(plaintext);
     out.push(0x02);
     let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &cek).expect("a 16-byte AES-128 key"));
-    let mut record = out.split_off(HEADER_LEN);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut record)
+    // Sealed where it lies, the tag appended: no copy of the record.
+    let tag = key
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out[HEADER_LEN..])
         .expect("a record of at most 4 KiB is far below AES-GCM's limit");
-    out.append(&mut record);
+    out.extend_from_slice(tag.as_ref());
     out
 }
 

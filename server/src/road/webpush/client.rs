@@ -22,8 +22,7 @@ const TTL: HeaderName = HeaderName::from_static("ttl");
 const URGENCY: HeaderName = HeaderName::from_static("urgency");
 const TOPIC: HeaderName = HeaderName::from_static("topic");
 
-/// One Web Push request: an encrypted body for a token.
-#[derive(Debug)]
+/// One Web Push request: an encrypted body for a token (no `Debug`: the token is a secret).
 pub struct Request<'a> {
     /// The device's Web Push token.
     pub token: &'a str,
@@ -61,7 +60,7 @@ pub enum WebPushError {
 }
 
 impl WebPushError {
-    /// Metric label (`result` of the road's request counter).
+    /// Metric label (`result` of the requests counter, road `webpush`).
     pub fn label(&self) -> &'static str {
         match self {
             WebPushError::Status { status, .. } => match status.as_u16() {
@@ -85,7 +84,6 @@ impl WebPushError {
 /// Sends Web Push requests for the relay.
 pub struct WebPushClient {
     wire: Wire,
-    ok: metrics::Counter,
     duration: metrics::Histogram,
     /// `<api_url>/fcm/send/`.
     send_base: String,
@@ -94,9 +92,9 @@ pub struct WebPushClient {
 }
 
 impl WebPushClient {
-    /// A client for `settings.api_url`, signing with `signer`.
-    pub fn new(settings: &WebPushSettings, signer: VapidSigner) -> anyhow::Result<WebPushClient> {
-        let base = settings.api_url.trim_end_matches('/');
+    /// A client for the service at `api_url`, signing with `signer`.
+    pub fn new(settings: &WebPushSettings, api_url: &str, signer: VapidSigner) -> anyhow::Result<WebPushClient> {
+        let base = api_url.trim_end_matches('/');
         let origin = origin_of(base).ok_or_else(|| anyhow::anyhow!("webpush.api_url: {base} is not an http(s) URL"))?;
         let wire = Wire::new(
             origin,
@@ -109,9 +107,13 @@ impl WebPushClient {
                 max_response: MAX_RESPONSE_BYTES,
             },
         );
-        let ok = metrics::counter!(crate::metrics::WEBPUSH_REQUESTS, "result" => "ok");
         let duration = metrics::histogram!(crate::metrics::WEBPUSH_SEND_DURATION);
-        Ok(WebPushClient { wire, ok, duration, send_base: format!("{base}/fcm/send/"), signer, timeout: settings.timeout() })
+        Ok(WebPushClient { wire, duration, send_base: format!("{base}/fcm/send/"), signer, timeout: settings.timeout() })
+    }
+
+    /// The link's connections and requests in flight (all zero on the HTTP/1.1 wire).
+    pub fn link_stats(&self) -> crate::fcm::LinkStats {
+        self.wire.stats()
     }
 
     /// POST one request; Ok on any 2xx.
@@ -119,10 +121,6 @@ impl WebPushClient {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.exchange(req)).await.unwrap_or(Err(WebPushError::Timeout));
         self.duration.record(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(()) => self.ok.increment(1),
-            Err(e) => metrics::counter!(crate::metrics::WEBPUSH_REQUESTS, "result" => e.label()).increment(1),
-        }
         result
     }
 
