@@ -213,8 +213,12 @@ public final class StatusActivity extends Activity {
         String unavailable = shim.tokens.unavailableReason();
         String sender = distributor.sender();
         RelayInfo info = state.info();
-        text.append("\nFCM sender id: ").append(sender == null ? "unknown"
-                : sender + (info != null && info.senderFor(shim.settings.projectId()) != null ? " (from the relay)" : ""));
+        if (distributor.onWebPushRoad()) {
+            text.append("\nToken asked for: the relay's VAPID key ").append(abbreviate(sender));
+        } else {
+            text.append("\nFCM sender id: ").append(sender == null ? "unknown"
+                    : sender + (info != null && info.senderFor(shim.settings.projectId()) != null ? " (from the relay)" : ""));
+        }
         text.append("\nFCM: ").append(unavailable != null ? unavailable
                 : state.fcmToken() == null ? "no token yet"
                 : "token " + abbreviate(state.fcmToken()) + (state.tokenObtainedAt() == 0 ? ""
