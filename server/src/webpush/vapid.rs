@@ -18,8 +18,9 @@ use http::{header, HeaderMap};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
-/// base64url that accepts input with or without `=` padding (senders differ).
-const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
+/// base64url that accepts input with or without `=` padding (senders and subscriptions
+/// differ); encodes without.
+pub(crate) const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
