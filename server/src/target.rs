@@ -4,19 +4,13 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
 use crate::ids::Redacted;
-use crate::webpush::VapidKey;
+use crate::webpush::{VapidKey, B64URL_LENIENT};
 
 /// Longest FCM registration or Web Push token accepted (real ones are ~160 characters).
 pub const MAX_TOKEN_LEN: usize = 4096;
-
-/// base64url with or without padding, as subscriptions in the field carry it.
-const B64URL: GeneralPurpose =
-    GeneralPurpose::new(&base64::alphabet::URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
 
 /// The road a device is reached by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +93,7 @@ impl WebPushSubscription {
             return Err(TargetError::WebPushToken);
         }
         let key = VapidKey::parse(p256dh).filter(VapidKey::is_on_curve).ok_or(TargetError::P256dh)?;
-        let auth = B64URL.decode(auth.trim()).ok().filter(|a| a.len() == 16).ok_or(TargetError::Auth)?;
+        let auth = B64URL_LENIENT.decode(auth.trim()).ok().filter(|a| a.len() == 16).ok_or(TargetError::Auth)?;
         WebPushSubscription::from_parts(token.to_owned(), key.as_bytes(), &auth).ok_or(TargetError::P256dh)
     }
 

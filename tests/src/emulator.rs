@@ -324,6 +324,19 @@ impl EmulatorProcess {
         panic!("emulator failed to start 5 times; last output:\n{last_output}");
     }
 
+    /// Run `uprelay fcm-send` against this emulator with its credentials, plus `extra`.
+    pub fn fcm_send_cli(&self, extra: &[&str]) -> std::process::Output {
+        Command::new(bin_path("uprelay"))
+            .arg("fcm-send")
+            .arg("--credentials")
+            .arg(&self.credentials_path)
+            .arg("--api-url")
+            .arg(&self.base_url)
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     /// An access token for the written credentials.
     pub async fn access_token(&self) -> String {
         self.client.access_token(&self.credentials).await

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use uprelay::fcm::FcmConfig;
 use uprelay::fcm::{service_account_from_json, ErrorClass, FcmClient, FcmError};
 use uprelay_tests::emulator::EmulatorProcess;
-use uprelay_tests::{bin_path, free_port};
+use uprelay_tests::free_port;
 
 /// How the client reaches the emulator: HTTP/2 is what FCM speaks (one multiplexed
 /// connection), HTTP/1.1 the pool used when a peer offers nothing else.
@@ -228,15 +228,7 @@ async fn https_fcm_verifies_the_server_certificate() {
 }
 
 fn fcm_send(emu: &EmulatorProcess, extra: &[&str]) -> (i32, Value) {
-    let out = std::process::Command::new(bin_path("uprelay"))
-        .arg("fcm-send")
-        .arg("--credentials")
-        .arg(&emu.credentials_path)
-        .arg("--api-url")
-        .arg(&emu.base_url)
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = emu.fcm_send_cli(extra);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), serde_json::from_str(line).unwrap())

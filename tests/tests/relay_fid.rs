@@ -318,17 +318,7 @@ async fn the_emulator_refuses_what_fcm_refuses_about_fids() {
 #[tokio::test]
 async fn fcm_send_by_fid() {
     let emu = EmulatorProcess::start().await;
-    let run = |extra: &[&str]| {
-        std::process::Command::new(uprelay_tests::bin_path("uprelay"))
-            .arg("fcm-send")
-            .arg("--credentials")
-            .arg(&emu.credentials_path)
-            .arg("--api-url")
-            .arg(&emu.base_url)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| emu.fcm_send_cli(extra);
     let good = fid();
     let out = run(&["--fid", &good, "--data", "k=v"]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uprelay_tests::redis::RedisServer;
 use uprelay_tests::relay::{Device, Relay, RelayConfig, StoreKind, TEST_LIMIT};
+use uprelay_tests::webpush::unhex as hex;
 
 /// The device's FCM token in every captured record.
 const TOKEN: &str = "dGhpc0lzQVRva2VuMTIzNDU2:APA91bHx9y8z7w6v5u4t3s2r1q0p-o_n";
@@ -50,10 +51,6 @@ const RED_KEYS: &[(&str, &str, &str, &str)] = &[
     // up:sealing-key
     ("string", "75703a7365616c696e672d6b6579", "", "705ca5e256bb0f14082544f10d33d74930e8e95512c9ed97c595b0945951d5e8"),
 ];
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
 
 /// What this release must make of the old device: it shows, its pushes go by token, its
 /// restriction holds, and it moves to a FID with its endpoints.

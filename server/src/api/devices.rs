@@ -50,7 +50,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if bytes.trim_ascii_start().first() != Some(&b'{') {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
         }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {}", without_strings(&e.to_string()))))
+    }
+}
+
+/// serde's "invalid type: string \"…\", expected …" quotes the value, and a token or key
+/// sent under the wrong field (`{"webpush": "<token>"}`) must not come back in the body
+/// (proxies log error bodies): the quoted string is replaced. serde quotes it escaped
+/// (`{:?}`), so the last `", expected` is the one closing it.
+fn without_strings(message: &str) -> String {
+    const OPEN: &str = "string \"";
+    const CLOSE: &str = "\", expected";
+    match (message.find(OPEN), message.rfind(CLOSE)) {
+        (Some(open), Some(close)) if open + OPEN.len() <= close => {
+            format!("{}string{}", &message[..open], &message[close + 1..])
+        }
+        _ => message.to_string(),
     }
 }
 
@@ -317,4 +334,27 @@ async fn delete_registration(
     }
     metrics::counter!(crate::metrics::REGISTRATIONS, "op" => "deleted").increment(1);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(body: &str) -> String {
+        let e = serde_json::from_str::<DeviceBody>(body).map(|_| ()).unwrap_err();
+        without_strings(&e.to_string())
+    }
+
+    #[test]
+    fn json_errors_do_not_quote_a_misplaced_secret() {
+        let m = shown(r#"{"webpush": "SeCrEt-token:APA91b"}"#);
+        assert!(!m.contains("SeCrEt"), "{m}");
+        assert!(m.contains("invalid type: string, expected struct WebPushBody"), "{m}");
+        // A value that itself holds the closing text is still hidden whole.
+        let m = shown(r#"{"webpush": "SeCrEt\", expected x", "project": "p"}"#);
+        assert!(!m.contains("SeCrEt") && !m.contains("expected x"), "{m}");
+        // Other errors keep their helpful text.
+        let m = shown(r#"{"webpush": {"token": "t", "p256dh": "k"}}"#);
+        assert!(m.contains("missing field `auth`"), "{m}");
+    }
 }

@@ -98,8 +98,10 @@ impl ProjectAuth {
         crate::metrics::oauth_refresh(token.is_ok());
         let token = token.map_err(|e| FcmError::Auth(format!("project {}: {e}", self.project)))?;
         let text = token.token().ok_or_else(|| FcmError::Auth("token endpoint returned no access_token".into()))?;
-        let header = HeaderValue::from_str(&format!("Bearer {text}"))
+        let mut header = HeaderValue::from_str(&format!("Bearer {text}"))
             .map_err(|_| FcmError::Auth("access token is not a valid header value".into()))?;
+        // Never HPACK-indexed, and `Debug` shows `Sensitive` rather than the token.
+        header.set_sensitive(true);
         let lifetime = token
             .expiration_time()
             .map(|t| {

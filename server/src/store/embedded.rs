@@ -316,7 +316,7 @@ impl Store for EmbeddedStore {
             txn.open_table(QUEUE_DEVICE_OF).map_err(internal)?.insert(id, device.as_str()).map_err(internal)?;
             msgs.insert(id, msg_value(due_ms, &msg).as_slice()).map_err(internal)?;
             txn.open_table(QUEUE_DUE).map_err(internal)?.insert(due_key(due_ms, id).as_slice(), ()).map_err(internal)?;
-            let born = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+            let born = crate::clock::unix_ms();
             txn.open_table(QUEUE_BORN).map_err(internal)?.insert(due_key(born, id).as_slice(), ()).map_err(internal)?;
             txn.open_table(QUEUE_BORN_OF).map_err(internal)?.insert(id, born).map_err(internal)?;
             Ok(Enqueued::Kept)

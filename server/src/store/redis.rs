@@ -590,7 +590,7 @@ where
             .arg(codec::encode_queued(msg))
             .arg(max_len)
             .arg(due_ms)
-            .arg(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64)
+            .arg(crate::clock::unix_ms())
             .arg(device.as_str())
             .arg(max_per_device)
             .invoke_async(&mut conn)

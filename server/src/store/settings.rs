@@ -9,8 +9,9 @@ use url::Url;
 
 use crate::config::error::ConfigError;
 
-/// Storage backend selection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Storage backend selection. Its `Debug` (and so the whole configuration's) shows the
+/// Redis URLs redacted.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// A standalone Redis; absent (and no cluster) → the embedded store.
@@ -19,6 +20,17 @@ pub struct StoreConfig {
     pub redis_cluster: Vec<String>,
     /// Directory of the embedded store.
     pub path: PathBuf,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.redacted();
+        f.debug_struct("StoreConfig")
+            .field("redis_url", &shown.redis_url)
+            .field("redis_cluster", &shown.redis_cluster)
+            .field("path", &shown.path)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
@@ -102,6 +114,18 @@ mod tests {
     }
 
     /// One case per credential form the redis crate reads (and the spellings it might).
+    #[test]
+    fn debug_shows_redis_urls_redacted() {
+        let cfg = StoreConfig {
+            redis_url: Some("redis://admin:hunter2@10.0.0.1:7001/0".into()),
+            redis_cluster: vec!["redis://:s3cret@b:7002".into()],
+            ..StoreConfig::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret") && !shown.contains("admin"), "{shown}");
+        assert!(shown.contains("10.0.0.1:7001") && shown.contains("b:7002"), "{shown}");
+    }
+
     #[test]
     fn every_credential_form_is_redacted() {
         for (url, shown) in [

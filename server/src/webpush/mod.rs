@@ -7,4 +7,5 @@ mod vapid;
 
 pub use encoding::{aesgcm_prefix, Encoding};
 pub use headers::{HeaderError, PushHeaders, Topic, Ttl, Urgency};
+pub(crate) use vapid::B64URL_LENIENT;
 pub use vapid::{VapidClaim, VapidError, VapidKey, VapidVerifier};

@@ -18,8 +18,9 @@ use http::{header, HeaderMap};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Deserialize;
 
-/// base64url that accepts input with or without `=` padding (senders differ).
-const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
+/// base64url that accepts input with or without `=` padding (senders and subscriptions
+/// differ); encodes without.
+pub(crate) const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -145,7 +146,7 @@ struct JwtClaims {
 /// The VAPID credentials a push presented, parsed once at the edge. They are judged only
 /// when the endpoint is restricted to a key, so a malformed header on an open endpoint
 /// costs the sender nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum VapidClaim {
     /// No `vapid` or `WebPush` authorization at all.
     Absent,
@@ -158,6 +159,20 @@ pub enum VapidClaim {
         /// The claimed application server key.
         key: VapidKey,
     },
+}
+
+/// Shows the JWT only as a prefix and its length: it is a bearer credential for the
+/// endpoint until it expires, and the parsed push that carries it is `Debug` too.
+impl std::fmt::Debug for VapidClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VapidClaim::Absent => f.write_str("Absent"),
+            VapidClaim::Malformed(why) => f.debug_tuple("Malformed").field(why).finish(),
+            VapidClaim::Present { jwt, key } => {
+                f.debug_struct("Present").field("jwt", &format_args!("{}", crate::ids::Redacted(jwt))).field("key", key).finish()
+            }
+        }
+    }
 }
 
 impl VapidClaim {
@@ -430,6 +445,20 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_str(&format!("vapid t={jwt}, k={}", key.to_b64())).unwrap());
         h
+    }
+
+    #[test]
+    fn debug_of_a_claim_hides_the_jwt() {
+        let signer = Signer::new();
+        let jwt = signer.jwt(r#"{"aud":"https://relay.example","exp":1700000100}"#);
+        let claim = VapidClaim::from_headers(&vapid_headers(&jwt, &signer.key()));
+        assert!(matches!(claim, VapidClaim::Present { .. }), "{claim:?}");
+        let shown = format!("{claim:?} {claim:#?}");
+        assert!(shown.contains("Present"), "{shown}");
+        // Neither the signature nor the claims part appears.
+        let (head, sig) = jwt.rsplit_once('.').unwrap();
+        assert!(!shown.contains(sig) && !shown.contains(head.split_once('.').unwrap().1), "{shown}");
+        assert_eq!(format!("{:?}", VapidClaim::Absent), "Absent");
     }
 
     fn claims(aud: &str, exp: u64) -> String {
