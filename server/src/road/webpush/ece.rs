@@ -40,12 +40,19 @@ pub const HEADER_LEN: usize = 16 + 4 + 1 + 65;
 const CACHE_CAP: usize = 16_384;
 
 /// A phone's keys for RFC 8291: its uncompressed P-256 point and its 16-byte auth secret.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Recipient<'a> {
     /// The phone's uncompressed P-256 point.
     pub p256dh: &'a [u8; 65],
     /// The phone's auth secret.
     pub auth: &'a [u8; 16],
+}
+
+/// The auth secret is a secret: never shown, whatever logs a recipient.
+impl std::fmt::Debug for Recipient<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient").field("p256dh", &format_args!("{} bytes", self.p256dh.len())).field("auth", &"<secret>").finish()
+    }
 }
 
 /// Why a message could not be encrypted.
@@ -188,6 +195,14 @@ mod tests {
     use base64::Engine;
 
     use super::*;
+
+    #[test]
+    fn debug_of_a_recipient_hides_its_auth_secret() {
+        let (p256dh, auth) = ([4u8; 65], [0xA5u8; 16]);
+        let shown = format!("{:?}", Recipient { p256dh: &p256dh, auth: &auth });
+        assert!(!shown.contains("165"), "{shown}");
+        assert!(shown.contains("<secret>"), "{shown}");
+    }
 
     fn b64<const N: usize>(s: &str) -> [u8; N] {
         URL_SAFE_NO_PAD.decode(s).unwrap().try_into().unwrap()

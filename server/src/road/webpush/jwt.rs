@@ -60,7 +60,10 @@ impl VapidSigner {
         );
         let signature = self.identity.sign(input.as_bytes())?;
         let value = format!("vapid t={input}.{}, k={}", URL_SAFE_NO_PAD.encode(signature), self.identity.public_key());
-        Ok(Signed { header: HeaderValue::try_from(value)?, renew_at: now + RENEW_AFTER_SECS })
+        let mut header = HeaderValue::try_from(value)?;
+        // The JWT is the relay's credential with Google: never indexed by HPACK, never shown.
+        header.set_sensitive(true);
+        Ok(Signed { header, renew_at: now + RENEW_AFTER_SECS })
     }
 }
 

@@ -95,7 +95,9 @@ final class Shim {
             try {
                 return DistributorState.fromJson(json, new RandomIds(), log);
             } catch (JSONException e) {
-                Log.e(TAG, "stored state unreadable, starting afresh", e);
+                // Not the exception: its message can quote the stored state, which holds
+                // the device secret, the push token and the Web Push private key.
+                Log.e(TAG, "stored state unreadable, starting afresh (" + e.getClass().getSimpleName() + ")");
                 log.add("stored state was unreadable and was reset");
             }
         }
@@ -148,7 +150,7 @@ final class Shim {
                         thenOnWorker.run();
                     }
                 } catch (RuntimeException e) {
-                    Log.e(TAG, "distributor task failed", e);
+                    Log.e(TAG, "distributor task failed: " + withoutMessage(e));
                 }
             }
         }, finish, holdMillis);
@@ -175,10 +177,20 @@ final class Shim {
                     distributor.answerOverdue();
                     scheduleDeadline();
                 } catch (RuntimeException e) {
-                    Log.e(TAG, "answering overdue registrations failed", e);
+                    Log.e(TAG, "answering overdue registrations failed: " + withoutMessage(e));
                 }
             }
         }, delay);
         retries.deadlineLater(Math.max(0, delay) + 5000);
+    }
+
+    /**
+     * A failure for the log: its class and where it was thrown, not its message. A JSON
+     * error's message quotes its input, which may be the relay's answer or the stored state,
+     * both holding the device secret and push credentials.
+     */
+    static String withoutMessage(Throwable e) {
+        StackTraceElement[] at = e.getStackTrace();
+        return e.getClass().getName() + (at.length > 0 ? " at " + at[0] : "");
     }
 }
