@@ -19,6 +19,7 @@ mod limits;
 mod listener;
 mod logging;
 pub mod metrics;
+mod outbound;
 mod relay;
 pub mod road;
 mod server;

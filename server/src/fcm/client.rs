@@ -17,16 +17,14 @@ use yup_oauth2::ServiceAccountKey;
 
 use super::auth::ProjectAuth;
 use super::error::FcmError;
-use super::link::Head;
-pub use super::link::LinkStats;
 use super::settings::FcmConfig;
-use super::wire::{origin_of, Wire, WireOptions};
+use crate::outbound::link::{Head, LinkStats};
+use crate::outbound::wire::{origin_of, Wire, WireOptions};
+use crate::outbound::USER_AGENT;
 
 /// FCM's answers are a few hundred bytes; anything far larger is not FCM.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// What uprelay calls itself on both roads.
-pub(crate) const USER_AGENT: HeaderValue = HeaderValue::from_static(concat!("uprelay/", env!("CARGO_PKG_VERSION")));
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 struct Project {

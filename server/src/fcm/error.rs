@@ -148,7 +148,7 @@ impl FcmError {
 
     /// Classify an error response.
     pub fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> FcmError {
-        let retry_after = parse_retry_after(headers, SystemTime::now());
+        let retry_after = crate::outbound::parse_retry_after(headers, SystemTime::now());
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let (message, status_text, codes) = match &parsed {
             Some(ErrorBody { error: Some(e) }) => (
@@ -231,16 +231,6 @@ struct Detail {
     error_code: Option<String>,
 }
 
-/// `Retry-After` as delta-seconds or an HTTP-date.
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,17 +280,5 @@ mod tests {
         assert_eq!(FcmError::NotFound { message: String::new() }.class(), ErrorClass::OurFault);
         let q = FcmError::QuotaExceeded { retry_after: Some(Duration::from_secs(60)) };
         assert_eq!(q.class(), ErrorClass::Throttled(Some(Duration::from_secs(60))));
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "120".parse().unwrap());
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(120)));
-        h.insert("retry-after", httpdate::fmt_http_date(now + Duration::from_secs(30)).parse().unwrap());
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(parse_retry_after(&h, now), None);
     }
 }

@@ -11,7 +11,9 @@ use http::{HeaderValue, StatusCode, Uri};
 
 use super::jwt::VapidSigner;
 use super::settings::WebPushSettings;
-use crate::fcm::wire::{origin_of, Wire, WireOptions};
+use crate::outbound::link::{Head, LinkStats};
+use crate::outbound::wire::{origin_of, Wire, WireOptions};
+use crate::outbound::{parse_retry_after, USER_AGENT};
 use crate::webpush::Urgency;
 
 /// The service's answers are a line of text; anything far larger is not it.
@@ -112,7 +114,7 @@ impl WebPushClient {
     }
 
     /// The link's connections and requests in flight (all zero on the HTTP/1.1 wire).
-    pub fn link_stats(&self) -> crate::fcm::LinkStats {
+    pub fn link_stats(&self) -> LinkStats {
         self.wire.stats()
     }
 
@@ -140,13 +142,7 @@ impl WebPushClient {
                 extra.push((TOPIC, v));
             }
         }
-        let head = crate::fcm::link::Head {
-            uri: &uri,
-            authorization: &authorization,
-            content_type: &OCTETS,
-            user_agent: &crate::fcm::USER_AGENT,
-            extra: &extra,
-        };
+        let head = Head { uri: &uri, authorization: &authorization, content_type: &OCTETS, user_agent: &USER_AGENT, extra: &extra };
         let answer = self
             .wire
             .post(&head, Bytes::from(req.body))
@@ -155,6 +151,6 @@ impl WebPushClient {
         if answer.status.is_success() {
             return Ok(());
         }
-        Err(WebPushError::Status { status: answer.status, retry_after: crate::fcm::parse_retry_after(&answer.headers, SystemTime::now()) })
+        Err(WebPushError::Status { status: answer.status, retry_after: parse_retry_after(&answer.headers, SystemTime::now()) })
     }
 }

@@ -65,7 +65,7 @@ impl WebPushRoad {
     }
 
     /// The road's HTTP/2 connections and requests in flight, for `/metrics`.
-    pub fn link_stats(&self) -> crate::fcm::LinkStats {
+    pub fn link_stats(&self) -> crate::outbound::link::LinkStats {
         self.client.link_stats()
     }
 
