@@ -1,6 +1,6 @@
-//! The FCM connections: multiplexed HTTP/2 connections held directly, reopened when
-//! they die, and a further one opened only when the first carry as many concurrent
-//! streams as FCM allows.
+//! The connections to a push service (FCM v1 or Google's Web Push service): multiplexed
+//! HTTP/2 connections held directly, reopened when they die, and a further one opened only
+//! when the first carry as many concurrent streams as the service allows.
 //!
 //! hyper-util's pooled client would keep one connection per origin, looked up per request
 //! (two pool locks, a key, a connect future raced against the checkout); the relay sends

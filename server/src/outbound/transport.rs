@@ -1,4 +1,4 @@
-//! Wire-level shaping of the FCM connection so that many concurrent sends share one
+//! Wire-level shaping of the connections to Google so that many concurrent sends share one
 //! `write` system call.
 //!
 //! h2 copies a DATA frame into its 16 KiB write buffer only when the payload is below a
