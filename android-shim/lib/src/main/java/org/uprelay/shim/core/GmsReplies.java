@@ -82,19 +82,8 @@ public final class GmsReplies {
 
     /** Play services' {@code Retry-After} (delta seconds) in milliseconds, or -1 when absent or unreadable. */
     public static long retryAfterMillis(String value) {
-        if (value == null) {
-            return -1;
-        }
-        String v = value.trim();
-        if (v.isEmpty() || v.length() > 9) {
-            return -1;
-        }
-        for (int i = 0; i < v.length(); i++) {
-            if (v.charAt(i) < '0' || v.charAt(i) > '9') {
-                return -1;
-            }
-        }
-        return Long.parseLong(v) * 1000;
+        long seconds = JsonHttp.parseRetryAfter(value);
+        return seconds < 0 ? -1 : seconds * 1000;
     }
 
     /** Whether asking for a token again later may succeed by itself; unknown codes count as temporary. */

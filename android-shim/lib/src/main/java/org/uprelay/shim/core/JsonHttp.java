@@ -79,6 +79,7 @@ public final class JsonHttp {
         }
     }
 
+    /** A {@code Retry-After} of delta seconds (the relay's, or Play services'), or -1 when absent or unreadable. */
     static long parseRetryAfter(String value) {
         if (value == null) {
             return -1;
